@@ -1,0 +1,1 @@
+"""Toy data sets for ucgm-lab: 2D distributions and small images."""
