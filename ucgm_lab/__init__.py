@@ -1,3 +1,39 @@
-"""ucgm-lab: Unified Continuous Generative Models (UCGM-T and UCGM-S) in PyTorch."""
+"""ucgm-lab: Unified Continuous Generative Models (UCGM-T and UCGM-S) in PyTorch.
+
+The three mathematical pieces of the paper:
+
+* :mod:`ucgm_lab.transports`: the transports of Tab. 2 and eq. (2) (``get_transport``).
+* :mod:`ucgm_lab.objective`: the UCGM-T objective, Alg. 1 (``UCGMObjective``).
+* :mod:`ucgm_lab.sampler`: the UCGM-S sampler, Alg. 2 (``sample``).
+"""
+
+from .ema import ExponentialMovingAverage
+from .objective import ObjectiveOutput, UCGMObjective
+from .sampler import SampleOutput, sample
+from .schedules import AUTO_KUMARASWAMY, BetaTimeDistribution, KumaraswamySchedule, kumaraswamy
+from .transports import (
+    Transport,
+    TransportConstraintError,
+    TransportConstraintWarning,
+    get_transport,
+    list_transports,
+)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "AUTO_KUMARASWAMY",
+    "BetaTimeDistribution",
+    "ExponentialMovingAverage",
+    "KumaraswamySchedule",
+    "ObjectiveOutput",
+    "SampleOutput",
+    "Transport",
+    "TransportConstraintError",
+    "TransportConstraintWarning",
+    "UCGMObjective",
+    "get_transport",
+    "kumaraswamy",
+    "list_transports",
+    "sample",
+]

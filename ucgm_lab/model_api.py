@@ -1,0 +1,81 @@
+"""The model convention shared by the objective, the sampler and the trainer.
+
+A UCGM network is any callable ``model(x_t, t, y=None) -> F`` with x_t of shape (B, ...),
+t of shape (B,) (the network's own time input, see ``Transport.model_time``), y None or an
+int64 tensor of shape (B,) of class ids, and F of the same shape as x_t. A model without
+class input is called as ``model(x_t, t)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from .ema import unwrap_model
+
+__all__ = ["Model", "call_model", "check_batch", "check_labels", "resolve_null_class"]
+
+Model = Callable[..., Tensor]
+
+
+def call_model(model: Model, x_t: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+    """Call ``model(x_t, t[, y])`` and check that the output has the input's shape.
+
+    Args:
+        model: A UCGM network.
+        x_t: Input, shape (B, ...).
+        t: Network time, shape (B,).
+        y: Optional class ids, shape (B,).
+
+    Returns:
+        F, shape (B, ...).
+    """
+    F = model(x_t, t) if y is None else model(x_t, t, y)
+    if not torch.is_tensor(F) or F.shape != x_t.shape:
+        got = tuple(F.shape) if torch.is_tensor(F) else type(F).__name__
+        raise ValueError(
+            f"The model must return a tensor shaped like its input {tuple(x_t.shape)}; got {got}. "
+            "UCGM models follow model(x_t, t, y=None) -> F."
+        )
+    return F
+
+
+def resolve_null_class(model: Model, null_class: int | None) -> int | None:
+    """The class id that means "no class": the given one, else ``model.null_class``.
+
+    Falls back to ``model.num_classes`` (the reference implementation puts the null class
+    after the last real class, notes.md item 9). Returns None when nothing is known.
+    """
+    if null_class is not None:
+        return int(null_class)
+    inner = unwrap_model(model) if isinstance(model, nn.Module) else model
+    for attr in ("null_class", "num_classes"):
+        value = getattr(inner, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def check_batch(x: Tensor, what: str = "x") -> None:
+    """Raise a clear error unless ``x`` is a floating tensor with a batch dimension."""
+    if not torch.is_tensor(x):
+        raise TypeError(f"{what} must be a torch.Tensor of shape (batch, ...), got {type(x).__name__}.")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(
+            f"{what} must have shape (batch, ...) with batch >= 1 and at least one feature "
+            f"dimension (e.g. (B, 2) or (B, C, H, W)); got shape {tuple(x.shape)}."
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{what} must be a floating-point tensor, got dtype {x.dtype}.")
+
+
+def check_labels(y: Tensor | None, batch: int, what: str = "y") -> None:
+    """Raise a clear error unless ``y`` is None or an integer tensor of shape (batch,)."""
+    if y is None:
+        return
+    if not torch.is_tensor(y) or y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise TypeError(f"{what} must be an integer tensor of class ids of shape ({batch},).")
+    if y.shape != (batch,):
+        raise ValueError(f"{what} must have shape ({batch},) (one class id per sample); got {tuple(y.shape)}.")

@@ -1,0 +1,579 @@
+"""UCGM-T: the unified training objective (eqs. 1-6, Alg. 1, App. B.1.1-B.1.4).
+
+For a batch (x, y) the objective draws t ~ Beta(theta1, theta2) and z ~ N(0, I), builds
+x_t = alpha z + gamma x, evaluates F_t = F_theta(x_t, t) and regresses it on
+
+    F_target = sg(F_t) - 4 alpha(t) / (D(t) sin(pi t / 2)) * clip(Delta f^x_t, -1, 1)   (Alg. 1 l. 15)
+
+with the weight cos(pi t / 2) (Alg. 1 l. 16; notes.md item 2: the printed sin(t)/cos(t)
+mean sin(pi t / 2)/cos(pi t / 2)). Delta f^x_t is the finite difference of the data estimate
+f^x along the transport (eq. 6):
+
+* lambda = 0:      (f^x(sg F_t, x*_t, t) - x*) / t                          (Alg. 1 l. 10)
+* 0 < lambda < 1:  (f^x(sg F_t, x*_t, t) - f^x(F_theta-(x_{lt}), x*_{lt}, lt)) / (t - lt)
+* lambda = 1:      (f^x(F_theta-(x_{t+e}), x*_{t+e}, t+e) - f^x(F_theta-(x_{t-e}), ...)) / 2e   (l. 13)
+
+where x*, z* are the (optionally enhanced) data and noise (Alg. 1 l. 4-7, section 3.1
+"Learning enhanced score function") and x*_r = alpha(r) z* + gamma(r) x*.
+
+Departures from the paper and the reference implementation are listed in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as torch_f
+from torch import Tensor, nn
+
+from .ema import ExponentialMovingAverage, unwrap_model
+from .model_api import Model, call_model, check_batch, check_labels, resolve_null_class
+from .schedules import BetaTimeDistribution
+from .transports import Coefficients, Transport, broadcast_time, get_transport
+
+__all__ = [
+    "ObjectiveOutput",
+    "UCGMObjective",
+    "enhance",
+    "pseudo_huber_distance",
+    "squared_l2_distance",
+    "target_from_difference",
+]
+
+HALF_PI = math.pi / 2
+
+
+@dataclass(frozen=True)
+class ObjectiveOutput:
+    """Result of one evaluation of the UCGM-T objective.
+
+    Attributes:
+        loss: Scalar mean of ``per_sample_loss`` (differentiable).
+        per_sample_loss: Shape (B,), weight(t) * distance(F_t, F_target) (differentiable).
+        t: Shape (B,), the training times used (library time, data at 0).
+        target: Shape (B, ...), F_target (detached).
+        clipped_fraction: Scalar tensor, the fraction of Delta f^x entries that the clip changed.
+        labels: Shape (B,) class ids after label dropout, or None.
+    """
+
+    loss: Tensor
+    per_sample_loss: Tensor
+    t: Tensor
+    target: Tensor
+    clipped_fraction: Tensor
+    labels: Tensor | None
+
+
+# ---------------------------------------------------------------------- equation-level pieces
+def squared_l2_distance(F: Tensor, target: Tensor) -> Tensor:
+    """The paper's squared L2 norm, averaged over the non-batch dims: mean((F - T)^2).
+
+    Args:
+        F: Shape (B, ...).
+        target: Shape (B, ...).
+
+    Returns:
+        Shape (B,). Equals ||F - T||^2 / d with d the number of entries per sample.
+    """
+    return (F - target).pow(2).flatten(1).mean(1)
+
+
+def pseudo_huber_distance(F: Tensor, target: Tensor, c: float, cosine_term: bool = False) -> Tensor:
+    """The reference implementation's loss: sqrt(mean((F - T)^2) + c^2) - c (notes.md item 5).
+
+    Optionally adds mean(1 - cosine_similarity(F, T, dim=1)) (cosine over dim 1, the channel
+    or coordinate dimension, averaged over the rest).
+
+    Args:
+        F: Shape (B, ...).
+        target: Shape (B, ...).
+        c: Pseudo-Huber constant (0 for multi-step, 5 to 9 for few-step in the reference).
+        cosine_term: Add the cosine term.
+
+    Returns:
+        Shape (B,).
+    """
+    dist = torch.sqrt((F - target).pow(2).flatten(1).mean(1) + c * c) - c
+    if cosine_term:
+        cos = torch_f.cosine_similarity(F, target, dim=1)
+        dist = dist + (1 - cos).reshape(cos.shape[0], -1).mean(1)
+    return dist
+
+
+def target_from_difference(F_detached: Tensor, delta_f: Tensor, coeff: Coefficients, t_b: Tensor) -> Tensor:
+    """F_target = sg(F_t) - 4 alpha / (D sin(pi t / 2)) * Delta f (Alg. 1 line 15, eq. 5).
+
+    Args:
+        F_detached: sg(F_t), shape (B, ...).
+        delta_f: The (clipped) finite difference, shape (B, ...).
+        coeff: Transport coefficients at t, broadcast to (B, 1, ...).
+        t_b: t broadcast to (B, 1, ...).
+
+    Returns:
+        F_target, shape (B, ...). For TrigFlow the factor is exactly -4.
+    """
+    factor = 4 * coeff.alpha / (coeff.D * torch.sin(HALF_PI * t_b))
+    return F_detached - factor * delta_f
+
+
+def enhance(
+    value: Tensor,
+    estimate: Tensor,
+    reference: Tensor,
+    zeta: float,
+    enhanced: Tensor,
+) -> Tensor:
+    """The enhanced target of section 3.1 / App. B.1.4 for one of x or z (Alg. 1 line 6).
+
+    For samples with ``enhanced`` true: value + zeta * (estimate - reference)
+    (guidance-like enhancement); for the others the halfway rule value + (estimate - value) / 2.
+
+    Args:
+        value: x or z, shape (B, ...).
+        estimate: The conditional estimate (f^x or f^z of sg(F_t), or of a frozen teacher).
+        reference: What the estimate is compared with: the unconditional estimate (lambda = 0)
+            or ``value`` itself (lambda > 0 with a frozen teacher, notes.md).
+        zeta: Enhancement ratio.
+        enhanced: Bool mask broadcastable to (B, ...).
+
+    Returns:
+        The enhanced value, shape (B, ...).
+    """
+    guided = value + zeta * (estimate - reference)
+    halfway = 0.5 * (value + estimate)
+    return torch.where(enhanced, guided, halfway)
+
+
+# ---------------------------------------------------------------------- the objective
+class UCGMObjective:
+    """The UCGM-T objective (Alg. 1) as a callable: ``objective(model, x, y=None) -> ObjectiveOutput``.
+
+    Args:
+        transport: A :class:`Transport` or the name of one of Tab. 2.
+        consistency_ratio: lambda in [0, 1]: 0 gives multi-step (diffusion / flow matching)
+            models, 1 consistency (few-step) models.
+        time_distribution: Training times; default Beta(1, 1) clamped to [1e-4, 1].
+        epsilon: Half-width of the central difference for lambda = 1 (paper: 0.005). For
+            lambda = 1 the training times are also clamped to [epsilon, 1 - epsilon] so that
+            t +- epsilon stays in [0, 1].
+        clip: Clip Delta f^x to [-clip, clip] (paper: 1); None disables the clip.
+        time_weighting: "cosine" for cos(pi t / 2) (Alg. 1 line 16) or "none".
+        loss: "squared_l2" (the paper's, default: it is the loss the paper's gradient analysis
+            and our equivalence tests are about) or "pseudo_huber" (the reference's).
+        huber_c: Constant c of the pseudo-Huber loss.
+        cosine_term: Add the reference's (1 - cosine similarity) term to the pseudo-Huber loss.
+        enhancement_ratio: zeta >= 0 of the enhanced target; 0 disables it. For lambda = 0 it
+            must be < 1 (the paper's zeta in (0, 1)); for lambda > 0 values up to about 2 are
+            used (Tab. 6).
+        enhancement_range: (lo, s): times lo <= t <= s get the guidance-like enhancement,
+            the others the halfway rule (paper: s = 0.75).
+        label_dropout: Fraction of labels replaced by the null class (by a random mask, so any
+            batch size works); applied whenever labels are given.
+        null_class: The null class id; default ``model.null_class`` or ``model.num_classes``.
+        teacher_decay: Target decay of the warm-up EMA teacher used for the unconditional
+            branch of the enhanced target at lambda = 0 (reference: 0.999).
+        teacher: For lambda > 0 with zeta > 0: the frozen multi-step teacher. Default: a
+            frozen copy of the model made at the first call (the starting checkpoint).
+        difference_model: theta^- inside the finite differences: "current" (the current
+            weights under no_grad, as in the reference) or "ema" (the warm-up EMA teacher).
+        fp32_no_grad_forwards: Run the extra no-grad forwards outside autocast, in float32.
+    """
+
+    def __init__(
+        self,
+        transport: str | Transport = "linear",
+        consistency_ratio: float = 0.0,
+        *,
+        time_distribution: BetaTimeDistribution | None = None,
+        epsilon: float = 0.005,
+        clip: float | None = 1.0,
+        time_weighting: Literal["cosine", "none"] = "cosine",
+        loss: Literal["squared_l2", "pseudo_huber"] = "squared_l2",
+        huber_c: float = 0.0,
+        cosine_term: bool = False,
+        enhancement_ratio: float = 0.0,
+        enhancement_range: tuple[float, float] = (0.0, 0.75),
+        label_dropout: float = 0.1,
+        null_class: int | None = None,
+        teacher_decay: float = 0.999,
+        teacher: nn.Module | None = None,
+        difference_model: Literal["current", "ema"] = "current",
+        fp32_no_grad_forwards: bool = False,
+    ) -> None:
+        self.transport = get_transport(transport)
+        lam = _check_number(consistency_ratio, "consistency_ratio (lambda)")
+        if not 0.0 <= lam <= 1.0:
+            raise ValueError(f"consistency_ratio (lambda) must lie in [0, 1], got {lam}.")
+        self.consistency_ratio = lam
+        self.time_distribution = time_distribution or BetaTimeDistribution()
+        if not isinstance(self.time_distribution, BetaTimeDistribution):
+            raise TypeError("time_distribution must be a BetaTimeDistribution.")
+        self.epsilon = _check_number(epsilon, "epsilon")
+        if not 0 < self.epsilon < 0.5:
+            raise ValueError(f"epsilon must lie in (0, 0.5), got {epsilon}.")
+        if clip is not None and not _check_number(clip, "clip") > 0:
+            raise ValueError(f"clip must be > 0 or None, got {clip}.")
+        self.clip = clip
+        if time_weighting not in ("cosine", "none"):
+            raise ValueError(f"time_weighting must be 'cosine' or 'none', got {time_weighting!r}.")
+        self.time_weighting = time_weighting
+        if loss not in ("squared_l2", "pseudo_huber"):
+            raise ValueError(f"loss must be 'squared_l2' or 'pseudo_huber', got {loss!r}.")
+        self.loss = loss
+        if _check_number(huber_c, "huber_c") < 0:
+            raise ValueError(f"huber_c must be >= 0, got {huber_c}.")
+        self.huber_c = float(huber_c)
+        self.cosine_term = bool(cosine_term)
+        zeta = _check_number(enhancement_ratio, "enhancement_ratio (zeta)")
+        if zeta < 0:
+            raise ValueError(f"enhancement_ratio (zeta) must be >= 0, got {zeta}.")
+        if lam == 0 and zeta >= 1:
+            raise ValueError(
+                f"enhancement_ratio (zeta) must lie in [0, 1) for lambda = 0 (section 3.1), got {zeta}; "
+                "values above 1 are for few-step training (lambda > 0) with a frozen teacher."
+            )
+        self.enhancement_ratio = zeta
+        lo, hi = enhancement_range
+        if not 0 <= lo < hi <= 1:
+            raise ValueError(f"enhancement_range must satisfy 0 <= lo < s <= 1, got {enhancement_range}.")
+        self.enhancement_range = (float(lo), float(hi))
+        p = _check_number(label_dropout, "label_dropout")
+        if not 0 <= p < 1:
+            raise ValueError(f"label_dropout must lie in [0, 1), got {label_dropout}.")
+        self.label_dropout = p
+        self.null_class = null_class
+        if not 0 <= teacher_decay <= 1:
+            raise ValueError(f"teacher_decay must lie in [0, 1], got {teacher_decay}.")
+        self.teacher_decay = float(teacher_decay)
+        if difference_model not in ("current", "ema"):
+            raise ValueError(f"difference_model must be 'current' or 'ema', got {difference_model!r}.")
+        self.difference_model = difference_model
+        self.fp32_no_grad_forwards = bool(fp32_no_grad_forwards)
+        self.ema_teacher: ExponentialMovingAverage | None = None
+        self.frozen_teacher: nn.Module | None = None
+        if teacher is not None:
+            self.frozen_teacher = copy.deepcopy(unwrap_model(teacher)).requires_grad_(False).eval()
+        self._pending_state: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def uses_ema_teacher(self) -> bool:
+        """Whether the objective keeps a warm-up EMA teacher (enhancement at lambda = 0, or theta^- = EMA)."""
+        lam0_enhanced = self.consistency_ratio == 0 and self.enhancement_ratio > 0
+        return lam0_enhanced or (self.difference_model == "ema" and self.consistency_ratio > 0)
+
+    @property
+    def uses_frozen_teacher(self) -> bool:
+        """Whether the objective uses a frozen multi-step teacher (enhancement at lambda > 0)."""
+        return self.consistency_ratio > 0 and self.enhancement_ratio > 0
+
+    def __call__(
+        self,
+        model: Model,
+        x: Tensor,
+        y: Tensor | None = None,
+        t: Tensor | None = None,
+        noise: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> ObjectiveOutput:
+        """Evaluate the objective on one batch (Alg. 1 lines 2-16).
+
+        Args:
+            model: ``model(x_t, t, y=None) -> F``; called without y when ``y`` is None.
+            x: Data, shape (B, ...). Not modified.
+            y: Optional class ids, shape (B,). Not modified (dropout makes a new tensor).
+            t: Optional training times, shape (B,), in the valid range (default: sampled).
+            noise: Optional z, shape of ``x`` (default: sampled).
+            generator: Optional torch generator for every random draw of this call.
+
+        Returns:
+            :class:`ObjectiveOutput`.
+        """
+        check_batch(x, "x")
+        batch = x.shape[0]
+        check_labels(y, batch, "y")
+        lam = self.consistency_ratio
+        compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        device = x.device
+
+        t_lo = self.epsilon if lam == 1 else None
+        t_hi = 1 - self.epsilon if lam == 1 else None
+        if t is None:
+            t = self.time_distribution.sample(
+                batch, device=device, dtype=compute_dtype, generator=generator, t_min=t_lo, t_max=t_hi
+            )
+        else:
+            t = self._check_times(t, batch, device, compute_dtype)
+        if noise is None:
+            z = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype)
+        else:
+            if not torch.is_tensor(noise) or noise.shape != x.shape:
+                raise ValueError(
+                    f"noise must have the shape of x {tuple(x.shape)}, got "
+                    f"{tuple(noise.shape) if torch.is_tensor(noise) else type(noise).__name__}."
+                )
+            z = noise
+        labels, kept = self._drop_labels(model, y, batch, device, generator)
+        if self.enhancement_ratio > 0 and y is None:
+            raise ValueError(
+                "enhancement_ratio > 0 needs class labels: call objective(model, x, y) with y of shape (B,)."
+            )
+
+        tr = self.transport
+        t_b = broadcast_time(t, x)
+        c_t = tr.coefficients(t_b)
+        x_c, z_c = x.to(compute_dtype), z.to(compute_dtype)
+        x_t = c_t.alpha * z_c + c_t.gamma * x_c
+
+        F_t = call_model(model, x_t.to(x.dtype), tr.network_time(t).to(x.dtype), labels)
+        F_sg = F_t.detach().to(compute_dtype)
+
+        with torch.no_grad():
+            x_star, z_star = self._enhanced_pair(model, x_c, z_c, x_t, F_sg, t, t_b, c_t, labels, kept)
+            delta_f = self._finite_difference(model, x_c, z_c, x_star, z_star, F_sg, t, t_b, c_t, labels)
+            if self.clip is not None:
+                clipped = delta_f.clamp(-self.clip, self.clip)
+                clipped_fraction = (clipped != delta_f).float().mean()
+                delta_f = clipped
+            else:
+                clipped_fraction = torch.zeros((), device=device)
+            target = target_from_difference(F_sg, delta_f, c_t, t_b)
+
+        F_c = F_t.to(compute_dtype)
+        if self.loss == "squared_l2":
+            dist = squared_l2_distance(F_c, target)
+        else:
+            dist = pseudo_huber_distance(F_c, target, self.huber_c, self.cosine_term)
+        weight = torch.cos(HALF_PI * t) if self.time_weighting == "cosine" else torch.ones_like(t)
+        per_sample = weight * dist
+        return ObjectiveOutput(
+            loss=per_sample.mean(),
+            per_sample_loss=per_sample,
+            t=t,
+            target=target,
+            clipped_fraction=clipped_fraction,
+            labels=labels,
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """The objective's teacher state (EMA teacher, frozen teacher), for exact resume."""
+        state: dict[str, Any] = {}
+        if self.ema_teacher is not None:
+            state["ema_teacher"] = self.ema_teacher.state_dict()
+        if self.frozen_teacher is not None:
+            state["frozen_teacher"] = self.frozen_teacher.state_dict()
+        if self._pending_state:
+            for key, value in self._pending_state.items():
+                state.setdefault(key, value)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the teacher state; teachers not built yet are restored at the next call."""
+        unknown = set(state) - {"ema_teacher", "frozen_teacher"}
+        if unknown:
+            raise KeyError(f"Unknown keys in the objective state: {sorted(unknown)}.")
+        pending: dict[str, Any] = {}
+        if "ema_teacher" in state:
+            if self.ema_teacher is not None:
+                self.ema_teacher.load_state_dict(state["ema_teacher"])
+            else:
+                pending["ema_teacher"] = state["ema_teacher"]
+        if "frozen_teacher" in state:
+            if self.frozen_teacher is not None:
+                self.frozen_teacher.load_state_dict(state["frozen_teacher"])
+            else:
+                pending["frozen_teacher"] = state["frozen_teacher"]
+        self._pending_state = pending or None
+
+    # ------------------------------------------------------------------ internals
+    def _check_times(self, t: Tensor, batch: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        if not torch.is_tensor(t) or t.shape != (batch,):
+            raise ValueError(
+                f"t must be a tensor of shape ({batch},), got "
+                f"{tuple(t.shape) if torch.is_tensor(t) else type(t).__name__}."
+            )
+        t = t.to(device=device, dtype=dtype)
+        lo = self.epsilon if self.consistency_ratio == 1 else 0.0
+        hi = 1 - self.epsilon if self.consistency_ratio == 1 else 1.0
+        if not torch.isfinite(t).all() or (t <= 0).any() or (t < lo).any() or (t > hi).any():
+            raise ValueError(
+                f"t must lie in ({lo:g}, {hi:g}] for lambda = {self.consistency_ratio:g} "
+                "(t = 0 divides by zero in the 1/sin(pi t/2) factor; lambda = 1 needs t +- epsilon "
+                f"in [0, 1]); got min {float(t.min()):.6g}, max {float(t.max()):.6g}."
+            )
+        return t
+
+    def _drop_labels(
+        self,
+        model: Model,
+        y: Tensor | None,
+        batch: int,
+        device: torch.device,
+        generator: torch.Generator | None,
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """Label dropout by a random mask (never by slicing). Returns (labels, kept mask)."""
+        if y is None:
+            return None, None
+        y = y.to(device=device, dtype=torch.long)
+        if self.label_dropout == 0 and self.enhancement_ratio == 0:
+            return y, torch.ones(batch, dtype=torch.bool, device=device)
+        null = resolve_null_class(model, self.null_class)
+        if null is None:
+            raise ValueError(
+                "Label dropout and the enhanced target need the null class id: pass "
+                "null_class=... to UCGMObjective or give the model a `null_class` attribute "
+                "(set label_dropout=0 to train without dropout)."
+            )
+        drop = torch.rand(batch, generator=generator, device=device) < self.label_dropout
+        return torch.where(drop, torch.full_like(y, null), y), ~drop
+
+    def _no_grad_context(self, device: torch.device):
+        if self.fp32_no_grad_forwards and torch.is_autocast_enabled(device.type):
+            return torch.autocast(device_type=device.type, enabled=False)
+        return nullcontext()
+
+    def _forward(self, net: Model, x_in: Tensor, t: Tensor, labels: Tensor | None, dtype: torch.dtype) -> Tensor:
+        """A no-grad forward at library time t (shape (B,)), result in ``dtype``."""
+        with self._no_grad_context(x_in.device):
+            in_dtype = torch.float32 if self.fp32_no_grad_forwards else self._model_dtype(net, x_in)
+            F = call_model(net, x_in.to(in_dtype), self.transport.network_time(t).to(in_dtype), labels)
+        return F.to(dtype)
+
+    @staticmethod
+    def _model_dtype(net: Model, x_in: Tensor) -> torch.dtype:
+        if isinstance(net, nn.Module):
+            for p in net.parameters():
+                if p.is_floating_point():
+                    return p.dtype
+        return x_in.dtype
+
+    def _ensure_teachers(self, model: Model) -> None:
+        pending = self._pending_state or {}
+        if self.uses_ema_teacher and self.ema_teacher is None:
+            if not isinstance(model, nn.Module):
+                raise TypeError("An EMA teacher needs the model to be a torch.nn.Module.")
+            self.ema_teacher = ExponentialMovingAverage(model, self.teacher_decay, warmup=True)
+            if "ema_teacher" in pending:
+                self.ema_teacher.load_state_dict(pending.pop("ema_teacher"))
+        if self.uses_frozen_teacher and self.frozen_teacher is None:
+            if not isinstance(model, nn.Module):
+                raise TypeError("A frozen teacher needs the model to be a torch.nn.Module.")
+            self.frozen_teacher = copy.deepcopy(unwrap_model(model)).requires_grad_(False).eval()
+            if "frozen_teacher" in pending:
+                self.frozen_teacher.load_state_dict(pending.pop("frozen_teacher"))
+        self._pending_state = pending or None
+
+    def _enhanced_pair(
+        self,
+        model: Model,
+        x: Tensor,
+        z: Tensor,
+        x_t: Tensor,
+        F_sg: Tensor,
+        t: Tensor,
+        t_b: Tensor,
+        c_t: Coefficients,
+        labels: Tensor | None,
+        kept: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
+        """x*, z* of Alg. 1 lines 4-7 (the enhanced target), or (x, z) when zeta = 0."""
+        if self.enhancement_ratio == 0 and not self.uses_ema_teacher:
+            return x, z
+        self._ensure_teachers(model)
+        if self.ema_teacher is not None:
+            self.ema_teacher.update(model)  # reference order: update, then use (notes.md item 6)
+        if self.enhancement_ratio == 0:
+            return x, z
+        assert labels is not None and kept is not None
+        lo, s = self.enhancement_range
+        in_range = (t >= lo) & (t <= s)
+        mask = broadcast_time(kept & in_range, x)
+        dtype = x.dtype
+        if self.consistency_ratio == 0:
+            # Unconditional pass through the warm-up EMA teacher (Alg. 1 line 6).
+            assert self.ema_teacher is not None
+            null = torch.full_like(labels, resolve_null_class(model, self.null_class))
+            F_null = self._forward(self.ema_teacher.model, x_t, t, null, dtype)
+            cond = self.transport.decompose(F_sg, x_t, t_b)
+            uncond = self.transport.decompose(F_null, x_t, t_b)
+            dropped = broadcast_time(~kept, x)
+            # Samples whose label was dropped: halfway towards the unconditional estimate
+            # (reference implementation; the paper does not say).
+            x_star = enhance(x, cond.x_hat, uncond.x_hat, self.enhancement_ratio, mask)
+            z_star = enhance(z, cond.z_hat, uncond.z_hat, self.enhancement_ratio, mask)
+            x_star = torch.where(dropped, 0.5 * (x + uncond.x_hat), x_star)
+            z_star = torch.where(dropped, 0.5 * (z + uncond.z_hat), z_star)
+            return x_star, z_star
+        # lambda > 0: one pass of the frozen multi-step teacher (notes.md, few-step enhanced target).
+        assert self.frozen_teacher is not None
+        F_teacher = self._forward(self.frozen_teacher, x_t, t, labels, dtype)
+        est = self.transport.decompose(F_teacher, x_t, t_b)
+        x_star = enhance(x, est.x_hat, x, self.enhancement_ratio, mask)
+        z_star = enhance(z, est.z_hat, z, self.enhancement_ratio, mask)
+        return x_star, z_star
+
+    def _difference_net(self, model: Model) -> Model:
+        if self.difference_model == "ema":
+            assert self.ema_teacher is not None
+            return self.ema_teacher.model
+        return model
+
+    def _finite_difference(
+        self,
+        model: Model,
+        x: Tensor,
+        z: Tensor,
+        x_star: Tensor,
+        z_star: Tensor,
+        F_sg: Tensor,
+        t: Tensor,
+        t_b: Tensor,
+        c_t: Coefficients,
+        labels: Tensor | None,
+    ) -> Tensor:
+        """Delta f^x_t of eq. (6) / Alg. 1 lines 8-14 (before clipping)."""
+        lam = self.consistency_ratio
+        tr = self.transport
+        if lam == 0:
+            # (f^x(sg F_t, x*_t, t) - x*) / t, written as alpha (F - alpha_hat z* - gamma_hat x*) / (D t):
+            # the same number without subtracting two nearly equal terms (identity tested).
+            target_star = c_t.alpha_hat * z_star + c_t.gamma_hat * x_star
+            return c_t.alpha * (F_sg - target_star) / (c_t.D * t_b)
+        net = self._difference_net(model)
+        if lam < 1:
+            r = lam * t
+            r_b = broadcast_time(r, x)
+            c_r = tr.coefficients(r_b)
+            x_r = c_r.alpha * z + c_r.gamma * x
+            F_r = self._forward(net, x_r, r, labels, x.dtype)
+            x_star_t = c_t.alpha * z_star + c_t.gamma * x_star
+            x_star_r = c_r.alpha * z_star + c_r.gamma * x_star
+            inv = 1 / (t_b - r_b)
+            return tr.predict_x(F_sg, x_star_t, t_b) * inv - tr.predict_x(F_r, x_star_r, r_b) * inv
+        eps = self.epsilon
+        t_pm = torch.cat([t + eps, t - eps])
+        x2, z2 = torch.cat([x, x]), torch.cat([z, z])
+        t_pm_b = broadcast_time(t_pm, x2)
+        c_pm = tr.coefficients(t_pm_b)
+        x_pm = c_pm.alpha * z2 + c_pm.gamma * x2
+        labels2 = None if labels is None else torch.cat([labels, labels])
+        F_pm = self._forward(net, x_pm, t_pm, labels2, x.dtype)
+        x_star_pm = c_pm.alpha * torch.cat([z_star, z_star]) + c_pm.gamma * torch.cat([x_star, x_star])
+        f_pm = tr.predict_x(F_pm, x_star_pm, t_pm_b) * (1 / (2 * eps))
+        f_plus, f_minus = f_pm.chunk(2)
+        return f_plus - f_minus
+
+
+def _check_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite number, got {value!r}.")
+    return float(value)
+
+

@@ -1,0 +1,211 @@
+"""Time distributions for training and time grids for sampling.
+
+* Training times: t ~ Beta(theta1, theta2) (section 3.1, "Unified distribution transformation
+  of time"; App. B.2.1), optionally scaled as in the reference implementation, then clamped
+  away from the ends where the formulas divide by zero.
+* Sampling times: the Kumaraswamy transform k(u; a, b, c) = (1 - (1 - u^a)^b)^c of evenly
+  spaced u (App. A.1.3, B.2.2), flipped to run from noise (t near 1) to data, with t = 0
+  appended; or an explicit list of time points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "AUTO_KUMARASWAMY",
+    "BetaTimeDistribution",
+    "KumaraswamySchedule",
+    "explicit_time_points",
+    "kumaraswamy",
+    "timeshift",
+]
+
+AUTO_KUMARASWAMY = (1.17, 0.8, 1.1)
+"""The paper's "Auto" schedule parameters (a, b, c) (notes.md, A.1.3)."""
+
+
+def kumaraswamy(u: Tensor, a: float, b: float, c: float) -> Tensor:
+    """Kumaraswamy transform k(u; a, b, c) = (1 - (1 - u^a)^b)^c (App. B.2.2).
+
+    A monotone map of [0, 1] onto itself; (1, 1, 1) is the identity.
+
+    Args:
+        u: Values in [0, 1], any shape.
+        a, b, c: Positive shape parameters.
+
+    Returns:
+        k(u), same shape as ``u``.
+    """
+    return (1 - (1 - u**a) ** b) ** c
+
+
+def timeshift(t: Tensor, shift: float) -> Tensor:
+    """The common "timeshift" map s t / (1 + (s - 1) t) that Kumaraswamy approximates (B.2.2)."""
+    return shift * t / (1 + (shift - 1) * t)
+
+
+def _check_unit_interval(values: Tensor, what: str) -> None:
+    if not torch.isfinite(values).all() or (values < 0).any() or (values > 1).any():
+        raise ValueError(f"{what} must lie in [0, 1]; got {values.tolist()}.")
+
+
+@dataclass(frozen=True)
+class KumaraswamySchedule:
+    """Sampling time grid of UCGM-S: flipped Kumaraswamy transform of a uniform grid.
+
+    u_i = linspace(gap_noise, 1 - gap_data, N); t_i = 1 - k(u_i; a, b, c); then t_N = 0.
+    With gap_data = 0 the uniform grid gets N + 1 points and the last (u = 1, t = 0) is
+    dropped, so that t = 0 is not evaluated (as in the reference implementation).
+
+    Attributes:
+        a, b, c: Kumaraswamy parameters; (1, 1, 1) gives a uniform grid, ``AUTO_KUMARASWAMY``
+            = (1.17, 0.8, 1.1) is the paper's "Auto".
+        gap_noise: Gap g0 at the noise end (t_0 = 1 - k(g0)); must keep gamma(t_0) > 0 for
+            second-order sampling with transports whose gamma(1) = 0.
+        gap_data: Gap g1 at the data end; for 2-step models it sets the second time point
+            (t_1 = 1 - k(1 - g1), = g1 for the identity transform).
+    """
+
+    a: float = 1.0
+    b: float = 1.0
+    c: float = 1.0
+    gap_noise: float = 0.001
+    gap_data: float = 0.001
+
+    def __post_init__(self) -> None:
+        for name in ("a", "b", "c"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"Kumaraswamy parameter {name} must be a positive number, got {value!r}.")
+        if not (0 <= self.gap_noise < 1 and 0 <= self.gap_data < 1):
+            raise ValueError(
+                f"gaps must lie in [0, 1); got gap_noise={self.gap_noise}, gap_data={self.gap_data}."
+            )
+        if self.gap_noise >= 1 - self.gap_data:
+            raise ValueError(
+                f"gap_noise ({self.gap_noise}) + gap_data ({self.gap_data}) must be < 1 so that "
+                "the grid is not empty."
+            )
+
+    @classmethod
+    def auto(cls, gap_noise: float = 0.001, gap_data: float = 0.001) -> KumaraswamySchedule:
+        """The paper's "Auto" schedule (a, b, c) = (1.17, 0.8, 1.1)."""
+        return cls(*AUTO_KUMARASWAMY, gap_noise=gap_noise, gap_data=gap_data)
+
+    def time_points(self, steps: int, dtype: torch.dtype = torch.float64) -> Tensor:
+        """The N + 1 times t_0 > t_1 > ... > t_{N-1} > t_N = 0 for N model evaluations.
+
+        Args:
+            steps: N, the number of grid points that the model is evaluated at (>= 1).
+            dtype: Floating dtype of the result.
+
+        Returns:
+            Tensor of shape (steps + 1,), strictly decreasing, ending at 0.
+        """
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+        if self.gap_data == 0:
+            u = torch.linspace(self.gap_noise, 1.0, steps + 1, dtype=dtype)[:-1]
+        else:
+            u = torch.linspace(self.gap_noise, 1.0 - self.gap_data, steps, dtype=dtype)
+        t = 1 - kumaraswamy(u, self.a, self.b, self.c)
+        return torch.cat([t, torch.zeros(1, dtype=dtype)])
+
+
+def explicit_time_points(points: Sequence[float] | Tensor, dtype: torch.dtype = torch.float64) -> Tensor:
+    """Validate user time points (noise to data) and append t = 0 if missing.
+
+    Args:
+        points: Strictly decreasing times in [0, 1], e.g. ``[1.0, 0.3]`` for a 2-step model.
+        dtype: Floating dtype of the result.
+
+    Returns:
+        Tensor of shape (N + 1,) ending at 0, where N is the number of model evaluations.
+    """
+    t = torch.as_tensor(points, dtype=dtype).flatten()
+    if t.numel() == 0:
+        raise ValueError("time_points must not be empty.")
+    _check_unit_interval(t, "time_points")
+    if t.numel() > 1 and not (torch.diff(t) < 0).all():
+        raise ValueError(
+            f"time_points must be strictly decreasing (from noise at 1 towards data at 0); got {t.tolist()}."
+        )
+    if float(t[-1]) != 0.0:
+        t = torch.cat([t, torch.zeros(1, dtype=dtype)])
+    if t.numel() < 2:
+        raise ValueError("time_points must contain at least one time above 0.")
+    return t
+
+
+@dataclass(frozen=True)
+class BetaTimeDistribution:
+    """Training-time distribution t ~ clamp(scale * Beta(theta1, theta2), t_min, t_max).
+
+    Section 3.1 and App. B.2.1: Beta(1, 1) is uniform; theta1 = theta2 > 1 peaks at 0.5 like
+    the logit-normal; the mode is (theta1 - 1) / (theta1 + theta2 - 2). ``scale`` is the
+    third entry of the reference implementation's ``time_dist_ctrl``. The clamp keeps t away
+    from 0, where the 1 / sin(pi t / 2) factor and the finite differences divide by zero.
+
+    Attributes:
+        theta1, theta2: Beta shape parameters (> 0).
+        scale: Multiplier applied before clamping (reference implementation; default 1).
+        t_min, t_max: Clamp range, 0 <= t_min < t_max <= 1.
+    """
+
+    theta1: float = 1.0
+    theta2: float = 1.0
+    scale: float = 1.0
+    t_min: float = 1e-4
+    t_max: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (self.theta1 > 0 and self.theta2 > 0):
+            raise ValueError(f"Beta parameters must be > 0; got ({self.theta1}, {self.theta2}).")
+        if not self.scale > 0:
+            raise ValueError(f"scale must be > 0; got {self.scale}.")
+        if not (0 <= self.t_min < self.t_max <= 1):
+            raise ValueError(f"need 0 <= t_min < t_max <= 1; got t_min={self.t_min}, t_max={self.t_max}.")
+
+    def sample(
+        self,
+        n: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+        generator: torch.Generator | None = None,
+        t_min: float | None = None,
+        t_max: float | None = None,
+    ) -> Tensor:
+        """Draw n training times.
+
+        Randomness: from ``generator`` if given (a seed is drawn from it and the Beta draw runs
+        on a forked CPU RNG, so the global RNG is untouched), else from the global CPU RNG.
+
+        Args:
+            n: Number of times.
+            device: Device of the result.
+            dtype: Floating dtype of the result.
+            generator: Optional torch generator (any device).
+            t_min, t_max: Optional tighter clamp (the objective narrows it for lambda = 1).
+
+        Returns:
+            Tensor of shape (n,).
+        """
+        lo = self.t_min if t_min is None else max(self.t_min, t_min)
+        hi = self.t_max if t_max is None else min(self.t_max, t_max)
+        concentration = (torch.tensor(float(self.theta1)), torch.tensor(float(self.theta2)))
+        dist = torch.distributions.Beta(*concentration)
+        if generator is None:
+            t = dist.sample((n,))
+        else:
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                t = dist.sample((n,))
+        t = (t.double() * self.scale).clamp(lo, hi)
+        return t.to(device=device, dtype=dtype)
