@@ -1,0 +1,235 @@
+import math
+
+import pytest
+import torch
+
+from tests.gaussian_oracle import GaussianOracle, exact_flow_endpoint
+from ucgm_lab.sampler import auto_stochastic_ratio, sample, second_order_correction, reconstruct
+from ucgm_lab.schedules import KumaraswamySchedule
+from ucgm_lab.transports import Decomposition, get_transport
+
+MU = torch.tensor([1.0, -0.5], dtype=torch.float64)
+COV = torch.tensor([[0.5, 0.2], [0.2, 0.3]], dtype=torch.float64)
+
+
+class Net(torch.nn.Module):
+    def __init__(self, dim=2):
+        super().__init__()
+        self.l1 = torch.nn.Linear(dim + 1, 16)
+        self.l2 = torch.nn.Linear(16, dim)
+
+    def forward(self, x, t, y=None):
+        return self.l2(torch.tanh(self.l1(torch.cat([x, t[:, None].to(x.dtype)], 1))))
+
+
+def test_order1_no_noise_no_extrapolation_is_euler_on_linear():
+    net = Net().double()
+    noise = torch.randn(64, 2, dtype=torch.float64)
+    out = sample(net, noise, "linear", steps=10)
+    times = out.times
+    x = noise.clone()
+    for i in range(10):
+        F = net(x, times[i].expand(64))
+        x = x + (times[i + 1] - times[i]) * F  # explicit Euler on dx/dt = F
+    torch.testing.assert_close(out.sample, x, rtol=1e-12, atol=1e-12)
+    assert out.nfe == 10
+    assert out.x_hat.shape == (10, 64, 2) and out.states.shape == (11, 64, 2)
+
+
+def test_relinear_sampling_equals_linear_sampling_of_the_mirrored_network():
+    """A ReLinear network m_re(x, s) = -m_lin(x, 1 - s) samples exactly like m_lin under Linear."""
+    net = Net().double()
+
+    def mirrored(x, s, y=None):
+        return -net(x, 1 - s)
+
+    noise = torch.randn(32, 2, dtype=torch.float64)
+    a = sample(net, noise, "linear", steps=6, order=2, kappa=0.3)
+    b = sample(mirrored, noise, "relinear", steps=6, order=2, kappa=0.3)
+    torch.testing.assert_close(a.sample, b.sample)
+    torch.testing.assert_close(a.x_hat, b.x_hat)
+
+
+@pytest.mark.parametrize("name", ["linear", "trigflow"])
+def test_convergence_order_with_exact_gaussian_model(name):
+    """Global error ~ 1/N for order 1 and ~ 1/N^2 for order 2 against the exact PF-ODE map.
+
+    Order 2 divides by gamma(t_0) (Alg. 2 line 11), which is tiny when t_0 is near 1; its
+    asymptotic regime starts earlier with a larger noise-end gap, so this test uses 0.05.
+    """
+    tr = get_transport(name)
+    oracle = GaussianOracle(tr, MU, COV)
+    noise = torch.randn(16, 2, dtype=torch.float64)
+    sched = KumaraswamySchedule(gap_noise=0.05, gap_data=0.0)
+    t0 = float(sched.time_points(1)[0])
+    exact = exact_flow_endpoint(noise, t0, tr.alpha, tr.gamma, MU, COV)
+
+    def error(points, order):
+        steps = points if order == 1 else 2 * points - 1
+        out = sample(oracle, noise, tr, steps=steps, order=order, schedule=sched)
+        return (out.sample.double() - exact).norm(dim=1).mean().item()
+
+    e1 = [error(n, 1) for n in (8, 16, 32)]
+    e2 = [error(n, 2) for n in (16, 32, 64)]
+    rates1 = [math.log2(e1[i] / e1[i + 1]) for i in range(2)]
+    rates2 = [math.log2(e2[i] / e2[i + 1]) for i in range(2)]
+    assert all(0.8 < r < 1.3 for r in rates1), (e1, rates1)
+    assert all(1.7 < r < 2.6 for r in rates2), (e2, rates2)
+    assert e2[-1] < e1[-1] / 10
+
+
+def test_samples_reproduce_gaussian_mean_and_covariance():
+    tr = get_transport("linear")
+    oracle = GaussianOracle(tr, MU, COV)
+    noise = torch.randn(20000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    exact = exact_flow_endpoint(noise, 0.999, tr.alpha, tr.gamma, MU, COV)
+    # the oracle and the exact map themselves: data statistics up to sampling error
+    torch.testing.assert_close(exact.mean(0), MU, atol=0.03, rtol=0)
+    torch.testing.assert_close(torch.cov(exact.T), COV, atol=0.03, rtol=0)
+    # order 2 starts at t_0 = 0.99 here: with t_0 = 0.999 its first correction, which divides by
+    # gamma(t_0), is inaccurate (covariance error 0.13 at 32 NFE against 0.04 for order 1).
+    for kwargs in (dict(steps=48), dict(steps=31, order=2, schedule=KumaraswamySchedule(gap_noise=0.01))):
+        x = sample(oracle, noise, tr, **kwargs).sample
+        torch.testing.assert_close(x.mean(0), MU, atol=0.05, rtol=0)
+        torch.testing.assert_close(torch.cov(x.T), COV, atol=0.05, rtol=0)
+
+
+def test_stochastic_sampling_keeps_the_gaussian_marginal():
+    tr = get_transport("linear")
+    oracle = GaussianOracle(tr, MU, COV)
+    g = torch.Generator().manual_seed(3)
+    noise = torch.randn(20000, 2, dtype=torch.float64, generator=g)
+    out = sample(oracle, noise, tr, steps=100, rho="auto", generator=g)
+    torch.testing.assert_close(out.sample.mean(0), MU, atol=0.04, rtol=0)
+    torch.testing.assert_close(torch.cov(out.sample.T), COV, atol=0.04, rtol=0)
+
+
+def test_second_order_averages_z_hat_and_reduces_to_first_order_when_estimates_agree():
+    tr = get_transport("trigflow")
+    t_now, t_next = torch.tensor(0.7, dtype=torch.float64), torch.tensor(0.4, dtype=torch.float64)
+    x_hat, z_hat = torch.randn(5, 2, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    c = tr.coefficients(t_now)
+    state = c.alpha * z_hat + c.gamma * x_hat
+    first = reconstruct(tr, Decomposition(x_hat, z_hat), t_next, 0.0, None)
+    torch.testing.assert_close(second_order_correction(tr, state, t_now, t_next, z_hat, z_hat), first)
+    # the correction moves the state along alpha(t') - gamma(t') alpha(t) / gamma(t) times the mean z^
+    other = torch.randn(5, 2, dtype=torch.float64)
+    moved = second_order_correction(tr, state, t_now, t_next, z_hat, other)
+    cn = tr.coefficients(t_next)
+    k = cn.alpha - cn.gamma * c.alpha / c.gamma
+    torch.testing.assert_close(moved - first, k * (other - z_hat) / 2)
+
+
+def test_extrapolation_by_hand():
+    net = Net().double()
+    tr = get_transport("linear")
+    noise = torch.randn(8, 2, dtype=torch.float64)
+    kappa = 0.5
+    out = sample(net, noise, tr, steps=4, kappa=kappa)
+    ts = out.times
+    x, prev = noise.clone(), None
+    for i in range(4):
+        F = net(x, ts[i].expand(8))
+        t = ts[i]
+        xh, zh = x - t * F, x + (1 - t) * F  # eq. 2 for Linear, written out
+        raw = (xh, zh)
+        if i >= 1:
+            xh, zh = xh + kappa * (xh - prev[0]), zh + kappa * (zh - prev[1])
+        prev = raw
+        x = ts[i + 1] * zh + (1 - ts[i + 1]) * xh
+    torch.testing.assert_close(out.sample, x)
+    # the reference starts one step later: step 1 is then plain
+    late = sample(net, noise, tr, steps=4, kappa=kappa, extrapolation_start=2)
+    assert not torch.allclose(late.sample, out.sample)
+    torch.testing.assert_close(late.states[2], sample(net, noise, tr, steps=4).states[2])
+
+
+def test_auto_rho_formula_and_clipping():
+    tr = get_transport("linear")
+    rho = auto_stochastic_ratio(tr, torch.tensor(0.8), torch.tensor(0.7))
+    assert rho.item() == pytest.approx(2 * 0.1 * 0.8 / 0.7**2, rel=1e-6)
+    assert auto_stochastic_ratio(tr, torch.tensor(0.1), torch.tensor(0.0)).item() == 1.0
+
+
+def test_rho_one_replaces_noise_estimate_by_fresh_noise():
+    net = Net().double()
+    noise = torch.randn(8, 2, dtype=torch.float64)
+    out = sample(net, noise, "linear", steps=2, rho=1.0, generator=torch.Generator().manual_seed(5))
+    fresh = torch.randn(8, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    t1 = out.times[1]
+    torch.testing.assert_close(out.states[1], t1 * fresh + (1 - t1) * out.x_hat[0])
+    again = sample(net, noise, "linear", steps=2, rho=1.0, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(out.sample, again.sample)
+
+
+def test_nfe_counts():
+    net = Net().double()
+    noise = torch.randn(4, 2, dtype=torch.float64)
+    assert sample(net, noise, "linear", steps=7).nfe == 7
+    assert sample(net, noise, "linear", steps=7, order=2).nfe == 7  # 4 points -> 4 + 3
+    assert sample(net, noise, "linear", steps=8, order=2).nfe == 7
+    assert sample(net, noise, "linear", steps=1, order=2).nfe == 1
+    assert sample(net, noise, "linear", time_points=[1.0, 0.3]).nfe == 2
+
+
+def test_classifier_free_guidance_matches_a_guided_network():
+    from tests.conftest import TinyNet
+
+    net = TinyNet(num_classes=3).double()
+    y = torch.tensor([0, 1, 2, 1])
+    w = 2.5
+
+    def guided(x, t, labels):
+        return net(x, t, torch.full_like(labels, 3)) + w * (net(x, t, labels) - net(x, t, torch.full_like(labels, 3)))
+
+    noise = torch.randn(4, 2, dtype=torch.float64)
+    a = sample(net, noise, "linear", steps=5, y=y, guidance_scale=w)
+    b = sample(guided, noise, "linear", steps=5, y=y)
+    torch.testing.assert_close(a.sample, b.sample)
+    assert a.nfe == 10
+    c = sample(net, noise, "linear", steps=5, y=y, guidance_scale=w, guidance_interval=(0.0, 0.5))
+    assert c.nfe == 5 + sum(1 for t in c.times[:-1] if t <= 0.5)
+
+
+def test_explicit_time_points_two_step():
+    net = Net().double()
+    out = sample(net, torch.randn(3, 2, dtype=torch.float64), "linear", time_points=[1.0, 0.3])
+    assert out.times.tolist() == [1.0, 0.3, 0.0]
+
+
+def test_edm_final_sample_is_the_data_estimate():
+    tr = get_transport("edm")
+    oracle = GaussianOracle(tr, MU, COV)
+    noise = torch.randn(2000, 2, dtype=torch.float64) * float(tr.alpha(torch.tensor(0.999)))
+    out = sample(oracle, noise, tr, steps=40, order=2, schedule="auto")
+    torch.testing.assert_close(out.sample.mean(0), MU, atol=0.08, rtol=0)  # not 2 * MU
+
+
+def test_inputs_unchanged_and_bad_inputs():
+    net = Net().double()
+    noise = torch.randn(4, 2, dtype=torch.float64)
+    keep = noise.clone()
+    sample(net, noise, "linear", steps=3, rho=0.5, kappa=0.2)
+    assert torch.equal(noise, keep)
+    with pytest.raises(ValueError, match="rho"):
+        sample(net, noise, "linear", steps=3, rho=1.5)
+    with pytest.raises(ValueError, match="rho"):
+        sample(net, noise, "linear", steps=3, rho="sde")
+    with pytest.raises(ValueError, match="kappa"):
+        sample(net, noise, "linear", steps=3, kappa=-0.1)
+    with pytest.raises(ValueError, match="order"):
+        sample(net, noise, "linear", steps=3, order=3)
+    with pytest.raises(ValueError, match="steps"):
+        sample(net, noise, "linear", steps=0)
+    with pytest.raises(ValueError, match="decreasing"):
+        sample(net, noise, "linear", time_points=[0.3, 1.0])
+    with pytest.raises(ValueError, match="gamma"):
+        sample(net, noise, "linear", time_points=[1.0, 0.5, 0.2], order=2)
+    with pytest.raises(ValueError, match="shape"):
+        sample(net, torch.randn(4), "linear", steps=3)
+    with pytest.raises(ValueError, match="Unknown transport"):
+        sample(net, noise, "nope", steps=3)
+    with pytest.raises(ValueError, match="labels"):
+        sample(net, noise, "linear", steps=3, guidance_scale=2.0)
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        sample(net, noise, "linear", steps=3, y=torch.zeros(3, dtype=torch.long))
