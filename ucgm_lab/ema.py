@@ -67,9 +67,9 @@ class ExponentialMovingAverage:
             self.current_decay = d + (1 - d) * (self.target_decay - d) * 0.5
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: averaged weights, current decay and update count."""
+        """Everything needed to resume: averaged weights (copies), current decay and update count."""
         return {
-            "model": self.model.state_dict(),
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             "current_decay": self.current_decay,
             "target_decay": self.target_decay,
             "warmup": self.warmup,

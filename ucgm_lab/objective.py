@@ -368,7 +368,7 @@ class UCGMObjective:
         if self.ema_teacher is not None:
             state["ema_teacher"] = self.ema_teacher.state_dict()
         if self.frozen_teacher is not None:
-            state["frozen_teacher"] = self.frozen_teacher.state_dict()
+            state["frozen_teacher"] = {k: v.detach().clone() for k, v in self.frozen_teacher.state_dict().items()}
         if self._pending_state:
             for key, value in self._pending_state.items():
                 state.setdefault(key, value)
@@ -380,6 +380,7 @@ class UCGMObjective:
         if unknown:
             raise KeyError(f"Unknown keys in the objective state: {sorted(unknown)}.")
         pending: dict[str, Any] = {}
+        state = copy.deepcopy(state)  # never alias the caller's tensors
         if "ema_teacher" in state:
             if self.ema_teacher is not None:
                 self.ema_teacher.load_state_dict(state["ema_teacher"])

@@ -106,7 +106,8 @@ def broadcast_time(t: Tensor | float, like: Tensor) -> Tensor:
     """Shape per-sample times so that they broadcast against a batch of data.
 
     Args:
-        t: A Python number, a 0-d tensor, or a tensor of shape (B,) with one time per sample.
+        t: A Python number, a 0-d tensor, or a tensor of shape (B,) with one time per sample
+            (or already of shape (B, 1, ..., 1)).
         like: Data of shape (B, ...).
 
     Returns:
@@ -119,6 +120,8 @@ def broadcast_time(t: Tensor | float, like: Tensor) -> Tensor:
         return torch.as_tensor(t, dtype=like.dtype, device=like.device)
     t = t.to(device=like.device)
     if t.ndim == 0:
+        return t
+    if like.ndim > 1 and t.ndim == like.ndim and t.shape[0] == like.shape[0] and t[0].numel() == 1:
         return t
     if t.ndim != 1 or like.ndim == 0 or t.shape[0] != like.shape[0]:
         raise ValueError(
