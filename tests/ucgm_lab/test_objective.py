@@ -50,8 +50,10 @@ def test_lambda0_with_clip_gives_clipped_residual_gradient():
     x, z, t = _batch()
     with torch.no_grad():
         net.out.bias.fill_(3.0)  # residuals above 1: the clip is active
-    out = UCGMObjective("linear", 0.0)(net, x, t=t, noise=z)
+    out = UCGMObjective("linear", 0.0, clip=1.0)(net, x, t=t, noise=z)
     assert out.clipped_fraction > 0
+    assert UCGMObjective("linear", 0.0).clip is None  # "auto": no clip at lambda = 0 (reference)
+    assert UCGMObjective("linear", 0.5).clip == 1.0
     x_t = t[:, None] * z + (1 - t[:, None]) * x
     F = net(x_t, t).detach()
     expected = F - 4 * t[:, None] / torch.sin(math.pi * t[:, None] / 2) * (F - (z - x)).clamp(-1, 1)

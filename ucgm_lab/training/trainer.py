@@ -173,6 +173,11 @@ class Trainer:
             if not isinstance(every, int) or every < 1:
                 raise ValueError(f"callback intervals must be positive integers, got {every!r}.")
         self.callbacks = list(callbacks)
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ValueError(
+                "None of the model's parameters require gradients (is it a copy of an EMA or teacher "
+                "model?). Call model.requires_grad_(True) before training it."
+            )
         model = model.to(accelerator.device)
         self.ema = ExponentialMovingAverage(model, cfg.ema_decay)
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.RAdam

@@ -1,0 +1,209 @@
+r"""Training throughput of a TiT under the shared trainer: images/s, peak memory and MFU.
+
+Runs the library's :class:`~ucgm_lab.training.Trainer` (the same loop as scale/train.py, on one
+process) on random latents and reports, after ``--warmup`` steps:
+
+* images per second over ``--steps`` timed optimizer steps;
+* peak memory: ``torch.cuda.max_memory_allocated`` on CUDA, the process's peak resident set on
+  the CPU (everything the process holds, including the Python runtime);
+* model FLOPs utilisation: model FLOPs per step / step time / peak FLOP/s. Model FLOPs count
+  every network evaluation of the step from ``TiT.forward_flops`` (the matmuls of one forward):
+  3x for each forward that is back-propagated (forward + backward) and 1x for the objective's
+  extra no-grad forwards (EMA teacher, finite differences); recomputation by gradient
+  checkpointing is not counted, as usual for MFU. The peak is ``--peak-tflops``, else a table
+  of dense bf16 peaks of known GPUs, else the measured throughput of a large matmul on the
+  device (reported as ``peak_source``).
+
+Usage::
+
+    python benchmarks/scale_throughput.py --model TiT-B/2 --batch-size 32
+    python benchmarks/scale_throughput.py --model TiT-XL/2 --batch-size 128 --compile \
+        --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from ucgm_lab import BetaTimeDistribution, UCGMObjective  # noqa: E402
+from ucgm_lab.networks.tit import TiT, tit_from_name  # noqa: E402
+from ucgm_lab.training import TensorDataSource, Trainer, TrainerConfig  # noqa: E402
+
+# Dense (non-sparse) bf16 tensor-core peaks in TFLOP/s, by substring of the device name.
+GPU_BF16_PEAK_TFLOPS = {
+    "H200": 989.4,
+    "H100 SXM": 989.4,
+    "H100 NVL": 835.5,
+    "H100 PCIe": 756.0,
+    "H100": 989.4,
+    "A100": 312.0,
+}
+
+
+def measured_matmul_tflops(
+    device: torch.device, dtype: torch.dtype, n: int = 2048, repeats: int = 10
+) -> float:
+    """Achieved TFLOP/s of an n x n matmul on the device (a practical peak where none is known)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    _sync(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e12
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak(args: argparse.Namespace, device: torch.device, precision: str) -> tuple[float, str]:
+    if args.peak_tflops:
+        return args.peak_tflops, "--peak-tflops"
+    if device.type == "cuda" and precision == "bf16":
+        name = torch.cuda.get_device_name(device)
+        for key, value in GPU_BF16_PEAK_TFLOPS.items():
+            if key in name:
+                return value, f"bf16 dense peak of {name}"
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    return measured_matmul_tflops(device, dtype), f"measured {dtype} matmul throughput"
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    """Build, warm up, time; return the report."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = tit_from_name(
+        args.model,
+        input_size=args.latent_size,
+        in_channels=args.channels,
+        num_classes=1000,
+        gradient_checkpointing=args.gradient_checkpointing,
+    )
+    objective = UCGMObjective(
+        "linear",
+        args.consistency_ratio,
+        time_distribution=BetaTimeDistribution(2.4, 2.4),
+        enhancement_ratio=args.enhancement_ratio,
+    )
+    total = args.batch_size * (args.warmup + args.steps + 1)
+    x = torch.randn(total, args.channels, args.latent_size, args.latent_size)
+    y = torch.randint(0, 1000, (total,))
+    data = TensorDataSource(x, y, batch_size=args.batch_size, seed=0)
+    cfg = TrainerConfig(
+        steps=args.warmup + args.steps,
+        mixed_precision=args.precision,
+        progress=False,
+        compile=args.compile,
+        ema_decay=0.9999,
+        cpu=args.cpu,
+    )
+    trainer = Trainer(model, objective, data, cfg)
+    device = trainer.accelerator.device
+    precision = trainer.accelerator.mixed_precision
+
+    counts = {"grad": 0, "no_grad": 0}
+
+    def count(module: torch.nn.Module, inputs: tuple) -> None:
+        if isinstance(module, TiT):
+            counts["grad" if torch.is_grad_enabled() else "no_grad"] += int(inputs[0].shape[0])
+
+    for _ in range(args.warmup):
+        trainer.train_step()
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(count)
+    trainer.train_step()  # one counted step (the network calls per step do not vary)
+    handle.remove()
+    flops_per_step = model.forward_flops() * (3 * counts["grad"] + counts["no_grad"])
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        trainer.train_step()
+    _sync(device)
+    seconds = time.perf_counter() - start
+    if device.type == "cuda":
+        peak_gib = torch.cuda.max_memory_allocated(device) / 2**30
+        memory_kind = "cuda max_memory_allocated"
+    else:
+        peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        memory_kind = "process peak RSS"
+    peak_tflops, peak_source = _peak(args, device, precision)
+    achieved = flops_per_step * args.steps / seconds / 1e12
+    return {
+        "model": args.model,
+        "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+        "latent": [args.channels, args.latent_size, args.latent_size],
+        "batch_size": args.batch_size,
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({torch.get_num_threads()} threads)",
+        "mixed_precision": precision,
+        "compile": args.compile,
+        "gradient_checkpointing": args.gradient_checkpointing,
+        "consistency_ratio": args.consistency_ratio,
+        "enhancement_ratio": args.enhancement_ratio,
+        "steps_timed": args.steps,
+        "seconds_per_step": seconds / args.steps,
+        "images_per_second": args.batch_size * args.steps / seconds,
+        "peak_memory_gib": peak_gib,
+        "peak_memory_kind": memory_kind,
+        "forward_gflops_per_image": model.forward_flops() / 1e9,
+        "network_images_per_step": dict(counts),
+        "model_tflops_per_step": flops_per_step / 1e12,
+        "achieved_tflops": achieved,
+        "peak_tflops": peak_tflops,
+        "peak_source": peak_source,
+        "mfu": achieved / peak_tflops,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="TiT-B/2", help="TiT-<tiny|S|B|L|XL>/<1|2|4>")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--latent-size", type=int, default=32)
+    p.add_argument("--channels", type=int, default=4)
+    p.add_argument("--steps", type=int, default=5, help="Timed steps.")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--consistency-ratio", type=float, default=0.0, help="lambda")
+    p.add_argument("--enhancement-ratio", type=float, default=0.44, help="zeta")
+    p.add_argument("--precision", default="auto", choices=["auto", "no", "bf16", "fp16"])
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--cpu", action="store_true", help="Force the CPU.")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads).")
+    p.add_argument(
+        "--peak-tflops", type=float, default=None, help="Peak FLOP/s of the device for MFU."
+    )
+    p.add_argument("--json", default=None, help="Also write the report to this file.")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    report = run(args)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

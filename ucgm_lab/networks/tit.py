@@ -1,0 +1,521 @@
+"""``TiT``: the paper's transformer for latent images (DiT with the App. A.1.2 changes).
+
+A DiT (Peebles & Xie) in which every block is conditioned by adaLN-Zero on
+``c = MLP(sinusoidal(t)) + class_embedding(y)``, with the four modifications of App. A.1.2:
+
+* SwiGLU feed-forward networks (hidden width ``int(2/3 * mlp_ratio * hidden_size)``, so the
+  parameter count matches a GELU MLP of ratio ``mlp_ratio``);
+* RMSNorm without learnable parameters in place of LayerNorm;
+* rotary position embeddings (2-D RoPE: the first half of every head rotates with the patch
+  row, the second half with the patch column);
+* parameter-free RMSNorm on the queries and keys of every attention head.
+
+Like the reference implementation (LightningDiT) a fixed 2-D sin-cos position embedding is
+also added to the patch tokens (``abs_pos_embed``). Attention uses
+:func:`torch.nn.functional.scaled_dot_product_attention`, so it picks flash / memory-efficient
+kernels where the device has them. Blocks can be recomputed in the backward pass
+(``gradient_checkpointing=True``) to trade compute for memory.
+
+Sizes (notes.md): B = 12 blocks x 768 (12 heads), L = 24 x 1024 (16), XL = 28 x 1152 (16),
+with patch sizes 1, 2 or 4 (``TiT-XL/2`` is XL with 2 x 2 patches); ``tiny`` (2 x 32, 2
+heads) is for tests. Build one with :func:`tit_from_name`.
+
+The network follows the library's convention ``model(x_t, t, y=None) -> F`` with ``x_t`` of
+shape ``(B, C, H, W)``; ``num_classes`` is the null class (used when ``y`` is None and by label
+dropout), and ``model.config`` rebuilds the architecture (``TiT(**config_without_kind)``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from ucgm_lab.networks._validation import check_time
+from ucgm_lab.networks.embeddings import ClassEmbedding, sinusoidal_embedding
+
+__all__ = [
+    "TIT_PATCH_SIZES",
+    "TIT_SIZES",
+    "TiT",
+    "TiTBlock",
+    "apply_rope",
+    "rms_norm",
+    "rope_tables",
+    "tit_from_name",
+    "tit_size",
+]
+
+TIT_SIZES: dict[str, tuple[int, int, int]] = {
+    "tiny": (2, 32, 2),
+    "S": (12, 384, 6),
+    "B": (12, 768, 12),
+    "L": (24, 1024, 16),
+    "XL": (28, 1152, 16),
+}
+"""Named sizes: ``name -> (depth, hidden_size, num_heads)`` (B, L, XL from notes.md)."""
+
+TIT_PATCH_SIZES = (1, 2, 4)
+"""Patch sizes of the named models (``TiT-XL/1``, ``TiT-XL/2``, ``TiT-XL/4``)."""
+
+_NAME = re.compile(r"^TiT-(?P<size>[A-Za-z]+)/(?P<patch>\d+)$")
+FREQUENCY_EMBEDDING_SIZE = 256
+
+
+def rms_norm(x: Tensor, eps: float = 1e-6) -> Tensor:
+    """Parameter-free RMSNorm over the last dimension, computed in float32.
+
+    Args:
+        x: Shape (..., D).
+        eps: Added to the mean square.
+
+    Returns:
+        ``x / sqrt(mean(x^2) + eps)``, shape (..., D), in ``x``'s dtype.
+    """
+    xf = x.float()
+    return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def rope_tables(grid: int, head_dim: int, theta: float = 10000.0) -> tuple[Tensor, Tensor]:
+    """Cosine and sine tables of 2-D rotary position embeddings for a square patch grid.
+
+    The head dimension is split into four quarters ``[h1, h2, w1, w2]``; (h1, h2) rotate with
+    the row index and (w1, w2) with the column index, at frequencies
+    ``theta ** (-2 k / (head_dim / 2))`` for ``k < head_dim / 4``.
+
+    Args:
+        grid: Patches per side; tokens are in row-major order (``grid ** 2`` of them).
+        head_dim: Channels per attention head (divisible by 4).
+        theta: RoPE base.
+
+    Returns:
+        (cos, sin), each of shape (grid ** 2, head_dim), float32.
+    """
+    if head_dim % 4:
+        raise ValueError(f"2-D RoPE needs a head dimension divisible by 4, got {head_dim}.")
+    quarter = head_dim // 4
+    freqs = theta ** (-torch.arange(quarter, dtype=torch.float64) * 2 / (head_dim // 2))
+    pos = torch.arange(grid, dtype=torch.float64)
+    rows = pos.repeat_interleave(grid)  # token n = r * grid + c
+    cols = pos.repeat(grid)
+    ang_h = rows[:, None] * freqs[None, :]
+    ang_w = cols[:, None] * freqs[None, :]
+    angles = torch.cat([ang_h, ang_h, ang_w, ang_w], dim=1)
+    return angles.cos().float(), angles.sin().float()
+
+
+def _rotate_quarters(x: Tensor) -> Tensor:
+    """``[h1, h2, w1, w2] -> [-h2, h1, -w2, w1]`` over the last dimension."""
+    h1, h2, w1, w2 = x.chunk(4, dim=-1)
+    return torch.cat([-h2, h1, -w2, w1], dim=-1)
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate queries or keys by their token positions (2-D RoPE).
+
+    Args:
+        x: Shape (B, heads, N, head_dim).
+        cos: Shape (N, head_dim), from :func:`rope_tables`.
+        sin: Shape (N, head_dim).
+
+    Returns:
+        Shape (B, heads, N, head_dim), in ``x``'s dtype.
+    """
+    return x * cos.to(x.dtype) + _rotate_quarters(x) * sin.to(x.dtype)
+
+
+def _sincos_pos_embed(grid: int, dim: int) -> Tensor:
+    """Fixed 2-D sin-cos position embedding (as in DiT), shape (grid ** 2, dim), float32."""
+    if dim % 4:
+        raise ValueError(
+            f"the sin-cos position embedding needs hidden_size divisible by 4, got {dim}."
+        )
+    omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim / 4))
+    pos = torch.arange(grid, dtype=torch.float64)
+    rows, cols = pos.repeat_interleave(grid), pos.repeat(grid)
+    parts = []
+    for coord in (rows, cols):
+        out = coord[:, None] * omega[None, :]
+        parts += [out.sin(), out.cos()]
+    return torch.cat(parts, dim=1).float()
+
+
+def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """AdaLN modulation ``x * (1 + scale) + shift`` with (B, D) scale/shift over (B, N, D) x."""
+    return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with parameter-free QK RMSNorm and 2-D RoPE.
+
+    Args:
+        dim: Token width.
+        num_heads: Number of heads (``dim`` divisible by it).
+        qkv_bias: Bias of the fused QKV projection.
+    """
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"hidden_size {dim} must be divisible by num_heads {num_heads}.")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        """Attend.
+
+        Args:
+            x: Tokens, shape (B, N, D).
+            cos: RoPE cosines, shape (N, head_dim).
+            sin: RoPE sines, shape (N, head_dim).
+
+        Returns:
+            Shape (B, N, D).
+        """
+        b, n, d = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q = apply_rope(rms_norm(q), cos, sin)
+        k = apply_rope(rms_norm(k), cos, sin)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+class SwiGLU(nn.Module):
+    """SwiGLU feed-forward network ``W3 (silu(W1 x) * W2 x)`` (W1, W2 fused).
+
+    Args:
+        dim: Token width.
+        hidden: Hidden width.
+    """
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.w12 = nn.Linear(dim, 2 * hidden)
+        self.w3 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map (B, N, D) to (B, N, D)."""
+        gate, value = self.w12(x).chunk(2, dim=-1)
+        return self.w3(F.silu(gate) * value)
+
+
+class TiTBlock(nn.Module):
+    """One TiT block: adaLN-Zero around RMSNorm -> attention and RMSNorm -> SwiGLU.
+
+    Args:
+        dim: Token width.
+        num_heads: Attention heads.
+        mlp_ratio: Feed-forward ratio (SwiGLU hidden width ``int(2/3 * mlp_ratio * dim)``).
+        qkv_bias: Bias of the QKV projection.
+    """
+
+    def __init__(
+        self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True
+    ) -> None:
+        super().__init__()
+        self.attn = Attention(dim, num_heads, qkv_bias)
+        self.mlp = SwiGLU(dim, int(2 / 3 * mlp_ratio * dim))
+        self.adaLN_modulation = nn.Linear(dim, 6 * dim)
+
+    def forward(self, x: Tensor, c: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        """Apply the block.
+
+        Args:
+            x: Tokens, shape (B, N, D).
+            c: Conditioning, shape (B, D).
+            cos: RoPE cosines, shape (N, head_dim).
+            sin: RoPE sines, shape (N, head_dim).
+
+        Returns:
+            Shape (B, N, D).
+        """
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(F.silu(c)).chunk(
+            6, dim=1
+        )
+        x = x + gate1.unsqueeze(1) * self.attn(_modulate(rms_norm(x), shift1, scale1), cos, sin)
+        return x + gate2.unsqueeze(1) * self.mlp(_modulate(rms_norm(x), shift2, scale2))
+
+
+class TiT(nn.Module):
+    """The TiT transformer ``F(x_t, t, y)`` on (latent) images of shape (B, C, S, S).
+
+    Args:
+        input_size: Side ``S`` of the (square) input, divisible by ``patch_size``.
+        in_channels: Channels ``C`` (4 for SD-VAE latents); the output has the same.
+        patch_size: Side of the square patches (1, 2 or 4 for the named models).
+        hidden_size: Token width.
+        depth: Number of blocks.
+        num_heads: Attention heads (``hidden_size / num_heads`` divisible by 4 for RoPE).
+        mlp_ratio: Feed-forward ratio.
+        num_classes: Number of real classes ``K`` (class id ``K`` is the null class), or None
+            for an unconditional model.
+        time_scale: ``t`` in [0, 1] is multiplied by this before the sinusoidal embedding.
+        rope_theta: RoPE base.
+        abs_pos_embed: Also add the fixed 2-D sin-cos position embedding (reference).
+        qkv_bias: Bias of the QKV projections.
+        gradient_checkpointing: Recompute every block in the backward pass (saves activation
+            memory; only active in training mode with gradients enabled).
+    """
+
+    kind: ClassVar[str] = "tit"
+
+    def __init__(
+        self,
+        input_size: int = 32,
+        in_channels: int = 4,
+        patch_size: int = 2,
+        hidden_size: int = 1152,
+        depth: int = 28,
+        num_heads: int = 16,
+        mlp_ratio: float = 4.0,
+        num_classes: int | None = 1000,
+        time_scale: float = 1000.0,
+        rope_theta: float = 10000.0,
+        abs_pos_embed: bool = True,
+        qkv_bias: bool = True,
+        gradient_checkpointing: bool = False,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("input_size", input_size),
+            ("in_channels", in_channels),
+            ("patch_size", patch_size),
+            ("hidden_size", hidden_size),
+            ("depth", depth),
+            ("num_heads", num_heads),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if input_size % patch_size:
+            raise ValueError(
+                f"input_size {input_size} must be divisible by patch_size {patch_size}."
+            )
+        if hidden_size % num_heads or (hidden_size // num_heads) % 4:
+            raise ValueError(
+                f"hidden_size / num_heads must be an integer divisible by 4 (2-D RoPE); got "
+                f"{hidden_size} / {num_heads}."
+            )
+        self.input_size, self.in_channels, self.patch_size = input_size, in_channels, patch_size
+        self.hidden_size, self.depth, self.num_heads = hidden_size, depth, num_heads
+        self.mlp_ratio, self.time_scale, self.rope_theta = (
+            float(mlp_ratio),
+            float(time_scale),
+            float(rope_theta),
+        )
+        self.abs_pos_embed, self.qkv_bias = bool(abs_pos_embed), bool(qkv_bias)
+        self.gradient_checkpointing = bool(gradient_checkpointing)
+        self.num_classes = num_classes
+        self.null_class = num_classes
+        self.grid = input_size // patch_size
+
+        self.x_embedder = nn.Conv2d(in_channels, hidden_size, patch_size, stride=patch_size)
+        self.t_embedder = nn.Sequential(
+            nn.Linear(FREQUENCY_EMBEDDING_SIZE, hidden_size),
+            nn.SiLU(),
+            nn.Linear(hidden_size, hidden_size),
+        )
+        self.y_embedder = (
+            ClassEmbedding(num_classes, hidden_size) if num_classes is not None else None
+        )
+        self.blocks = nn.ModuleList(
+            TiTBlock(hidden_size, num_heads, mlp_ratio, qkv_bias) for _ in range(depth)
+        )
+        self.final_adaLN = nn.Linear(hidden_size, 2 * hidden_size)
+        self.final_linear = nn.Linear(hidden_size, patch_size * patch_size * in_channels)
+        cos, sin = rope_tables(self.grid, hidden_size // num_heads, rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        pos = _sincos_pos_embed(self.grid, hidden_size) if abs_pos_embed else torch.zeros(0)
+        self.register_buffer("pos_embed", pos, persistent=False)
+        self.reset_parameters()
+
+    # ------------------------------------------------------------------ construction
+    def reset_parameters(self) -> None:
+        """DiT initialisation: Xavier linears, zero adaLN-Zero modulations and output layer."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        w = self.x_embedder.weight
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.x_embedder.bias)
+        if self.y_embedder is not None:
+            nn.init.normal_(self.y_embedder.table.weight, std=0.02)
+        nn.init.normal_(self.t_embedder[0].weight, std=0.02)
+        nn.init.normal_(self.t_embedder[2].weight, std=0.02)
+        for layer in [blk.adaLN_modulation for blk in self.blocks] + [
+            self.final_adaLN,
+            self.final_linear,
+        ]:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable constructor arguments plus ``"kind": "tit"``."""
+        return {
+            "kind": self.kind,
+            "input_size": self.input_size,
+            "in_channels": self.in_channels,
+            "patch_size": self.patch_size,
+            "hidden_size": self.hidden_size,
+            "depth": self.depth,
+            "num_heads": self.num_heads,
+            "mlp_ratio": self.mlp_ratio,
+            "num_classes": self.num_classes,
+            "time_scale": self.time_scale,
+            "rope_theta": self.rope_theta,
+            "abs_pos_embed": self.abs_pos_embed,
+            "qkv_bias": self.qkv_bias,
+            "gradient_checkpointing": self.gradient_checkpointing,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TiT:
+        """Rebuild from :attr:`config` (the ``"kind"`` key is optional)."""
+        kwargs = {k: v for k, v in config.items() if k != "kind"}
+        if config.get("kind", cls.kind) != cls.kind:
+            raise ValueError(f"config is for kind {config['kind']!r}, not {cls.kind!r}.")
+        return cls(**kwargs)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        """Predict F.
+
+        Args:
+            x: Input x_t, shape (B, C, S, S).
+            t: Network time, shape (B,).
+            y: Class ids in [0, num_classes], shape (B,), or None (the null class).
+
+        Returns:
+            F, shape (B, C, S, S).
+        """
+        b = x.shape[0]
+        if x.ndim != 4 or x.shape[1:] != (self.in_channels, self.input_size, self.input_size):
+            raise ValueError(
+                f"TiT expects x of shape (B, {self.in_channels}, {self.input_size}, "
+                f"{self.input_size}), "
+                f"got {tuple(x.shape)}."
+            )
+        check_time(t, b)
+        h = self.x_embedder(x).flatten(2).transpose(1, 2)  # (B, N, D)
+        if self.abs_pos_embed:
+            h = h + self.pos_embed.to(h.dtype)
+        t_freq = sinusoidal_embedding(t, FREQUENCY_EMBEDDING_SIZE, scale=self.time_scale)
+        c = self.t_embedder(t_freq.to(self.t_embedder[0].weight.dtype))
+        c = c + self._class_embedding(y, b, x.device)
+        use_ckpt = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        for block in self.blocks:
+            if use_ckpt:
+                h = checkpoint(block, h, c, self.rope_cos, self.rope_sin, use_reentrant=False)
+            else:
+                h = block(h, c, self.rope_cos, self.rope_sin)
+        shift, scale = self.final_adaLN(F.silu(c)).chunk(2, dim=1)
+        h = self.final_linear(_modulate(rms_norm(h), shift, scale))  # (B, N, p * p * C)
+        return self._unpatchify(h).to(x.dtype)
+
+    def _class_embedding(
+        self, y: Tensor | None, batch: int, device: torch.device
+    ) -> Tensor | float:
+        if self.y_embedder is None:
+            if y is not None:
+                raise ValueError(
+                    "this TiT was built without classes (num_classes=None), so y must be None."
+                )
+            return 0.0
+        if y is None:
+            y = torch.full((batch,), self.null_class, dtype=torch.long, device=device)
+        elif y.shape != (batch,) or y.is_floating_point() or y.dtype == torch.bool:
+            raise ValueError(
+                f"y must be an integer tensor of shape ({batch},), got {y.dtype} {tuple(y.shape)}."
+            )
+        elif y.device.type == "cpu" and not torch.compiler.is_compiling():
+            # Range check without a device sync (on accelerators the embedding asserts instead).
+            if int(y.min()) < 0 or int(y.max()) > self.null_class:
+                raise ValueError(
+                    f"class ids must lie in [0, {self.null_class}] ({self.null_class} is the "
+                    "null class), "
+                    f"got values in [{int(y.min())}, {int(y.max())}]."
+                )
+        return self.y_embedder(y.long())
+
+    def _unpatchify(self, h: Tensor) -> Tensor:
+        """(B, N, p * p * C) -> (B, C, S, S)."""
+        b, p, c, g = h.shape[0], self.patch_size, self.in_channels, self.grid
+        h = h.reshape(b, g, g, p, p, c).permute(0, 5, 1, 3, 2, 4)
+        return h.reshape(b, c, g * p, g * p)
+
+    # ------------------------------------------------------------------ cost model
+    def forward_flops(self) -> int:
+        """Floating-point operations of one forward pass for one sample (2 per multiply-add).
+
+        Counts the matrix multiplications (patch embedding, QKV, attention scores and values,
+        projections, SwiGLU, adaLN, output layer, time MLP); element-wise work is left out, as
+        is usual for model FLOPs utilisation.
+        """
+        n, d, p, c = self.grid**2, self.hidden_size, self.patch_size, self.in_channels
+        hidden = int(2 / 3 * self.mlp_ratio * d)
+        per_block = (
+            2 * n * d * 3 * d  # qkv
+            + 2 * 2 * n * n * d  # scores and weighted values
+            + 2 * n * d * d  # output projection
+            + 2 * n * (d * 2 * hidden + hidden * d)  # SwiGLU
+            + 2 * d * 6 * d  # adaLN modulation (per sample)
+        )
+        embed = 2 * n * c * p * p * d + 2 * (FREQUENCY_EMBEDDING_SIZE * d + d * d)
+        head = 2 * d * 2 * d + 2 * n * d * p * p * c
+        return int(self.depth * per_block + embed + head)
+
+    def extra_repr(self) -> str:
+        """Summary for ``print(model)``."""
+        return (
+            f"input_size={self.input_size}, in_channels={self.in_channels}, "
+            f"patch_size={self.patch_size}, "
+            f"hidden_size={self.hidden_size}, depth={self.depth}, num_heads={self.num_heads}, "
+            f"num_classes={self.num_classes}, gradient_checkpointing={self.gradient_checkpointing}"
+        )
+
+
+def tit_size(name: str) -> dict[str, int]:
+    """Architecture of a named model such as ``"TiT-XL/2"`` or ``"TiT-tiny/1"``.
+
+    Returns:
+        ``{"depth", "hidden_size", "num_heads", "patch_size"}``.
+
+    Raises:
+        ValueError: If the name is not ``TiT-<size>/<patch>`` with a known size.
+    """
+    match = _NAME.match(name) if isinstance(name, str) else None
+    known = ", ".join(f"TiT-{s}/{p}" for s in TIT_SIZES for p in TIT_PATCH_SIZES)
+    if match is None or match["size"] not in TIT_SIZES:
+        raise ValueError(f"unknown TiT model {name!r}; known names: {known}.")
+    depth, hidden, heads = TIT_SIZES[match["size"]]
+    return {
+        "depth": depth,
+        "hidden_size": hidden,
+        "num_heads": heads,
+        "patch_size": int(match["patch"]),
+    }
+
+
+def tit_from_name(name: str, *, input_size: int, in_channels: int, **kwargs: Any) -> TiT:
+    """Build a named TiT (``"TiT-B/2"``, ``"TiT-L/1"``, ``"TiT-XL/4"``, ``"TiT-tiny/1"``, ...).
+
+    Args:
+        name: ``TiT-<size>/<patch>``; sizes from :data:`TIT_SIZES`.
+        input_size: Side of the latent images.
+        in_channels: Latent channels.
+        **kwargs: Other :class:`TiT` arguments (``num_classes``, ``gradient_checkpointing``, ...).
+
+    Returns:
+        A freshly initialised :class:`TiT`.
+    """
+    return TiT(input_size=input_size, in_channels=in_channels, **tit_size(name), **kwargs)

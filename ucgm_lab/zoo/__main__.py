@@ -1,0 +1,31 @@
+"""Command line of the zoo: ``python -m ucgm_lab.zoo {list,build}``."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import ZOO_DIR, ZOO_SPECS, available, build
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point."""
+    parser = argparse.ArgumentParser(prog="python -m ucgm_lab.zoo", description="The pre-trained toy zoo.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the zoo models and whether their checkpoint exists")
+    b = sub.add_parser("build", help="train and save zoo models")
+    b.add_argument("--only", nargs="*", help="names to build (default: all)")
+    b.add_argument("--out", default=str(ZOO_DIR), help="output folder (default: the package's zoo)")
+    b.add_argument("--steps-scale", type=float, default=1.0, help="multiply every training budget")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        have = set(available())
+        for spec in ZOO_SPECS:
+            mark = "built  " if spec.name in have else "missing"
+            print(f"{mark}  {spec.name:32s} {spec.description}")
+        return
+    for path in build(args.only, args.out, args.steps_scale):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
