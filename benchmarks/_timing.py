@@ -20,7 +20,12 @@ def median_seconds(fn: Callable[[], object], repeats: int = 7, warmup: int = 2) 
     return statistics.median(times)
 
 
-def interleaved_ratio(candidate: Callable[[], object], baseline: Callable[[], object], rounds: int = 5, repeats: int = 3) -> tuple[float, float, float]:
+def interleaved_ratio(
+    candidate: Callable[[], object],
+    baseline: Callable[[], object],
+    rounds: int = 5,
+    repeats: int = 3,
+) -> tuple[float, float, float]:
     """Median candidate time, median baseline time and their ratio, measured in alternation."""
     cand, base = [], []
     candidate(), baseline()

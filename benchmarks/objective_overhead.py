@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-
 from _timing import interleaved_ratio
+
 from ucgm_lab import UCGMObjective
 from ucgm_lab.networks import MLP2D, SmallUNet
 
@@ -41,16 +41,23 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cases = [("MLP2D, batch 4096", MLP2D(), torch.randn(4096, 2)), ("SmallUNet 8x8, batch 64", SmallUNet(1, 8), torch.randn(64, 1, 8, 8))]
+    cases = [
+        ("MLP2D, batch 4096", MLP2D(), torch.randn(4096, 2)),
+        ("SmallUNet 8x8, batch 64", SmallUNet(1, 8), torch.randn(64, 1, 8, 8)),
+    ]
     for name, model, x in cases:
         lam0, lam1 = UCGMObjective("linear", 0.0), UCGMObjective("linear", 1.0)
-        step0 = make_step(model, lambda m, b: lam0(m, b).loss, x)
-        step1 = make_step(model, lambda m, b: lam1(m, b).loss, x)
+        step0 = make_step(model, lambda m, b, o=lam0: o(m, b).loss, x)
+        step1 = make_step(model, lambda m, b, o=lam1: o(m, b).loss, x)
         fm = make_step(model, flow_matching_loss, x)
         c, b, r = interleaved_ratio(step0, fm)
-        print(f"{name:26s} lambda=0 step {1e3 * c:7.2f} ms  flow matching {1e3 * b:7.2f} ms  ratio {r:5.3f} (target <= 1.05)")
+        print(
+            f"{name:26s} lambda=0 step {1e3 * c:7.2f} ms  flow matching {1e3 * b:7.2f} ms  ratio {r:5.3f} (target <= 1.05)"
+        )
         c, b, r = interleaved_ratio(step1, step0)
-        print(f"{name:26s} lambda=1 step {1e3 * c:7.2f} ms  lambda=0      {1e3 * b:7.2f} ms  ratio {r:5.3f} (target <= 2.0)")
+        print(
+            f"{name:26s} lambda=1 step {1e3 * c:7.2f} ms  lambda=0      {1e3 * b:7.2f} ms  ratio {r:5.3f} (target <= 2.0)"
+        )
 
 
 if __name__ == "__main__":

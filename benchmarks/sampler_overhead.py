@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-
 from _timing import interleaved_ratio
+
 from ucgm_lab import sample
 from ucgm_lab.networks import MLP2D, SmallUNet
 
@@ -29,7 +29,9 @@ def bench(name: str, model: torch.nn.Module, noise: torch.Tensor, steps: int, **
 
     cand, base, ratio = interleaved_ratio(ucgm, bare)
     settings = ", ".join(f"{k}={v}" for k, v in kwargs.items()) or "defaults"
-    print(f"{name:28s} {settings:24s} sample {1e3 * cand / steps:7.3f} ms/NFE  bare {1e3 * base / steps:7.3f} ms/NFE  ratio {ratio:5.3f}")
+    print(
+        f"{name:28s} {settings:24s} sample {1e3 * cand / steps:7.3f} ms/NFE  bare {1e3 * base / steps:7.3f} ms/NFE  ratio {ratio:5.3f}"
+    )
 
 
 def main() -> None:
@@ -41,8 +43,13 @@ def main() -> None:
     torch.manual_seed(0)
     mlp, noise2d = MLP2D(), torch.randn(4096, 2)
     unet, noise_img = SmallUNet(1, 8), torch.randn(64, 1, 8, 8)
-    print(f"time per NFE, {args.steps} steps, {args.threads} threads (ratio = sample / bare loop; target <= 1.10)")
-    for model, noise, name in ((mlp, noise2d, "MLP2D, batch 4096"), (unet, noise_img, "SmallUNet 8x8, batch 64")):
+    print(
+        f"time per NFE, {args.steps} steps, {args.threads} threads (ratio = sample / bare loop; target <= 1.10)"
+    )
+    for model, noise, name in (
+        (mlp, noise2d, "MLP2D, batch 4096"),
+        (unet, noise_img, "SmallUNet 8x8, batch 64"),
+    ):
         bench(name, model, noise, args.steps)
         bench(name, model, noise, args.steps, kappa=0.5, rho=0.5)
 

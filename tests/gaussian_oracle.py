@@ -39,6 +39,9 @@ def exact_flow_endpoint(noise, t0, alpha, gamma, mu, cov):
     symmetric linear map between the two marginals (it commutes with Sigma).
     """
     evals, evecs = torch.linalg.eigh(cov.double())
-    a_t, g_t = alpha(torch.tensor(t0, dtype=torch.float64)), gamma(torch.tensor(t0, dtype=torch.float64))
+    a_t, g_t = (
+        alpha(torch.tensor(t0, dtype=torch.float64)),
+        gamma(torch.tensor(t0, dtype=torch.float64)),
+    )
     w = (noise.double() - g_t * mu) @ evecs / torch.sqrt(g_t**2 * evals + a_t**2)
     return (mu + (w * torch.sqrt(evals)) @ evecs.T) * 1.0

@@ -9,19 +9,45 @@ from .demo import DemoConfig, run_demo
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``ucgm-lab`` console script."""
-    parser = argparse.ArgumentParser(prog="ucgm-lab", description="Unified Continuous Generative Models lab.")
+    parser = argparse.ArgumentParser(
+        prog="ucgm-lab", description="Unified Continuous Generative Models lab."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="train multi-step and few-step toy models on a CPU and write a report")
+    d = sub.add_parser(
+        "demo", help="train multi-step and few-step toy models on a CPU and write a report"
+    )
     defaults = DemoConfig()
     d.add_argument("--dataset", default=defaults.dataset, help="2D data set (default: %(default)s)")
-    d.add_argument("--steps", type=int, default=defaults.steps, help="training steps, multi-step model (default: %(default)s)")
-    d.add_argument("--few-step-steps", type=int, default=defaults.few_step_steps, help="training steps, few-step model (default: %(default)s)")
+    d.add_argument(
+        "--steps",
+        type=int,
+        default=defaults.steps,
+        help="training steps, multi-step model (default: %(default)s)",
+    )
+    d.add_argument(
+        "--few-step-steps",
+        type=int,
+        default=defaults.few_step_steps,
+        help="training steps, few-step model (default: %(default)s)",
+    )
     d.add_argument("--out", default=defaults.out, help="output folder (default: %(default)s)")
-    d.add_argument("--device", default=defaults.device, choices=["cpu", "auto"], help="cpu, or auto to use an accelerator if present")
+    d.add_argument(
+        "--device",
+        default=defaults.device,
+        choices=["cpu", "auto"],
+        help="cpu, or auto to use an accelerator if present",
+    )
     d.add_argument("--seed", type=int, default=defaults.seed)
-    d.add_argument("--samples", type=int, default=defaults.samples, help="samples per evaluation (default: %(default)s)")
+    d.add_argument(
+        "--samples",
+        type=int,
+        default=defaults.samples,
+        help="samples per evaluation (default: %(default)s)",
+    )
     d.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    z = sub.add_parser("zoo", help="list or build the pre-trained toy zoo (same as python -m ucgm_lab.zoo)")
+    z = sub.add_parser(
+        "zoo", help="list or build the pre-trained toy zoo (same as python -m ucgm_lab.zoo)"
+    )
     z.add_argument("zoo_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.command == "zoo":
@@ -32,7 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     from toy_data import list_2d_datasets
 
     if args.dataset.lower() not in list_2d_datasets():
-        parser.error(f"unknown dataset {args.dataset!r}; choose from {', '.join(list_2d_datasets())}")
+        parser.error(
+            f"unknown dataset {args.dataset!r}; choose from {', '.join(list_2d_datasets())}"
+        )
     for flag in ("steps", "few_step_steps", "samples"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be >= 1")

@@ -95,7 +95,7 @@ def _table(points: Sequence[QualityPoint], floor: float) -> str:
             match = [p for p in points if p.label == lab and p.nfe == n]
             cells.append(f"{match[0].metrics['w2']:.3f}" if match else "")
         lines.append(f"| {lab} | " + " | ".join(cells) + " |")
-    lines.append(f"| floor (data vs data) | " + " | ".join(f"{floor:.3f}" for _ in nfes) + " |")
+    lines.append("| floor (data vs data) | " + " | ".join(f"{floor:.3f}" for _ in nfes) + " |")
     return "\n".join(lines)
 
 
@@ -108,21 +108,37 @@ def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     device = "cpu" if config.device == "cpu" else None
     recipe0 = ToyRecipe(dataset=config.dataset, steps=config.steps, seed=config.seed)
-    print(f"[1/4] training the multi-step model (lambda=0) on {config.dataset} for {config.steps} steps")
+    print(
+        f"[1/4] training the multi-step model (lambda=0) on {config.dataset} for {config.steps} steps"
+    )
     multi = train_toy(recipe0, progress=config.progress, device=device)
-    recipe1 = recipe0.with_(consistency_ratio=1.0, steps=config.few_step_steps, seed=config.seed + 1)
+    recipe1 = recipe0.with_(
+        consistency_ratio=1.0, steps=config.few_step_steps, seed=config.seed + 1
+    )
     print(f"[2/4] training the few-step model (lambda=1) from it for {config.few_step_steps} steps")
-    few = train_toy(recipe1, init=multi.trainer.unwrapped_model, progress=config.progress, device=device)
+    few = train_toy(
+        recipe1, init=multi.trainer.unwrapped_model, progress=config.progress, device=device
+    )
 
     print("[3/4] sampling across step counts")
     reference = sample_2d(config.dataset, config.samples, seed=config.seed + 99).points
     floor = metric_floor(
-        "w2", lambda n, seed: sample_2d(config.dataset, n, seed=seed).points, config.samples, repeats=3, seed=config.seed + 1000
+        "w2",
+        lambda n, seed: sample_2d(config.dataset, n, seed=seed).points,
+        config.samples,
+        repeats=3,
+        seed=config.seed + 1000,
     )
     points: list[QualityPoint] = []
     for kappa in (0.0, 0.5):
         points += quality_vs_nfe(
-            multi.model, "linear", reference, config.multi_step_nfe, label=f"lambda=0, kappa={kappa}", kappa=kappa, seed=config.seed
+            multi.model,
+            "linear",
+            reference,
+            config.multi_step_nfe,
+            label=f"lambda=0, kappa={kappa}",
+            kappa=kappa,
+            seed=config.seed,
         )
     for rho in (0.0, 1.0):
         points += quality_vs_nfe(
@@ -140,8 +156,14 @@ def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
     noise = torch.randn(config.samples, 2, generator=torch.Generator().manual_seed(config.seed))
     noise = noise.to(next(multi.model.parameters()).device)
     traj_multi = sample(multi.model, noise, "linear", 8, kappa=0.0)
-    traj_few = sample(few.model, noise, "linear", time_points=few_step_time_points(2), rho=1.0,
-                      generator=torch.Generator(device=noise.device).manual_seed(1))
+    traj_few = sample(
+        few.model,
+        noise,
+        "linear",
+        time_points=few_step_time_points(2),
+        rho=1.0,
+        generator=torch.Generator(device=noise.device).manual_seed(1),
+    )
     traj_few8 = sample(few.model, noise, "linear", 8)
     figures = [
         points_figure(
@@ -158,14 +180,18 @@ def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
         x_hat_grid_figure({"lambda=0": traj_multi, "lambda=1": traj_few8}),
     ]
     table = _table(points, floor.mean)
-    html = ["<html><head><meta charset='utf-8'><title>ucgm-lab demo</title></head><body>",
-            f"<h1>ucgm-lab demo: {config.dataset}</h1>",
-            "<p>W2 (exact 2-Wasserstein distance to held-out data; lower is better) versus NFE. "
-            "The floor is W2 between two independent data samples of the same size.</p>"]
+    html = [
+        "<html><head><meta charset='utf-8'><title>ucgm-lab demo</title></head><body>",
+        f"<h1>ucgm-lab demo: {config.dataset}</h1>",
+        "<p>W2 (exact 2-Wasserstein distance to held-out data; lower is better) versus NFE. "
+        "The floor is W2 between two independent data samples of the same size.</p>",
+    ]
     for i, fig in enumerate(figures):
         html.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False))
     html.append("</body></html>")
-    report = atomic_write(out_dir / "report.html", lambda tmp: Path(tmp).write_text("\n".join(html), encoding="utf-8"))
+    report = atomic_write(
+        out_dir / "report.html", lambda tmp: Path(tmp).write_text("\n".join(html), encoding="utf-8")
+    )
     seconds = time.perf_counter() - start
     summary_text = "\n".join(
         [
@@ -178,10 +204,14 @@ def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
             "",
             table,
             "",
-            "Settings: " + json.dumps({"config": {k: v for k, v in config.__dict__.items()}}, default=str),
+            "Settings: "
+            + json.dumps({"config": {k: v for k, v in config.__dict__.items()}}, default=str),
         ]
     )
-    summary = atomic_write(out_dir / "summary.md", lambda tmp: Path(tmp).write_text(summary_text + "\n", encoding="utf-8"))
+    summary = atomic_write(
+        out_dir / "summary.md",
+        lambda tmp: Path(tmp).write_text(summary_text + "\n", encoding="utf-8"),
+    )
     print(table)
     print(f"Report: {report.resolve()}\nSummary: {summary.resolve()}")
     return DemoResult(report, summary, points, floor.mean, seconds)

@@ -1,5 +1,7 @@
-"""Sample quality versus the number of function evaluations (NFE), shared by the demo,
-the notebooks and the benchmarks."""
+"""Sample quality versus the number of function evaluations (NFE).
+
+Shared by the demo, the notebooks and the benchmarks.
+"""
 
 from __future__ import annotations
 

@@ -61,7 +61,9 @@ def resolve_null_class(model: Model, null_class: int | None) -> int | None:
 def check_batch(x: Tensor, what: str = "x") -> None:
     """Raise a clear error unless ``x`` is a floating tensor with a batch dimension."""
     if not torch.is_tensor(x):
-        raise TypeError(f"{what} must be a torch.Tensor of shape (batch, ...), got {type(x).__name__}.")
+        raise TypeError(
+            f"{what} must be a torch.Tensor of shape (batch, ...), got {type(x).__name__}."
+        )
     if x.ndim < 2 or x.shape[0] == 0:
         raise ValueError(
             f"{what} must have shape (batch, ...) with batch >= 1 and at least one feature "
@@ -75,7 +77,14 @@ def check_labels(y: Tensor | None, batch: int, what: str = "y") -> None:
     """Raise a clear error unless ``y`` is None or an integer tensor of shape (batch,)."""
     if y is None:
         return
-    if not torch.is_tensor(y) or y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+    if not torch.is_tensor(y) or y.dtype not in (
+        torch.int64,
+        torch.int32,
+        torch.int16,
+        torch.uint8,
+    ):
         raise TypeError(f"{what} must be an integer tensor of class ids of shape ({batch},).")
     if y.shape != (batch,):
-        raise ValueError(f"{what} must have shape ({batch},) (one class id per sample); got {tuple(y.shape)}.")
+        raise ValueError(
+            f"{what} must have shape ({batch},) (one class id per sample); got {tuple(y.shape)}."
+        )

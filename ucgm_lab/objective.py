@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import math
-
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -106,7 +105,9 @@ def pseudo_huber_distance(F: Tensor, target: Tensor, c: float, cosine_term: bool
     return dist
 
 
-def target_from_difference(F_detached: Tensor, delta_f: Tensor, coeff: Coefficients, t_b: Tensor) -> Tensor:
+def target_from_difference(
+    F_detached: Tensor, delta_f: Tensor, coeff: Coefficients, t_b: Tensor
+) -> Tensor:
     """F_target = sg(F_t) - 4 alpha / (D sin(pi t / 2)) * Delta f (Alg. 1 line 15, eq. 5).
 
     Args:
@@ -248,7 +249,9 @@ class UCGMObjective:
         self.enhancement_ratio = zeta
         lo, hi = enhancement_range
         if not 0 <= lo < hi <= 1:
-            raise ValueError(f"enhancement_range must satisfy 0 <= lo < s <= 1, got {enhancement_range}.")
+            raise ValueError(
+                f"enhancement_range must satisfy 0 <= lo < s <= 1, got {enhancement_range}."
+            )
         self.enhancement_range = (float(lo), float(hi))
         p = _check_number(label_dropout, "label_dropout")
         if not 0 <= p < 1:
@@ -259,7 +262,9 @@ class UCGMObjective:
             raise ValueError(f"teacher_decay must lie in [0, 1], got {teacher_decay}.")
         self.teacher_decay = float(teacher_decay)
         if difference_model not in ("current", "ema"):
-            raise ValueError(f"difference_model must be 'current' or 'ema', got {difference_model!r}.")
+            raise ValueError(
+                f"difference_model must be 'current' or 'ema', got {difference_model!r}."
+            )
         self.difference_model = difference_model
         self.fp32_no_grad_forwards = bool(fp32_no_grad_forwards)
         self.ema_teacher: ExponentialMovingAverage | None = None
@@ -313,7 +318,12 @@ class UCGMObjective:
         t_hi = 1 - self.epsilon if lam == 1 else None
         if t is None:
             t = self.time_distribution.sample(
-                batch, device=device, dtype=compute_dtype, generator=generator, t_min=t_lo, t_max=t_hi
+                batch,
+                device=device,
+                dtype=compute_dtype,
+                generator=generator,
+                t_min=t_lo,
+                t_max=t_hi,
             )
         else:
             t = self._check_times(t, batch, device, compute_dtype)
@@ -342,8 +352,12 @@ class UCGMObjective:
         F_sg = F_t.detach().to(compute_dtype)
 
         with torch.no_grad():
-            x_star, z_star = self._enhanced_pair(model, x_c, z_c, x_t, F_sg, t, t_b, c_t, labels, kept)
-            delta_f = self._finite_difference(model, x_c, z_c, x_star, z_star, F_sg, t, t_b, c_t, labels)
+            x_star, z_star = self._enhanced_pair(
+                model, x_c, z_c, x_t, F_sg, t, t_b, c_t, labels, kept
+            )
+            delta_f = self._finite_difference(
+                model, x_c, z_c, x_star, z_star, F_sg, t, t_b, c_t, labels
+            )
             if self.clip is not None:
                 clipped = delta_f.clamp(-self.clip, self.clip)
                 clipped_fraction = (clipped != delta_f).float().mean()
@@ -375,7 +389,9 @@ class UCGMObjective:
         if self.ema_teacher is not None:
             state["ema_teacher"] = self.ema_teacher.state_dict()
         if self.frozen_teacher is not None:
-            state["frozen_teacher"] = {k: v.detach().clone() for k, v in self.frozen_teacher.state_dict().items()}
+            state["frozen_teacher"] = {
+                k: v.detach().clone() for k, v in self.frozen_teacher.state_dict().items()
+            }
         if self._pending_state:
             for key, value in self._pending_state.items():
                 state.setdefault(key, value)
@@ -401,7 +417,9 @@ class UCGMObjective:
         self._pending_state = pending or None
 
     # ------------------------------------------------------------------ internals
-    def _check_times(self, t: Tensor, batch: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    def _check_times(
+        self, t: Tensor, batch: int, device: torch.device, dtype: torch.dtype
+    ) -> Tensor:
         if not torch.is_tensor(t) or t.shape != (batch,):
             raise ValueError(
                 f"t must be a tensor of shape ({batch},), got "
@@ -447,11 +465,15 @@ class UCGMObjective:
             return torch.autocast(device_type=device.type, enabled=False)
         return nullcontext()
 
-    def _forward(self, net: Model, x_in: Tensor, t: Tensor, labels: Tensor | None, dtype: torch.dtype) -> Tensor:
+    def _forward(
+        self, net: Model, x_in: Tensor, t: Tensor, labels: Tensor | None, dtype: torch.dtype
+    ) -> Tensor:
         """A no-grad forward at library time t (shape (B,)), result in ``dtype``."""
         with self._no_grad_context(x_in.device):
             in_dtype = torch.float32 if self.fp32_no_grad_forwards else self._model_dtype(net, x_in)
-            F = call_model(net, x_in.to(in_dtype), self.transport.network_time(t).to(in_dtype), labels)
+            F = call_model(
+                net, x_in.to(in_dtype), self.transport.network_time(t).to(in_dtype), labels
+            )
         return F.to(dtype)
 
     @staticmethod
@@ -573,7 +595,9 @@ class UCGMObjective:
         x_pm = c_pm.alpha * z2 + c_pm.gamma * x2
         labels2 = None if labels is None else torch.cat([labels, labels])
         F_pm = self._forward(net, x_pm, t_pm, labels2, x.dtype)
-        x_star_pm = c_pm.alpha * torch.cat([z_star, z_star]) + c_pm.gamma * torch.cat([x_star, x_star])
+        x_star_pm = c_pm.alpha * torch.cat([z_star, z_star]) + c_pm.gamma * torch.cat(
+            [x_star, x_star]
+        )
         f_pm = tr.predict_x(F_pm, x_star_pm, t_pm_b) * (1 / (2 * eps))
         f_plus, f_minus = f_pm.chunk(2)
         return f_plus - f_minus
@@ -583,5 +607,3 @@ def _check_number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise TypeError(f"{name} must be a finite number, got {value!r}.")
     return float(value)
-
-

@@ -91,7 +91,9 @@ def _objective(recipe: ToyRecipe, teacher: nn.Module | None) -> UCGMObjective:
         "transport": get_transport(recipe.transport),
         "consistency_ratio": recipe.consistency_ratio,
         "enhancement_ratio": recipe.enhancement_ratio,
-        "time_distribution": BetaTimeDistribution(0.8, 1.0) if few_step else BetaTimeDistribution(1.0, 1.0),
+        "time_distribution": BetaTimeDistribution(0.8, 1.0)
+        if few_step
+        else BetaTimeDistribution(1.0, 1.0),
     }
     if few_step and recipe.enhancement_ratio > 0:
         kwargs["teacher"] = teacher
@@ -127,7 +129,9 @@ def train_toy(
     else:
         model = MLP2D(hidden=recipe.hidden, depth=recipe.depth, num_classes=classes)
     if recipe.conditional and getattr(model, "null_class", None) is None:
-        raise ValueError("A conditional recipe needs a class-conditional model (init has no null_class).")
+        raise ValueError(
+            "A conditional recipe needs a class-conditional model (init has no null_class)."
+        )
     few_step = recipe.consistency_ratio > 0
     lr = recipe.lr if recipe.lr is not None else (5e-4 if few_step else 2e-3)
     config = TrainerConfig(
@@ -143,7 +147,10 @@ def train_toy(
         log_every=50,
     )
     source = TensorDataSource(
-        data.points, data.labels if recipe.conditional else None, batch_size=recipe.batch_size, seed=recipe.seed
+        data.points,
+        data.labels if recipe.conditional else None,
+        batch_size=recipe.batch_size,
+        seed=recipe.seed,
     )
     trainer = Trainer(model, _objective(recipe, init), source, config)
     result = trainer.fit()

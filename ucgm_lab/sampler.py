@@ -90,7 +90,7 @@ def reconstruct(
     rho: Tensor | float,
     fresh_noise: Tensor | None,
 ) -> Tensor:
-    """x' = alpha(t') (sqrt(1 - rho) z^ + sqrt(rho) eps) + gamma(t') x^ (Alg. 2 line 8)."""
+    """X' = alpha(t') (sqrt(1 - rho) z^ + sqrt(rho) eps) + gamma(t') x^ (Alg. 2 line 8)."""
     c = transport.coefficients(t_next)
     if fresh_noise is None:
         noise_part = est.z_hat
@@ -192,17 +192,27 @@ def sample(
         rho_mode: float | None = None
     else:
         rho_mode = _unit_number(rho, "rho (stochastic ratio)")
-    if isinstance(extrapolation_start, bool) or not isinstance(extrapolation_start, int) or extrapolation_start < 1:
-        raise ValueError(f"extrapolation_start must be an integer >= 1, got {extrapolation_start!r}.")
+    if (
+        isinstance(extrapolation_start, bool)
+        or not isinstance(extrapolation_start, int)
+        or extrapolation_start < 1
+    ):
+        raise ValueError(
+            f"extrapolation_start must be an integer >= 1, got {extrapolation_start!r}."
+        )
     if guidance_scale != 1.0:
         if y is None:
             raise ValueError("guidance_scale != 1 needs class labels y.")
         null_class = resolve_null_class(model, null_class)
         if null_class is None:
-            raise ValueError("Guidance needs the null class id: pass null_class=... or give the model `null_class`.")
+            raise ValueError(
+                "Guidance needs the null class id: pass null_class=... or give the model `null_class`."
+            )
     g_lo, g_hi = guidance_interval
     if not 0 <= g_lo <= g_hi <= 1:
-        raise ValueError(f"guidance_interval must satisfy 0 <= lo <= hi <= 1, got {guidance_interval}.")
+        raise ValueError(
+            f"guidance_interval must satisfy 0 <= lo <= hi <= 1, got {guidance_interval}."
+        )
 
     times = _time_grid(steps, order, schedule, time_points)
     num_points = times.numel() - 1
@@ -256,10 +266,14 @@ def sample(
                 state = est.x_hat
                 states.append(state)
                 break
-            current_rho = rho_mode if rho_mode is not None else auto_stochastic_ratio(tr, t_now, t_next)
+            current_rho = (
+                rho_mode if rho_mode is not None else auto_stochastic_ratio(tr, t_now, t_next)
+            )
             fresh = None
             if rho_mode is None or rho_mode > 0:
-                fresh = torch.randn(state.shape, generator=generator, device=state.device, dtype=state_dtype)
+                fresh = torch.randn(
+                    state.shape, generator=generator, device=state.device, dtype=state_dtype
+                )
             nxt = reconstruct(tr, est, t_next, current_rho, fresh)
             if order == 2:
                 corr = evaluate(nxt, t_next)
@@ -302,9 +316,13 @@ def _time_grid(
         elif key == "auto":
             schedule = KumaraswamySchedule.auto()
         else:
-            raise ValueError(f"schedule must be 'uniform', 'auto' or a KumaraswamySchedule, got {schedule!r}.")
+            raise ValueError(
+                f"schedule must be 'uniform', 'auto' or a KumaraswamySchedule, got {schedule!r}."
+            )
     elif not isinstance(schedule, KumaraswamySchedule):
-        raise TypeError(f"schedule must be 'uniform', 'auto' or a KumaraswamySchedule, got {type(schedule).__name__}.")
+        raise TypeError(
+            f"schedule must be 'uniform', 'auto' or a KumaraswamySchedule, got {type(schedule).__name__}."
+        )
     points = (steps + 1) // 2 if order == 2 else steps
     return schedule.time_points(points)
 

@@ -81,7 +81,9 @@ class KumaraswamySchedule:
         for name in ("a", "b", "c"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value > 0):
-                raise ValueError(f"Kumaraswamy parameter {name} must be a positive number, got {value!r}.")
+                raise ValueError(
+                    f"Kumaraswamy parameter {name} must be a positive number, got {value!r}."
+                )
         if not (0 <= self.gap_noise < 1 and 0 <= self.gap_data < 1):
             raise ValueError(
                 f"gaps must lie in [0, 1); got gap_noise={self.gap_noise}, gap_data={self.gap_data}."
@@ -117,7 +119,9 @@ class KumaraswamySchedule:
         return torch.cat([t, torch.zeros(1, dtype=dtype)])
 
 
-def explicit_time_points(points: Sequence[float] | Tensor, dtype: torch.dtype = torch.float64) -> Tensor:
+def explicit_time_points(
+    points: Sequence[float] | Tensor, dtype: torch.dtype = torch.float64
+) -> Tensor:
     """Validate user time points (noise to data) and append t = 0 if missing.
 
     Args:
@@ -169,7 +173,9 @@ class BetaTimeDistribution:
         if not self.scale > 0:
             raise ValueError(f"scale must be > 0; got {self.scale}.")
         if not (0 <= self.t_min < self.t_max <= 1):
-            raise ValueError(f"need 0 <= t_min < t_max <= 1; got t_min={self.t_min}, t_max={self.t_max}.")
+            raise ValueError(
+                f"need 0 <= t_min < t_max <= 1; got t_min={self.t_min}, t_max={self.t_max}."
+            )
 
     def sample(
         self,

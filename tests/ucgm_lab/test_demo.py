@@ -3,7 +3,20 @@ from ucgm_lab.demo import few_step_time_points
 
 
 def test_demo_quick_run_writes_a_report(tmp_path, capsys):
-    main(["demo", "--steps", "30", "--few-step-steps", "10", "--samples", "200", "--out", str(tmp_path), "--no-progress"])
+    main(
+        [
+            "demo",
+            "--steps",
+            "30",
+            "--few-step-steps",
+            "10",
+            "--samples",
+            "200",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
     report, summary = tmp_path / "report.html", tmp_path / "summary.md"
     assert report.is_file() and summary.is_file()
     html = report.read_text()

@@ -41,7 +41,7 @@ def test_lambda0_gradient_equals_weighted_flow_matching_gradient():
     w = torch.cos(math.pi * t / 2) * 4 * t / torch.sin(math.pi * t / 2)
     fm = (w * ((F - (z - x)) ** 2).mean(1)).mean()
     fm_grads = torch.autograd.grad(fm, list(net.parameters()))
-    for a, b in zip(grads, fm_grads):
+    for a, b in zip(grads, fm_grads, strict=True):
         torch.testing.assert_close(a, b)
 
 
@@ -147,11 +147,18 @@ def test_pseudo_huber_and_cosine_term():
     F = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
     T = torch.zeros(2, 2)
     # sqrt(mean(d^2) + c^2) - c with mean(d^2) = 12.5 for the first sample
-    torch.testing.assert_close(pseudo_huber_distance(F, T, 0.0), torch.tensor([math.sqrt(12.5), 0.0]))
-    torch.testing.assert_close(pseudo_huber_distance(F, T, 2.0), torch.tensor([math.sqrt(16.5) - 2, 0.0]))
+    torch.testing.assert_close(
+        pseudo_huber_distance(F, T, 0.0), torch.tensor([math.sqrt(12.5), 0.0])
+    )
+    torch.testing.assert_close(
+        pseudo_huber_distance(F, T, 2.0), torch.tensor([math.sqrt(16.5) - 2, 0.0])
+    )
     G = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     H = torch.tensor([[0.0, 1.0], [0.0, 2.0]])
-    torch.testing.assert_close(pseudo_huber_distance(G, H, 0.0, cosine_term=True) - pseudo_huber_distance(G, H, 0.0), torch.tensor([1.0, 0.0]))
+    torch.testing.assert_close(
+        pseudo_huber_distance(G, H, 0.0, cosine_term=True) - pseudo_huber_distance(G, H, 0.0),
+        torch.tensor([1.0, 0.0]),
+    )
 
 
 def test_enhanced_target_lambda0_by_hand():
@@ -192,7 +199,7 @@ def test_label_dropout_is_a_random_mask_and_inputs_are_unchanged():
     keep = (x.clone(), y.clone(), z.clone(), t.clone())
     obj = UCGMObjective("linear", 0.5, label_dropout=0.5, enhancement_ratio=1.5)
     out = obj(net, x, y, t=t, noise=z, generator=torch.Generator().manual_seed(0))
-    for a, b in zip((x, y, z, t), keep):
+    for a, b in zip((x, y, z, t), keep, strict=True):
         assert torch.equal(a, b)
     dropped = out.labels == 4
     assert dropped.any() and (~dropped).any()
@@ -229,7 +236,10 @@ def test_teacher_state_round_trip():
     fresh = UCGMObjective("linear", 0.0, enhancement_ratio=0.5, teacher_decay=0.9)
     fresh.load_state_dict(state)
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
-    torch.testing.assert_close(obj(net, x, y, t=t, noise=z, generator=g1).loss, fresh(net, x, y, t=t, noise=z, generator=g2).loss)
+    torch.testing.assert_close(
+        obj(net, x, y, t=t, noise=z, generator=g1).loss,
+        fresh(net, x, y, t=t, noise=z, generator=g2).loss,
+    )
 
 
 def test_ema_teacher_warmup_schedule():
@@ -254,9 +264,9 @@ def test_frozen_teacher_for_few_step_enhancement():
     t = t * 0.7
     y = torch.tensor([0, 1, 2, 0, 1, 2])
     zeta = 2.0
-    out = UCGMObjective("linear", 0.5, enhancement_ratio=zeta, teacher=teacher, label_dropout=0.0, clip=None)(
-        net, x, y, t=t, noise=z
-    )
+    out = UCGMObjective(
+        "linear", 0.5, enhancement_ratio=zeta, teacher=teacher, label_dropout=0.0, clip=None
+    )(net, x, y, t=t, noise=z)
     x_t = t[:, None] * z + (1 - t[:, None]) * x
     with torch.no_grad():
         F_T = teacher(x_t, t, y)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tests.gaussian_oracle import GaussianOracle, exact_flow_endpoint
-from ucgm_lab.sampler import auto_stochastic_ratio, sample, second_order_correction, reconstruct
+from ucgm_lab.sampler import auto_stochastic_ratio, reconstruct, sample, second_order_correction
 from ucgm_lab.schedules import KumaraswamySchedule
 from ucgm_lab.transports import Decomposition, get_transport
 
@@ -88,7 +88,10 @@ def test_samples_reproduce_gaussian_mean_and_covariance():
     torch.testing.assert_close(torch.cov(exact.T), COV, atol=0.03, rtol=0)
     # order 2 starts at t_0 = 0.99 here: with t_0 = 0.999 its first correction, which divides by
     # gamma(t_0), is inaccurate (covariance error 0.13 at 32 NFE against 0.04 for order 1).
-    for kwargs in (dict(steps=48), dict(steps=31, order=2, schedule=KumaraswamySchedule(gap_noise=0.01))):
+    for kwargs in (
+        dict(steps=48),
+        dict(steps=31, order=2, schedule=KumaraswamySchedule(gap_noise=0.01)),
+    ):
         x = sample(oracle, noise, tr, **kwargs).sample
         torch.testing.assert_close(x.mean(0), MU, atol=0.05, rtol=0)
         torch.testing.assert_close(torch.cov(x.T), COV, atol=0.05, rtol=0)
@@ -111,7 +114,9 @@ def test_second_order_averages_z_hat_and_reduces_to_first_order_when_estimates_a
     c = tr.coefficients(t_now)
     state = c.alpha * z_hat + c.gamma * x_hat
     first = reconstruct(tr, Decomposition(x_hat, z_hat), t_next, 0.0, None)
-    torch.testing.assert_close(second_order_correction(tr, state, t_now, t_next, z_hat, z_hat), first)
+    torch.testing.assert_close(
+        second_order_correction(tr, state, t_now, t_next, z_hat, z_hat), first
+    )
     # the correction moves the state along alpha(t') - gamma(t') alpha(t) / gamma(t) times the mean z^
     other = torch.randn(5, 2, dtype=torch.float64)
     moved = second_order_correction(tr, state, t_now, t_next, z_hat, other)
@@ -158,7 +163,9 @@ def test_rho_one_replaces_noise_estimate_by_fresh_noise():
     fresh = torch.randn(8, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     t1 = out.times[1]
     torch.testing.assert_close(out.states[1], t1 * fresh + (1 - t1) * out.x_hat[0])
-    again = sample(net, noise, "linear", steps=2, rho=1.0, generator=torch.Generator().manual_seed(5))
+    again = sample(
+        net, noise, "linear", steps=2, rho=1.0, generator=torch.Generator().manual_seed(5)
+    )
     torch.testing.assert_close(out.sample, again.sample)
 
 
@@ -180,7 +187,9 @@ def test_classifier_free_guidance_matches_a_guided_network():
     w = 2.5
 
     def guided(x, t, labels):
-        return net(x, t, torch.full_like(labels, 3)) + w * (net(x, t, labels) - net(x, t, torch.full_like(labels, 3)))
+        return net(x, t, torch.full_like(labels, 3)) + w * (
+            net(x, t, labels) - net(x, t, torch.full_like(labels, 3))
+        )
 
     noise = torch.randn(4, 2, dtype=torch.float64)
     a = sample(net, noise, "linear", steps=5, y=y, guidance_scale=w)

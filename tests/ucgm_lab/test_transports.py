@@ -78,7 +78,10 @@ def test_table_2_values_written_out():
         got = (co.alpha.item(), co.gamma.item(), co.alpha_hat.item(), co.gamma_hat.item())
         assert got == pytest.approx(values, rel=1e-12), name
     # EDM: D is the constant 2
-    assert get_transport("edm").D(torch.linspace(0, 1, 11, dtype=torch.float64)).sub(2).abs().max() < 1e-12
+    assert (
+        get_transport("edm").D(torch.linspace(0, 1, 11, dtype=torch.float64)).sub(2).abs().max()
+        < 1e-12
+    )
 
 
 def test_relinear_is_table_2_in_flipped_time():
@@ -146,16 +149,33 @@ def test_constraint_c_violation_names_t():
             name="bad",
         )
     with pytest.raises(TransportConstraintError, match="constraint \\(c\\)"):
-        Transport(alpha=lambda t: t, gamma=lambda t: 1 - t, alpha_hat=lambda t: t, gamma_hat=lambda t: 1 - t)
+        Transport(
+            alpha=lambda t: t,
+            gamma=lambda t: 1 - t,
+            alpha_hat=lambda t: t,
+            gamma_hat=lambda t: 1 - t,
+        )
 
 
 def test_non_finite_and_non_tensor_coefficients_are_errors():
     with pytest.raises(TransportConstraintError, match="not finite"):
-        Transport(alpha=lambda t: t, gamma=lambda t: 1 - t, alpha_hat=lambda t: 1 / t, gamma_hat=lambda t: -torch.ones_like(t))
+        Transport(
+            alpha=lambda t: t,
+            gamma=lambda t: 1 - t,
+            alpha_hat=lambda t: 1 / t,
+            gamma_hat=lambda t: -torch.ones_like(t),
+        )
     with pytest.raises(TransportConstraintError, match="tensor"):
-        Transport(alpha=lambda t: t, gamma=lambda t: 1 - t, alpha_hat=lambda t: 1.0, gamma_hat=lambda t: -torch.ones_like(t))
+        Transport(
+            alpha=lambda t: t,
+            gamma=lambda t: 1 - t,
+            alpha_hat=lambda t: 1.0,
+            gamma_hat=lambda t: -torch.ones_like(t),
+        )
     with pytest.raises(TypeError, match="function"):
-        Transport(alpha=1.0, gamma=lambda t: 1 - t, alpha_hat=torch.ones_like, gamma_hat=torch.ones_like)
+        Transport(
+            alpha=1.0, gamma=lambda t: 1 - t, alpha_hat=torch.ones_like, gamma_hat=torch.ones_like
+        )
 
 
 def test_undeclared_boundary_deviation_warns_and_declared_one_does_not():
@@ -187,7 +207,10 @@ def test_non_monotone_alpha_warns():
 
 def test_from_data_at_one_matches_builtin_relinear():
     custom = Transport.from_data_at_one(
-        alpha=lambda s: 1 - s, gamma=lambda s: s, alpha_hat=lambda s: -torch.ones_like(s), gamma_hat=torch.ones_like
+        alpha=lambda s: 1 - s,
+        gamma=lambda s: s,
+        alpha_hat=lambda s: -torch.ones_like(s),
+        gamma_hat=torch.ones_like,
     )
     builtin = get_transport("relinear")
     t = torch.rand(20, dtype=torch.float64)

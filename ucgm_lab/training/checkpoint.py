@@ -96,9 +96,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-def save_weights(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> Path:
+def save_weights(
+    path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]
+) -> Path:
     """Atomically save weights as safetensors with JSON metadata (stored under "ucgm_lab")."""
-    meta = {"ucgm_lab": json.dumps({"format_version": CHECKPOINT_FORMAT_VERSION, **metadata}, sort_keys=True)}
+    meta = {
+        "ucgm_lab": json.dumps(
+            {"format_version": CHECKPOINT_FORMAT_VERSION, **metadata}, sort_keys=True
+        )
+    }
     flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     return atomic_write(path, lambda tmp: save_file(flat, tmp, metadata=meta))
 
@@ -119,7 +125,9 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
         with safe_open(path, framework="pt") as fh:
             raw = (fh.metadata() or {}).get("ucgm_lab")
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"Could not read weights file {path} ({exc}); the file is corrupt or truncated.") from exc
+        raise CheckpointError(
+            f"Could not read weights file {path} ({exc}); the file is corrupt or truncated."
+        ) from exc
     if raw is None:
         raise CheckpointError(f"{path} has no ucgm_lab metadata; it was not written by ucgm-lab.")
     return tensors, json.loads(raw)

@@ -73,13 +73,19 @@ class TensorDataSource:
         world_size: int = 1,
     ) -> None:
         if not torch.is_tensor(x) or x.ndim < 2:
-            raise ValueError(f"x must be a tensor of shape (N, ...), got {getattr(x, 'shape', type(x))}.")
+            raise ValueError(
+                f"x must be a tensor of shape (N, ...), got {getattr(x, 'shape', type(x))}."
+            )
         if y is not None and (not torch.is_tensor(y) or y.shape != (x.shape[0],)):
-            raise ValueError(f"y must have shape ({x.shape[0]},) to match x, got {getattr(y, 'shape', None)}.")
+            raise ValueError(
+                f"y must have shape ({x.shape[0]},) to match x, got {getattr(y, 'shape', None)}."
+            )
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         if batch_size % world_size:
-            raise ValueError(f"batch_size {batch_size} must be divisible by the number of processes {world_size}.")
+            raise ValueError(
+                f"batch_size {batch_size} must be divisible by the number of processes {world_size}."
+            )
         if batch_size > x.shape[0]:
             raise ValueError(f"batch_size {batch_size} exceeds the data set size {x.shape[0]}.")
         if not 0 <= rank < world_size:
@@ -112,7 +118,12 @@ class TensorDataSource:
 
     def state_dict(self) -> dict[str, Any]:
         """Epoch and batch position (the data and seed are the caller's)."""
-        return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "size": int(self.x.shape[0])}
+        return {
+            "epoch": self.epoch,
+            "position": self.position,
+            "seed": self.seed,
+            "size": int(self.x.shape[0]),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict`; the data set size and seed must match."""

@@ -149,16 +149,14 @@ def inspect_shard(path: str | Path) -> dict[str, Any]:
         if isinstance(exc, LatentShardError):
             raise
         raise LatentShardError(
-            f"Latent shard {path} is corrupt or truncated ({type(exc).__name__}: {exc}). "
-            "Delete it and "
-            "run scale/extract_latents.py again: finished shards are kept and only this one is "
-            "re-encoded."
+            f"Latent shard {path} is corrupt or truncated ({type(exc).__name__}: {exc}). Delete it "
+            "and run scale/extract_latents.py again: finished shards are kept and only this one "
+            "is re-encoded."
         ) from exc
     if len(shape) != 4 or flip_shape != shape or label_shape != (shape[0],):
         raise LatentShardError(
             f"Latent shard {path} has inconsistent shapes: latents {shape}, latents_flip "
-            f"{flip_shape}, "
-            f"labels {label_shape}."
+            f"{flip_shape}, labels {label_shape}."
         )
     return {
         "count": int(shape[0]),
@@ -510,8 +508,8 @@ class LatentShardDataSource:
                 f"({type(exc).__name__}: {exc})."
             ) from exc
 
-    def items(self, indices: Tensor, flips: Tensor) -> Batch:
-        """Read the given global items (no normalisation of order): latents and labels."""
+    def read_items(self, indices: Tensor, flips: Tensor) -> Batch:
+        """Read global items (flipped where ``flips`` is true), normalised, with their labels."""
         xs, ys = [], []
         for item, flipped in zip(indices.tolist(), flips.tolist(), strict=True):
             x, y = self._read(item, flipped)
@@ -533,7 +531,7 @@ class LatentShardDataSource:
         start = self.position * self.batch_size
         idx = perm[start : start + self.batch_size][self.rank :: self.world_size]
         self.position += 1
-        return self.items(idx, flips[idx])
+        return self.read_items(idx, flips[idx])
 
     def state_dict(self) -> dict[str, Any]:
         """Epoch and batch position, with what they refer to (seed, size, batch size, flips)."""
@@ -553,7 +551,7 @@ class LatentShardDataSource:
             if key in state and state[key] != mine[key]:
                 raise ValueError(
                     f"The checkpoint's data position is for {key}={state[key]!r}; this run has "
-                    f"{key}={mine[key]!r} (latents in {self.root}). Exact resume needs the "
-                    "same data and settings."
+                    f"{key}={mine[key]!r} (latents in {self.root}). Exact resume needs the same "
+                    "data and settings."
                 )
         self.epoch, self.position, self._order = int(state["epoch"]), int(state["position"]), None

@@ -90,7 +90,9 @@ class TrainerConfig:
         if self.optimizer not in ("adamw", "radam"):
             raise ValueError(f"optimizer must be 'adamw' or 'radam', got {self.optimizer!r}.")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
-            raise ValueError(f"mixed_precision must be auto/no/bf16/fp16, got {self.mixed_precision!r}.")
+            raise ValueError(
+                f"mixed_precision must be auto/no/bf16/fp16, got {self.mixed_precision!r}."
+            )
         if not 0 <= self.ema_decay <= 1:
             raise ValueError(f"ema_decay must lie in [0, 1], got {self.ema_decay}.")
         if self.grad_clip is not None and not self.grad_clip > 0:
@@ -181,7 +183,11 @@ class Trainer:
         model = model.to(accelerator.device)
         self.ema = ExponentialMovingAverage(model, cfg.ema_decay)
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.RAdam
-        kwargs: dict[str, Any] = {"lr": cfg.lr, "betas": cfg.betas, "weight_decay": cfg.weight_decay}
+        kwargs: dict[str, Any] = {
+            "lr": cfg.lr,
+            "betas": cfg.betas,
+            "weight_decay": cfg.weight_decay,
+        }
         if cfg.optimizer == "radam":
             kwargs["decoupled_weight_decay"] = True
         optimizer = opt_cls(model.parameters(), **kwargs)
@@ -280,7 +286,11 @@ class Trainer:
                     recorded = callback(self, self.step, logs)
                     for name, value in (recorded or {}).items():
                         self.metrics.setdefault(name, []).append((self.step, float(value)))
-            if cfg.checkpoint_dir and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+            if (
+                cfg.checkpoint_dir
+                and cfg.checkpoint_every
+                and self.step % cfg.checkpoint_every == 0
+            ):
                 self.save()
         bar.close()
         if cfg.checkpoint_dir:

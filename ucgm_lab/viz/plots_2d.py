@@ -1,5 +1,7 @@
-"""Plotly figures for 2D UCGM experiments: point clouds, sampling trajectories, x_hat along a
-trajectory (Fig. 2 at toy scale) and quality versus NFE with the metric's floor (Fig. 3).
+"""Plotly figures for 2D UCGM experiments.
+
+Point clouds, sampling trajectories, x_hat along a trajectory (Fig. 2 at toy scale) and
+quality versus NFE with the metric's floor (Fig. 3).
 
 Every function returns a ``plotly.graph_objects.Figure``; the notebooks show them (or wrap them
 in ``FigureWidget``) and the demo writes them into its HTML report.
@@ -45,7 +47,9 @@ def points_figure(clouds: Mapping[str, Tensor], title: str = "", size: int = 300
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names)
     for i, name in enumerate(names, start=1):
         p = _np(clouds[name])
-        fig.add_trace(go.Scattergl(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=3), name=name), 1, i)
+        fig.add_trace(
+            go.Scattergl(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=3), name=name), 1, i
+        )
         fig.update_xaxes(_AXIS, row=1, col=i)
         fig.update_yaxes(_AXIS, row=1, col=i, scaleanchor=f"x{i if i > 1 else ''}")
     fig.update_layout(title=title, showlegend=False, width=size * len(names) + 80, height=size + 90)
@@ -75,21 +79,45 @@ def trajectory_figure(
     fig = go.Figure()
     if data is not None:
         d = _np(data)
-        fig.add_trace(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=_DATA_STYLE, name="data"))
+        fig.add_trace(
+            go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=_DATA_STYLE, name="data")
+        )
     xs, ys = [], []
     for p in range(path.shape[1]):
         xs += list(path[:, p, 0]) + [None]
         ys += list(path[:, p, 1]) + [None]
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(width=1, color="rgba(31,119,180,0.5)"), name="paths"))
-    fig.add_trace(go.Scatter(x=path[0, :, 0], y=path[0, :, 1], mode="markers", marker=dict(size=4, color="gray"), name="start"))
-    fig.add_trace(go.Scatter(x=path[-1, :, 0], y=path[-1, :, 1], mode="markers", marker=dict(size=5, color="crimson"), name="end"))
+    fig.add_trace(
+        go.Scatter(
+            x=xs, y=ys, mode="lines", line=dict(width=1, color="rgba(31,119,180,0.5)"), name="paths"
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=path[0, :, 0],
+            y=path[0, :, 1],
+            mode="markers",
+            marker=dict(size=4, color="gray"),
+            name="start",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=path[-1, :, 0],
+            y=path[-1, :, 1],
+            mode="markers",
+            marker=dict(size=5, color="crimson"),
+            name="end",
+        )
+    )
     fig.update_xaxes(_AXIS)
     fig.update_yaxes(_AXIS, scaleanchor="x")
     fig.update_layout(title=f"{title} (NFE {out.nfe})", width=520, height=500)
     return fig
 
 
-def trajectory_animation(out: SampleOutput, data: Tensor | None = None, num_points: int = 1000) -> go.Figure:
+def trajectory_animation(
+    out: SampleOutput, data: Tensor | None = None, num_points: int = 1000
+) -> go.Figure:
     """An animation of the states x~ over the sampling steps (play button and slider)."""
     states = _np(out.states[:, :num_points])
     times = out.times.tolist()
@@ -97,13 +125,20 @@ def trajectory_animation(out: SampleOutput, data: Tensor | None = None, num_poin
     base = []
     if data is not None:
         d = _np(data)
-        base.append(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=_DATA_STYLE, name="data"))
+        base.append(
+            go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=_DATA_STYLE, name="data")
+        )
     frames = [
         go.Frame(
-            data=[*base, go.Scatter(x=s[:, 0], y=s[:, 1], mode="markers", marker=dict(size=4, color="crimson"))],
+            data=[
+                *base,
+                go.Scatter(
+                    x=s[:, 0], y=s[:, 1], mode="markers", marker=dict(size=4, color="crimson")
+                ),
+            ],
             name=lab,
         )
-        for s, lab in zip(states, labels)
+        for s, lab in zip(states, labels, strict=True)
     ]
     fig = go.Figure(data=frames[0].data, frames=frames)
     fig.update_xaxes(_AXIS)
@@ -116,11 +151,22 @@ def trajectory_animation(out: SampleOutput, data: Tensor | None = None, num_poin
         updatemenus=[
             dict(
                 type="buttons",
-                buttons=[dict(label="Play", method="animate", args=[None, dict(frame=dict(duration=400), fromcurrent=True)])],
+                buttons=[
+                    dict(
+                        label="Play",
+                        method="animate",
+                        args=[None, dict(frame=dict(duration=400), fromcurrent=True)],
+                    )
+                ],
             )
         ],
         sliders=[
-            dict(steps=[dict(method="animate", args=[[lab], dict(mode="immediate")], label=lab) for lab in labels])
+            dict(
+                steps=[
+                    dict(method="animate", args=[[lab], dict(mode="immediate")], label=lab)
+                    for lab in labels
+                ]
+            )
         ],
     )
     return fig
@@ -154,11 +200,15 @@ def x_hat_grid_figure(
     for r, lab in enumerate(labels, start=1):
         for c, i in enumerate(picks, start=1):
             p = _np(rows[lab].x_hat[i, :num_points])
-            fig.add_trace(go.Scattergl(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=2)), r, c)
+            fig.add_trace(
+                go.Scattergl(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=2)), r, c
+            )
     fig.update_xaxes(_AXIS, showticklabels=False)
     fig.update_yaxes(_AXIS, showticklabels=False)
     fig.update_annotations(font_size=10)
-    fig.update_layout(showlegend=False, width=size * len(picks) + 60, height=size * len(labels) + 80)
+    fig.update_layout(
+        showlegend=False, width=size * len(picks) + 60, height=size * len(labels) + 80
+    )
     return fig
 
 
@@ -183,7 +233,12 @@ def quality_figure(
     for label, pts in by_label.items():
         pts = sorted(pts, key=lambda q: q.nfe)
         fig.add_trace(
-            go.Scatter(x=[p.nfe for p in pts], y=[p.metrics[metric] for p in pts], mode="lines+markers", name=label)
+            go.Scatter(
+                x=[p.nfe for p in pts],
+                y=[p.metrics[metric] for p in pts],
+                mode="lines+markers",
+                name=label,
+            )
         )
     if floor is not None:
         fig.add_hline(

@@ -59,14 +59,20 @@ def _specs() -> list[ZooSpec]:
     for dataset in ("checkerboard", "moons"):
         base = ToyRecipe(dataset=dataset, steps=4000)
         root = f"{dataset}-linear-lam0"
-        specs.append(ZooSpec(root, base, None, {"steps": 32, "kappa": 0.0}, f"multi-step (lambda=0) on {dataset}"))
+        specs.append(
+            ZooSpec(
+                root, base, None, {"steps": 32, "kappa": 0.0}, f"multi-step (lambda=0) on {dataset}"
+            )
+        )
         for lam, tag in ((0.5, "lam0.5"), (1.0, "lam1")):
             specs.append(
                 ZooSpec(
                     f"{dataset}-linear-{tag}",
                     base.with_(consistency_ratio=lam, steps=2000, seed=1),
                     root,
-                    {"time_points": [0.999, 0.5], "rho": lam} if lam == 1 else {"steps": 8, "rho": lam},
+                    {"time_points": [0.999, 0.5], "rho": lam}
+                    if lam == 1
+                    else {"steps": 8, "rho": lam},
                     f"lambda={lam} on {dataset}, started from {root}",
                 )
             )
@@ -81,7 +87,9 @@ def _specs() -> list[ZooSpec]:
     )
     cond = ToyRecipe(dataset="8gaussians", conditional=True, steps=4000)
     specs.append(
-        ZooSpec("8gaussians-cond-lam0", cond, None, {"steps": 32}, "class-conditional, zeta=0 (use CFG)")
+        ZooSpec(
+            "8gaussians-cond-lam0", cond, None, {"steps": 32}, "class-conditional, zeta=0 (use CFG)"
+        )
     )
     specs.append(
         ZooSpec(

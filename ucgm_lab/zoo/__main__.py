@@ -9,7 +9,9 @@ from . import ZOO_DIR, ZOO_SPECS, available, build
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
-    parser = argparse.ArgumentParser(prog="python -m ucgm_lab.zoo", description="The pre-trained toy zoo.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ucgm_lab.zoo", description="The pre-trained toy zoo."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the zoo models and whether their checkpoint exists")
     b = sub.add_parser("build", help="train and save zoo models")

@@ -1,5 +1,3 @@
-import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -22,12 +20,24 @@ def _setup(tmp_path, steps, lam=0.0, zeta=0.0, conditional=False, **cfg):
     data = sample_2d("moons", 512, seed=0)
     model = MLP2D(hidden=32, depth=2, num_classes=2 if conditional else None)
     objective = UCGMObjective("linear", lam, enhancement_ratio=zeta)
-    source = TensorDataSource(data.points, data.labels if conditional else None, batch_size=64, seed=1)
-    config = TrainerConfig(steps=steps, lr=1e-3, ema_decay=0.9, progress=False, checkpoint_dir=str(tmp_path), seed=3, **cfg)
+    source = TensorDataSource(
+        data.points, data.labels if conditional else None, batch_size=64, seed=1
+    )
+    config = TrainerConfig(
+        steps=steps,
+        lr=1e-3,
+        ema_decay=0.9,
+        progress=False,
+        checkpoint_dir=str(tmp_path),
+        seed=3,
+        **cfg,
+    )
     return Trainer(model, objective, source, config)
 
 
-@pytest.mark.parametrize("lam,zeta,conditional", [(0.0, 0.0, False), (0.0, 0.5, True), (1.0, 0.0, False)])
+@pytest.mark.parametrize(
+    "lam,zeta,conditional", [(0.0, 0.0, False), (0.0, 0.5, True), (1.0, 0.0, False)]
+)
 def test_resume_continues_exactly(tmp_path, lam, zeta, conditional):
     straight = _setup(tmp_path / "a", 12, lam, zeta, conditional)
     full = straight.fit()
@@ -40,9 +50,9 @@ def test_resume_continues_exactly(tmp_path, lam, zeta, conditional):
     assert second.resume(ckpt) == 6
     resumed = second.fit()
     assert resumed.losses == full.losses
-    for a, b in zip(straight.unwrapped_model.parameters(), second.unwrapped_model.parameters()):
+    for a, b in zip(straight.unwrapped_model.parameters(), second.unwrapped_model.parameters(), strict=True):
         assert torch.equal(a, b)
-    for a, b in zip(straight.ema_model.parameters(), second.ema_model.parameters()):
+    for a, b in zip(straight.ema_model.parameters(), second.ema_model.parameters(), strict=True):
         assert torch.equal(a, b)
 
 
@@ -91,7 +101,9 @@ def test_data_source_shards_and_resumes():
     seen = []
     for _ in range(7):  # crosses an epoch boundary (5 batches per epoch)
         b, b0, b1 = whole.next_batch(), r0.next_batch(), r1.next_batch()
-        assert torch.equal(torch.sort(torch.cat([b0.x, b1.x])[:, 0]).values, torch.sort(b.x[:, 0]).values)
+        assert torch.equal(
+            torch.sort(torch.cat([b0.x, b1.x])[:, 0]).values, torch.sort(b.x[:, 0]).values
+        )
         seen.append(b.x[:, 0])
     assert len(torch.cat(seen[:5]).unique()) == 40  # an epoch is a permutation
     state = whole.state_dict()

@@ -4,7 +4,13 @@ import torch
 from ucgm_lab import sample
 from ucgm_lab.evaluation import quality_vs_nfe
 from ucgm_lab.metrics import FloorResult
-from ucgm_lab.viz import points_figure, quality_figure, trajectory_animation, trajectory_figure, x_hat_grid_figure
+from ucgm_lab.viz import (
+    points_figure,
+    quality_figure,
+    trajectory_animation,
+    trajectory_figure,
+    x_hat_grid_figure,
+)
 
 
 def net(x, t, y=None):

@@ -30,14 +30,24 @@ def test_zoo_model_quality(name):
     ref = sample_2d(zm.dataset, n, seed=1234)
     y = ref.labels if getattr(zm.model, "num_classes", None) else None
     noise = torch.randn(n, 2, generator=torch.Generator().manual_seed(0))
-    out = sample(zm.model, noise, zm.transport, y=y, generator=torch.Generator().manual_seed(1), **zm.sampling)
+    out = sample(
+        zm.model,
+        noise,
+        zm.transport,
+        y=y,
+        generator=torch.Generator().manual_seed(1),
+        **zm.sampling,
+    )
     w2 = wasserstein2(out.sample, ref.points)
     assert w2 < _threshold(name), f"{name}: W2 {w2:.3f}"
 
 
 def test_build_and_load_round_trip(tmp_path):
     paths = build(["moons-linear-lam1"], tmp_path, steps_scale=0.002, progress=False)
-    assert [p.name for p in paths] == ["moons-linear-lam0.safetensors", "moons-linear-lam1.safetensors"]
+    assert [p.name for p in paths] == [
+        "moons-linear-lam0.safetensors",
+        "moons-linear-lam1.safetensors",
+    ]
     zm = load("moons-linear-lam1", tmp_path)
     assert zm.metadata["parent"] == "moons-linear-lam0" and zm.consistency_ratio == 1.0
     assert not any(p.requires_grad for p in zm.model.parameters())
@@ -46,7 +56,9 @@ def test_build_and_load_round_trip(tmp_path):
 def test_missing_unknown_and_corrupt(tmp_path):
     with pytest.raises(KeyError, match="Known"):
         load("nope")
-    with pytest.raises(CheckpointError, match="python -m ucgm_lab.zoo build --only moons-linear-lam0"):
+    with pytest.raises(
+        CheckpointError, match="python -m ucgm_lab.zoo build --only moons-linear-lam0"
+    ):
         load("moons-linear-lam0", tmp_path)
     (tmp_path / "moons-linear-lam0.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="corrupt"):
