@@ -299,7 +299,7 @@ class TiT(nn.Module):
             )
         if hidden_size % num_heads or (hidden_size // num_heads) % 4:
             raise ValueError(
-                f"hidden_size / num_heads must be an integer divisible by 4 (2-D RoPE); got "
+                "hidden_size / num_heads must be an integer divisible by 4 (2-D RoPE); got "
                 f"{hidden_size} / {num_heads}."
             )
         self.input_size, self.in_channels, self.patch_size = input_size, in_channels, patch_size
@@ -402,8 +402,7 @@ class TiT(nn.Module):
         if x.ndim != 4 or x.shape[1:] != (self.in_channels, self.input_size, self.input_size):
             raise ValueError(
                 f"TiT expects x of shape (B, {self.in_channels}, {self.input_size}, "
-                f"{self.input_size}), "
-                f"got {tuple(x.shape)}."
+                f"{self.input_size}), got {tuple(x.shape)}."
             )
         check_time(t, b)
         h = self.x_embedder(x).flatten(2).transpose(1, 2)  # (B, N, D)
@@ -441,9 +440,8 @@ class TiT(nn.Module):
             # Range check without a device sync (on accelerators the embedding asserts instead).
             if int(y.min()) < 0 or int(y.max()) > self.null_class:
                 raise ValueError(
-                    f"class ids must lie in [0, {self.null_class}] ({self.null_class} is the "
-                    "null class), "
-                    f"got values in [{int(y.min())}, {int(y.max())}]."
+                    f"class ids must lie in [0, {self.null_class}] ({self.null_class} is the null "
+                    f"class), got values in [{int(y.min())}, {int(y.max())}]."
                 )
         return self.y_embedder(y.long())
 
@@ -478,9 +476,9 @@ class TiT(nn.Module):
         """Summary for ``print(model)``."""
         return (
             f"input_size={self.input_size}, in_channels={self.in_channels}, "
-            f"patch_size={self.patch_size}, "
-            f"hidden_size={self.hidden_size}, depth={self.depth}, num_heads={self.num_heads}, "
-            f"num_classes={self.num_classes}, gradient_checkpointing={self.gradient_checkpointing}"
+            f"patch_size={self.patch_size}, hidden_size={self.hidden_size}, depth={self.depth}, "
+            f"num_heads={self.num_heads}, num_classes={self.num_classes}, "
+            f"gradient_checkpointing={self.gradient_checkpointing}"
         )
 
 

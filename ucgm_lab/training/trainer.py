@@ -32,7 +32,7 @@ from ..objective import UCGMObjective
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import DataSource
 
-__all__ = ["Callback", "NonFiniteLossError", "TrainResult", "Trainer", "TrainerConfig"]
+__all__ = ["Callback", "NonFiniteLossError", "TrainResult", "Trainer", "TrainerConfig", "resolve_precision"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -123,7 +123,8 @@ Callback = Callable[["Trainer", int, dict[str, float]], dict[str, float] | None]
 """A callback gets (trainer, step, logs) after the step; it may return metrics to record."""
 
 
-def _resolve_precision(requested: str, cpu: bool) -> str:
+def resolve_precision(requested: str, cpu: bool) -> str:
+    """The mixed-precision mode for accelerate: "auto" is bf16 on CUDA devices with bf16, else "no"."""
     if requested != "auto":
         return requested
     if not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
@@ -161,7 +162,7 @@ class Trainer:
         if accelerator is None:
             accelerator = Accelerator(
                 cpu=cfg.cpu,
-                mixed_precision=_resolve_precision(cfg.mixed_precision, cfg.cpu),
+                mixed_precision=resolve_precision(cfg.mixed_precision, cfg.cpu),
                 log_with=cfg.log_with,
                 project_dir=cfg.project_dir,
             )

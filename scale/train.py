@@ -1,0 +1,366 @@
+r"""Train a TiT with UCGM-T on sharded latents: ``accelerate launch scale/train.py --config C``.
+
+Everything numerical is the library's: :class:`ucgm_lab.UCGMObjective` (the loss),
+:class:`ucgm_lab.training.Trainer` (accelerate, bf16 autocast on GPUs, TF32, torch.compile,
+EMA, atomic checkpoints with per-rank RNG and data positions, exact resume, tracker logging),
+:func:`ucgm_lab.sample` (sample grids) and
+:class:`ucgm_lab.training.latents.LatentShardDataSource` (rank-sharded, resumable data).
+This script only wires them from a YAML config (scale/config.py) and adds:
+
+* the run folder: ``config.yaml`` (resolved config), ``latents/index.json`` and
+  ``latents/stats.safetensors`` (copies, for sampling), ``checkpoints/last.pt``,
+  ``samples/step_XXXXXXX.png``, ``logs/`` (TensorBoard), ``ema.safetensors`` (final EMA
+  weights) and ``sync_check.json`` (per-rank parameter digests and losses);
+* automatic resume from ``checkpoints/last.pt`` (``--resume auto``), refusing changes to the
+  data, model, objective or optimizer sections of an existing run;
+* few-step training from a multi-step checkpoint (``training.init_from``).
+
+Examples::
+
+    accelerate launch --num_processes 8 --mixed_precision bf16 scale/train.py \
+        --config scale/configs/in1k256_sdvae_xl2_multistep.yaml
+    ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 scale/train.py \
+        --config scale/configs/tiny_cpu.yaml --override data.path=/tmp/latents
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import resource
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from scale.builders import (  # noqa: E402
+    build_model,
+    build_objective,
+    check_world_size,
+    decode_latents,
+    generate_latents,
+    load_autoencoder,
+    load_model_weights,
+    use_cpu,
+)
+from scale.config import ConfigError, RunConfig, config_to_dict, dump_config, load_config  # noqa: E402
+from scale.images import latent_preview, make_grid, save_png  # noqa: E402
+from ucgm_lab.training import Trainer, TrainerConfig, TrainResult, save_weights  # noqa: E402
+from ucgm_lab.training.checkpoint import atomic_write  # noqa: E402
+from ucgm_lab.training.latents import (  # noqa: E402
+    INDEX_FILE,
+    STATS_FILE,
+    LatentIndex,
+    LatentNormalizer,
+    LatentShardDataSource,
+)
+from ucgm_lab.training.trainer import resolve_precision  # noqa: E402
+
+__all__ = ["RESUME_MUTABLE_KEYS", "RUN_IMMUTABLE_SECTIONS", "main", "parameter_digest", "train"]
+
+RUN_IMMUTABLE_SECTIONS = ("data", "model", "objective", "optimizer")
+"""Sections that must not change when a run resumes (plus training.global_batch_size/seed)."""
+
+RESUME_MUTABLE_KEYS = frozenset(
+    {"data.path", "data.preload", "data.verify_checksums", "model.gradient_checkpointing"}
+)
+"""Keys of those sections that may change on resume: where the latents live, how they are
+read, and recomputation (none of them changes what is computed)."""
+
+
+def parameter_digest(model: nn.Module) -> str:
+    """sha256 over the names and exact bytes of all parameters (equal iff bitwise equal)."""
+    digest = hashlib.sha256()
+    for name, p in sorted(model.named_parameters()):
+        digest.update(name.encode())
+        digest.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------- run folder
+def _check_resume_compatible(run_dir: Path, cfg: RunConfig) -> None:
+    """Raise if an existing run's config differs in what a resume must keep."""
+    import yaml
+
+    old_path = run_dir / "config.yaml"
+    if not old_path.is_file():
+        return
+    old, new = yaml.safe_load(old_path.read_text()), config_to_dict(cfg)
+    changed = [
+        f"{section}.{key}"
+        for section in RUN_IMMUTABLE_SECTIONS
+        for key in sorted(set(old.get(section, {})) | set(new[section]))
+        if old.get(section, {}).get(key) != new[section].get(key)
+        and f"{section}.{key}" not in RESUME_MUTABLE_KEYS
+    ]
+    changed += [
+        f"training.{key}"
+        for key in ("global_batch_size", "seed")
+        if old.get("training", {}).get(key) != new["training"][key]
+    ]
+    if changed:
+        raise ConfigError(
+            f"{run_dir} holds a run whose config differs in {changed} ({old_path}); exact resume "
+            "needs the same settings. Use a new training.output_dir, or restore those values."
+        )
+
+
+def _prepare_run_dir(run_dir: Path, cfg: RunConfig, is_main: bool) -> None:
+    """Write the resolved config and copies of the latent index and statistics (main process)."""
+    if not is_main:
+        return
+    text = dump_config(cfg)
+    atomic_write(run_dir / "config.yaml", lambda tmp: Path(tmp).write_text(text))
+    latents = Path(cfg.data.path)
+    for name in (INDEX_FILE, STATS_FILE):
+        if (latents / name).is_file():
+            atomic_write(
+                run_dir / "latents" / name, lambda tmp, n=name: shutil.copyfile(latents / n, tmp)
+            )
+
+
+def _find_resume(run_dir: Path, resume: str) -> Path | None:
+    last = run_dir / "checkpoints" / "last.pt"
+    if resume == "never":
+        if last.exists():
+            raise FileExistsError(
+                f"{last} exists and --resume never was given: refusing to overwrite a run. Use "
+                "--resume auto to continue it, or a new training.output_dir."
+            )
+        return None
+    if resume == "auto":
+        return last if last.exists() else None
+    path = Path(resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume {resume}: no such checkpoint file.")
+    return path
+
+
+# ---------------------------------------------------------------------- callbacks
+class SampleGrid:
+    """Callback: a grid of EMA samples on the main process, saved as PNG and logged.
+
+    The noise and labels are fixed for the run (seeded by sampling.seed), so grids of
+    different steps are comparable. Sampling uses its own generators and leaves the training
+    RNG states untouched (exact resume is unaffected).
+    """
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        run_dir: Path,
+        normalizer: LatentNormalizer,
+        latent_shape: tuple[int, ...],
+    ):
+        self.cfg, self.run_dir, self.normalizer = cfg, run_dir, normalizer
+        n, k = cfg.training.sample_grid_size, cfg.model.num_classes
+        g = torch.Generator().manual_seed(cfg.sampling.seed)
+        self.noise = torch.randn((n, *latent_shape), generator=g)
+        self.labels = (torch.arange(n) * max(1, k // n)) % k
+        self._ae: nn.Module | None = None
+
+    def __call__(self, trainer: Trainer, step: int, logs: dict[str, float]) -> None:
+        """Write ``samples/step_XXXXXXX.png`` (main process only)."""
+        if not trainer.is_main_process:
+            return None
+        acc = trainer.accelerator
+        device = acc.device
+        gen = torch.Generator(device=device).manual_seed(self.cfg.sampling.seed)
+        # fork_rng: nothing here (e.g. building the autoencoder) may move the training RNGs.
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            with torch.no_grad(), acc.autocast():
+                latents, _ = generate_latents(
+                    trainer.ema_model,
+                    self.labels.to(device),
+                    self.noise.to(device),
+                    self.cfg.objective.transport,
+                    self.cfg.sampling,
+                    generator=gen,
+                )
+            if self.cfg.autoencoder is not None:
+                if self._ae is None:
+                    self._ae = load_autoencoder(self.cfg.autoencoder, device)
+                images = decode_latents(self._ae, self.normalizer.denormalize(latents)).cpu()
+            else:
+                images = latent_preview(latents).cpu()
+        grid = make_grid(images)
+        save_png(grid, self.run_dir / "samples" / f"step_{step:07d}.png")
+        if self.cfg.training.log_with == "tensorboard":
+            tracker = acc.get_tracker("tensorboard", unwrap=True)
+            tracker.add_image("samples", grid, step)
+        return None
+
+
+def log_memory(trainer: Trainer, step: int, logs: dict[str, float]) -> dict[str, float] | None:
+    """Callback: log peak host memory (and accelerator memory reserved) with the step's logs."""
+    values = {"host_max_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    if trainer.accelerator.device.type == "cuda":
+        values["max_memory_reserved_gib"] = torch.cuda.max_memory_reserved() / 2**30
+    if trainer.config.log_with is not None:
+        trainer.accelerator.log(values, step=step)
+    return None
+
+
+# ---------------------------------------------------------------------- training
+def _rank_sync_check(trainer: Trainer, run_dir: Path, last: int = 100) -> dict[str, Any]:
+    """Write every rank's parameter digests and last losses to sync_check.json; raise if unequal."""
+    from accelerate.utils import gather_object
+
+    acc = trainer.accelerator
+    mine = {
+        "rank": acc.process_index,
+        "params_sha256": parameter_digest(trainer.unwrapped_model),
+        "ema_sha256": parameter_digest(trainer.ema_model),
+        "losses": trainer.losses[-last:],
+    }
+    ranks = gather_object([mine]) if acc.num_processes > 1 else [mine]
+    report = {
+        "step": trainer.step,
+        "num_processes": acc.num_processes,
+        "in_sync": len({r["params_sha256"] for r in ranks}) == 1
+        and len({r["ema_sha256"] for r in ranks}) == 1
+        and all(r["losses"] == ranks[0]["losses"] for r in ranks),
+        "ranks": ranks,
+    }
+    if acc.is_main_process:
+        text = json.dumps(report, indent=2)
+        atomic_write(run_dir / "sync_check.json", lambda tmp: Path(tmp).write_text(text))
+    acc.wait_for_everyone()
+    if not report["in_sync"]:
+        raise RuntimeError(
+            f"Ranks diverged (parameters or losses differ); see {run_dir / 'sync_check.json'}."
+        )
+    return report
+
+
+def train(cfg: RunConfig, resume: str = "auto") -> TrainResult:
+    """Run (or resume) training from a validated config; returns the trainer's result."""
+    from accelerate import Accelerator
+
+    t = cfg.training
+    run_dir = Path(t.output_dir)
+    log_with = None if t.log_with == "none" else t.log_with
+    cpu = use_cpu()
+    acc = Accelerator(
+        cpu=cpu,
+        mixed_precision=resolve_precision(t.mixed_precision, cpu=cpu),
+        log_with=log_with,
+        project_dir=str(run_dir / "logs"),
+    )
+    check_world_size(acc.num_processes)
+    resume_path = _find_resume(run_dir, resume)
+    if resume_path is not None:
+        _check_resume_compatible(run_dir, cfg)
+    index = LatentIndex.load(cfg.data.path)
+    if index.num_classes > cfg.model.num_classes:
+        raise ConfigError(
+            f"the latents in {cfg.data.path} have {index.num_classes} classes but "
+            f"model.num_classes is {cfg.model.num_classes}."
+        )
+    normalizer = LatentNormalizer.from_folder(
+        cfg.data.path, cfg.data.normalization, cfg.data.scale_factor
+    )
+    # The data source checks every shard, so a missing or corrupt one stops the run here,
+    # before anything in the run folder is written.
+    data = LatentShardDataSource(
+        cfg.data.path,
+        batch_size=t.global_batch_size,
+        seed=t.seed,
+        rank=acc.process_index,
+        world_size=acc.num_processes,
+        flip=cfg.data.flip,
+        normalizer=normalizer,
+        preload=cfg.data.preload,
+        verify_checksums=cfg.data.verify_checksums,
+    )
+    torch.manual_seed(t.seed)  # identical initialisation on every rank
+    model = build_model(cfg.model, index.latent_shape)
+    if t.init_from is not None and resume_path is None:
+        load_model_weights(model, t.init_from, t.init_weights)
+    _prepare_run_dir(run_dir, cfg, acc.is_main_process)
+    acc.wait_for_everyone()
+    objective = build_objective(cfg.objective)
+    trainer_cfg = TrainerConfig(
+        steps=t.steps,
+        lr=cfg.optimizer.lr,
+        optimizer=cfg.optimizer.name,
+        betas=cfg.optimizer.betas,
+        weight_decay=cfg.optimizer.weight_decay,
+        grad_clip=cfg.optimizer.grad_clip,
+        ema_decay=t.ema_decay,
+        mixed_precision=t.mixed_precision,
+        seed=t.seed,
+        checkpoint_dir=str(run_dir / "checkpoints"),
+        checkpoint_every=t.checkpoint_every,
+        log_every=t.log_every,
+        progress=t.progress,
+        log_with=log_with,
+        project_dir=str(run_dir / "logs"),
+        compile=t.compile,
+    )
+    callbacks: list[tuple[int, Any]] = [(t.log_every, log_memory)]
+    if t.sample_every:
+        callbacks.append((t.sample_every, SampleGrid(cfg, run_dir, normalizer, index.latent_shape)))
+    trainer = Trainer(model, objective, data, trainer_cfg, callbacks=callbacks, accelerator=acc)
+    if resume_path is not None:
+        step = trainer.resume(resume_path)
+        acc.print(f"Resumed from {resume_path} at step {step}.")
+    result = trainer.fit()
+    report = _rank_sync_check(trainer, run_dir)
+    last_loss = result.losses[-1] if result.losses else float("nan")
+    acc.print(
+        f"Finished at step {result.step} on {report['num_processes']} processes in "
+        f"{result.seconds:.1f} s; last loss {last_loss:.4f}; checkpoint {result.checkpoint}; ranks "
+        "in sync."
+    )
+    if acc.is_main_process:
+        ema_state = trainer.ema_model.state_dict()
+        save_weights(
+            run_dir / "ema.safetensors",
+            ema_state,
+            {"model_config": trainer.unwrapped_model.config, "step": trainer.step},
+        )
+    acc.wait_for_everyone()
+    acc.end_training()
+    return result
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line arguments."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--config", required=True, help="YAML run configuration (see scale/configs/)."
+    )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="Override one config value (YAML syntax); may be repeated.",
+    )
+    parser.add_argument(
+        "--resume",
+        default="auto",
+        help="'auto' (continue from <output_dir>/checkpoints/last.pt if present), 'never', "
+        "or a checkpoint path.",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.override)
+    train(cfg, resume=args.resume)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

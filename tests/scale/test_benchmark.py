@@ -1,0 +1,20 @@
+import importlib.util
+
+from tests.scale.helpers import REPO
+
+
+def test_throughput_benchmark_reports_images_memory_and_mfu(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "scale_throughput", REPO / "benchmarks" / "scale_throughput.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = module.parse_args(
+        ["--model", "TiT-tiny/1", "--latent-size", "4", "--batch-size", "4", "--steps", "2"]
+        + ["--warmup", "1", "--cpu", "--peak-tflops", "1.0", "--json", str(tmp_path / "r.json")]
+    )
+    report = module.run(args)
+    assert report["images_per_second"] > 0 and report["peak_memory_gib"] > 0
+    # lambda = 0 with zeta > 0: one back-propagated forward and one EMA-teacher forward per image
+    assert report["network_images_per_step"] == {"grad": 4, "no_grad": 4}
+    assert 0 < report["mfu"] < 1 and report["peak_source"] == "--peak-tflops"
