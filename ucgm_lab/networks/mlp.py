@@ -43,13 +43,16 @@ class MLP2D(nn.Module):
         dim: Data dimension ``D``; inputs and outputs have shape ``(B, D)``.
         hidden: Width of the hidden layers.
         depth: Number of residual blocks (each holds one ``hidden x hidden`` linear layer).
-        time_embed_dim: Size of the sinusoidal time embedding (positive, even); ``t`` in
-            ``[0, 1]`` is scaled by 1000 inside the embedding.
+        time_embed_dim: Size of the sinusoidal time embedding (positive, even).
         num_classes: ``None`` for an unconditional model, or the number of real classes
             ``K``; the model then also accepts the null class id ``K`` (see :attr:`null_class`),
             and a learned class embedding of size ``time_embed_dim`` joins the input.
         activation: Activation, by name (``"silu"``, ``"relu"``, ``"gelu"``, ...) or as the
             ``torch.nn`` class (``nn.SiLU``, ...).
+        time_scale: ``t`` in ``[0, 1]`` is multiplied by this inside the embedding (1000 maps
+            it onto DDPM's step range). Few-step (lambda > 0) training differentiates the network
+            in t with steps of 0.005, so a smaller scale (the toy recipes use 30) keeps the
+            fastest sinusoid smooth at that resolution.
 
     Attributes:
         num_classes: As given (``None`` when unconditional).
@@ -67,6 +70,7 @@ class MLP2D(nn.Module):
         time_embed_dim: int = 64,
         num_classes: int | None = None,
         activation: str | type[nn.Module] = nn.SiLU,
+        time_scale: float = 1000.0,
     ) -> None:
         super().__init__()
         _check_positive_int("dim", dim)
@@ -81,8 +85,11 @@ class MLP2D(nn.Module):
         self.num_classes = num_classes
         self.null_class = num_classes
         self.activation = activation_name(activation)
+        if not (isinstance(time_scale, (int, float)) and time_scale > 0):
+            raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
+        self.time_scale = float(time_scale)
 
-        self.time_embed = SinusoidalTimeEmbedding(time_embed_dim)
+        self.time_embed = SinusoidalTimeEmbedding(time_embed_dim, scale=self.time_scale)
         self.class_embed = (
             ClassEmbedding(num_classes, time_embed_dim) if num_classes is not None else None
         )
@@ -103,6 +110,7 @@ class MLP2D(nn.Module):
             "time_embed_dim": self.time_embed_dim,
             "num_classes": self.num_classes,
             "activation": self.activation,
+            "time_scale": self.time_scale,
         }
 
     def forward(self, x_t: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:

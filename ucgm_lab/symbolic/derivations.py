@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import mpmath
 import sympy as sp
 
-from .transports import SymbolicTransport, symbolic_transport, t
+from .transports import SymbolicTransport, symbolic_transport
 
 __all__ = [
     "AdamsBashforthCheck",
@@ -105,7 +105,9 @@ class PredictionFunctions:
         return self.residual_x == 0 and self.residual_z == 0
 
 
-def derive_prediction_functions(transport: SymbolicTransport | str | None = None) -> PredictionFunctions:
+def derive_prediction_functions(
+    transport: SymbolicTransport | str | None = None,
+) -> PredictionFunctions:
     """Solve x_t = alpha z + gamma x and F = alpha_hat z + gamma_hat x for x and z (eq. 2).
 
     Args:
@@ -148,7 +150,7 @@ class WeightEquivalence:
     L1 = ||F - z_t||^2 / omega and L3 = ||f^x(F, x_t, t) - x||^2 / omega_hat.
 
     Attributes:
-        error_relation: f^x(F, x_t, t) - x written as alpha / D (F - z_t) (B.1.3).
+        error_relation: x^ - x = f^x(F, x_t, t) - x written as alpha / D (F - z_t) (B.1.3).
         error_residual: simplify(f^x - x - alpha / D (F - z_t)): 0.
         gradient_ratio: (d L3 / d theta) / (d L1 / d theta), in terms of D.
         required_weight: The omega_hat that makes the gradients equal: alpha^2 omega / D^2.
@@ -194,7 +196,9 @@ def objective_weight_equivalence() -> WeightEquivalence:
     required = sp.solve(sp.Eq(ratio_D, 1), omega_hat)[0]
     paper = alpha * omega / D_sym
     return WeightEquivalence(
-        error_relation=sp.Eq(sp.Symbol("f^x") - x, alpha / D_sym * (sp.Symbol("F") - sp.Symbol("z_t"))),
+        error_relation=sp.Eq(
+            sp.Symbol("xhat") - x, alpha / D_sym * (sp.Symbol("F") - sp.Symbol("z_t"))
+        ),
         error_residual=residual,
         gradient_ratio=ratio_D,
         required_weight=required,
@@ -304,16 +308,18 @@ class FiniteDifferenceLimit:
 
     Attributes:
         first_order: (f(t) - f(lambda t)) / (t - lambda t) (eq. 6).
-        first_order_series: Its Taylor series about lambda = 1 (to (lambda - 1)^2).
-        limit: The lambda -> 1 limit: d f / dt.
-        first_order_error: Leading error, proportional to (1 - lambda) t = the step.
+        step: The symbol h = t - lambda t (h -> 0 as lambda -> 1).
+        first_order_series: Its Taylor series in h: f' - h f'' / 2 + h^2 f''' / 6.
+        limit: The lambda -> 1 (h -> 0) limit: d f / dt.
+        first_order_error: Leading error -h f'' / 2 (first order in the step).
         central: (f(t + eps) - f(t - eps)) / (2 eps) (Alg. 1 line 13).
-        central_series: Its Taylor series about eps = 0 (to eps^2).
+        central_series: Its Taylor series about eps = 0: f' + eps^2 f''' / 6.
         central_error: Leading error eps^2 f''' / 6.
         total_derivative: d f^x / dt by the chain rule, with F(t) = F_theta(x_t, t) on the path.
     """
 
     first_order: sp.Expr
+    step: sp.Symbol
     first_order_series: sp.Expr
     limit: sp.Expr
     first_order_error: sp.Expr
@@ -330,11 +336,15 @@ def finite_difference_limit() -> FiniteDifferenceLimit:
         :class:`FiniteDifferenceLimit`.
     """
     tau = sp.Symbol("t", positive=True)
-    lam, eps = sp.symbols("lambda epsilon", positive=True)
+    lam, eps, h = sp.symbols("lambda epsilon h", positive=True)
     f = sp.Function("f")
     first = (f(tau) - f(lam * tau)) / (tau - lam * tau)
-    first_series = sp.series(first, lam, 1, 3).removeO().doit()
-    limit = sp.simplify(first_series.subs(lam, 1))
+    # lambda t = t - h: expand in the step h.
+    in_step = (f(tau) - f(tau - h)) / h
+    if sp.simplify(first.subs(lam, 1 - h / tau) - in_step) != 0:  # pragma: no cover
+        raise AssertionError("substitution lambda = 1 - h / t failed")
+    first_series = sp.series(in_step, h, 0, 3).removeO().doit()
+    limit = first_series.subs(h, 0)
     central = (f(tau + eps) - f(tau - eps)) / (2 * eps)
     central_series = sp.series(central, eps, 0, 4).removeO().doit()
     # Chain rule for f^x = (alpha F - alpha_hat x_t) / D along the path.
@@ -344,9 +354,10 @@ def finite_difference_limit() -> FiniteDifferenceLimit:
     fx = (a * F_path - ah * xt) / (a * gh - ah * g)
     return FiniteDifferenceLimit(
         first_order=first,
-        first_order_series=sp.collect(sp.expand(first_series), lam - 1),
+        step=h,
+        first_order_series=first_series,
         limit=limit,
-        first_order_error=sp.factor(sp.expand(first_series - limit).coeff(lam, 1) * (lam - 1)),
+        first_order_error=sp.expand(first_series - limit).coeff(h, 1) * h,
         central=central,
         central_series=central_series,
         central_error=sp.simplify(central_series - limit),
@@ -438,8 +449,8 @@ def target_factor(transport: SymbolicTransport | str) -> sp.Expr:
 
 # ====================================================================== UCGM-S
 x_tilde, z_hat_sym, x_hat_sym = sp.symbols("xtilde zhat xhat", real=True)
-z_hat_next, x_hat_next = sp.symbols("zhat' xhat'", real=True)
-t_i, t_next = sp.symbols("t_i t_{i+1}", real=True)
+z_hat_next, x_hat_next = sp.symbols("zhatprime xhatprime", real=True)
+t_i, t_next = sp.symbols("t_i t_i+1", real=True)
 delta_t = sp.Symbol("Delta_t", real=True)
 
 
@@ -447,29 +458,30 @@ delta_t = sp.Symbol("Delta_t", real=True)
 class EulerReduction:
     """One deterministic UCGM-S step (rho = kappa = 0) as a series in the step (App. B.1.6).
 
-    x' = alpha(t + Delta) f^z(F, x~, t) + gamma(t + Delta) f^x(F, x~, t) = c0 + c1 Delta + O(Delta^2).
+    x' = alpha(t + Delta) f^z(F, x~, t) + gamma(t + Delta) f^x(F, x~, t)
+       = c0 + c1 Delta + O(Delta^2).
 
     Attributes:
         name: The transport's name.
         step: x' as a function of Delta_t.
         zeroth_order_residual: simplify(c0 - x~): 0 (the decomposition is exact).
         velocity: c1 = alpha' f^z + gamma' f^x, the drift of the step.
-        velocity_over_F: simplify(c1 / F) when c1 is F times a function of t, else None:
+        velocity_over_output: simplify(c1 / F) when c1 is F times a function of t, else None:
             1 is the Euler step x~ + F Delta t; -1 Euler in the network time 1 - t; pi / 2
             Euler in the angle pi t / 2; in general Euler in a time tau with
-            d tau / dt = velocity_over_F (see :class:`FlowMatchingCheck`).
+            d tau / dt = velocity_over_output (see :class:`FlowMatchingCheck`).
     """
 
     name: str
     step: sp.Expr
     zeroth_order_residual: sp.Expr
     velocity: sp.Expr
-    velocity_over_F: sp.Expr | None
+    velocity_over_output: sp.Expr | None
 
     @property
     def is_euler(self) -> bool:
         """The step is exactly Euler's x~ + F Delta t to first order."""
-        return self.velocity_over_F == 1
+        return self.velocity_over_output == 1
 
 
 def euler_reduction(transport: SymbolicTransport | str) -> EulerReduction:
@@ -493,7 +505,7 @@ def euler_reduction(transport: SymbolicTransport | str) -> EulerReduction:
         step=step,
         zeroth_order_residual=sp.simplify(c0 - x_tilde),
         velocity=c1,
-        velocity_over_F=ratio if not ratio.free_symbols & {x_tilde, F} else None,
+        velocity_over_output=ratio if not ratio.free_symbols & {x_tilde, F} else None,
     )
 
 
@@ -621,7 +633,7 @@ class AdamsBashforthCheck:
     second_order_kappa: sp.Expr
 
 
-def adams_bashforth_check(kappa: sp.Expr | float = sp.Rational(1, 2)) -> AdamsBashforthCheck:
+def adams_bashforth_check(kappa: sp.Expr | float = 0.5) -> AdamsBashforthCheck:
     """Compare kappa-extrapolated UCGM-S steps with two-step Adams-Bashforth (Alg. 2 l. 5-8).
 
     The extrapolated estimates carry the extrapolated velocity (1 + kappa) F_i - kappa
@@ -642,7 +654,7 @@ def adams_bashforth_check(kappa: sp.Expr | float = sp.Rational(1, 2)) -> AdamsBa
     k = sp.Symbol("kappa", positive=True)
     h = sp.Symbol("h", positive=True)
     ti = sp.Symbol("t_i", real=True)
-    x_prev, x_cur, F_prev, F_cur = sp.symbols("x_{i-1} x_i F_{i-1} F_i", real=True)
+    x_prev, x_cur, F_prev, F_cur = sp.symbols("x_i-1 x_i F_i-1 F_i", real=True)
     tr = symbolic_transport("linear")
 
     def decompose(state: sp.Expr, out: sp.Expr, when: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
@@ -662,16 +674,16 @@ def adams_bashforth_check(kappa: sp.Expr | float = sp.Rational(1, 2)) -> AdamsBa
     # A smooth exact solution X(t) with X' = F, as its Taylor polynomial about t_i.
     derivs = sp.symbols("X X' X'' X''' X''''", real=True)
 
-    def X(offset: sp.Expr) -> sp.Expr:
+    def exact_x(offset: sp.Expr) -> sp.Expr:
         return sum(derivs[n] * offset**n / sp.factorial(n) for n in range(5))
 
-    def dX(offset: sp.Expr) -> sp.Expr:
+    def exact_dx(offset: sp.Expr) -> sp.Expr:
         return sum(derivs[n + 1] * offset**n / sp.factorial(n) for n in range(4))
 
-    exact = {x_prev: X(h), x_cur: X(0), F_prev: dX(h), F_cur: dX(0)}
+    exact = {x_prev: exact_x(h), x_cur: exact_x(0), F_prev: exact_dx(h), F_cur: exact_dx(0)}
 
     def local(step: sp.Expr) -> sp.Expr:
-        return sp.expand(X(-h) - step.subs(exact, simultaneous=True))
+        return sp.expand(exact_x(-h) - step.subs(exact, simultaneous=True))
 
     def leading(step: sp.Expr) -> sp.Expr:
         err = local(step)
@@ -726,7 +738,8 @@ def stochastic_ratio() -> StochasticRatio:
     Returns:
         :class:`StochasticRatio`.
     """
-    rho, g2, dt = sp.Symbol("rho", positive=True), sp.Symbol("g^2", positive=True), sp.Symbol("|Delta_t|", positive=True)
+    rho, g2 = sp.Symbol("rho", positive=True), sp.Symbol("g^2", positive=True)
+    dt = sp.Abs(delta_t)
     a0, a1 = alpha_fn(t_i), alpha_fn(t_next)
     equation = sp.Eq(a1**2 * rho, g2 * dt)
     solved = sp.solve(equation, rho)[0]
@@ -764,7 +777,11 @@ class PFODEDerivation:
         """g(t)^2 of the forward SDE of a concrete transport (simplified)."""
         tr = symbolic_transport(transport)
         tau = sp.Symbol("t", real=True)
-        expr = self.g_squared.subs({alpha_fn(tau): tr.alpha.subs(tr.time, tau), gamma_fn(tau): tr.gamma.subs(tr.time, tau)})
+        coefficients = {
+            alpha_fn(tau): tr.alpha.subs(tr.time, tau),
+            gamma_fn(tau): tr.gamma.subs(tr.time, tau),
+        }
+        expr = self.g_squared.subs(coefficients)
         return sp.simplify(expr.doit().subs(tau, tr.time))
 
 

@@ -35,7 +35,7 @@ def lambdify_torch(expr: sp.Expr, time: sp.Symbol) -> Callable[[Tensor], Tensor]
     Returns:
         A function ``t -> Tensor`` (same shape and floating dtype as ``t``).
     """
-    compiled = sp.lambdify(time, sp.sympify(expr), modules="torch")
+    compiled = sp.lambdify(time, _float_constants(sp.sympify(expr)), modules="torch")
 
     def evaluate(t: Tensor) -> Tensor:
         value = compiled(t)
@@ -45,6 +45,18 @@ def lambdify_torch(expr: sp.Expr, time: sp.Symbol) -> Callable[[Tensor], Tensor]
 
     evaluate.__doc__ = f"{expr} (compiled from SymPy)"
     return evaluate
+
+
+def _float_constants(expr: sp.Expr) -> sp.Expr:
+    """Replace constant subexpressions (sqrt(2), pi, exp(3)) by 30-digit floats.
+
+    The torch printer maps sqrt, sin, ... to torch functions, which reject Python numbers;
+    constants therefore become numbers before printing (correctly rounded to float64).
+    """
+    return expr.replace(
+        lambda e: e.is_number and not e.is_Number and e.is_real,
+        lambda e: sp.Float(e.evalf(30), 30),
+    )
 
 
 def to_numeric(sym: SymbolicTransport | str, *, validate: bool = True) -> Transport:

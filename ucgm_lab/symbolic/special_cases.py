@@ -54,13 +54,19 @@ class SpecialCase:
         return all(value == 0 for value in self.residuals.values())
 
 
+def _edm_in_sigma(sigma: sp.Symbol) -> dict[str, sp.Expr]:
+    """Tab. 2's EDM coefficients as functions of the noise level sigma (substituting t(sigma))."""
+    tr = symbolic_transport("edm")
+    t_of_sigma = (sp.log(sigma) / 4 + sp.Rational(159, 100)) / sp.Rational(67, 25)
+    if sp.simplify(EDM_SIGMA.subs(tr.time, t_of_sigma) - sigma) != 0:  # pragma: no cover
+        raise AssertionError("t(sigma) does not invert EDM_SIGMA")
+    return {k: sp.simplify(v.subs(tr.time, t_of_sigma)) for k, v in tr.coefficients().items()}
+
+
 def _edm_case() -> SpecialCase:
     sigma = sp.Symbol("sigma", positive=True)
     sigma_data = sp.Rational(1, 2)
-    tr = symbolic_transport("edm")
-    # Express Tab. 2's EDM in sigma: solve sigma(t) = sigma for t and substitute.
-    t_of_sigma = sp.solve(sp.Eq(EDM_SIGMA, sigma), tr.time)[0]
-    coef = {k: sp.simplify(v.subs(tr.time, t_of_sigma)) for k, v in tr.coefficients().items()}
+    coef = _edm_in_sigma(sigma)
     c_skip = sigma_data**2 / (sigma**2 + sigma_data**2)
     c_out = sigma * sigma_data / sp.sqrt(sigma**2 + sigma_data**2)
     c_in = 1 / sp.sqrt(sigma**2 + sigma_data**2)
@@ -99,7 +105,9 @@ def _ot_case() -> SpecialCase:
         residuals={
             "alpha_hat - alpha'": sp.simplify(tr.alpha_hat - da),
             "gamma_hat - gamma'": sp.simplify(tr.gamma_hat - dg),
-            "target - d x_t / dt": sp.simplify(tr.target(z, x) - sp.diff(tr.interpolate(z, x), tau)),
+            "target - d x_t / dt": sp.simplify(
+                tr.target(z, x) - sp.diff(tr.interpolate(z, x), tau)
+            ),
             "f^x - (x_t - t F)": sp.simplify(tr.f_x(F, x_t) - (x_t - tau * F)),
             "f^z - (x_t + (1 - t) F)": sp.simplify(tr.f_z(F, x_t) - (x_t + (1 - tau) * F)),
         },
@@ -122,7 +130,9 @@ def _scm_case() -> SpecialCase:
         paradigm_form=scm,
         residuals={
             "f^x - (cos(theta) x_t - sin(theta) F)": sp.simplify(f_x - scm),
-            "target - d x_t / d theta": sp.simplify(tr.target(z, x).subs(to_angle) - sp.diff(path, angle)),
+            "target - d x_t / d theta": sp.simplify(
+                tr.target(z, x).subs(to_angle) - sp.diff(path, angle)
+            ),
             "4 alpha / (D sin(pi t / 2)) + 4": sp.simplify(target_factor(tr) + 4),
         },
     )
@@ -152,14 +162,11 @@ def edm_as_trigflow() -> dict[str, sp.Expr]:
     """
     phi = sp.Symbol("phi", positive=True)
     sigma = sp.Symbol("sigma", positive=True)
-    tr = symbolic_transport("edm")
-    t_of_sigma = sp.solve(sp.Eq(EDM_SIGMA, sigma), tr.time)[0]
     out = {}
-    for key, expr in tr.coefficients().items():
-        in_sigma = expr.subs(tr.time, t_of_sigma)
-        # phi in (0, pi / 2): cos(phi) > 0, so sqrt(tan^2 + 1) = 1 / cos(phi).
-        out[key] = sp.trigsimp(sp.simplify(in_sigma.subs(sigma, sp.tan(phi) / 2)).subs(
-            sp.sqrt(sp.tan(phi) ** 2 + 1), 1 / sp.cos(phi)))
+    for key, in_sigma in _edm_in_sigma(sigma).items():
+        # phi in (0, pi / 2), so |cos(phi)| = cos(phi).
+        expr = sp.simplify(in_sigma.subs(sigma, sp.tan(phi) / 2))
+        out[key] = sp.simplify(expr.subs(sp.Abs(sp.cos(phi)), sp.cos(phi)))
     return out
 
 
@@ -176,7 +183,7 @@ class ConstraintReport:
         D_status: How constraint (c) was decided: "constant", "solveset: no zero in (0, 1)",
             "solveset: zero at ..." or "undecided symbolically (see the plot)".
         D_nonzero: True / False when decided symbolically, None otherwise.
-        min_abs_D: min |D(t)| on a grid of the open interval (numeric).
+        min_abs_d: min |D(t)| on a grid of the open interval (numeric).
     """
 
     name: str
@@ -186,10 +193,12 @@ class ConstraintReport:
     D: sp.Expr
     D_status: str
     D_nonzero: bool | None
-    min_abs_D: float
+    min_abs_d: float
 
 
-def check_constraints(transport: SymbolicTransport | str, grid_size: int = 2001) -> ConstraintReport:
+def check_constraints(
+    transport: SymbolicTransport | str, grid_size: int = 2001
+) -> ConstraintReport:
     """Check constraints (a)-(c) of section 3.1; (c) symbolically where possible.
 
     Args:

@@ -39,7 +39,7 @@ t = sp.Symbol("t", real=True)
 _HALF_PI_T = sp.pi * t / 2
 
 EDM_SIGMA = sp.exp(4 * (sp.Rational(67, 25) * t - sp.Rational(159, 100)))
-"""EDM's noise level in the paper's parameterisation, sigma(t) = exp(4 (2.68 t - 1.59)) (Tab. 1-2)."""
+"""EDM's noise level as in Tab. 1-2: sigma(t) = exp(4 (2.68 t - 1.59))."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,10 @@ class SymbolicTransport:
         :meth:`ucgm_lab.transports.Transport.from_data_at_one`.
 
         Args:
-            alpha, gamma, alpha_hat, gamma_hat: Expressions in ``s``.
+            alpha: alpha(s).
+            gamma: gamma(s).
+            alpha_hat: alpha_hat(s).
+            gamma_hat: gamma_hat(s).
             s: The symbol of the original time.
             name: A label.
             allowed_deviations: As in :class:`SymbolicTransport`.
@@ -157,8 +160,8 @@ class SymbolicTransport:
         }
 
     @cached_property
-    def D(self) -> sp.Expr:
-        """D(t) = alpha gamma_hat - alpha_hat gamma, simplified (constraint (c); eq. 2)."""
+    def D(self) -> sp.Expr:  # noqa: N802  (the paper's name)
+        """The denominator of eq. (2), alpha gamma_hat - alpha_hat gamma, simplified (c)."""
         return sp.simplify(self.alpha * self.gamma_hat - self.alpha_hat * self.gamma)
 
     def interpolate(self, z: sp.Expr, x: sp.Expr) -> sp.Expr:
@@ -206,9 +209,8 @@ def _relinear() -> SymbolicTransport:
 
 
 def _trigflow() -> SymbolicTransport:
-    return SymbolicTransport(
-        sp.sin(_HALF_PI_T), sp.cos(_HALF_PI_T), sp.cos(_HALF_PI_T), -sp.sin(_HALF_PI_T), name="TrigFlow"
-    )
+    sin, cos = sp.sin(_HALF_PI_T), sp.cos(_HALF_PI_T)
+    return SymbolicTransport(sin, cos, cos, -sin, name="TrigFlow")
 
 
 def _edm() -> SymbolicTransport:
