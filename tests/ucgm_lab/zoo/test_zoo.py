@@ -10,15 +10,15 @@ from ucgm_lab.zoo import ZOO_SPECS, available, build, load
 # Quality thresholds: exact W2 at 2000 samples at each model's recommended sampler settings.
 # Data-vs-data floors at this size: checkerboard 0.102, moons 0.071, 8gaussians 0.089 (the
 # conditional models are scored against reference points of the same labels, hence lower).
-# Measured when the zoo was built (README): lam0 0.115 / 0.113, lam0.5 0.168 / 0.131,
-# lam1 0.261 / 0.285, trigflow 0.115, cond 0.036, cond zeta=0.6 0.127 (sharper classes).
+# Measured when the zoo was built (README): lam0 0.114 / 0.112, lam0.5 0.166 / 0.125,
+# lam1 0.120 / 0.125 (2 NFE), trigflow 0.118, cond 0.036, cond zeta=0.6 0.128 (sharper classes).
 THRESHOLDS = {
     "checkerboard-linear-lam0": 0.15,
     "checkerboard-linear-lam0.5": 0.22,
-    "checkerboard-linear-lam1": 0.35,
+    "checkerboard-linear-lam1": 0.16,
     "moons-linear-lam0": 0.15,
     "moons-linear-lam0.5": 0.20,
-    "moons-linear-lam1": 0.37,
+    "moons-linear-lam1": 0.16,
     "checkerboard-trigflow-lam0": 0.15,
     "8gaussians-cond-lam0": 0.06,
     "8gaussians-cond-lam0-zeta0.6": 0.18,
@@ -63,6 +63,10 @@ def test_few_step_model_beats_multi_step_model_at_two_nfe(dataset):
     tp = few_step_time_points(2)
     w_few = wasserstein2(sample(lam1.model, noise, lam1.transport, time_points=tp, rho=1.0).sample, ref)
     assert w_few < w_multi / 2, (w_few, w_multi)
+    # the paper's claim at toy scale: 2 NFE of the few-step model come within 1.5x of the
+    # multi-step model at 100 NFE (measured 1.12x on checkerboard, 1.21x on moons)
+    w_multi_100 = wasserstein2(sample(lam0.model, noise, lam0.transport, 100).sample, ref)
+    assert w_few < 1.5 * w_multi_100, (w_few, w_multi_100)
 
 
 def test_build_and_load_round_trip(tmp_path):
