@@ -105,26 +105,65 @@ def second_order_correction(
     state: Tensor,
     t_now: Tensor,
     t_next: Tensor,
-    z_hat: Tensor,
-    z_hat_next: Tensor,
+    est: Decomposition,
+    est_next: Decomposition,
+    form: Literal["noise", "data"] = "noise",
 ) -> Tensor:
-    """Corrected next state (Alg. 2 line 11 with notes.md erratum 1: average z^, not x^).
+    """Corrected next state of second-order UCGM-S (Alg. 2 lines 10-11).
 
-    x' = x~ gamma(t') / gamma(t) + (alpha(t') - gamma(t') alpha(t) / gamma(t)) (z^ + z^') / 2,
-    i.e. Heun's method for dy/ds = z^ with y = x~ / gamma and s = alpha / gamma.
+    ``form="noise"`` is the paper's line 11 with notes.md erratum 1 (average z^, not x^), as in
+    the reference implementation: Heun's method for dy/ds = z^ with y = x~ / gamma and
+    s = alpha / gamma,
+
+        x' = x~ gamma(t') / gamma(t) + (alpha(t') - gamma(t') alpha(t) / gamma(t)) (z^ + z^') / 2.
+
+    It divides by gamma(t), which is tiny near t = 1: with t_0 = 0.999 and few steps the first
+    correction multiplies z^' - z^ by ~1/gamma(t_0) and the sample can explode.
+
+    ``form="data"`` is the same trapezoid rule in the data-prediction variables y = x~ / alpha,
+    s = gamma / alpha (averaging x^ with the matching alpha ratio; an addition of ucgm-lab):
+
+        x' = x~ alpha(t') / alpha(t) + (gamma(t') - alpha(t') gamma(t) / alpha(t)) (x^ + x^') / 2,
+
+    which is well conditioned near the noise end. Both reduce to the first-order update when
+    the two estimates agree, and both are second order (tests/ucgm_lab/test_sampler.py).
+
+    Args:
+        transport: The transport.
+        state: x~ at t_i, shape (B, ...).
+        t_now, t_next: t_i and t_{i+1} (0-d tensors).
+        est: The (extrapolated) estimates at t_i.
+        est_next: The estimates at the predicted state at t_{i+1}.
+        form: "noise" (the paper, default) or "data".
+
+    Returns:
+        The corrected state at t_{i+1}.
 
     Raises:
-        ValueError: If gamma(t_i) = 0 (e.g. t_0 = 1 exactly for Linear).
+        ValueError: If the divisor (gamma(t_i) or alpha(t_i)) is 0.
     """
     c_now, c_next = transport.coefficients(t_now), transport.coefficients(t_next)
-    if float(c_now.gamma) == 0.0:
+    noise_form = form == "noise"
+    divisor = c_now.gamma if noise_form else c_now.alpha
+    if float(divisor) == 0.0:
+        name = "gamma" if noise_form else "alpha"
         raise ValueError(
-            f"Second-order sampling divides by gamma(t_i), which is 0 at t_i = {float(t_now):g} for "
-            f"transport {transport.name!r}. Start the time grid slightly below 1 (a gap_noise > 0, "
-            "or a first time point such as 0.999)."
+            f"The {form}-form second-order correction divides by {name}(t_i), which is 0 at "
+            f"t_i = {float(t_now):g} for transport {transport.name!r}. "
+            + (
+                "Start the time grid slightly below 1 (a gap_noise > 0, or a first time point "
+                "such as 0.999), or use correction='data'."
+                if noise_form
+                else "Use correction='noise'."
+            )
         )
-    ratio = c_next.gamma / c_now.gamma
-    return state * ratio + (c_next.alpha - ratio * c_now.alpha) * 0.5 * (z_hat + z_hat_next)
+    if noise_form:
+        ratio = c_next.gamma / divisor
+        mean_z = 0.5 * (est.z_hat + est_next.z_hat)
+        return state * ratio + (c_next.alpha - ratio * c_now.alpha) * mean_z
+    ratio = c_next.alpha / divisor
+    mean_x = 0.5 * (est.x_hat + est_next.x_hat)
+    return state * ratio + (c_next.gamma - ratio * c_now.gamma) * mean_x
 
 
 # ---------------------------------------------------------------------- the sampler
@@ -144,6 +183,7 @@ def sample(
     guidance_interval: tuple[float, float] = (0.0, 1.0),
     null_class: int | None = None,
     extrapolation_start: int = 1,
+    correction: Literal["noise", "data"] = "noise",
     generator: torch.Generator | None = None,
     accumulate_float64: bool | None = None,
     progress: bool = False,
@@ -171,6 +211,9 @@ def sample(
         guidance_interval: (lo, hi) of times where guidance applies.
         null_class: Class id of the unconditional model (default ``model.null_class``).
         extrapolation_start: First step index i that extrapolates (paper: 1; the reference: 2).
+        correction: Form of the order-2 correction: "noise" (the paper's, averaging z^; unstable
+            at few steps when gamma(t_0) is near 0) or "data" (averaging x^ in the data-prediction
+            variables; well conditioned near t = 1). See :func:`second_order_correction`.
         generator: Torch generator for the fresh noise (on the noise tensor's device).
         accumulate_float64: Keep the state in float64 (default: yes except on MPS).
         progress: Show a tqdm progress bar.
@@ -185,6 +228,8 @@ def sample(
     tr = get_transport(transport)
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order!r}.")
+    if correction not in ("noise", "data"):
+        raise ValueError(f"correction must be 'noise' (the paper's) or 'data', got {correction!r}.")
     kappa = _unit_number(kappa, "kappa (extrapolation ratio)")
     if isinstance(rho, str):
         if rho.lower() != "auto":
@@ -277,7 +322,7 @@ def sample(
             nxt = reconstruct(tr, est, t_next, current_rho, fresh)
             if order == 2:
                 corr = evaluate(nxt, t_next)
-                nxt = second_order_correction(tr, state, t_now, t_next, est.z_hat, corr.z_hat)
+                nxt = second_order_correction(tr, state, t_now, t_next, est, corr, correction)
             state = nxt
             states.append(state)
     bar.close()
