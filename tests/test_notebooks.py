@@ -41,7 +41,9 @@ def stored_notebooks() -> list[Path]:
 
 def test_readme_table_lists_notebooks_that_exist():
     listed = readme_notebooks()
-    assert listed, "The README's Notebooks section has no table of notebooks (rows with NAME.ipynb)."
+    assert listed, (
+        "The README's Notebooks section has no table of notebooks (rows with NAME.ipynb)."
+    )
     missing = [name for name in listed if not (NOTEBOOKS / name).is_file()]
     assert not missing, f"README lists notebooks that are not in notebooks/: {missing}"
 
@@ -65,4 +67,6 @@ def test_notebook_is_stored_executed_without_machine_paths(path):
     )
     for i, cell in enumerate(code):
         leaked = MACHINE_PATHS.search(json.dumps(cell.get("outputs", [])))
-        assert not leaked, f"{path.name}: output of code cell {i} contains a machine path {leaked.group(0)!r}"
+        assert not leaked, (
+            f"{path.name}: output of code cell {i} contains a machine path {leaked.group(0)!r}"
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from torch import Tensor
@@ -31,8 +32,22 @@ _AXIS = dict(range=[-2.2, 2.2], showgrid=False, zeroline=False)
 _DATA_STYLE = dict(color="rgba(120,120,120,0.25)", size=3)
 
 
-def _np(x: Tensor):
+def _np(x: Tensor) -> np.ndarray:
     return x.detach().cpu().float().numpy()
+
+
+def _polylines(path: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One NaN-separated float32 array per coordinate for the paths ``path`` of shape (T, P, 2).
+
+    Particle p occupies entries p (T + 1) to p (T + 1) + T - 1, followed by a NaN that breaks
+    the line (plotly does not connect across gaps). Numpy arrays reach the browser as compact
+    typed arrays (base64) instead of long lists of decimals.
+    """
+    steps, particles = path.shape[:2]
+    gap = np.full((1, particles, 2), np.nan, dtype=np.float32)
+    stacked = np.concatenate([path.astype(np.float32), gap], axis=0)  # (T + 1, P, 2)
+    flat = stacked.transpose(1, 0, 2).reshape(particles * (steps + 1), 2)
+    return np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1])
 
 
 def points_figure(clouds: Mapping[str, Tensor], title: str = "", size: int = 300) -> go.Figure:
@@ -65,6 +80,9 @@ def trajectory_figure(
 ) -> go.Figure:
     """Static particle paths from noise to data.
 
+    The paths are one line trace: the particles' polylines one after the other in float32
+    arrays, each followed by a NaN that separates it from the next.
+
     Args:
         out: A :func:`ucgm_lab.sample` result.
         data: Optional data points drawn faintly behind the paths.
@@ -82,10 +100,7 @@ def trajectory_figure(
         fig.add_trace(
             go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=_DATA_STYLE, name="data")
         )
-    xs, ys = [], []
-    for p in range(path.shape[1]):
-        xs += list(path[:, p, 0]) + [None]
-        ys += list(path[:, p, 1]) + [None]
+    xs, ys = _polylines(path)
     fig.add_trace(
         go.Scatter(
             x=xs, y=ys, mode="lines", line=dict(width=1, color="rgba(31,119,180,0.5)"), name="paths"
@@ -118,29 +133,35 @@ def trajectory_figure(
 def trajectory_animation(
     out: SampleOutput, data: Tensor | None = None, num_points: int = 1000
 ) -> go.Figure:
-    """An animation of the states x~ over the sampling steps (play button and slider)."""
+    """An animation of the states x~ over the sampling steps (play button and slider).
+
+    The data (if given) are one static trace drawn once; each frame replaces only the states
+    trace (``Frame.traces``), so the data are not repeated in every frame.
+    """
     states = _np(out.states[:, :num_points])
     times = out.times.tolist()
     labels = [f"t={t:.3f}" for t in times[: len(states) - 1]] + ["sample"]
-    base = []
+    fig = go.Figure()
     if data is not None:
         d = _np(data)
-        base.append(
+        fig.add_trace(
             go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=_DATA_STYLE, name="data")
         )
-    frames = [
+    moving = len(fig.data)  # index of the states trace
+    marker = dict(size=4, color="crimson")
+    fig.add_trace(
+        go.Scatter(
+            x=states[0, :, 0], y=states[0, :, 1], mode="markers", marker=marker, name="states"
+        )
+    )
+    fig.frames = [
         go.Frame(
-            data=[
-                *base,
-                go.Scatter(
-                    x=s[:, 0], y=s[:, 1], mode="markers", marker=dict(size=4, color="crimson")
-                ),
-            ],
+            data=[go.Scatter(x=s[:, 0], y=s[:, 1], mode="markers", marker=marker, name="states")],
+            traces=[moving],
             name=lab,
         )
         for s, lab in zip(states, labels, strict=True)
     ]
-    fig = go.Figure(data=frames[0].data, frames=frames)
     fig.update_xaxes(_AXIS)
     fig.update_yaxes(_AXIS, scaleanchor="x")
     fig.update_layout(
@@ -217,14 +238,20 @@ def quality_figure(
     metric: str = "w2",
     floor: FloorResult | None = None,
     title: str = "Sample quality versus NFE",
+    log_y: bool = True,
+    lower_is_better: bool | None = True,
 ) -> go.Figure:
-    """Quality (lower is better) versus NFE, one line per label, with the metric's floor.
+    """A metric versus NFE, one line per label, with the metric's floor.
 
     Args:
         curves: Points from :func:`ucgm_lab.evaluation.quality_vs_nfe` (any labels).
         metric: Which metric to plot.
         floor: The metric between two independent data samples of the same size.
         title: Figure title.
+        log_y: Logarithmic y axis (the x axis, NFE, is always logarithmic).
+        lower_is_better: Says so on the y axis title: "(lower is better)" for True,
+            "(higher is better)" for False (e.g. an accuracy), nothing for None (a metric with
+            a target value, such as a spread of 1).
     """
     fig = go.Figure()
     by_label: dict[str, list[QualityPoint]] = {}
@@ -248,7 +275,8 @@ def quality_figure(
             annotation_text=f"floor (data vs data) {floor.mean:.3f}",
             annotation_position="bottom right",
         )
+    direction = {True: " (lower is better)", False: " (higher is better)", None: ""}
     fig.update_xaxes(type="log", title="NFE")
-    fig.update_yaxes(type="log", title=metric)
+    fig.update_yaxes(type="log" if log_y else "linear", title=metric + direction[lower_is_better])
     fig.update_layout(title=title, width=700, height=450)
     return fig
