@@ -1,3 +1,4 @@
+import os
 
 import pytest
 import torch
@@ -63,6 +64,9 @@ def test_loss_goes_down_and_checkpoint_is_atomic(tmp_path):
     assert sum(result.losses[-20:]) / 20 < sum(result.losses[:20]) / 20
     assert result.checkpoint == tmp_path / "last.pt"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temporary files left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "last.pt").stat().st_mode & 0o777 == 0o666 & ~umask
     state = load_checkpoint(result.checkpoint)
     assert state["step"] == 150 and state["model_config"]["kind"] == "mlp2d"
 
