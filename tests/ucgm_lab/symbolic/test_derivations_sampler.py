@@ -7,6 +7,7 @@ import torch
 from ucgm_lab import get_transport, sample
 from ucgm_lab.sampler import auto_stochastic_ratio
 from ucgm_lab.sampler import second_order_correction as library_correction
+from ucgm_lab.transports import Decomposition
 from ucgm_lab.symbolic import (
     adams_bashforth_check,
     euler_reduction,
@@ -111,8 +112,8 @@ def test_library_correction_is_the_derived_formula(name):
         torch.tensor([0.4], dtype=torch.float64),
         torch.tensor(t0, dtype=torch.float64),
         torch.tensor(t1, dtype=torch.float64),
-        torch.tensor([-0.7], dtype=torch.float64),
-        torch.tensor([1.3], dtype=torch.float64),
+        Decomposition(torch.zeros(1, dtype=torch.float64), torch.tensor([-0.7], dtype=torch.float64)),
+        Decomposition(torch.zeros(1, dtype=torch.float64), torch.tensor([1.3], dtype=torch.float64)),
     )
     assert abs(float(lib[0]) - expected) < 1e-12
 
