@@ -7,7 +7,6 @@ import torch
 from ucgm_lab import get_transport, sample
 from ucgm_lab.sampler import auto_stochastic_ratio
 from ucgm_lab.sampler import second_order_correction as library_correction
-from ucgm_lab.transports import Decomposition
 from ucgm_lab.symbolic import (
     adams_bashforth_check,
     euler_reduction,
@@ -29,6 +28,7 @@ from ucgm_lab.symbolic.derivations import (
     z_hat_next,
     z_hat_sym,
 )
+from ucgm_lab.transports import Decomposition
 
 
 def _zero(expr):
