@@ -257,10 +257,14 @@ class AdaptedModel:
         """
         if native_grid:
             if steps is None:
-                raise ValueError("native_grid=True needs steps (the number of network evaluations).")
+                raise ValueError(
+                    "native_grid=True needs steps (the number of network evaluations)."
+                )
             if "time_points" in kwargs:
                 raise ValueError("Give either native_grid=True or time_points, not both.")
-            return sample(self.model, noise, self.transport, time_points=self.time_points(steps), **kwargs)
+            return sample(
+                self.model, noise, self.transport, time_points=self.time_points(steps), **kwargs
+            )
         return sample(self.model, noise, self.transport, steps, **kwargs)
 
     def __repr__(self) -> str:

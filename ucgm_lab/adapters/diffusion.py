@@ -118,12 +118,16 @@ class DiscreteVPSchedule:
             raise ValueError("alphas_cumprod must be non-increasing over the timesteps.")
         check_choice(self.spacing, DDIM_SPACINGS, "timestep spacing")
         object.__setattr__(self, "alphas_cumprod", ac)
-        log_nodes = torch.cat([torch.zeros(1, dtype=torch.float64), ac.clamp_min(_MIN_ALPHA_BAR).log()])
+        log_nodes = torch.cat(
+            [torch.zeros(1, dtype=torch.float64), ac.clamp_min(_MIN_ALPHA_BAR).log()]
+        )
         object.__setattr__(self, "_log_table", log_nodes)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_betas(cls, betas: Tensor | Any, name: str = "discrete VP", **kwargs: Any) -> DiscreteVPSchedule:
+    def from_betas(
+        cls, betas: Tensor | Any, name: str = "discrete VP", **kwargs: Any
+    ) -> DiscreteVPSchedule:
         """From the noise variances beta_k: abar_k = prod_{j <= k} (1 - beta_j).
 
         Args:
@@ -141,7 +145,11 @@ class DiscreteVPSchedule:
 
     @classmethod
     def linear(
-        cls, num_train_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02, **kwargs: Any
+        cls,
+        num_train_timesteps: int = 1000,
+        beta_start: float = 1e-4,
+        beta_end: float = 0.02,
+        **kwargs: Any,
     ) -> DiscreteVPSchedule:
         """DDPM's linear betas (diffusers ``beta_schedule="linear"``)."""
         betas = torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float64)
@@ -149,26 +157,40 @@ class DiscreteVPSchedule:
 
     @classmethod
     def scaled_linear(
-        cls, num_train_timesteps: int = 1000, beta_start: float = 0.00085, beta_end: float = 0.012, **kwargs: Any
+        cls,
+        num_train_timesteps: int = 1000,
+        beta_start: float = 0.00085,
+        beta_end: float = 0.012,
+        **kwargs: Any,
     ) -> DiscreteVPSchedule:
         """Stable Diffusion's betas: linear in sqrt(beta) (diffusers ``"scaled_linear"``)."""
-        betas = torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float64) ** 2
+        betas = (
+            torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float64)
+            ** 2
+        )
         return cls.from_betas(betas, name=f"scaled linear T={num_train_timesteps}", **kwargs)
 
     @classmethod
     def cosine(
-        cls, num_train_timesteps: int = 1000, s: float = 0.008, max_beta: float = 0.999, **kwargs: Any
+        cls,
+        num_train_timesteps: int = 1000,
+        s: float = 0.008,
+        max_beta: float = 0.999,
+        **kwargs: Any,
     ) -> DiscreteVPSchedule:
         """Nichol & Dhariwal's cosine schedule (diffusers ``"squaredcos_cap_v2"``).
 
-        beta_k = min(1 - f((k + 1) / T) / f(k / T), max_beta), f(u) = cos((u + s) / (1 + s) pi / 2)^2.
+        beta_k = min(1 - f((k + 1) / T) / f(k / T), max_beta) with
+        f(u) = cos((u + s) / (1 + s) pi / 2)^2.
         """
         k = torch.arange(num_train_timesteps, dtype=torch.float64)
 
         def f(u: Tensor) -> Tensor:
             return torch.cos((u + s) / (1 + s) * math.pi / 2) ** 2
 
-        betas = (1 - f((k + 1) / num_train_timesteps) / f(k / num_train_timesteps)).clamp(max=max_beta)
+        betas = (1 - f((k + 1) / num_train_timesteps) / f(k / num_train_timesteps)).clamp(
+            max=max_beta
+        )
         return cls.from_betas(betas, name=f"cosine T={num_train_timesteps}", **kwargs)
 
     @classmethod
@@ -183,7 +205,9 @@ class DiscreteVPSchedule:
         """
         ac = getattr(scheduler, "alphas_cumprod", None)
         if ac is None:
-            raise TypeError(f"{type(scheduler).__name__} has no alphas_cumprod; not a discrete VP scheduler.")
+            raise TypeError(
+                f"{type(scheduler).__name__} has no alphas_cumprod; not a discrete VP scheduler."
+            )
         config = getattr(scheduler, "config", None)
         spacing = getattr(config, "timestep_spacing", "leading")
         if spacing not in DDIM_SPACINGS:
@@ -211,7 +235,9 @@ class DiscreteVPSchedule:
             abar(t), shape and dtype of ``t``.
         """
         T = self.num_train_timesteps
-        table = self._log_table.to(device=t.device, dtype=t.dtype if t.is_floating_point() else torch.float64)
+        table = self._log_table.to(
+            device=t.device, dtype=t.dtype if t.is_floating_point() else torch.float64
+        )
         u = t.clamp(0.0, 1.0) * T
         j = u.floor().clamp(max=T - 1)
         w = u - j
@@ -227,7 +253,9 @@ class DiscreteVPSchedule:
         k = torch.as_tensor(timesteps, dtype=torch.float64)
         return (k + 1) / self.num_train_timesteps
 
-    def ddim_timesteps(self, steps: int, spacing: str | None = None, steps_offset: int | None = None) -> Tensor:
+    def ddim_timesteps(
+        self, steps: int, spacing: str | None = None, steps_offset: int | None = None
+    ) -> Tensor:
         """The N timesteps of diffusers' DDIM scheduler (decreasing), for ``steps`` = N.
 
         Args:
@@ -238,8 +266,14 @@ class DiscreteVPSchedule:
         Returns:
             Int64 tensor of shape (N,).
         """
-        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= self.num_train_timesteps:
-            raise ValueError(f"steps must be an integer in [1, {self.num_train_timesteps}], got {steps!r}.")
+        if (
+            isinstance(steps, bool)
+            or not isinstance(steps, int)
+            or not 1 <= steps <= self.num_train_timesteps
+        ):
+            raise ValueError(
+                f"steps must be an integer in [1, {self.num_train_timesteps}], got {steps!r}."
+            )
         spacing = check_choice(spacing or self.spacing, DDIM_SPACINGS, "timestep spacing")
         offset = self.steps_offset if steps_offset is None else steps_offset
         T = self.num_train_timesteps
@@ -251,10 +285,13 @@ class DiscreteVPSchedule:
             k = torch.round(torch.arange(T, 0, -T / steps, dtype=torch.float64)) - 1
         return k.to(torch.int64)
 
-    def time_points(self, steps: int, spacing: str | None = None, steps_offset: int | None = None) -> Tensor:
-        """Library times of :meth:`ddim_timesteps` (pass as ``time_points=``; 0 is appended by the sampler).
+    def time_points(
+        self, steps: int, spacing: str | None = None, steps_offset: int | None = None
+    ) -> Tensor:
+        """Library times of :meth:`ddim_timesteps` (pass as ``time_points=``).
 
-        With "leading" and "trailing" spacing, UCGM-S on these points equals diffusers'
+        The sampler appends the final t = 0 (abar = 1). With "leading" and "trailing"
+        spacing, UCGM-S on these points equals diffusers'
         ``DDIMScheduler(set_alpha_to_one=True, clip_sample=False)`` with eta = 0. (With
         "linspace", diffusers steps to k - T // N rather than to the next listed timestep.)
         """
@@ -311,7 +348,9 @@ class ContinuousVPSchedule:
         )
 
     @classmethod
-    def cosine(cls, s: float = 0.008, network_time_scale: float = 1.0, t_start: float = 0.999) -> ContinuousVPSchedule:
+    def cosine(
+        cls, s: float = 0.008, network_time_scale: float = 1.0, t_start: float = 0.999
+    ) -> ContinuousVPSchedule:
         """abar(t) = f(t) / f(0), f(t) = cos((t + s) / (1 + s) pi / 2)^2.
 
         abar(1) = 0, so an epsilon network cannot be decoded at t = 1 (f^x divides by
@@ -404,22 +443,31 @@ def adapt_vp_diffusion(
     transport = vp_transport(schedule, prediction)
     output = {
         "epsilon": "F = eps unchanged (alpha_hat = 1, gamma_hat = 0)",
-        "v_prediction": "F = v = sqrt(abar) eps - sqrt(1 - abar) x unchanged (alpha_hat = gamma, gamma_hat = -alpha)",
+        "v_prediction": (
+            "F = v = sqrt(abar) eps - sqrt(1 - abar) x unchanged "
+            "(alpha_hat = gamma, gamma_hat = -alpha)"
+        ),
         "sample": "F = x0 prediction unchanged (alpha_hat = 0, gamma_hat = 1)",
     }[prediction]
     if isinstance(schedule, DiscreteVPSchedule):
         T = schedule.num_train_timesteps
-        time_text = f"library t = (k + 1) / {T}, network gets k = {T} t - 1" + (" (rounded)" if round_timesteps else "")
+        time_text = f"library t = (k + 1) / {T}, network gets k = {T} t - 1" + (
+            " (rounded)" if round_timesteps else ""
+        )
         native = f"DDIM (eta = 0, {schedule.spacing!r} spacing, final abar = 1)"
     else:
-        time_text = f"library t = diffusion time, network gets {schedule.network_time(torch.tensor(1.0)).item():g} t"
+        scale = float(schedule.network_time(torch.tensor(1.0)))
+        time_text = f"library t = diffusion time, network gets {scale:g} t"
         native = "DDIM (eta = 0) on a uniform grid in t"
     mapping = (
         f"VP diffusion {prediction} model ({schedule.name}), x_t = sqrt(abar) x + sqrt(1 - abar) z "
-        f"(data at t = 0) -> Transport(alpha = sqrt(1 - abar), gamma = sqrt(abar)): {time_text}, {output}"
+        "(data at t = 0) -> Transport(alpha = sqrt(1 - abar), gamma = sqrt(abar)): "
+        f"{time_text}, {output}"
     )
     return AdaptedModel(
-        model=AdaptedNetwork(model, inputs=inputs, source_time=torch.round if round_timesteps else None),
+        model=AdaptedNetwork(
+            model, inputs=inputs, source_time=torch.round if round_timesteps else None
+        ),
         transport=transport,
         mapping=mapping,
         native_grid=schedule.native_time_points,

@@ -42,13 +42,18 @@ __all__ = [
 ]
 
 
-def karras_sigmas(steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> Tensor:
-    """EDM's noise levels sigma_i = (sigma_max^(1/rho) + i / (N - 1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho.
+def karras_sigmas(
+    steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0
+) -> Tensor:
+    """EDM's noise levels (Karras et al. 2022, eq. 5), largest first.
+
+    sigma_i = (sigma_max^(1/rho) + i / (N - 1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho.
 
     Args:
         steps: N, the number of network evaluations of the Euler sampler (>= 1; N = 1 gives
             sigma_max only).
-        sigma_min, sigma_max: Range of noise levels.
+        sigma_min: Smallest noise level.
+        sigma_max: Largest noise level.
         rho: Spacing exponent (7 in EDM).
 
     Returns:
@@ -86,7 +91,7 @@ class EDMSigmaSchedule:
             raise ValueError(f"need 0 < sigma_lo < sigma_hi, got {self.sigma_lo}, {self.sigma_hi}.")
 
     def sigma(self, t: Tensor) -> Tensor:
-        """sigma(t), shape of ``t``."""
+        """The noise level at library times ``t`` (any shape)."""
         lo = math.log(self.sigma_lo)
         return torch.exp(lo + t * (math.log(self.sigma_hi) - lo))
 
@@ -95,8 +100,9 @@ class EDMSigmaSchedule:
         s = torch.as_tensor(sigma, dtype=torch.float64)
         if (s < self.sigma_lo * (1 - 1e-9)).any() or (s > self.sigma_hi * (1 + 1e-9)).any():
             raise ValueError(
-                f"noise levels must lie in [sigma_lo, sigma_hi] = [{self.sigma_lo:g}, {self.sigma_hi:g}]; "
-                f"got min {float(s.min()):g}, max {float(s.max()):g}. Widen the EDMSigmaSchedule."
+                "noise levels must lie in [sigma_lo, sigma_hi] = "
+                f"[{self.sigma_lo:g}, {self.sigma_hi:g}]; got min {float(s.min()):g}, "
+                f"max {float(s.max()):g}. Widen the EDMSigmaSchedule."
             )
         lo = math.log(self.sigma_lo)
         t = (torch.log(s) - lo) / (math.log(self.sigma_hi) - lo)
@@ -105,14 +111,26 @@ class EDMSigmaSchedule:
     def karras_time_points(
         self, steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0
     ) -> Tensor:
-        """Library times of :func:`karras_sigmas` (pass as ``time_points=``; the sampler appends 0).
+        """Library times of :func:`karras_sigmas` (pass as ``time_points=``).
+
+        The sampler appends the final t = 0 (sigma = 0).
+
+        Args:
+            steps: Number of network evaluations.
+            sigma_min: Smallest noise level.
+            sigma_max: Largest noise level.
+            rho: Spacing exponent.
+
+        Returns:
+            Float64 tensor of shape (steps,), decreasing.
 
         Raises:
             ValueError: If sigma_min <= sigma_lo (the last point would be t = 0).
         """
         if sigma_min <= self.sigma_lo:
             raise ValueError(
-                f"sigma_min ({sigma_min:g}) must exceed the schedule's sigma_lo ({self.sigma_lo:g}), "
+                f"sigma_min ({sigma_min:g}) must exceed the schedule's sigma_lo "
+                f"({self.sigma_lo:g}), "
                 "or the last evaluated point would coincide with the data end t = 0."
             )
         return self.time_of_sigma(karras_sigmas(steps, sigma_min, sigma_max, rho))
@@ -171,8 +189,10 @@ def adapt_edm_denoiser(
             :class:`EDMPreconditioned` around a raw network).
         sigma_schedule: Library time <-> sigma (default ``EDMSigmaSchedule()``: sigma in
             [0.001, 80]).
-        sigma_min, sigma_max, rho: EDM's sampling discretisation, used for the native grid
-            (:meth:`AdaptedModel.time_points`).
+        sigma_min: Smallest noise level of EDM's sampling grid (the native grid,
+            :meth:`AdaptedModel.time_points`).
+        sigma_max: Largest noise level of that grid.
+        rho: Spacing exponent of that grid.
         inputs: Calling convention (:data:`~ucgm_lab.adapters.base.INPUT_CONVENTIONS`).
 
     Returns:
@@ -181,25 +201,29 @@ def adapt_edm_denoiser(
     sched = sigma_schedule or EDMSigmaSchedule()
     if sigma_max > sched.sigma_hi * (1 + 1e-9) or sigma_min <= sched.sigma_lo:
         raise ValueError(
-            f"EDM's sampling range [sigma_min, sigma_max] = [{sigma_min:g}, {sigma_max:g}] must lie inside "
-            f"(sigma_lo, sigma_hi] = ({sched.sigma_lo:g}, {sched.sigma_hi:g}] of the sigma schedule."
+            f"EDM's sampling range [sigma_min, sigma_max] = [{sigma_min:g}, {sigma_max:g}] must "
+            f"lie inside (sigma_lo, sigma_hi] = ({sched.sigma_lo:g}, {sched.sigma_hi:g}] of the "
+            "sigma schedule."
         )
 
     def native(steps: int) -> Tensor:
         return sched.karras_time_points(steps, sigma_min, sigma_max, rho)
 
     mapping = (
-        f"EDM denoiser D(x_sigma; sigma), x_sigma = x + sigma z -> Transport(alpha = sigma / sqrt(1 + sigma^2), "
-        f"gamma = 1 / sqrt(1 + sigma^2)), log sigma linear in library t from {sched.sigma_lo:g} to "
-        f"{sched.sigma_hi:g}: network gets sigma(t) and x_sigma = x_t sqrt(1 + sigma^2), F = D unchanged "
-        "(alpha_hat = 0, gamma_hat = 1)"
+        "EDM denoiser D(x_sigma; sigma), x_sigma = x + sigma z -> Transport(alpha = sigma / "
+        "sqrt(1 + sigma^2), gamma = 1 / sqrt(1 + sigma^2)), log sigma linear in library t from "
+        f"{sched.sigma_lo:g} to {sched.sigma_hi:g}: network gets sigma(t) and x_sigma = x_t "
+        "sqrt(1 + sigma^2), F = D unchanged (alpha_hat = 0, gamma_hat = 1)"
     )
     return AdaptedModel(
         model=AdaptedNetwork(denoiser, inputs=inputs, input_scale=_edm_input_scale),
         transport=edm_transport(sched),
         mapping=mapping,
         native_grid=native,
-        native_sampler=f"EDM Euler on Karras sigmas (sigma_min={sigma_min:g}, sigma_max={sigma_max:g}, rho={rho:g})",
+        native_sampler=(
+            f"EDM Euler on Karras sigmas (sigma_min={sigma_min:g}, sigma_max={sigma_max:g}, "
+            f"rho={rho:g})"
+        ),
     )
 
 
@@ -218,10 +242,14 @@ class EDMPreconditioned(nn.Module):
         prediction: "epsilon" (EDM) or "v_prediction".
     """
 
-    def __init__(self, network: Callable[..., Any], sigma_data: float = 0.5, prediction: str = "epsilon") -> None:
+    def __init__(
+        self, network: Callable[..., Any], sigma_data: float = 0.5, prediction: str = "epsilon"
+    ) -> None:
         super().__init__()
         if prediction not in ("epsilon", "v_prediction"):
-            raise ValueError(f"Unknown prediction {prediction!r}; allowed: 'epsilon', 'v_prediction'.")
+            raise ValueError(
+                f"Unknown prediction {prediction!r}; allowed: 'epsilon', 'v_prediction'."
+            )
         self.network = network
         self.sigma_data = float(sigma_data)
         self.sign = 1.0 if prediction == "epsilon" else -1.0

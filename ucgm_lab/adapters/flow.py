@@ -49,7 +49,7 @@ __all__ = [
 CoefficientFn = Callable[[Tensor], Tensor]
 FlowPrediction = Literal["velocity", "data", "noise"]
 FLOW_PREDICTIONS: tuple[str, ...] = ("velocity", "data", "noise")
-"""What a flow-matching network outputs: the velocity dx_s/ds, the data x (x_1), or the noise z (x_0)."""
+"""What a flow-matching network outputs: velocity dx_s/ds, data x (x_1) or noise z (x_0)."""
 
 _SUPPORTED_TORCHCFM = (
     "ConditionalFlowMatcher",
@@ -120,7 +120,11 @@ class AffinePath:
 
     @classmethod
     def trigonometric(cls) -> AffinePath:
-        """x_s = sin(pi s / 2) x + cos(pi s / 2) z (torchcfm's VariancePreserving matcher, flow_matching's CosineScheduler)."""
+        """x_s = sin(pi s / 2) x + cos(pi s / 2) z.
+
+        The path of torchcfm's ``VariancePreservingConditionalFlowMatcher`` and of
+        flow_matching's ``CosineScheduler``.
+        """
         h = math.pi / 2
         return cls(
             data=lambda s: torch.sin(h * s),
@@ -223,8 +227,9 @@ class AffinePath:
         kind = type(matcher).__name__
         if not type(matcher).__module__.startswith("torchcfm") or kind not in _SUPPORTED_TORCHCFM:
             raise ValueError(
-                f"Unsupported torchcfm matcher {kind!r}; supported: {', '.join(_SUPPORTED_TORCHCFM)}. "
-                "(SchrodingerBridgeConditionalFlowMatcher's target adds a score term that is not "
+                f"Unsupported torchcfm matcher {kind!r}; supported: "
+                f"{', '.join(_SUPPORTED_TORCHCFM)}. (SchrodingerBridgeConditionalFlowMatcher's "
+                "target adds a score term that is not "
                 "the velocity of an affine path.)"
             )
         sigma = float(getattr(matcher, "sigma", 0.0))
@@ -259,7 +264,9 @@ def _resolve_path(path: Any) -> AffinePath:
     )
 
 
-def flow_transport(path: AffinePath | Any = "cond_ot", prediction: FlowPrediction = "velocity") -> Transport:
+def flow_transport(
+    path: AffinePath | Any = "cond_ot", prediction: FlowPrediction = "velocity"
+) -> Transport:
     """The UCGM transport of a data-at-one flow model (see the module docstring).
 
     Args:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -30,24 +31,29 @@ from ucgm_lab.adapters.flow import adapt_flow_matching, adapt_torchcfm
 from ucgm_lab.metrics import metric_floor, sliced_wasserstein2
 from ucgm_lab.metrics.two_d import FloorResult
 from ucgm_lab.networks import MLP2D
+from ucgm_lab.schedules import KumaraswamySchedule
 
 __all__ = [
     "PEER_LIBRARIES",
     "PEER_METHODS",
+    "UCGM_SCHEDULES",
     "PeerModel",
     "QualityPoint",
     "SolveResult",
     "TrainConfig",
     "compare_samplers",
     "data_floor",
-    "format_nfe_table",
+    "format_match_table",
     "format_quality_table",
+    "make_metric",
     "nfe_to_reach",
+    "peer_targets",
     "peer_curve",
     "peer_solve",
     "plot_quality_vs_nfe",
     "train_peer",
     "ucgm_curve",
+    "ucgm_schedule",
 ]
 
 PEER_LIBRARIES: tuple[str, ...] = ("torchcfm", "flow_matching")
@@ -141,9 +147,10 @@ def train_peer(
 ) -> PeerModel:
     """Train (or rebuild from weights) a 2D velocity model with a peer library's own recipe.
 
-    torchcfm: ``t, x_t, u_t = ConditionalFlowMatcher(sigma=0).sample_location_and_conditional_flow(x_0, x_1)``
-    and ``loss = mse(MLP(cat[x_t, t]), u_t)``. flow_matching: ``p = AffineProbPath(CondOTScheduler()).sample(x_0, x_1, t)``
-    with t ~ U(0, 1) and ``loss = mse(MLP2D(p.x_t, p.t), p.dx_t)``. Both draw x_0 ~ N(0, I) and
+    torchcfm: ``t, x_t, u_t = matcher.sample_location_and_conditional_flow(x_0, x_1)`` with
+    ``matcher = ConditionalFlowMatcher(sigma=0)`` and ``loss = mse(MLP(cat[x_t, t]), u_t)``.
+    flow_matching: ``p = AffineProbPath(CondOTScheduler()).sample(x_0, x_1, t)`` with
+    t ~ U(0, 1) and ``loss = mse(MLP2D(p.x_t, p.t), p.dx_t)``. Both draw x_0 ~ N(0, I) and
     fresh data x_1 every step. Randomness comes from ``config.seed`` only; the global RNG
     state is left untouched.
 
@@ -181,7 +188,9 @@ def train_peer(
 def _train(library: str, network: nn.Module, config: TrainConfig) -> list[float]:
     data_gen = torch.Generator().manual_seed(config.seed + 1)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps, eta_min=0.05 * config.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, config.steps, eta_min=0.05 * config.lr
+    )
     if library == "torchcfm":
         from torchcfm.conditional_flow_matching import ConditionalFlowMatcher
 
@@ -212,7 +221,7 @@ def _train(library: str, network: nn.Module, config: TrainConfig) -> list[float]
         loss.backward()
         optimizer.step()
         schedule.step()
-        losses.append(float(loss))
+        losses.append(loss.detach().item())
     return losses
 
 
@@ -270,11 +279,20 @@ def peer_solve(
         else:
             from torchdiffeq import odeint
 
-            out = odeint(lambda s, x: counted(x, s), noise, grid.to(noise), method=method, rtol=tolerance, atol=tolerance)[-1]
+            out = odeint(
+                lambda s, x: counted(x, s),
+                noise,
+                grid.to(noise),
+                method=method,
+                rtol=tolerance,
+                atol=tolerance,
+            )[-1]
     return SolveResult(sample=out, nfe=counted.calls)
 
 
-def _flow_matching_solve(counted: _Counted, noise: Tensor, method: str, grid: Tensor, tolerance: float) -> Tensor:
+def _flow_matching_solve(
+    counted: _Counted, noise: Tensor, method: str, grid: Tensor, tolerance: float
+) -> Tensor:
     from flow_matching.solver import ODESolver
     from flow_matching.utils import ModelWrapper
 
@@ -284,11 +302,43 @@ def _flow_matching_solve(counted: _Counted, noise: Tensor, method: str, grid: Te
 
     solver = ODESolver(velocity_model=Velocity(nn.Identity()))
     return solver.sample(
-        x_init=noise, step_size=None, method=method, time_grid=grid.to(noise), atol=tolerance, rtol=tolerance
+        x_init=noise,
+        step_size=None,
+        method=method,
+        time_grid=grid.to(noise),
+        atol=tolerance,
+        rtol=tolerance,
     )
 
 
 # ---------------------------------------------------------------------- quality versus NFE
+UCGM_SCHEDULES: tuple[str, ...] = ("open", "uniform", "auto")
+
+
+def ucgm_schedule(name: str) -> KumaraswamySchedule:
+    """A UCGM-S time grid by name, for comparisons with fixed-step peer solvers.
+
+    * ``"open"``: the uniform grid without the data-end gap, t_i = 1 - u_i with
+      u = linspace(0.001, 1, N + 1)[:-1]: the peers' Euler grid started at t = 0.999, so that
+      every evaluation does work (the last step jumps from t = 1/N-ish to the data).
+    * ``"uniform"``: the sampler's default (gaps 0.001 at both ends; the last evaluation sits
+      at t = 0.001, where it barely changes the sample: costly at small N).
+    * ``"auto"``: the paper's Kumaraswamy "Auto" schedule (1.17, 0.8, 1.1).
+
+    Args:
+        name: One of :data:`UCGM_SCHEDULES`.
+
+    Returns:
+        The schedule.
+    """
+    check_choice(name, UCGM_SCHEDULES, "UCGM-S schedule")
+    if name == "open":
+        return KumaraswamySchedule(gap_data=0.0)
+    if name == "auto":
+        return KumaraswamySchedule.auto()
+    return KumaraswamySchedule()
+
+
 @dataclass(frozen=True)
 class QualityPoint:
     """One sampler setting and its score.
@@ -300,6 +350,9 @@ class QualityPoint:
         nfe: Network evaluations per sample.
         score: Metric against held-out data (lower is better).
         setting: The knob that produced this NFE ("steps=8", "tol=1e-3").
+        kappa: UCGM-S extrapolation ratio (None for peers).
+        order: UCGM-S order (None for peers).
+        correction: Form of the order-2 correction ("noise" or "data"; None otherwise).
     """
 
     model: str
@@ -308,10 +361,45 @@ class QualityPoint:
     nfe: int
     score: float
     setting: str
+    kappa: float | None = None
+    order: int | None = None
+    correction: str | None = None
 
 
-def _default_metric(samples: Tensor, reference: Tensor) -> float:
-    return sliced_wasserstein2(samples, reference, n_projections=512, seed=0)
+def make_metric(n_projections: int = 256, seed: int = 0) -> Metric:
+    """Sliced W2 to the reference with fixed random directions (lower is better).
+
+    The value is that of :func:`ucgm_lab.metrics.sliced_wasserstein2` (POT's estimator with
+    the same ``seed``, hence the same directions). For clouds of equal size it is computed
+    here by sorting the projections, which is exact for uniform weights and several times
+    faster than POT's quantile code, so that sweeps can afford large clouds (the metric's
+    sampling noise falls like n^-1/2, and only well below the model's own error do samplers
+    separate). The same directions score every sampler.
+
+    Args:
+        n_projections: Number of directions.
+        seed: Seed of the directions.
+
+    Returns:
+        ``metric(samples, reference) -> float``.
+    """
+    import ot
+
+    theta = torch.as_tensor(
+        np.asarray(ot.sliced.get_random_projections(2, n_projections, seed)), dtype=torch.float64
+    )
+
+    def metric(samples: Tensor, reference: Tensor) -> float:
+        if samples.shape != reference.shape or samples.ndim != 2 or samples.shape[1] != 2:
+            return sliced_wasserstein2(samples, reference, n_projections=n_projections, seed=seed)
+        pa = (samples.detach().cpu().double() @ theta).sort(dim=0).values
+        pb = (reference.detach().cpu().double() @ theta).sort(dim=0).values
+        return float(((pa - pb) ** 2).mean().sqrt())
+
+    return metric
+
+
+_default_metric = make_metric()
 
 
 def peer_curve(
@@ -345,11 +433,29 @@ def peer_curve(
         per = _EVALS_PER_STEP[method]
         for steps in sorted({n // per for n in nfes if n // per >= 1}):
             res = peer_solve(peer, noise, method, steps=steps)
-            points.append(QualityPoint(peer.library, f"peer {method}", "peer", res.nfe, metric(res.sample, reference), f"steps={steps}"))
+            points.append(
+                QualityPoint(
+                    peer.library,
+                    f"peer {method}",
+                    "peer",
+                    res.nfe,
+                    metric(res.sample, reference),
+                    f"steps={steps}",
+                )
+            )
     else:
         for tol in tolerances:
             res = peer_solve(peer, noise, method, tolerance=tol)
-            points.append(QualityPoint(peer.library, f"peer {method}", "peer", res.nfe, metric(res.sample, reference), f"tol={tol:g}"))
+            points.append(
+                QualityPoint(
+                    peer.library,
+                    f"peer {method}",
+                    "peer",
+                    res.nfe,
+                    metric(res.sample, reference),
+                    f"tol={tol:g}",
+                )
+            )
     return sorted(points, key=lambda p: p.nfe)
 
 
@@ -361,31 +467,52 @@ def ucgm_curve(
     order: int = 1,
     nfes: Sequence[int] = DEFAULT_NFES,
     metric: Metric = _default_metric,
+    correction: str = "noise",
     **sample_kwargs: Any,
 ) -> list[QualityPoint]:
     """Score UCGM-S (through the peer model's adapter) at several budgets.
+
+    Labels are "UCGM-S k=<kappa> o1", "UCGM-S k=<kappa> o2" (the paper's order-2 correction,
+    averaging z^) and "UCGM-S k=<kappa> o2-data" (``correction="data"``, averaging x^).
 
     Args:
         peer: The model.
         noise: Initial state, shape (B, 2) (the same x_0 as the peer solvers).
         reference: Held-out data, shape (M, 2).
         kappa: Extrapolation ratio.
-        order: 1 or 2 (order 2 with N requested evaluations makes 2 floor((N + 1) / 2) - 1).
+        order: 1 or 2 (order 2 runs the odd budgets >= 3 at or below each requested NFE).
         nfes: NFE budgets.
         metric: ``metric(samples, reference) -> float``.
+        correction: Form of the order-2 correction, "noise" or "data" (see
+            :func:`ucgm_lab.sampler.second_order_correction`); ignored for order 1.
         **sample_kwargs: Further arguments of :func:`ucgm_lab.sample` (e.g. ``schedule``).
 
     Returns:
         One :class:`QualityPoint` per distinct NFE, sorted by NFE.
     """
     label = f"UCGM-S k={kappa:g} o{order}"
+    if order == 2:
+        sample_kwargs = {**sample_kwargs, "correction": correction}
+        label += "-data" if correction == "data" else ""
     seen: dict[int, QualityPoint] = {}
-    for n in sorted(nfes):
-        if order == 2 and n < 2:
-            continue
+    # Order 2 makes 2 floor((n + 1) / 2) - 1 evaluations: request odd budgets >= 3 (at
+    # least one corrected step).
+    budgets = sorted({n - 1 + n % 2 for n in nfes if n >= 3} if order == 2 else set(nfes))
+    for n in budgets:
         out = peer.adapted.sample(noise, steps=n, kappa=kappa, order=order, **sample_kwargs)
         if out.nfe not in seen:
-            seen[out.nfe] = QualityPoint(peer.library, label, "ucgm", out.nfe, metric(out.sample, reference), f"steps={n}")
+            score = metric(out.sample, reference)
+            seen[out.nfe] = QualityPoint(
+                peer.library,
+                label,
+                "ucgm",
+                out.nfe,
+                score,
+                f"steps={n}",
+                kappa,
+                order,
+                correction if order == 2 else None,
+            )
     return [seen[k] for k in sorted(seen)]
 
 
@@ -399,10 +526,24 @@ def compare_samplers(
     tolerances: Sequence[float] = DEFAULT_TOLERANCES,
     kappas: Sequence[float] = (0.0, 0.25, 0.5),
     orders: Sequence[int] = (1, 2),
+    corrections: Sequence[str] = ("noise", "data"),
     metric: Metric = _default_metric,
     **sample_kwargs: Any,
 ) -> list[QualityPoint]:
-    """All peer curves and all UCGM-S curves (kappa x order) for one model.
+    """All peer curves and all UCGM-S curves (kappa x order x correction) for one model.
+
+    Args:
+        peer: The model.
+        noise: Initial state / x_0, shape (B, 2), shared by every sampler.
+        reference: Held-out data, shape (M, 2).
+        nfes: NFE budgets of the fixed-step samplers.
+        peer_methods: torchdiffeq method names.
+        tolerances: rtol = atol values of the adaptive peer methods.
+        kappas: UCGM-S extrapolation ratios.
+        orders: UCGM-S orders.
+        corrections: Forms of the order-2 correction ("noise": the paper's; "data").
+        metric: ``metric(samples, reference) -> float``.
+        **sample_kwargs: Further arguments of :func:`ucgm_lab.sample` (e.g. ``schedule``).
 
     Returns:
         The points of :func:`peer_curve` and :func:`ucgm_curve`, in that order.
@@ -411,8 +552,11 @@ def compare_samplers(
     for method in peer_methods:
         points += peer_curve(peer, noise, reference, method, nfes, tolerances, metric)
     for order in orders:
-        for kappa in kappas:
-            points += ucgm_curve(peer, noise, reference, kappa, order, nfes, metric, **sample_kwargs)
+        for correction in corrections if order == 2 else ("noise",):
+            for kappa in kappas:
+                points += ucgm_curve(
+                    peer, noise, reference, kappa, order, nfes, metric, correction, **sample_kwargs
+                )
     return points
 
 
@@ -427,7 +571,9 @@ def data_floor(
     return metric_floor(metric, draw, n, repeats=repeats, seed=seed)
 
 
-def nfe_to_reach(points: Sequence[QualityPoint], target: float) -> dict[tuple[str, str], int | None]:
+def nfe_to_reach(
+    points: Sequence[QualityPoint], target: float
+) -> dict[tuple[str, str], int | None]:
     """The smallest NFE at which each curve scores at most ``target``.
 
     Args:
@@ -457,7 +603,7 @@ def format_quality_table(points: Sequence[QualityPoint], nfes: Sequence[int] | N
     for p in points:
         rows.setdefault((p.model, p.sampler), []).append(p)
     name_w = max(len(f"{m} / {s}") for m, s in rows) + 2
-    header = "model / sampler".ljust(name_w) + "".join(f"{c:>14d}" for c in cols)
+    header = "model / sampler".ljust(name_w) + "".join(f"{c:>16d}" for c in cols)
     lines = [header, "-" * len(header)]
     for (model, sampler), pts in rows.items():
         by_nfe = sorted(pts, key=lambda q: q.nfe)
@@ -465,35 +611,68 @@ def format_quality_table(points: Sequence[QualityPoint], nfes: Sequence[int] | N
         for c in cols:
             below = [q for q in by_nfe if q.nfe <= c]
             if not below:
-                cells.append(f"{'-':>14}")
+                cells.append(f"{'-':>16}")
             elif below[-1].nfe == c:
-                cells.append(f"{below[-1].score:>14.4f}")
+                cells.append(f"{below[-1].score:>16.4f}")
             else:
-                cells.append(f"{below[-1].score:>8.4f} [{below[-1].nfe:>3d}]")
+                cells.append(f"{below[-1].score:>10.4f} [{below[-1].nfe:>3d}]")
         lines.append(f"{model} / {sampler}".ljust(name_w) + "".join(cells))
     return "\n".join(lines)
 
 
-def format_nfe_table(points: Sequence[QualityPoint], targets: dict[str, float], reference_label: str) -> str:
-    """A text table of :func:`nfe_to_reach` per model: the NFE each sampler needs to match a target.
+def peer_targets(
+    points: Sequence[QualityPoint], model: str, budget: int = 100
+) -> dict[str, QualityPoint]:
+    """Each peer solver's point at the largest NFE not above ``budget``.
+
+    Args:
+        points: Quality points (any models).
+        model: The model whose peer curves to read.
+        budget: The NFE budget (100 for "the peer's quality at 100 NFE").
+
+    Returns:
+        ``{peer sampler label: point}``.
+    """
+    targets: dict[str, QualityPoint] = {}
+    for p in sorted(points, key=lambda q: q.nfe):
+        if p.model == model and p.family == "peer" and p.nfe <= budget:
+            targets[p.sampler] = p
+    return targets
+
+
+def format_match_table(
+    points: Sequence[QualityPoint], budget: int = 100, rel_tol: float = 0.02
+) -> str:
+    """The NFE each sampler needs to match each peer solver's quality at ``budget`` NFE.
+
+    A sampler matches a target score when it scores at most ``target * (1 + rel_tol)``; the
+    cell shows the smallest such NFE of the sweep ("-" if none).
 
     Args:
         points: Quality points of one or more models.
-        targets: ``{model: target score}`` (e.g. the peer Euler score at 100 NFE).
-        reference_label: What the target is, for the header.
+        budget: The peers' NFE budget that sets the targets.
+        rel_tol: Relative slack of "matching".
 
     Returns:
-        The table.
+        The table, one row per (model, peer target), one column per sampler.
     """
-    lines = []
-    for model, target in targets.items():
+    samplers = list(dict.fromkeys(p.sampler for p in points))
+    width = max(11, *(len(s) for s in samplers)) + 2
+    label_w = 42
+    header = "model: target (peer @ NFE = score)".ljust(label_w) + "".join(
+        s.rjust(width) for s in samplers
+    )
+    lines = [header, "-" * len(header)]
+    for model in dict.fromkeys(p.model for p in points):
         pts = [p for p in points if p.model == model]
-        reach = nfe_to_reach(pts, target)
-        lines.append(f"{model}: target = {reference_label} = {target:.4f}")
-        for (_, sampler), nfe in reach.items():
-            best = min(p.score for p in pts if p.sampler == sampler)
-            shown = "not reached" if nfe is None else f"{nfe:d}"
-            lines.append(f"    {sampler:<22s} NFE to reach: {shown:>11s}   (best score {best:.4f})")
+        for name, target in peer_targets(pts, model, budget).items():
+            reach = nfe_to_reach(pts, target.score * (1 + rel_tol))
+            label = f"{model}: {name} @ {target.nfe} = {target.score:.4f}"
+            cells = []
+            for s in samplers:
+                nfe = reach.get((model, s))
+                cells.append(("-" if nfe is None else str(nfe)).rjust(width))
+            lines.append(label.ljust(label_w) + "".join(cells))
     return "\n".join(lines)
 
 
@@ -504,11 +683,15 @@ def plot_quality_vs_nfe(
     title: str | None = None,
     metric_name: str = "sliced W2 to data",
 ) -> Any:
-    """Quality versus NFE: peers dashed, UCGM-S solid, the data floor as a band.
+    """Quality versus NFE on log-log axes, with the data floor as a grey band.
+
+    Peers are grey/black dashed lines with squares; UCGM-S curves are coloured by kappa:
+    solid with circles for order 1, dash-dotted with up-triangles for order 2 with the "data"
+    correction, dotted with down-triangles for the paper's ("noise") correction.
 
     Args:
         points: Quality points of one model.
-        floor: The data floor (mean +- 2 std drawn as a grey band).
+        floor: The data floor (mean +- 2 std drawn as a band, the mean dotted).
         ax: A matplotlib axes (default: a new figure).
         title: Axes title.
         metric_name: Y-axis label.
@@ -523,14 +706,27 @@ def plot_quality_vs_nfe(
     curves: dict[str, list[QualityPoint]] = {}
     for p in points:
         curves.setdefault(p.sampler, []).append(p)
+    kappas = sorted({p.kappa for p in points if p.kappa is not None})
+    peer_colors = ["0.0", "0.35", "0.6", "0.75"]
+    n_peer = 0
     for sampler, pts in curves.items():
         pts = sorted(pts, key=lambda q: q.nfe)
-        style = "--" if pts[0].family == "peer" else "-"
-        marker = "s" if pts[0].family == "peer" else "o"
-        ax.plot([q.nfe for q in pts], [q.score for q in pts], style, marker=marker, ms=3, lw=1.4, label=sampler)
+        first = pts[0]
+        if first.family == "peer":
+            style = {"ls": "--", "marker": "s", "color": peer_colors[n_peer % len(peer_colors)]}
+            n_peer += 1
+        else:
+            color = f"C{kappas.index(first.kappa) % 10}" if first.kappa in kappas else None
+            ls, marker = "-", "o"
+            if first.order == 2:
+                ls, marker = ("-.", "^") if first.correction == "data" else (":", "v")
+            style = {"ls": ls, "marker": marker, "color": color}
+        ax.plot(
+            [q.nfe for q in pts], [q.score for q in pts], ms=3.5, lw=1.4, label=sampler, **style
+        )
     if floor is not None:
         lo = max(floor.mean - 2 * floor.std, 0.0)
-        ax.axhspan(lo, floor.mean + 2 * floor.std, color="0.85", zorder=0)
+        ax.axhspan(lo, floor.mean + 2 * floor.std, color="0.88", zorder=0)
         ax.axhline(floor.mean, color="0.4", lw=1, ls=":", label="data floor")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -540,4 +736,3 @@ def plot_quality_vs_nfe(
         ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     return ax
-
