@@ -39,10 +39,8 @@ __all__ = [
     "load_inception",
 ]
 
-INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
-INCEPTION_WEIGHTS_URL = (
-    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_WEIGHTS_FILE
-)
+# One definition of the weights file the library's `fid` helper and scale/ both need.
+from ucgm_lab.images.fid import INCEPTION_WEIGHTS_FILE, INCEPTION_WEIGHTS_URL  # noqa: E402
 
 
 @dataclass(frozen=True)
