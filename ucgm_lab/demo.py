@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .evaluation import QualityPoint, quality_vs_nfe
+from .evaluation import QualityPoint, format_quality_table, quality_vs_nfe
 from .metrics import metric_floor
 from .recipes import ToyRecipe, train_toy
 from .sampler import sample
@@ -85,18 +85,14 @@ def few_step_time_points(steps: int) -> list[float]:
 
 
 def _table(points: Sequence[QualityPoint], floor: float) -> str:
-    labels = list(dict.fromkeys(p.label for p in points))
-    nfes = sorted({p.nfe for p in points})
-    header = "| setting | " + " | ".join(f"NFE {n}" for n in nfes) + " |"
-    lines = [header, "|---|" + "---|" * len(nfes)]
-    for lab in labels:
-        cells = []
-        for n in nfes:
-            match = [p for p in points if p.label == lab and p.nfe == n]
-            cells.append(f"{match[0].metrics['w2']:.3f}" if match else "")
-        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
-    lines.append("| floor (data vs data) | " + " | ".join(f"{floor:.3f}" for _ in nfes) + " |")
-    return "\n".join(lines)
+    table = format_quality_table(points, "w2", digits=3)
+    columns = table.splitlines()[0].count("NFE")
+    return (
+        table
+        + "\n| floor (data vs data) | "
+        + " | ".join(f"{floor:.3f}" for _ in range(columns))
+        + " |"
+    )
 
 
 def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:

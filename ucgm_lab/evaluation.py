@@ -17,7 +17,7 @@ from .model_api import Model
 from .sampler import sample
 from .transports import Transport
 
-__all__ = ["QualityPoint", "quality_vs_nfe"]
+__all__ = ["QualityPoint", "format_quality_table", "model_device", "quality_vs_nfe", "sweep_nfe"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,64 @@ class QualityPoint:
     nfe: int
     metrics: dict[str, float]
     settings: dict[str, Any] = field(default_factory=dict)
+
+
+def model_device(model: Model) -> torch.device:
+    """The device of a module's parameters (CPU for other callables)."""
+    if isinstance(model, torch.nn.Module):
+        for p in model.parameters():
+            return p.device
+    return torch.device("cpu")
+
+
+def sweep_nfe(
+    model: Model,
+    transport: str | Transport,
+    noise: Tensor,
+    steps_list: Sequence[int],
+    score: Callable[[Tensor], dict[str, float]],
+    *,
+    label: str,
+    seed: int = 0,
+    y: Tensor | None = None,
+    time_points_for: Callable[[int], Sequence[float] | None] | None = None,
+    **sampler_kwargs: Any,
+) -> list[QualityPoint]:
+    """Sample ``model`` from the same ``noise`` at each step count and score the samples.
+
+    Args:
+        model: The network.
+        transport: Its transport.
+        noise: Initial states, shape (n, ...), on the model's device.
+        steps_list: Step counts to try.
+        score: Samples (n, ...) -> metric name -> value.
+        label: Curve name.
+        seed: Seed of rho's fresh noise (``seed + 1``).
+        y: Optional class ids, shape (n,).
+        time_points_for: Optional function steps -> explicit time points (or None for the schedule).
+        **sampler_kwargs: Passed to :func:`ucgm_lab.sample` (kappa, rho, order, schedule, ...).
+
+    Returns:
+        One :class:`QualityPoint` per step count (explicit time points recorded in ``settings``).
+    """
+    points = []
+    for steps in steps_list:
+        time_points = time_points_for(steps) if time_points_for else None
+        out = sample(
+            model,
+            noise,
+            transport,
+            None if time_points is not None else steps,
+            time_points=time_points,
+            y=y,
+            generator=torch.Generator(device=noise.device).manual_seed(seed + 1),
+            **sampler_kwargs,
+        )
+        settings = dict(sampler_kwargs)
+        if time_points is not None:
+            settings["time_points"] = list(time_points)
+        points.append(QualityPoint(label, steps, out.nfe, score(out.sample), settings))
+    return points
 
 
 def quality_vs_nfe(
@@ -73,21 +131,42 @@ def quality_vs_nfe(
     """
     n = num_samples or reference.shape[0]
     noise = torch.randn((n, *reference.shape[1:]), generator=torch.Generator().manual_seed(seed))
-    device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else noise.device
-    noise = noise.to(device)
-    points = []
-    for steps in steps_list:
-        time_points = time_points_for(steps) if time_points_for else None
-        out = sample(
-            model,
-            noise,
-            transport,
-            None if time_points is not None else steps,
-            time_points=time_points,
-            y=y,
-            generator=torch.Generator(device=device).manual_seed(seed + 1),
-            **sampler_kwargs,
-        )
-        values = evaluate_2d(out.sample.cpu(), reference.cpu(), metrics=tuple(metrics))
-        points.append(QualityPoint(label, steps, out.nfe, values, dict(sampler_kwargs)))
-    return points
+    noise = noise.to(model_device(model))
+    ref = reference.cpu()
+    return sweep_nfe(
+        model,
+        transport,
+        noise,
+        steps_list,
+        lambda samples: evaluate_2d(samples.cpu(), ref, metrics=tuple(metrics)),
+        label=label,
+        seed=seed,
+        y=y,
+        time_points_for=time_points_for,
+        **sampler_kwargs,
+    )
+
+
+def format_quality_table(points: Sequence[QualityPoint], metric: str, digits: int = 3) -> str:
+    """A markdown table of quality points: one row per label, one column per NFE.
+
+    Args:
+        points: Points of one or several curves.
+        metric: Which metric to show.
+        digits: Decimals.
+
+    Returns:
+        The table as text (a blank cell where a curve lacks an NFE).
+    """
+    nfes = sorted({p.nfe for p in points})
+    rows: dict[str, dict[int, float]] = {}
+    for p in points:
+        rows.setdefault(p.label, {})[p.nfe] = p.metrics[metric]
+    lines = [
+        "| curve | " + " | ".join(f"NFE {n}" for n in nfes) + " |",
+        "|---|" + "---|" * len(nfes),
+    ]
+    for label, values in rows.items():
+        cells = [f"{values[n]:.{digits}f}" if n in values else "" for n in nfes]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from ..evaluation import QualityPoint
+from ..evaluation import QualityPoint, model_device, sweep_nfe
+from ..evaluation import format_quality_table as _format_table
 from ..model_api import Model
-from ..sampler import sample
 from ..transports import Transport
 from .metric import DigitsFrechet
 
@@ -52,53 +52,28 @@ def image_quality_vs_nfe(
     """
     device = model_device(model)
     y = metric.test_labels.to(device)
-    noise = torch.randn((y.shape[0], 1, 8, 8), generator=torch.Generator().manual_seed(seed)).to(device)
-    points = []
-    for steps in steps_list:
-        time_points = time_points_for(steps) if time_points_for else None
-        out = sample(
-            model,
-            noise,
-            transport,
-            None if time_points is not None else steps,
-            time_points=time_points,
-            y=y,
-            generator=torch.Generator(device=device).manual_seed(seed + 1),
-            **sampler_kwargs,
-        )
-        values = {METRIC_NAME: metric.distance(out.sample), "accuracy": metric.accuracy(out.sample, y)}
-        settings = dict(sampler_kwargs)
-        if time_points is not None:
-            settings["time_points"] = list(time_points)
-        points.append(QualityPoint(label, steps, out.nfe, values, settings))
-    return points
+    noise = torch.randn((y.shape[0], 1, 8, 8), generator=torch.Generator().manual_seed(seed)).to(
+        device
+    )
+    return sweep_nfe(
+        model,
+        transport,
+        noise,
+        steps_list,
+        lambda samples: {
+            METRIC_NAME: metric.distance(samples),
+            "accuracy": metric.accuracy(samples, y),
+        },
+        label=label,
+        seed=seed,
+        y=y,
+        time_points_for=time_points_for,
+        **sampler_kwargs,
+    )
 
 
-def model_device(model: Model) -> torch.device:
-    """The device of a module's parameters (CPU for other callables)."""
-    if isinstance(model, torch.nn.Module):
-        for p in model.parameters():
-            return p.device
-    return torch.device("cpu")
-
-
-def format_quality_table(points: Sequence[QualityPoint], metric: str = METRIC_NAME, digits: int = 1) -> str:
-    """A markdown table of quality points: one row per label, one column per NFE.
-
-    Args:
-        points: Points of one or several curves.
-        metric: Which metric to show.
-        digits: Decimals.
-
-    Returns:
-        The table as text (a blank cell where a curve lacks an NFE).
-    """
-    nfes = sorted({p.nfe for p in points})
-    rows: dict[str, dict[int, float]] = {}
-    for p in points:
-        rows.setdefault(p.label, {})[p.nfe] = p.metrics[metric]
-    lines = ["| curve | " + " | ".join(f"NFE {n}" for n in nfes) + " |", "|---|" + "---|" * len(nfes)]
-    for label, values in rows.items():
-        cells = [f"{values[n]:.{digits}f}" if n in values else "" for n in nfes]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def format_quality_table(
+    points: Sequence[QualityPoint], metric: str = METRIC_NAME, digits: int = 1
+) -> str:
+    """:func:`ucgm_lab.evaluation.format_quality_table` with the digits metric and 1 decimal."""
+    return _format_table(points, metric, digits)
