@@ -176,7 +176,7 @@ def sample(
     order: Literal[1, 2] = 1,
     kappa: float = 0.0,
     rho: float | Literal["auto"] = 0.0,
-    schedule: KumaraswamySchedule | Literal["uniform", "auto"] = "uniform",
+    schedule: KumaraswamySchedule | Literal["uniform", "even", "auto"] = "uniform",
     time_points: Sequence[float] | Tensor | None = None,
     y: Tensor | None = None,
     guidance_scale: float = 1.0,
@@ -202,7 +202,8 @@ def sample(
         rho: Stochastic ratio in [0, 1], or "auto" for the Euler-Maruyama ratio recomputed at
             every step (App. B.1.6). The paper recommends rho = lambda.
         schedule: Time grid: a :class:`KumaraswamySchedule`, "uniform" (the identity with gaps
-            0.001) or "auto" (the paper's (1.17, 0.8, 1.1)).
+            0.001, as in the reference), "even" (no evaluation at the data end, see
+            :meth:`KumaraswamySchedule.even`) or "auto" (the paper's (1.17, 0.8, 1.1)).
         time_points: Explicit decreasing times, e.g. ``[1.0, 0.3]`` for a 2-step model; 0 is
             appended. Overrides ``schedule``; the grid is used as given (no halving for order 2).
         y: Optional class ids, shape (B,).
@@ -358,15 +359,17 @@ def _time_grid(
         key = schedule.lower()
         if key == "uniform":
             schedule = KumaraswamySchedule()
+        elif key == "even":
+            schedule = KumaraswamySchedule.even()
         elif key == "auto":
             schedule = KumaraswamySchedule.auto()
         else:
             raise ValueError(
-                f"schedule must be 'uniform', 'auto' or a KumaraswamySchedule, got {schedule!r}."
+                f"schedule must be 'uniform', 'even', 'auto' or a KumaraswamySchedule, got {schedule!r}."
             )
     elif not isinstance(schedule, KumaraswamySchedule):
         raise TypeError(
-            f"schedule must be 'uniform', 'auto' or a KumaraswamySchedule, got {type(schedule).__name__}."
+            f"schedule must be 'uniform', 'even', 'auto' or a KumaraswamySchedule, got {type(schedule).__name__}."
         )
     points = (steps + 1) // 2 if order == 2 else steps
     return schedule.time_points(points)

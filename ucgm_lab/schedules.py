@@ -95,6 +95,16 @@ class KumaraswamySchedule:
             )
 
     @classmethod
+    def even(cls) -> KumaraswamySchedule:
+        """Evenly spaced steps with no evaluation at the data end: t_i = 1 - u_i, u from 0.001.
+
+        The identity transform with gap_data = 0: every step covers about 1/N of the time and
+        2 steps give {0.999, 0.4995}; the "uniform" grid instead evaluates its last point at
+        t = 0.001, on the data, so with few steps one evaluation is nearly wasted.
+        """
+        return cls(gap_data=0.0)
+
+    @classmethod
     def auto(cls, gap_noise: float = 0.001, gap_data: float = 0.001) -> KumaraswamySchedule:
         """The paper's "Auto" schedule (a, b, c) = (1.17, 0.8, 1.1)."""
         return cls(*AUTO_KUMARASWAMY, gap_noise=gap_noise, gap_data=gap_data)

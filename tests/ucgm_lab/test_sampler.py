@@ -240,6 +240,14 @@ def test_classifier_free_guidance_matches_a_guided_network():
     assert c.nfe == 5 + sum(1 for t in c.times[:-1] if t <= 0.5)
 
 
+def test_even_schedule_has_no_evaluation_at_the_data_end():
+    net = Net().double()
+    out = sample(net, torch.randn(3, 2, dtype=torch.float64), "linear", 2, schedule="even")
+    torch.testing.assert_close(out.times, torch.tensor([0.999, 0.4995, 0.0], dtype=torch.float64))
+    uniform = sample(net, torch.randn(3, 2, dtype=torch.float64), "linear", 2)
+    assert uniform.times.tolist() == pytest.approx([0.999, 0.001, 0.0])
+
+
 def test_explicit_time_points_two_step():
     net = Net().double()
     out = sample(net, torch.randn(3, 2, dtype=torch.float64), "linear", time_points=[1.0, 0.3])

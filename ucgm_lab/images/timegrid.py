@@ -20,7 +20,7 @@ from ..schedules import KumaraswamySchedule
 
 __all__ = ["EVEN_SCHEDULE", "even_time_points"]
 
-EVEN_SCHEDULE = KumaraswamySchedule(gap_data=0.0)
+EVEN_SCHEDULE = KumaraswamySchedule.even()
 """t_i = 1 - u_i with u evenly spaced from 0.001, no evaluation wasted at t ~ 0."""
 
 

@@ -25,7 +25,7 @@ from ._base import Backend, Explorer, SettingsCache, model_and_transport, single
 __all__ = ["SCHEDULES", "SamplerExplorer", "parse_time_points", "schedule_figure"]
 
 SCHEDULES: dict[str, KumaraswamySchedule] = {
-    "even": KumaraswamySchedule(gap_data=0.0),
+    "even": KumaraswamySchedule.even(),
     "uniform": KumaraswamySchedule(),
     "auto": KumaraswamySchedule.auto(),
 }
