@@ -277,7 +277,7 @@ def sample(
     def evaluate(state: Tensor, t_now: Tensor) -> Decomposition:
         nonlocal nfe
         x_in = state.to(model_dtype)
-        t_net = tr.network_time(t_now.to(model_dtype)) * batch_ones
+        t_net = tr.network_time(t_now).to(model_dtype) * batch_ones  # map in float64, then cast
         guided = guidance_scale != 1.0 and g_lo <= float(t_now) <= g_hi
         if guided:
             F_pair = call_model(model, torch.cat([x_in, x_in]), torch.cat([t_net, t_net]), y_pair)
