@@ -7,8 +7,14 @@ from .plots_2d import (
     trajectory_figure,
     x_hat_grid_figure,
 )
+from .static import LIVE_RENDERER, STATIC_RENDERER, notebook_setup, show, static_images_work
 
 __all__ = [
+    "LIVE_RENDERER",
+    "STATIC_RENDERER",
+    "notebook_setup",
+    "show",
+    "static_images_work",
     "points_figure",
     "quality_figure",
     "trajectory_animation",
