@@ -508,7 +508,7 @@ def reference_transport(name: str) -> Transport:
     ucgm-lab uses the exact pi / 2 (docs/architecture.md). A checkpoint trained by the
     reference implementation with TrigFlow, TrigLinear or Random was trained on
     sin(1.57 t), cos(1.57 t); sample it with this transport to reproduce the reference exactly
-    (with the exact constant order-1 TrigFlow samples differ by about 2.4e-3).
+    (with the exact constant, samples of the same model differ by up to about 1e-3).
 
     Args:
         name: "trigflow", "triglinear" or "random"; the other transports have no such constant
