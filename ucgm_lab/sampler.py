@@ -345,16 +345,19 @@ def sample(
         guided = guidance_scale != 1.0 and g_lo <= float(t_cmp) <= g_hi
         if guided:
             F_pair = call_model(model, torch.cat([x_in, x_in]), torch.cat([t_net, t_net]), y_pair)
+            last_output[0] = F_pair
             F_cond, F_null = F_pair.to(state_dtype).chunk(2)
             F = F_null + guidance_scale * (F_cond - F_null)
             nfe += 2
         else:
-            F = call_model(model, x_in, t_net, y).to(state_dtype)
+            F = call_model(model, x_in, t_net, y)
+            last_output[0] = F
+            F = F.to(state_dtype)
             nfe += 1
-        last_output[0] = F
+        last_output[1] = F
         return tr.decompose(F, state, t_now)
 
-    last_output: list[Tensor | None] = [None]
+    last_output: list[Tensor | None] = [None, None]  # (network output, F used), for diagnosis
 
     state = noise.to(state_dtype)
     states, x_hats, z_hats = [state], [], []
@@ -393,11 +396,11 @@ def sample(
                 nxt = second_order_correction(tr, state, t_now, t_next, est, corr, correction)
             state = nxt
             if not bool(torch.isfinite(state).all()):  # the one reduction per step
-                _raise_non_finite(i, float(t_now), float(t_next), last_output[0], raw)
+                _raise_non_finite(i, float(t_now), float(t_next), last_output, raw)
             states.append(state)
     bar.close()
     if not bool(torch.isfinite(state).all()):
-        _raise_non_finite(num_points - 1, float(times[-2]), 0.0, last_output[0], raw)
+        _raise_non_finite(num_points - 1, float(times[-2]), 0.0, last_output, raw)
     return SampleOutput(
         sample=state.to(noise.dtype),
         x_hat=torch.stack(x_hats).to(noise.dtype),
@@ -409,14 +412,25 @@ def sample(
 
 
 def _raise_non_finite(
-    i: int, t_now: float, t_next: float, F: Tensor | None, est: Decomposition
+    i: int, t_now: float, t_next: float, outputs: list[Tensor | None], est: Decomposition
 ) -> None:
-    """Name the cause of a non-finite state at step i (called only on failure)."""
+    """Name the cause of a non-finite state at step i (called only on failure).
+
+    ``outputs`` is (the network's output, the F used after guidance and the cast to the state
+    dtype) of the last evaluation.
+    """
     where = f"step {i} (t = {t_now:.6g} -> {t_next:.6g})"
-    if F is not None and not bool(torch.isfinite(F).all()):
+    raw, used = outputs
+    if raw is not None and not bool(torch.isfinite(raw).all()):
         raise NonFiniteSampleError(
             f"UCGM-S: the network output went NaN or inf at {where}. Check the model's weights "
             "and its inputs (the noise, y), and that the transport is the one it was trained with."
+        )
+    if used is not None and not bool(torch.isfinite(used).all()):
+        raise NonFiniteSampleError(
+            f"UCGM-S: the network output is finite but the F used at {where} is not: the "
+            "guidance combination F_null + w (F_cond - F_null) or the cast to the state dtype "
+            "overflowed. Lower guidance_scale, or keep the state in float64."
         )
     if not (bool(torch.isfinite(est.x_hat).all()) and bool(torch.isfinite(est.z_hat).all())):
         raise NonFiniteSampleError(
