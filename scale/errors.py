@@ -25,10 +25,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     NonFiniteLossError,
     NonFiniteError,
     NonFiniteSampleError,
-    FileNotFoundError,
-    FileExistsError,
-    NotADirectoryError,
-    PermissionError,
+    OSError,
     ImportError,
     ValueError,
 )

@@ -295,7 +295,10 @@ def _train(cfg: RunConfig, resume: str, source: str) -> TrainResult:
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{source}:training.output_dir: {run_dir} is a file; give a folder")
     check_sampling(cfg.sampling, cfg.objective.transport, cfg.model.num_classes, source)
-    build_objective(cfg.objective)  # the objective's own checks, before anything is written
+    try:  # the objective's own checks, before anything is written
+        build_objective(cfg.objective)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{source}:objective: {exc}") from exc
     log_with = None if t.log_with == "none" else t.log_with
     cpu = use_cpu()
     acc = Accelerator(
