@@ -136,7 +136,9 @@ class _ZeroNetwork(nn.Module):
         return torch.zeros_like(x)
 
 
-def check_sampling(cfg: SamplingConfig, transport: str, num_classes: int, source: str = "config") -> None:
+def check_sampling(
+    cfg: SamplingConfig, transport: str, num_classes: int, source: str = "config"
+) -> None:
     """Run the sampler once with the config's settings on a zero network and a 1-d toy state.
 
     Every setting the sampler checks (kappa, rho, the time grid, the order-2 correction's

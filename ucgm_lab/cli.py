@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-
 from pathlib import Path
 
 from .demo import MIN_DEMO_SAMPLES, DemoConfig, run_demo
@@ -61,9 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     from toy_data import list_2d_datasets
 
     if args.dataset.lower() not in list_2d_datasets():
-        d.error(
-            f"unknown dataset {args.dataset!r}; choose from {', '.join(list_2d_datasets())}"
-        )
+        d.error(f"unknown dataset {args.dataset!r}; choose from {', '.join(list_2d_datasets())}")
     for flag in ("steps", "few_step_steps"):
         if getattr(args, flag) < 1:
             d.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")

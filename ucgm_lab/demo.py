@@ -65,7 +65,9 @@ class DemoConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
         if isinstance(self.samples, bool) or not isinstance(self.samples, int):
-            raise ValueError(f"samples must be an integer >= {MIN_DEMO_SAMPLES}, got {self.samples!r}.")
+            raise ValueError(
+                f"samples must be an integer >= {MIN_DEMO_SAMPLES}, got {self.samples!r}."
+            )
         if self.samples < MIN_DEMO_SAMPLES:
             raise ValueError(
                 f"samples must be >= {MIN_DEMO_SAMPLES}, got {self.samples}: with fewer points the "

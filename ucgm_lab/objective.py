@@ -278,7 +278,9 @@ class UCGMObjective:
             )
         self.enhancement_ratio = zeta
         if not isinstance(enhancement_range, (tuple, list)) or len(enhancement_range) != 2:
-            raise ValueError(f"enhancement_range must be a pair (lo, s), got {enhancement_range!r}.")
+            raise ValueError(
+                f"enhancement_range must be a pair (lo, s), got {enhancement_range!r}."
+            )
         lo = _check_number(enhancement_range[0], "enhancement_range[0]")
         hi = _check_number(enhancement_range[1], "enhancement_range[1]")
         if not 0 <= lo < hi <= 1:
@@ -293,7 +295,9 @@ class UCGMObjective:
         if null_class is not None and (
             isinstance(null_class, bool) or not isinstance(null_class, int) or null_class < 0
         ):
-            raise TypeError(f"null_class must be a class id (an integer >= 0) or None, got {null_class!r}.")
+            raise TypeError(
+                f"null_class must be a class id (an integer >= 0) or None, got {null_class!r}."
+            )
         self.null_class = null_class
         if not 0 <= _check_number(teacher_decay, "teacher_decay") <= 1:
             raise ValueError(f"teacher_decay must lie in [0, 1], got {teacher_decay}.")
@@ -313,8 +317,10 @@ class UCGMObjective:
 
     # ------------------------------------------------------------------ public API
     def settings(self) -> dict[str, Any]:
-        """The settings that define what is trained (stored in training checkpoints; a resume
-        with other values is refused)."""
+        """The settings that define what is trained.
+
+        They are stored in training checkpoints; a resume with other values is refused.
+        """
         td = self.time_distribution
         return {
             "transport": self.transport.name,
@@ -493,10 +499,17 @@ class UCGMObjective:
             ("the data x", x, "check the data batch (e.g. torch.isfinite(x).all())"),
             ("the noise", z, "check the noise tensor you passed"),
             ("the times t", t, "check the times you passed"),
-            ("the network output F_t", F_t, "the model returned NaN or inf: check its weights "
-             "(a diverged run) or lower the learning rate"),
-            ("the target F_target", target, "the teacher or the finite-difference forwards "
-             "returned NaN or inf"),
+            (
+                "the network output F_t",
+                F_t,
+                "the model returned NaN or inf: check its weights "
+                "(a diverged run) or lower the learning rate",
+            ),
+            (
+                "the target F_target",
+                target,
+                "the teacher or the finite-difference forwards returned NaN or inf",
+            ),
         ]
         for name, value, hint in checks:
             bad = ~torch.isfinite(value.detach())

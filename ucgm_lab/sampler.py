@@ -273,11 +273,17 @@ def sample(
     if null_class is not None and (
         isinstance(null_class, bool) or not isinstance(null_class, int) or null_class < 0
     ):
-        raise TypeError(f"null_class must be a class id (an integer >= 0) or None, got {null_class!r}.")
+        raise TypeError(
+            f"null_class must be a class id (an integer >= 0) or None, got {null_class!r}."
+        )
     if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)):
-        raise TypeError(f"guidance_scale must be a finite number (1 = no guidance), got {guidance_scale!r}.")
+        raise TypeError(
+            f"guidance_scale must be a finite number (1 = no guidance), got {guidance_scale!r}."
+        )
     if not math.isfinite(guidance_scale):
-        raise ValueError(f"guidance_scale must be a finite number (1 = no guidance), got {guidance_scale}.")
+        raise ValueError(
+            f"guidance_scale must be a finite number (1 = no guidance), got {guidance_scale}."
+        )
     if guidance_interval_time not in ("library", "network"):
         raise ValueError(
             f"guidance_interval_time must be 'library' or 'network', got {guidance_interval_time!r}."
@@ -315,7 +321,9 @@ def sample(
         or len(guidance_interval) != 2
         or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in guidance_interval)
     ):
-        raise TypeError(f"guidance_interval must be a pair of numbers (lo, hi), got {guidance_interval!r}.")
+        raise TypeError(
+            f"guidance_interval must be a pair of numbers (lo, hi), got {guidance_interval!r}."
+        )
     g_lo, g_hi = guidance_interval
     if not 0 <= g_lo <= g_hi <= 1:
         raise ValueError(

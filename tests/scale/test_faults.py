@@ -60,14 +60,24 @@ def test_config_errors_are_one_line_with_debug_for_the_traceback(latents, tmp_pa
         (["sampling.kappa=2.0"], r"sampling.kappa: must lie in \[0, 1\], got 2.0"),
         (["sampling.guidance_scale=.nan"], "sampling.guidance_scale: must be a finite number"),
         (
-            ["objective.transport=trigflow", "sampling.order=2", "sampling.time_points=[1.0, 0.6, 0.3]", "sampling.steps=3"],
+            [
+                "objective.transport=trigflow",
+                "sampling.order=2",
+                "sampling.time_points=[1.0, 0.6, 0.3]",
+                "sampling.steps=3",
+            ],
             r"sampling: The noise-form second-order correction divides by gamma\(t_i\)",
         ),
         (["sampling.time_points=[0.5, 0.9]", "sampling.steps=2"], "strictly decreasing"),
-        (["objective.consistency_ratio=1.0", "objective.enhancement_ratio=1000000.0"], r"tiny_cpu.yaml:objective: enhancement_ratio \(zeta\) must lie in \[0, 4\]"),
+        (
+            ["objective.consistency_ratio=1.0", "objective.enhancement_ratio=1000000.0"],
+            r"tiny_cpu.yaml:objective: enhancement_ratio \(zeta\) must lie in \[0, 4\]",
+        ),
     ],
 )
-def test_sampling_and_objective_settings_are_checked_before_training(latents, tmp_path, capsys, overrides, message):
+def test_sampling_and_objective_settings_are_checked_before_training(
+    latents, tmp_path, capsys, overrides, message
+):
     """Lost work: an invalid sampling.kappa or time_points failed only at the first grid."""
     import re
 

@@ -78,9 +78,18 @@ def test_two_processes_give_the_same_statistics(straight_run, vae, tmp_path):
 def test_missing_inception_weights_fail_before_sampling(straight_run, vae, tmp_path):
     out = tmp_path / "eval"
     with pytest.raises(FileNotFoundError, match="inception_weights is not set"):
-        sample_script.main([*_args(straight_run, vae, out, "evaluation.features=inception"), "--debug"])
+        sample_script.main(
+            [*_args(straight_run, vae, out, "evaluation.features=inception"), "--debug"]
+        )
     with pytest.raises(FileNotFoundError, match="ref.npz"):
-        sample_script.main([*_args(straight_run, vae, out, f"evaluation.reference_stats={tmp_path / 'ref.npz'}"), "--debug"])
+        sample_script.main(
+            [
+                *_args(
+                    straight_run, vae, out, f"evaluation.reference_stats={tmp_path / 'ref.npz'}"
+                ),
+                "--debug",
+            ]
+        )
     assert not out.exists()
 
 

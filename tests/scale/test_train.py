@@ -100,7 +100,9 @@ def test_resume_refuses_changed_settings_and_never_overwrites(straight_run, late
     shutil.copytree(straight_run, run)
     before = (run / "checkpoints" / "last.pt").read_bytes()
     with pytest.raises(ConfigError, match=r"differs in \['objective.enhancement_ratio'\]"):
-        train_script.main([*train_overrides(latents, run, "objective.enhancement_ratio=0.3"), "--debug"])
+        train_script.main(
+            [*train_overrides(latents, run, "objective.enhancement_ratio=0.3"), "--debug"]
+        )
     with pytest.raises(FileExistsError, match="refusing to overwrite"):
         train_script.main([*train_overrides(latents, run) + ["--resume", "never"], "--debug"])
     assert (run / "checkpoints" / "last.pt").read_bytes() == before

@@ -98,7 +98,12 @@ def test_guidance_interval_in_network_time():
             return super().forward(x, t, y)
 
     net, z, y = Recorder(num_classes=2), torch.randn(3, 2), torch.zeros(3, dtype=torch.long)
-    kw = {"time_points": [0.9, 0.5, 0.1], "y": y, "guidance_scale": 2.0, "guidance_interval": (0.0, 0.3)}
+    kw = {
+        "time_points": [0.9, 0.5, 0.1],
+        "y": y,
+        "guidance_scale": 2.0,
+        "guidance_interval": (0.0, 0.3),
+    }
     sample(net, z, "relinear", **kw)
     library = list(calls)
     calls.clear()

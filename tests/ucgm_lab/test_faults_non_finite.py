@@ -36,7 +36,9 @@ def test_objective_names_the_non_finite_input(value):
     x = torch.randn(8, 2)
     bad = x.clone()
     bad[3, 1] = value
-    with pytest.raises(NonFiniteError, match=r"the data x holds NaN or inf values \(1 of 8 samples\)"):
+    with pytest.raises(
+        NonFiniteError, match=r"the data x holds NaN or inf values \(1 of 8 samples\)"
+    ):
         UCGMObjective("linear")(Net(), bad)
     noise = torch.randn(8, 2)
     noise[0] = value
@@ -53,7 +55,9 @@ def test_objective_names_the_non_finite_input(value):
 
 def test_sampler_names_the_step_and_the_network_output():
     z = torch.randn(6, 2)
-    with pytest.raises(NonFiniteSampleError, match=r"network output went NaN or inf at step 2 \(t = 0\.5"):
+    with pytest.raises(
+        NonFiniteSampleError, match=r"network output went NaN or inf at step 2 \(t = 0\.5"
+    ):
         sample(Net(bad_from=3), z, "linear", time_points=[0.999, 0.75, 0.5, 0.25])
     with pytest.raises(NonFiniteSampleError, match="at step 0"):
         sample(Net(bad_from=1, value=float("inf")), z, "linear", 4)
@@ -76,7 +80,9 @@ def test_sampler_names_an_overflowing_guidance():
 
     y = torch.zeros(2, dtype=torch.long)
     with pytest.raises(NonFiniteSampleError, match=r"step 0 .*guidance combination"):
-        sample(Opposite(), torch.ones(2, 2, dtype=torch.float64), "linear", 4, y=y, guidance_scale=2.0)
+        sample(
+            Opposite(), torch.ones(2, 2, dtype=torch.float64), "linear", 4, y=y, guidance_scale=2.0
+        )
 
 
 def test_sampler_nan_guidance_scale_is_refused():
@@ -101,6 +107,8 @@ def test_trainer_guard_names_the_data(tmp_path):
         TensorDataSource(data, batch_size=64, seed=0),
         TrainerConfig(steps=2, progress=False),
     )
-    with pytest.raises(NonFiniteLossError, match="step 1: the loss is nan. The data batch x holds NaN"):
+    with pytest.raises(
+        NonFiniteLossError, match="step 1: the loss is nan. The data batch x holds NaN"
+    ):
         trainer.fit()
     assert trainer.step == 0

@@ -33,8 +33,8 @@ from torch import Tensor, nn
 from ..networks import build_network
 from ..sampler import SampleOutput, sample
 from ..training.checkpoint import CheckpointError, load_weights, save_weights, update_manifest
-from ..zoo import check_zoo_metadata
 from ..transports import Transport, get_transport
+from ..zoo import check_zoo_metadata
 from .classifier import DigitsClassifier, train_digits_classifier
 from .recipes import DIGITS_RECIPE, ImageRecipe, train_images
 from .timegrid import even_time_points
@@ -202,7 +202,9 @@ def load_image_model(name: str, directory: str | Path = IMAGE_ZOO_DIR, device: s
         net = meta["network"]
         image_shape = (net["in_channels"], net["image_size"], net["image_size"])
     except (ValueError, TypeError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: the metadata or weights do not describe a zoo model ({exc}).") from exc
+        raise CheckpointError(
+            f"{path}: the metadata or weights do not describe a zoo model ({exc})."
+        ) from exc
     model.requires_grad_(False).eval().to(device)
     return ImageZooModel(
         name=name,
@@ -229,7 +231,9 @@ def load_classifier(directory: str | Path = IMAGE_ZOO_DIR) -> DigitsClassifier:
         model = DigitsClassifier(**config)
         model.load_state_dict(tensors)
     except (ValueError, TypeError, KeyError, AttributeError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: the metadata or weights do not describe the classifier ({exc}).") from exc
+        raise CheckpointError(
+            f"{path}: the metadata or weights do not describe the classifier ({exc})."
+        ) from exc
     return model.requires_grad_(False).eval()
 
 

@@ -264,7 +264,9 @@ def save_weights(
     The file also stores ``ucgm_lab_sha256``, a digest of the tensors and the metadata that
     :func:`load_weights` verifies.
     """
-    meta_json = json.dumps({"format_version": CHECKPOINT_FORMAT_VERSION, **metadata}, sort_keys=True)
+    meta_json = json.dumps(
+        {"format_version": CHECKPOINT_FORMAT_VERSION, **metadata}, sort_keys=True
+    )
     flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {"ucgm_lab": meta_json, "ucgm_lab_sha256": _content_digest(flat, meta_json)}
     return atomic_write(path, lambda tmp: save_file(flat, tmp, metadata=meta))

@@ -550,7 +550,9 @@ class Trainer:
             k: (saved[k], mine[k]) for k in sorted(set(saved) & set(mine)) if saved[k] != mine[k]
         }
         if changed:
-            text = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in changed.items())
+            text = "; ".join(
+                f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in changed.items()
+            )
             raise ResumeMismatchError(
                 f"{path} was trained with another objective ({text}). Resuming would continue its "
                 "step count, optimizer state and loss history as if nothing had changed. Use the "

@@ -173,7 +173,9 @@ def load(name: str, directory: str | Path = ZOO_DIR, device: str = "cpu") -> Zoo
         model.load_state_dict(tensors)
         transport = get_transport(meta["recipe"]["transport"])
     except (ValueError, TypeError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: the metadata or weights do not describe a zoo model ({exc}).") from exc
+        raise CheckpointError(
+            f"{path}: the metadata or weights do not describe a zoo model ({exc})."
+        ) from exc
     model.requires_grad_(False).eval().to(device)
     return ZooModel(
         name=name,
@@ -186,8 +188,11 @@ def load(name: str, directory: str | Path = ZOO_DIR, device: str = "cpu") -> Zoo
     )
 
 
-def check_zoo_metadata(path: Path, meta: dict[str, Any], recipe_keys: tuple[str, ...] = (
-    "transport", "consistency_ratio", "dataset")) -> None:
+def check_zoo_metadata(
+    path: Path,
+    meta: dict[str, Any],
+    recipe_keys: tuple[str, ...] = ("transport", "consistency_ratio", "dataset"),
+) -> None:
     """Raise :class:`CheckpointError` naming the file and the key unless ``meta`` has what a zoo model needs.
 
     Needed: ``network`` (a dict with ``kind``), ``recipe`` (a dict with ``recipe_keys``) and

@@ -84,7 +84,9 @@ def test_resume_refuses_a_changed_objective_but_start_from_works(tmp_path):
     first.fit()
     ckpt = tmp_path / "a" / "last.pt"
     second = _trainer(tmp_path / "b", lam=1.0)
-    with pytest.raises(ResumeMismatchError, match=r"consistency_ratio: checkpoint 0\.0, this run 1\.0.*start_from"):
+    with pytest.raises(
+        ResumeMismatchError, match=r"consistency_ratio: checkpoint 0\.0, this run 1\.0.*start_from"
+    ):
         second.resume(ckpt)
     assert second.step == 0
     second.start_from(ckpt)
@@ -176,7 +178,9 @@ def zoo_copy(tmp_path):
     name = "checkerboard-linear-lam1"
     (tmp_path / f"{name}.safetensors").write_bytes((ZOO_DIR / f"{name}.safetensors").read_bytes())
     manifest = json.loads((ZOO_DIR / MANIFEST_NAME).read_text())
-    (tmp_path / MANIFEST_NAME).write_text(json.dumps({f"{name}.safetensors": manifest[f"{name}.safetensors"]}))
+    (tmp_path / MANIFEST_NAME).write_text(
+        json.dumps({f"{name}.safetensors": manifest[f"{name}.safetensors"]})
+    )
     return tmp_path, name
 
 
@@ -235,7 +239,9 @@ def test_zoo_edited_transport_is_refused(zoo_copy):
 
     folder, name = zoo_copy
     path = folder / f"{name}.safetensors"
-    _rewrite_metadata(path, lambda raw: raw.replace('"transport": "linear"', '"transport": "trigflow"'))
+    _rewrite_metadata(
+        path, lambda raw: raw.replace('"transport": "linear"', '"transport": "trigflow"')
+    )
     with pytest.raises(CheckpointError, match="does not match its checksum"):
         load(name, folder)
 
@@ -252,7 +258,10 @@ def test_zoo_metadata_not_json_or_incomplete(tmp_path):
     save_file(dict(model.state_dict()), path, metadata={"ucgm_lab": "{not json"})
     with pytest.raises(CheckpointError, match="not valid JSON"):
         load(name, tmp_path)
-    meta = {"network": model.config, "recipe": {"transport": "linear", "consistency_ratio": 1.0, "dataset": "moons"}}
+    meta = {
+        "network": model.config,
+        "recipe": {"transport": "linear", "consistency_ratio": 1.0, "dataset": "moons"},
+    }
     save_weights(path, model.state_dict(), meta)
     with pytest.raises(CheckpointError, match="'sampling' must be a JSON object but is missing"):
         load(name, tmp_path)
@@ -273,7 +282,10 @@ def test_image_zoo_refuses_a_modified_file(tmp_path):
     for f in (f"{name}.safetensors", MANIFEST_NAME):
         (tmp_path / f).write_bytes((IMAGE_ZOO_DIR / f).read_bytes())
     assert load_image_model(name, tmp_path).name == name
-    _rewrite_metadata(tmp_path / f"{name}.safetensors", lambda raw: raw.replace('"transport": "linear"', '"transport": "edm"'))
+    _rewrite_metadata(
+        tmp_path / f"{name}.safetensors",
+        lambda raw: raw.replace('"transport": "linear"', '"transport": "edm"'),
+    )
     with pytest.raises(CheckpointError, match="checksum"):
         load_image_model(name, tmp_path)
 
