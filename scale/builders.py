@@ -13,7 +13,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from scale.config import AutoencoderConfig, ModelConfig, ObjectiveConfig, SamplingConfig
+from scale.config import (
+    AutoencoderConfig,
+    ConfigError,
+    ModelConfig,
+    ObjectiveConfig,
+    SamplingConfig,
+)
 from ucgm_lab import BetaTimeDistribution, KumaraswamySchedule, UCGMObjective, sample
 from ucgm_lab.networks.tit import TiT, tit_from_name
 from ucgm_lab.training import CheckpointError, load_checkpoint, load_weights
@@ -23,6 +29,7 @@ __all__ = [
     "check_world_size",
     "use_cpu",
     "build_objective",
+    "check_sampling",
     "decode_latents",
     "encode_images",
     "generate_latents",
@@ -115,6 +122,42 @@ def sampler_kwargs(cfg: SamplingConfig) -> dict[str, Any]:
         schedule = KumaraswamySchedule(a, b, c, gap_noise=cfg.gap_noise, gap_data=cfg.gap_data)
     kwargs.update(steps=cfg.steps, schedule=schedule)
     return kwargs
+
+
+class _ZeroNetwork(nn.Module):
+    """F = 0 for every input: lets :func:`check_sampling` run the sampler without a model."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.null_class = num_classes
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        return torch.zeros_like(x)
+
+
+def check_sampling(
+    cfg: SamplingConfig, transport: str, num_classes: int, source: str = "config"
+) -> None:
+    """Run the sampler once with the config's settings on a zero network and a 1-d toy state.
+
+    Every setting the sampler checks (kappa, rho, the time grid, the order-2 correction's
+    divisor, guidance) is checked here, before training or sampling starts, instead of at the
+    first sample grid.
+
+    Raises:
+        ConfigError: Naming the file and the sampling section, with the sampler's message.
+    """
+    try:
+        sample(
+            _ZeroNetwork(num_classes),
+            torch.zeros(1, 1),
+            transport,
+            y=torch.zeros(1, dtype=torch.long),
+            **sampler_kwargs(cfg),
+        )
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{source}:sampling: {exc}") from exc
 
 
 def generate_latents(

@@ -10,6 +10,7 @@ the wrong type is a :class:`ConfigError` that names the file and the key. The re
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -150,6 +151,8 @@ class TrainingConfig:
         mixed_precision: "auto" (bf16 on CUDA GPUs that have it), "no", "bf16" or "fp16".
         compile: Wrap the model in torch.compile.
         checkpoint_every: Checkpoint every this many steps (0: only at the end).
+        keep_last: Numbered checkpoints ``step_XXXXXXXXX.pt`` kept beside ``last.pt``
+            (0: only ``last.pt``).
         log_every: Log loss, images/s and memory every this many steps.
         log_with: Tracker: "tensorboard" or "none".
         sample_every: Save a sample grid every this many steps (0: never).
@@ -169,6 +172,7 @@ class TrainingConfig:
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     compile: bool = False
     checkpoint_every: int = 0
+    keep_last: int = 2
     log_every: int = 100
     log_with: Literal["tensorboard", "none"] = "tensorboard"
     sample_every: int = 0
@@ -359,6 +363,7 @@ def _check_semantics(cfg: RunConfig, where: str) -> None:
         "training.global_batch_size": t.global_batch_size >= 1,
         "training.log_every": t.log_every >= 1,
         "training.checkpoint_every": t.checkpoint_every >= 0,
+        "training.keep_last": t.keep_last >= 0,
         "training.sample_every": t.sample_every >= 0,
         "training.sample_grid_size": t.sample_grid_size >= 1,
         "optimizer.lr": o.lr > 0,
@@ -377,6 +382,22 @@ def _check_semantics(cfg: RunConfig, where: str) -> None:
         )
     if isinstance(s.rho, float) and not 0 <= s.rho <= 1:
         raise _fail(f"{where}:sampling.rho", f"must lie in [0, 1] or be 'auto', got {s.rho}")
+    if not 0 <= s.kappa <= 1:
+        raise _fail(f"{where}:sampling.kappa", f"must lie in [0, 1], got {s.kappa}")
+    if not math.isfinite(s.guidance_scale):
+        raise _fail(
+            f"{where}:sampling.guidance_scale",
+            f"must be a finite number (1: no guidance), got {s.guidance_scale}",
+        )
+    finite = {
+        "optimizer.lr": o.lr,
+        "training.ema_decay": t.ema_decay,
+        "objective.consistency_ratio": cfg.objective.consistency_ratio,
+        "objective.enhancement_ratio": cfg.objective.enhancement_ratio,
+    }
+    for key, value in finite.items():
+        if not math.isfinite(value):
+            raise _fail(f"{where}:{key}", f"must be a finite number, got {value}")
 
 
 def parse_config(raw: Any, source: str = "<config>") -> RunConfig:

@@ -127,9 +127,14 @@ class _ShardImages(Dataset):
 
 
 def _check_settings(out: Path, settings: ExtractionSettings, is_main: bool, barrier: Any) -> None:
-    """Record the settings on first use; on resume they must match (nothing is overwritten)."""
+    """Record the settings on first use; on resume they must match (nothing is overwritten).
+
+    Settings recorded by a run that stopped before writing any shard (e.g. at a corrupt image)
+    protect nothing, so they are replaced by this run's.
+    """
     path = out / SETTINGS_FILE
-    if is_main and not path.exists():
+    no_shards = not any(out.glob("shard-*.safetensors"))
+    if is_main and (not path.exists() or no_shards):
         text = json.dumps(asdict(settings), indent=2, sort_keys=True)
         atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     barrier()

@@ -38,6 +38,7 @@ from torch import nn  # noqa: E402
 
 from scale.builders import (  # noqa: E402
     build_model,
+    check_sampling,
     check_world_size,
     decode_latents,
     generate_latents,
@@ -46,6 +47,7 @@ from scale.builders import (  # noqa: E402
     use_cpu,
 )
 from scale.config import ConfigError, RunConfig, config_to_dict, load_config  # noqa: E402
+from scale.errors import report_user_errors  # noqa: E402
 from scale.fid import (  # noqa: E402
     FeatureMoments,
     PixelFeatures,
@@ -98,7 +100,7 @@ def _feature_extractor(cfg: RunConfig, device: torch.device) -> tuple[nn.Module 
 
 
 def evaluate(
-    cfg: RunConfig, checkpoint: str | None = None, weights: str = "ema"
+    cfg: RunConfig, checkpoint: str | None = None, weights: str = "ema", source: str = "config"
 ) -> dict[str, Any] | None:
     """Generate ``evaluation.num_samples`` images across processes and compute FID.
 
@@ -126,7 +128,13 @@ def evaluate(
     device = acc.device
     out_dir = Path(ev.output_dir) if ev.output_dir else Path(cfg.training.output_dir) / "eval"
 
-    # Everything that can be missing is checked before sampling starts.
+    # Everything that can be missing or invalid is checked before sampling starts.
+    check_sampling(cfg.sampling, cfg.objective.transport, cfg.model.num_classes, source)
+    ckpt = Path(checkpoint) if checkpoint else _default_checkpoint(cfg)
+    if not ckpt.is_file():
+        raise FileNotFoundError(
+            f"No checkpoint {ckpt}: give --checkpoint (ema.safetensors or a training checkpoint)."
+        )
     reference = ReferenceStats.load(ev.reference_stats) if ev.reference_stats else None
     extractor, dim = _feature_extractor(cfg, device)
     if reference is not None and extractor is not None and reference.mu.shape[0] != dim:
@@ -134,7 +142,6 @@ def evaluate(
             f"{ev.reference_stats} has {reference.mu.shape[0]}-d statistics but the {ev.features} "
             f"features are {dim}-d."
         )
-    ckpt = Path(checkpoint) if checkpoint else _default_checkpoint(cfg)
     folder = _latent_folder(cfg)
     index = LatentIndex.load(folder)
     normalizer = LatentNormalizer.from_folder(folder, cfg.data.normalization, cfg.data.scale_factor)
@@ -230,14 +237,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["ema", "model"],
         help="Weights of a training checkpoint.",
     )
+    p.add_argument(
+        "--debug", action="store_true", help="Show the full traceback of a configuration error."
+    )
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = parse_args(argv)
-    evaluate(load_config(args.config, args.override), args.checkpoint, args.weights)
-    return 0
+
+    def run() -> int:
+        cfg = load_config(args.config, args.override)
+        evaluate(cfg, args.checkpoint, args.weights, source=str(args.config))
+        return 0
+
+    return report_user_errors("scale/sample.py", run, args.debug)
 
 
 if __name__ == "__main__":

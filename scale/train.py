@@ -43,6 +43,7 @@ from torch import nn  # noqa: E402
 from scale.builders import (  # noqa: E402
     build_model,
     build_objective,
+    check_sampling,
     check_world_size,
     decode_latents,
     generate_latents,
@@ -51,9 +52,10 @@ from scale.builders import (  # noqa: E402
     use_cpu,
 )
 from scale.config import ConfigError, RunConfig, config_to_dict, dump_config, load_config  # noqa: E402
+from scale.errors import report_user_errors  # noqa: E402
 from scale.images import latent_preview, make_grid, save_png  # noqa: E402
 from ucgm_lab.training import Trainer, TrainerConfig, TrainResult, save_weights  # noqa: E402
-from ucgm_lab.training.checkpoint import atomic_write  # noqa: E402
+from ucgm_lab.training.checkpoint import atomic_write, check_writable_dir  # noqa: E402
 from ucgm_lab.training.latents import (  # noqa: E402
     INDEX_FILE,
     STATS_FILE,
@@ -158,13 +160,14 @@ class SampleGrid:
         run_dir: Path,
         normalizer: LatentNormalizer,
         latent_shape: tuple[int, ...],
+        autoencoder: nn.Module | None = None,
     ):
         self.cfg, self.run_dir, self.normalizer = cfg, run_dir, normalizer
         n, k = cfg.training.sample_grid_size, cfg.model.num_classes
         g = torch.Generator().manual_seed(cfg.sampling.seed)
         self.noise = torch.randn((n, *latent_shape), generator=g)
         self.labels = (torch.arange(n) * max(1, k // n)) % k
-        self._ae: nn.Module | None = None
+        self._ae: nn.Module | None = autoencoder
 
     def __call__(self, trainer: Trainer, step: int, logs: dict[str, float]) -> None:
         """Write ``samples/step_XXXXXXX.png`` (main process only)."""
@@ -240,12 +243,62 @@ def _rank_sync_check(trainer: Trainer, run_dir: Path, last: int = 100) -> dict[s
     return report
 
 
-def train(cfg: RunConfig, resume: str = "auto") -> TrainResult:
-    """Run (or resume) training from a validated config; returns the trainer's result."""
+def train(cfg: RunConfig, resume: str = "auto", source: str = "config") -> TrainResult:
+    """Run (or resume) training from a validated config; returns the trainer's result.
+
+    Everything that can be checked is checked before the first step: the run folder is
+    writable, the sampling settings work (a dry run of the sampler), the autoencoder loads
+    when sample grids need it, the checkpoint to resume fits the model and the objective. A
+    fresh run that fails before its first checkpoint removes the files it wrote.
+    """
+    run_dir = Path(cfg.training.output_dir)
+    created = _snapshot_run_dir(run_dir)
+    try:
+        return _train(cfg, resume, source)
+    except BaseException:
+        _remove_failed_start(run_dir, created)
+        raise
+
+
+_STARTUP_FILES = ("config.yaml", f"latents/{INDEX_FILE}", f"latents/{STATS_FILE}")
+_STARTUP_DIRS = ("latents", "checkpoints", "samples", "logs", ".")
+
+
+def _snapshot_run_dir(run_dir: Path) -> set[str]:
+    """The start-up files and folders of a run that do not exist yet (so a failure may remove them)."""
+    if (run_dir / "checkpoints" / "last.pt").exists():
+        return set()
+    return {p for p in (*_STARTUP_FILES, *_STARTUP_DIRS) if not (run_dir / p).exists()}
+
+
+def _remove_failed_start(run_dir: Path, created: set[str]) -> None:
+    """Delete what a fresh run created if it stopped before writing a checkpoint."""
+    if not created or (run_dir / "checkpoints" / "last.pt").exists():
+        return
+    try:
+        for name in _STARTUP_FILES:
+            if name in created:
+                (run_dir / name).unlink(missing_ok=True)
+        for name in _STARTUP_DIRS:
+            folder = run_dir / name
+            if name in created and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+    except OSError:  # another process removed it first, or it is not ours to remove
+        pass
+
+
+def _train(cfg: RunConfig, resume: str, source: str) -> TrainResult:
     from accelerate import Accelerator
 
     t = cfg.training
     run_dir = Path(t.output_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{source}:training.output_dir: {run_dir} is a file; give a folder")
+    check_sampling(cfg.sampling, cfg.objective.transport, cfg.model.num_classes, source)
+    try:  # the objective's own checks, before anything is written
+        build_objective(cfg.objective)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{source}:objective: {exc}") from exc
     log_with = None if t.log_with == "none" else t.log_with
     cpu = use_cpu()
     acc = Accelerator(
@@ -255,6 +308,8 @@ def train(cfg: RunConfig, resume: str = "auto") -> TrainResult:
         project_dir=str(run_dir / "logs"),
     )
     check_world_size(acc.num_processes)
+    if acc.is_main_process:
+        check_writable_dir(run_dir, f"run folder ({source}:training.output_dir)")
     resume_path = _find_resume(run_dir, resume)
     if resume_path is not None:
         _check_resume_compatible(run_dir, cfg)
@@ -284,8 +339,10 @@ def train(cfg: RunConfig, resume: str = "auto") -> TrainResult:
     model = build_model(cfg.model, index.latent_shape)
     if t.init_from is not None and resume_path is None:
         load_model_weights(model, t.init_from, t.init_weights)
-    _prepare_run_dir(run_dir, cfg, acc.is_main_process)
-    acc.wait_for_everyone()
+    autoencoder = None
+    if t.sample_every and cfg.autoencoder is not None and acc.is_main_process:
+        # Loaded now, so that a missing autoencoder stops the run before any training.
+        autoencoder = load_autoencoder(cfg.autoencoder, acc.device)
     objective = build_objective(cfg.objective)
     trainer_cfg = TrainerConfig(
         steps=t.steps,
@@ -299,6 +356,7 @@ def train(cfg: RunConfig, resume: str = "auto") -> TrainResult:
         seed=t.seed,
         checkpoint_dir=str(run_dir / "checkpoints"),
         checkpoint_every=t.checkpoint_every,
+        keep_last=t.keep_last,
         log_every=t.log_every,
         progress=t.progress,
         log_with=log_with,
@@ -307,11 +365,15 @@ def train(cfg: RunConfig, resume: str = "auto") -> TrainResult:
     )
     callbacks: list[tuple[int, Any]] = [(t.log_every, log_memory)]
     if t.sample_every:
-        callbacks.append((t.sample_every, SampleGrid(cfg, run_dir, normalizer, index.latent_shape)))
+        grid = SampleGrid(cfg, run_dir, normalizer, index.latent_shape, autoencoder)
+        callbacks.append((t.sample_every, grid))
     trainer = Trainer(model, objective, data, trainer_cfg, callbacks=callbacks, accelerator=acc)
     if resume_path is not None:
         step = trainer.resume(resume_path)
         acc.print(f"Resumed from {resume_path} at step {step}.")
+    # Every check passed: only now write the run folder's config and latent copies.
+    _prepare_run_dir(run_dir, cfg, acc.is_main_process)
+    acc.wait_for_everyone()
     result = trainer.fit()
     report = _rank_sync_check(trainer, run_dir)
     last_loss = result.losses[-1] if result.losses else float("nan")
@@ -351,15 +413,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="'auto' (continue from <output_dir>/checkpoints/last.pt if present), 'never', "
         "or a checkpoint path.",
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="Show the full traceback of a configuration error."
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = parse_args(argv)
-    cfg = load_config(args.config, args.override)
-    train(cfg, resume=args.resume)
-    return 0
+
+    def run() -> int:
+        cfg = load_config(args.config, args.override)
+        train(cfg, resume=args.resume, source=str(args.config))
+        return 0
+
+    return report_user_errors("scale/train.py", run, args.debug)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,9 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "scalar"),
     ("numpy._core.numeric", "_frombuffer"),
     ("_codecs", "encode"),
+    # An empty array pickled with protocol 2 stores its (empty) buffer as bytes().
+    ("builtins", "bytes"),
+    ("__builtin__", "bytes"),
 }
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from .demo import DemoConfig, run_demo
+from .demo import MIN_DEMO_SAMPLES, DemoConfig, run_demo
+from .training.checkpoint import CheckpointError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,14 +60,19 @@ def main(argv: list[str] | None = None) -> None:
     from toy_data import list_2d_datasets
 
     if args.dataset.lower() not in list_2d_datasets():
-        parser.error(
-            f"unknown dataset {args.dataset!r}; choose from {', '.join(list_2d_datasets())}"
-        )
-    for flag in ("steps", "few_step_steps", "samples"):
+        d.error(f"unknown dataset {args.dataset!r}; choose from {', '.join(list_2d_datasets())}")
+    for flag in ("steps", "few_step_steps"):
         if getattr(args, flag) < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be >= 1")
-    run_demo(
-        DemoConfig(
+            d.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if args.samples < MIN_DEMO_SAMPLES:
+        d.error(
+            f"--samples must be >= {MIN_DEMO_SAMPLES}, got {args.samples} (with fewer points the "
+            "W2 floor exceeds the models' scores)"
+        )
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        d.error(f"--out {args.out} is a file; give a folder for the report")
+    try:
+        config = DemoConfig(
             dataset=args.dataset.lower(),
             steps=args.steps,
             few_step_steps=args.few_step_steps,
@@ -75,7 +82,12 @@ def main(argv: list[str] | None = None) -> None:
             samples=args.samples,
             progress=not args.no_progress,
         )
-    )
+    except ValueError as exc:
+        d.error(str(exc))
+    try:
+        run_demo(config)
+    except CheckpointError as exc:  # an output folder that cannot be written
+        d.error(str(exc))
 
 
 if __name__ == "__main__":

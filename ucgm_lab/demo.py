@@ -21,10 +21,14 @@ from .evaluation import QualityPoint, format_quality_table, quality_vs_nfe
 from .metrics import metric_floor
 from .recipes import ToyRecipe, train_toy
 from .sampler import sample
-from .training.checkpoint import atomic_write
+from .training.checkpoint import atomic_write, check_writable_dir
 from .viz import points_figure, quality_figure, trajectory_figure, x_hat_grid_figure
 
 __all__ = ["DemoConfig", "DemoResult", "few_step_time_points", "run_demo"]
+
+
+MIN_DEMO_SAMPLES = 100
+"""Fewest samples per evaluation the demo accepts (below it the W2 floor exceeds the scores)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,26 @@ class DemoConfig:
     multi_step_nfe: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 100)
     few_step_nfe: tuple[int, ...] = (1, 2, 4, 8)
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "few_step_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int):
+            raise ValueError(
+                f"samples must be an integer >= {MIN_DEMO_SAMPLES}, got {self.samples!r}."
+            )
+        if self.samples < MIN_DEMO_SAMPLES:
+            raise ValueError(
+                f"samples must be >= {MIN_DEMO_SAMPLES}, got {self.samples}: with fewer points the "
+                "W2 of two data samples (the floor) exceeds the models' scores and the table "
+                "means nothing."
+            )
+        if self.device not in ("cpu", "auto"):
+            raise ValueError(f"device must be 'cpu' or 'auto', got {self.device!r}.")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise ValueError(f"out {self.out!r} is a file; give a folder for the report.")
 
 
 @dataclass(frozen=True)
@@ -100,8 +124,7 @@ def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
     from toy_data import sample_2d
 
     start = time.perf_counter()
-    out_dir = Path(config.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_writable_dir(config.out, "demo output folder (--out)")
     device = "cpu" if config.device == "cpu" else None
     recipe0 = ToyRecipe(dataset=config.dataset, steps=config.steps, seed=config.seed)
     print(

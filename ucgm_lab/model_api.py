@@ -15,7 +15,15 @@ from torch import Tensor, nn
 
 from .ema import unwrap_model
 
-__all__ = ["Model", "call_model", "check_batch", "check_labels", "resolve_null_class"]
+__all__ = [
+    "Model",
+    "call_model",
+    "check_batch",
+    "check_labels",
+    "check_model_takes_labels",
+    "model_dtype",
+    "resolve_null_class",
+]
 
 Model = Callable[..., Tensor]
 
@@ -88,3 +96,33 @@ def check_labels(y: Tensor | None, batch: int, what: str = "y") -> None:
         raise ValueError(
             f"{what} must have shape ({batch},) (one class id per sample); got {tuple(y.shape)}."
         )
+
+
+def check_model_takes_labels(model: Model, y: Tensor | None) -> None:
+    """Raise a clear error when labels are given to a model that declares no classes.
+
+    A model declares itself unconditional with ``num_classes = None`` (the library's networks
+    do); models without the attribute are not checked.
+    """
+    if y is None:
+        return
+    inner = unwrap_model(model) if isinstance(model, nn.Module) else model
+    if hasattr(inner, "num_classes") and inner.num_classes is None:
+        raise ValueError(
+            f"Class labels y were given but the model {type(inner).__name__} is unconditional "
+            "(num_classes=None). Call it without y, or build a class-conditional model "
+            "(num_classes=K)."
+        )
+
+
+def model_dtype(model: Model, fallback: torch.dtype) -> torch.dtype:
+    """The dtype of the model's first floating parameter, else ``fallback``.
+
+    The objective and the sampler call a network in this dtype (the model's dtype wins over
+    the data's), so float16 or float64 data work with a float32 model and vice versa.
+    """
+    if isinstance(model, nn.Module):
+        for p in model.parameters():
+            if p.is_floating_point():
+                return p.dtype
+    return fallback

@@ -32,11 +32,20 @@ import torch.nn.functional as torch_f
 from torch import Tensor, nn
 
 from .ema import ExponentialMovingAverage, unwrap_model
-from .model_api import Model, call_model, check_batch, check_labels, resolve_null_class
+from .model_api import (
+    Model,
+    call_model,
+    check_batch,
+    check_labels,
+    check_model_takes_labels,
+    resolve_null_class,
+)
 from .schedules import BetaTimeDistribution
 from .transports import Coefficients, Transport, broadcast_time, get_transport
 
 __all__ = [
+    "ENHANCEMENT_RATIO_MAX",
+    "NonFiniteError",
     "ObjectiveOutput",
     "UCGMObjective",
     "enhance",
@@ -46,6 +55,13 @@ __all__ = [
 ]
 
 HALF_PI = math.pi / 2
+
+ENHANCEMENT_RATIO_MAX = 4.0
+"""Largest enhancement ratio zeta accepted for lambda > 0 (Tab. 6 uses 1.3 to 2.0)."""
+
+
+class NonFiniteError(FloatingPointError):
+    """A NaN or infinite value appeared; the message names where (input, network output, state)."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +205,14 @@ class UCGMObjective:
         difference_model: theta^- inside the finite differences: "current" (the current
             weights under no_grad, as in the reference) or "ema" (the warm-up EMA teacher).
         fp32_no_grad_forwards: Run the extra no-grad forwards outside autocast, in float32.
+        check_finite: After each call, check that the loss is finite (one reduction and a host
+            sync) and, if not, raise :class:`NonFiniteError` naming the first non-finite
+            quantity (x, the noise, the network output F_t, the target). The
+            :class:`~ucgm_lab.training.Trainer` turns it off: its own guard checks the loss.
+
+    Dtypes: the network is called in its parameters' dtype (the model's dtype wins; inputs are
+    cast to it), the objective's arithmetic runs in float64 for float64 data and in float32
+    otherwise, and ``ObjectiveOutput`` is in that compute dtype.
     """
 
     def __init__(
@@ -211,6 +235,7 @@ class UCGMObjective:
         teacher: nn.Module | None = None,
         difference_model: Literal["current", "ema"] = "current",
         fp32_no_grad_forwards: bool = False,
+        check_finite: bool = True,
     ) -> None:
         self.transport = get_transport(transport)
         lam = _check_number(consistency_ratio, "consistency_ratio (lambda)")
@@ -246,8 +271,18 @@ class UCGMObjective:
                 f"enhancement_ratio (zeta) must lie in [0, 1) for lambda = 0 (section 3.1), got {zeta}; "
                 "values above 1 are for few-step training (lambda > 0) with a frozen teacher."
             )
+        if lam > 0 and zeta > ENHANCEMENT_RATIO_MAX:
+            raise ValueError(
+                f"enhancement_ratio (zeta) must lie in [0, {ENHANCEMENT_RATIO_MAX:g}] for lambda > 0 "
+                f"(Tab. 6 uses 1.3 to 2.0), got {zeta}."
+            )
         self.enhancement_ratio = zeta
-        lo, hi = enhancement_range
+        if not isinstance(enhancement_range, (tuple, list)) or len(enhancement_range) != 2:
+            raise ValueError(
+                f"enhancement_range must be a pair (lo, s), got {enhancement_range!r}."
+            )
+        lo = _check_number(enhancement_range[0], "enhancement_range[0]")
+        hi = _check_number(enhancement_range[1], "enhancement_range[1]")
         if not 0 <= lo < hi <= 1:
             raise ValueError(
                 f"enhancement_range must satisfy 0 <= lo < s <= 1, got {enhancement_range}."
@@ -257,8 +292,14 @@ class UCGMObjective:
         if not 0 <= p < 1:
             raise ValueError(f"label_dropout must lie in [0, 1), got {label_dropout}.")
         self.label_dropout = p
+        if null_class is not None and (
+            isinstance(null_class, bool) or not isinstance(null_class, int) or null_class < 0
+        ):
+            raise TypeError(
+                f"null_class must be a class id (an integer >= 0) or None, got {null_class!r}."
+            )
         self.null_class = null_class
-        if not 0 <= teacher_decay <= 1:
+        if not 0 <= _check_number(teacher_decay, "teacher_decay") <= 1:
             raise ValueError(f"teacher_decay must lie in [0, 1], got {teacher_decay}.")
         self.teacher_decay = float(teacher_decay)
         if difference_model not in ("current", "ema"):
@@ -267,6 +308,7 @@ class UCGMObjective:
             )
         self.difference_model = difference_model
         self.fp32_no_grad_forwards = bool(fp32_no_grad_forwards)
+        self.check_finite = bool(check_finite)
         self.ema_teacher: ExponentialMovingAverage | None = None
         self.frozen_teacher: nn.Module | None = None
         if teacher is not None:
@@ -274,6 +316,28 @@ class UCGMObjective:
         self._pending_state: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ public API
+    def settings(self) -> dict[str, Any]:
+        """The settings that define what is trained.
+
+        They are stored in training checkpoints; a resume with other values is refused.
+        """
+        td = self.time_distribution
+        return {
+            "transport": self.transport.name,
+            "consistency_ratio": self.consistency_ratio,
+            "enhancement_ratio": self.enhancement_ratio,
+            "enhancement_range": list(self.enhancement_range),
+            "clip": self.clip,
+            "epsilon": self.epsilon,
+            "loss": self.loss,
+            "huber_c": self.huber_c,
+            "cosine_term": self.cosine_term,
+            "time_weighting": self.time_weighting,
+            "label_dropout": self.label_dropout,
+            "difference_model": self.difference_model,
+            "time_distribution": [td.theta1, td.theta2, td.scale, td.t_min, td.t_max],
+        }
+
     @property
     def uses_ema_teacher(self) -> bool:
         """Whether the objective keeps a warm-up EMA teacher (enhancement at lambda = 0, or theta^- = EMA)."""
@@ -310,6 +374,12 @@ class UCGMObjective:
         check_batch(x, "x")
         batch = x.shape[0]
         check_labels(y, batch, "y")
+        check_model_takes_labels(model, y)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__} "
+                "(e.g. torch.Generator().manual_seed(123), not 123)."
+            )
         lam = self.consistency_ratio
         compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         device = x.device
@@ -348,7 +418,8 @@ class UCGMObjective:
         x_c, z_c = x.to(compute_dtype), z.to(compute_dtype)
         x_t = c_t.alpha * z_c + c_t.gamma * x_c
 
-        F_t = call_model(model, x_t.to(x.dtype), tr.network_time(t).to(x.dtype), labels)
+        net_dtype = self._model_dtype(model, x)
+        F_t = call_model(model, x_t.to(net_dtype), tr.network_time(t).to(net_dtype), labels)
         F_sg = F_t.detach().to(compute_dtype)
 
         with torch.no_grad():
@@ -373,6 +444,10 @@ class UCGMObjective:
             dist = pseudo_huber_distance(F_c, target, self.huber_c, self.cosine_term)
         weight = torch.cos(HALF_PI * t) if self.time_weighting == "cosine" else torch.ones_like(t)
         per_sample = weight * dist
+        if self.check_finite:
+            loss = per_sample.mean()
+            if not bool(torch.isfinite(loss)):
+                self._raise_non_finite(x, z, t, F_t, target)
         return ObjectiveOutput(
             loss=per_sample.mean(),
             per_sample_loss=per_sample,
@@ -417,6 +492,38 @@ class UCGMObjective:
         self._pending_state = pending or None
 
     # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _raise_non_finite(x: Tensor, z: Tensor, t: Tensor, F_t: Tensor, target: Tensor) -> None:
+        """Name the first non-finite quantity along the computation (called only on failure)."""
+        checks = [
+            ("the data x", x, "check the data batch (e.g. torch.isfinite(x).all())"),
+            ("the noise", z, "check the noise tensor you passed"),
+            ("the times t", t, "check the times you passed"),
+            (
+                "the network output F_t",
+                F_t,
+                "the model returned NaN or inf: check its weights "
+                "(a diverged run) or lower the learning rate",
+            ),
+            (
+                "the target F_target",
+                target,
+                "the teacher or the finite-difference forwards returned NaN or inf",
+            ),
+        ]
+        for name, value, hint in checks:
+            bad = ~torch.isfinite(value.detach())
+            if bool(bad.any()):
+                rows = int(bad.reshape(bad.shape[0], -1).any(1).sum()) if bad.ndim else 1
+                raise NonFiniteError(
+                    f"UCGMObjective: {name} holds NaN or inf values ({rows} of {value.shape[0]} "
+                    f"samples); the loss would be NaN. {hint[0].upper() + hint[1:]}."
+                )
+        raise NonFiniteError(
+            "UCGMObjective: the loss is NaN or inf although the inputs, the network output and "
+            "the target are finite (an overflow in the distance); lower the data scale."
+        )
+
     def _check_times(
         self, t: Tensor, batch: int, device: torch.device, dtype: torch.dtype
     ) -> Tensor:

@@ -14,6 +14,7 @@ kappa = 0 and order 1 on a flow-matching transport this is exactly the Euler met
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -22,11 +23,21 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .model_api import Model, call_model, check_batch, check_labels, resolve_null_class
+from .model_api import (
+    Model,
+    call_model,
+    check_batch,
+    check_labels,
+    check_model_takes_labels,
+    model_dtype,
+    resolve_null_class,
+)
 from .schedules import KumaraswamySchedule, explicit_time_points
 from .transports import Decomposition, Transport, get_transport
 
 __all__ = [
+    "MAX_STEPS",
+    "NonFiniteSampleError",
     "SampleOutput",
     "auto_stochastic_ratio",
     "extrapolate",
@@ -34,6 +45,17 @@ __all__ = [
     "sample",
     "second_order_correction",
 ]
+
+
+MAX_STEPS = 100_000
+"""Largest number of steps :func:`sample` accepts (every step's estimates are kept in memory)."""
+
+DIVISOR_TOLERANCE = 1e-8
+"""The order-2 correction refuses divisors gamma(t_i) (or alpha(t_i)) smaller than this."""
+
+
+class NonFiniteSampleError(FloatingPointError):
+    """The sampler's state went NaN or inf; the message names the step and the cause."""
 
 
 @dataclass(frozen=True)
@@ -140,15 +162,17 @@ def second_order_correction(
         The corrected state at t_{i+1}.
 
     Raises:
-        ValueError: If the divisor (gamma(t_i) or alpha(t_i)) is 0.
+        ValueError: If the divisor (gamma(t_i) or alpha(t_i)) is below ``DIVISOR_TOLERANCE``
+            in magnitude (e.g. cos(pi/2) = 6e-17 for TrigFlow at t = 1).
     """
     c_now, c_next = transport.coefficients(t_now), transport.coefficients(t_next)
     noise_form = form == "noise"
     divisor = c_now.gamma if noise_form else c_now.alpha
-    if float(divisor) == 0.0:
+    if abs(float(divisor)) < DIVISOR_TOLERANCE:
         name = "gamma" if noise_form else "alpha"
         raise ValueError(
-            f"The {form}-form second-order correction divides by {name}(t_i), which is 0 at "
+            f"The {form}-form second-order correction divides by {name}(t_i) = {float(divisor):.3g} "
+            f"(below {DIVISOR_TOLERANCE:g}) at "
             f"t_i = {float(t_now):g} for transport {transport.name!r}. "
             + (
                 "Start the time grid slightly below 1 (a gap_noise > 0, or a first time point "
@@ -181,6 +205,7 @@ def sample(
     y: Tensor | None = None,
     guidance_scale: float = 1.0,
     guidance_interval: tuple[float, float] = (0.0, 1.0),
+    guidance_interval_time: Literal["library", "network"] = "library",
     null_class: int | None = None,
     extrapolation_start: int = 1,
     correction: Literal["noise", "data"] = "noise",
@@ -210,6 +235,10 @@ def sample(
         guidance_scale: Classifier-free guidance scale w (1 = no guidance):
             F = F(null) + w (F(y) - F(null)) for t_i inside ``guidance_interval``.
         guidance_interval: (lo, hi) of times where guidance applies.
+        guidance_interval_time: "library" (default: ``guidance_interval`` is in library time,
+            data at 0) or "network" (in the network's own time ``transport.network_time(t)``,
+            as the reference implementation's ``cfg_interval``; for ReLinear the reference's
+            [0.125, 1.0] is (0, 0.875) in library time). See docs/architecture.md.
         null_class: Class id of the unconditional model (default ``model.null_class``).
         extrapolation_start: First step index i that extrapolates (paper: 1; the reference: 2).
         correction: Form of the order-2 correction: "noise" (the paper's, averaging z^; unstable
@@ -219,13 +248,46 @@ def sample(
         accumulate_float64: Keep the state in float64 (default: yes except on MPS).
         progress: Show a tqdm progress bar.
 
+    Dtypes: the network is called in its parameters' dtype (the model's dtype wins; a model
+    without parameters gets the noise dtype); the state is kept in float64 (or the noise dtype)
+    and the outputs are in the noise tensor's dtype.
+
     Returns:
         :class:`SampleOutput` with the final sample, the per-step estimates, the time grid
         and the number of function evaluations.
+
+    Raises:
+        NonFiniteSampleError: If the state becomes NaN or inf; the message names the step,
+            its time and whether the network output or the update went non-finite (one
+            reduction per step checks it).
     """
     check_batch(noise, "noise")
     batch = noise.shape[0]
     check_labels(y, batch, "y")
+    check_model_takes_labels(model, y)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__} "
+            "(e.g. torch.Generator().manual_seed(123), not 123)."
+        )
+    if null_class is not None and (
+        isinstance(null_class, bool) or not isinstance(null_class, int) or null_class < 0
+    ):
+        raise TypeError(
+            f"null_class must be a class id (an integer >= 0) or None, got {null_class!r}."
+        )
+    if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)):
+        raise TypeError(
+            f"guidance_scale must be a finite number (1 = no guidance), got {guidance_scale!r}."
+        )
+    if not math.isfinite(guidance_scale):
+        raise ValueError(
+            f"guidance_scale must be a finite number (1 = no guidance), got {guidance_scale}."
+        )
+    if guidance_interval_time not in ("library", "network"):
+        raise ValueError(
+            f"guidance_interval_time must be 'library' or 'network', got {guidance_interval_time!r}."
+        )
     tr = get_transport(transport)
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order!r}.")
@@ -254,6 +316,14 @@ def sample(
             raise ValueError(
                 "Guidance needs the null class id: pass null_class=... or give the model `null_class`."
             )
+    if (
+        not isinstance(guidance_interval, (tuple, list))
+        or len(guidance_interval) != 2
+        or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in guidance_interval)
+    ):
+        raise TypeError(
+            f"guidance_interval must be a pair of numbers (lo, hi), got {guidance_interval!r}."
+        )
     g_lo, g_hi = guidance_interval
     if not 0 <= g_lo <= g_hi <= 1:
         raise ValueError(
@@ -265,9 +335,9 @@ def sample(
     if accumulate_float64 is None:
         accumulate_float64 = noise.device.type != "mps"
     state_dtype = torch.float64 if accumulate_float64 else noise.dtype
-    model_dtype = noise.dtype
+    net_dtype = model_dtype(model, noise.dtype)
     times = times.to(device=noise.device, dtype=state_dtype)
-    batch_ones = torch.ones(batch, device=noise.device, dtype=model_dtype)
+    batch_ones = torch.ones(batch, device=noise.device, dtype=net_dtype)
     y_pair = None
     if guidance_scale != 1.0:
         y_pair = torch.cat([y, torch.full_like(y, null_class)])
@@ -276,18 +346,26 @@ def sample(
 
     def evaluate(state: Tensor, t_now: Tensor) -> Decomposition:
         nonlocal nfe
-        x_in = state.to(model_dtype)
-        t_net = tr.network_time(t_now).to(model_dtype) * batch_ones  # map in float64, then cast
-        guided = guidance_scale != 1.0 and g_lo <= float(t_now) <= g_hi
+        x_in = state.to(net_dtype)
+        t_map = tr.network_time(t_now)  # map in float64, then cast
+        t_net = t_map.to(net_dtype) * batch_ones
+        t_cmp = t_map if guidance_interval_time == "network" else t_now
+        guided = guidance_scale != 1.0 and g_lo <= float(t_cmp) <= g_hi
         if guided:
             F_pair = call_model(model, torch.cat([x_in, x_in]), torch.cat([t_net, t_net]), y_pair)
+            last_output[0] = F_pair
             F_cond, F_null = F_pair.to(state_dtype).chunk(2)
             F = F_null + guidance_scale * (F_cond - F_null)
             nfe += 2
         else:
-            F = call_model(model, x_in, t_net, y).to(state_dtype)
+            F = call_model(model, x_in, t_net, y)
+            last_output[0] = F
+            F = F.to(state_dtype)
             nfe += 1
+        last_output[1] = F
         return tr.decompose(F, state, t_now)
+
+    last_output: list[Tensor | None] = [None, None]  # (network output, F used), for diagnosis
 
     state = noise.to(state_dtype)
     states, x_hats, z_hats = [state], [], []
@@ -325,8 +403,12 @@ def sample(
                 corr = evaluate(nxt, t_next)
                 nxt = second_order_correction(tr, state, t_now, t_next, est, corr, correction)
             state = nxt
+            if not bool(torch.isfinite(state).all()):  # the one reduction per step
+                _raise_non_finite(i, float(t_now), float(t_next), last_output, raw)
             states.append(state)
     bar.close()
+    if not bool(torch.isfinite(state).all()):
+        _raise_non_finite(num_points - 1, float(times[-2]), 0.0, last_output, raw)
     return SampleOutput(
         sample=state.to(noise.dtype),
         x_hat=torch.stack(x_hats).to(noise.dtype),
@@ -334,6 +416,41 @@ def sample(
         states=torch.stack(states).to(noise.dtype),
         times=times.to(torch.float64).cpu(),
         nfe=nfe,
+    )
+
+
+def _raise_non_finite(
+    i: int, t_now: float, t_next: float, outputs: list[Tensor | None], est: Decomposition
+) -> None:
+    """Name the cause of a non-finite state at step i (called only on failure).
+
+    ``outputs`` is (the network's output, the F used after guidance and the cast to the state
+    dtype) of the last evaluation.
+    """
+    where = f"step {i} (t = {t_now:.6g} -> {t_next:.6g})"
+    raw, used = outputs
+    if raw is not None and not bool(torch.isfinite(raw).all()):
+        raise NonFiniteSampleError(
+            f"UCGM-S: the network output went NaN or inf at {where}. Check the model's weights "
+            "and its inputs (the noise, y), and that the transport is the one it was trained with."
+        )
+    if used is not None and not bool(torch.isfinite(used).all()):
+        raise NonFiniteSampleError(
+            f"UCGM-S: the network output is finite but the F used at {where} is not: the "
+            "guidance combination F_null + w (F_cond - F_null) or the cast to the state dtype "
+            "overflowed. Lower guidance_scale, or keep the state in float64."
+        )
+    if not (bool(torch.isfinite(est.x_hat).all()) and bool(torch.isfinite(est.z_hat).all())):
+        raise NonFiniteSampleError(
+            f"UCGM-S: the decomposition (eq. 2) went NaN or inf at {where} although the network "
+            "output is finite: a coefficient divides by (nearly) zero there. Start the grid "
+            "slightly below 1 (gap_noise > 0) or above 0."
+        )
+    raise NonFiniteSampleError(
+        f"UCGM-S: the state went NaN or inf at {where} although the network output is finite "
+        "(an overflow in the update: extrapolation kappa, guidance scale or the order-2 "
+        "correction). Try fewer extremes: a smaller kappa or guidance_scale, order 1, or "
+        "correction='data'."
     )
 
 
@@ -353,8 +470,8 @@ def _time_grid(
         return grid
     if steps is None:
         raise ValueError("Give steps (number of network evaluations) or explicit time_points.")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}.")
     if isinstance(schedule, str):
         key = schedule.lower()
         if key == "uniform":

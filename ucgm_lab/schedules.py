@@ -141,7 +141,24 @@ def explicit_time_points(
     Returns:
         Tensor of shape (N + 1,) ending at 0, where N is the number of model evaluations.
     """
-    t = torch.as_tensor(points, dtype=dtype).flatten()
+    if isinstance(points, (str, bytes)):
+        raise TypeError(f"time_points must be a sequence of numbers, got {points!r}.")
+    if not torch.is_tensor(points):
+        items = list(points) if isinstance(points, Sequence) else None
+        if items is None or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) for v in items
+        ):
+            raise TypeError(
+                f"time_points must be a 1-D sequence of numbers (e.g. [0.999, 0.5]), got {points!r}."
+            )
+    elif points.is_complex() or points.dtype == torch.bool:
+        raise TypeError(f"time_points must be a real tensor, got dtype {points.dtype}.")
+    t = torch.as_tensor(points, dtype=dtype)
+    if t.ndim != 1:
+        raise ValueError(
+            f"time_points must be one-dimensional (a list of times), got shape {tuple(t.shape)}; "
+            "flatten it yourself if that is what you mean."
+        )
     if t.numel() == 0:
         raise ValueError("time_points must not be empty.")
     _check_unit_interval(t, "time_points")

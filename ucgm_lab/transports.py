@@ -39,8 +39,10 @@ __all__ = [
     "TransportConstraintError",
     "TransportConstraintWarning",
     "broadcast_time",
+    "REFERENCE_HALF_PI",
     "get_transport",
     "list_transports",
+    "reference_transport",
 ]
 
 CoefficientFn = Callable[[Tensor], Tensor]
@@ -442,13 +444,13 @@ def _relinear() -> Transport:
     )
 
 
-def _trigflow() -> Transport:
+def _trigflow(half_pi: float = HALF_PI) -> Transport:
     return Transport(
-        alpha=lambda t: torch.sin(HALF_PI * t),
-        gamma=lambda t: torch.cos(HALF_PI * t),
-        alpha_hat=lambda t: torch.cos(HALF_PI * t),
-        gamma_hat=lambda t: -torch.sin(HALF_PI * t),
-        name="TrigFlow",
+        alpha=lambda t: torch.sin(half_pi * t),
+        gamma=lambda t: torch.cos(half_pi * t),
+        alpha_hat=lambda t: torch.cos(half_pi * t),
+        gamma_hat=lambda t: -torch.sin(half_pi * t),
+        name="TrigFlow" if half_pi == HALF_PI else f"TrigFlow(half_pi={half_pi:g})",
     )
 
 
@@ -465,23 +467,23 @@ def _edm() -> Transport:
     )
 
 
-def _triglinear() -> Transport:
+def _triglinear(half_pi: float = HALF_PI) -> Transport:
     return Transport(
-        alpha=lambda t: torch.sin(HALF_PI * t),
-        gamma=lambda t: torch.cos(HALF_PI * t),
+        alpha=lambda t: torch.sin(half_pi * t),
+        gamma=lambda t: torch.cos(half_pi * t),
         alpha_hat=torch.ones_like,
         gamma_hat=lambda t: -torch.ones_like(t),
-        name="TrigLinear",
+        name="TrigLinear" if half_pi == HALF_PI else f"TrigLinear(half_pi={half_pi:g})",
     )
 
 
-def _random() -> Transport:
+def _random(half_pi: float = HALF_PI) -> Transport:
     return Transport(
-        alpha=lambda t: torch.sin(HALF_PI * t),
+        alpha=lambda t: torch.sin(half_pi * t),
         gamma=lambda t: 1 - t,
         alpha_hat=torch.ones_like,
         gamma_hat=lambda t: -1 - torch.exp(-5 * t),
-        name="Random",
+        name="Random" if half_pi == HALF_PI else f"Random(half_pi={half_pi:g})",
     )
 
 
@@ -494,6 +496,29 @@ _BUILDERS: dict[str, Callable[[], Transport]] = {
     "random": _random,
 }
 _CACHE: dict[str, Transport] = {}
+
+
+REFERENCE_HALF_PI = 1.57
+"""The reference implementation's value of pi / 2 in the trigonometric transports."""
+
+
+def reference_transport(name: str) -> Transport:
+    """A trigonometric transport with the reference implementation's constant 1.57 for pi / 2.
+
+    ucgm-lab uses the exact pi / 2 (docs/architecture.md). A checkpoint trained by the
+    reference implementation with TrigFlow, TrigLinear or Random was trained on
+    sin(1.57 t), cos(1.57 t); sample it with this transport to reproduce the reference exactly
+    (with the exact constant, samples of the same model differ by up to about 1e-3).
+
+    Args:
+        name: "trigflow", "triglinear" or "random"; the other transports have no such constant
+            and are returned by :func:`get_transport` unchanged.
+    """
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    builders = {"trigflow": _trigflow, "triglinear": _triglinear, "random": _random}
+    if key in builders:
+        return builders[key](REFERENCE_HALF_PI)
+    return get_transport(name)
 
 
 def list_transports() -> list[str]:

@@ -78,10 +78,17 @@ def test_two_processes_give_the_same_statistics(straight_run, vae, tmp_path):
 def test_missing_inception_weights_fail_before_sampling(straight_run, vae, tmp_path):
     out = tmp_path / "eval"
     with pytest.raises(FileNotFoundError, match="inception_weights is not set"):
-        sample_script.main(_args(straight_run, vae, out, "evaluation.features=inception"))
+        sample_script.main(
+            [*_args(straight_run, vae, out, "evaluation.features=inception"), "--debug"]
+        )
     with pytest.raises(FileNotFoundError, match="ref.npz"):
         sample_script.main(
-            _args(straight_run, vae, out, f"evaluation.reference_stats={tmp_path / 'ref.npz'}")
+            [
+                *_args(
+                    straight_run, vae, out, f"evaluation.reference_stats={tmp_path / 'ref.npz'}"
+                ),
+                "--debug",
+            ]
         )
     assert not out.exists()
 
@@ -89,4 +96,4 @@ def test_missing_inception_weights_fail_before_sampling(straight_run, vae, tmp_p
 @pytest.mark.slow
 def test_sampling_needs_an_autoencoder(straight_run, tmp_path):
     with pytest.raises(ConfigError, match="autoencoder section"):
-        sample_script.main(["--config", str(straight_run / "config.yaml")])
+        sample_script.main(["--config", str(straight_run / "config.yaml"), "--debug"])

@@ -100,9 +100,11 @@ def test_resume_refuses_changed_settings_and_never_overwrites(straight_run, late
     shutil.copytree(straight_run, run)
     before = (run / "checkpoints" / "last.pt").read_bytes()
     with pytest.raises(ConfigError, match=r"differs in \['objective.enhancement_ratio'\]"):
-        train_script.main(train_overrides(latents, run, "objective.enhancement_ratio=0.3"))
+        train_script.main(
+            [*train_overrides(latents, run, "objective.enhancement_ratio=0.3"), "--debug"]
+        )
     with pytest.raises(FileExistsError, match="refusing to overwrite"):
-        train_script.main(train_overrides(latents, run) + ["--resume", "never"])
+        train_script.main([*train_overrides(latents, run) + ["--resume", "never"], "--debug"])
     assert (run / "checkpoints" / "last.pt").read_bytes() == before
     assert (
         yaml.safe_load((run / "config.yaml").read_text())["objective"]["enhancement_ratio"] == 0.5
@@ -116,7 +118,7 @@ def test_corrupt_shard_stops_training_before_anything_is_written(latents, tmp_pa
     shard.write_bytes(shard.read_bytes()[:50])
     run = tmp_path / "run"
     with pytest.raises(LatentShardError, match=shard_name(1)):
-        train_script.main(train_overrides(broken, run))
+        train_script.main([*train_overrides(broken, run), "--debug"])
     assert not (run / "config.yaml").exists() and not (run / "checkpoints").exists()
 
 

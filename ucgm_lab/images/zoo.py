@@ -32,8 +32,9 @@ from torch import Tensor, nn
 
 from ..networks import build_network
 from ..sampler import SampleOutput, sample
-from ..training.checkpoint import CheckpointError, load_weights, save_weights
+from ..training.checkpoint import CheckpointError, load_weights, save_weights, update_manifest
 from ..transports import Transport, get_transport
+from ..zoo import check_zoo_metadata
 from .classifier import DigitsClassifier, train_digits_classifier
 from .recipes import DIGITS_RECIPE, ImageRecipe, train_images
 from .timegrid import even_time_points
@@ -192,17 +193,26 @@ def load_image_model(name: str, directory: str | Path = IMAGE_ZOO_DIR, device: s
     """
     _spec(name)
     tensors, meta = _read(name, directory)
-    model = build_network(meta["network"])
-    model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    path = Path(directory) / f"{name}.safetensors"
+    check_zoo_metadata(path, meta)
+    try:
+        model = build_network(meta["network"])
+        model.load_state_dict({k: v.float() for k, v in tensors.items()})
+        transport = get_transport(meta["recipe"]["transport"])
+        net = meta["network"]
+        image_shape = (net["in_channels"], net["image_size"], net["image_size"])
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path}: the metadata or weights do not describe a zoo model ({exc})."
+        ) from exc
     model.requires_grad_(False).eval().to(device)
-    net = meta["network"]
     return ImageZooModel(
         name=name,
         model=model,
-        transport=get_transport(meta["recipe"]["transport"]),
+        transport=transport,
         consistency_ratio=float(meta["recipe"]["consistency_ratio"]),
         dataset=meta["recipe"]["dataset"],
-        image_shape=(net["in_channels"], net["image_size"], net["image_size"]),
+        image_shape=image_shape,
         sampling=dict(meta["sampling"]),
         metadata=meta,
     )
@@ -215,9 +225,15 @@ def load_classifier(directory: str | Path = IMAGE_ZOO_DIR) -> DigitsClassifier:
         CheckpointError: Missing (the message says how to build it) or corrupt checkpoint.
     """
     tensors, meta = _read(CLASSIFIER_NAME, directory)
-    config = {k: v for k, v in meta["network"].items() if k != "kind"}
-    model = DigitsClassifier(**config)
-    model.load_state_dict(tensors)
+    path = Path(directory) / f"{CLASSIFIER_NAME}.safetensors"
+    try:
+        config = {k: v for k, v in meta["network"].items() if k != "kind"}
+        model = DigitsClassifier(**config)
+        model.load_state_dict(tensors)
+    except (ValueError, TypeError, KeyError, AttributeError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path}: the metadata or weights do not describe the classifier ({exc})."
+        ) from exc
     return model.requires_grad_(False).eval()
 
 
@@ -232,7 +248,9 @@ def _build_classifier(path: Path, steps_scale: float) -> Path:
         "train_seconds": round(run.seconds, 1),
         "description": "digits classifier; its 64-d penultimate layer gives the digits metric's features",
     }
-    return save_weights(path, run.model.state_dict(), meta)
+    save_weights(path, run.model.state_dict(), meta)
+    update_manifest(path)
+    return path
 
 
 def build(
@@ -289,6 +307,7 @@ def build(
             "final_loss": sum(tail) / len(tail),
         }
         written.append(save_weights(path, model.state_dict(), meta))
+        update_manifest(path)
         built[name] = model
         return model
 

@@ -1,40 +1,82 @@
-"""Checkpoints: atomic writes, a format version, clear errors for missing or corrupt files.
+"""Checkpoints: atomic writes, a format version, loading that never runs code, checksums.
 
 A training checkpoint is one ``torch.save`` file holding everything needed to resume exactly
 (model, EMA, optimizer, the objective's teacher state, RNG states, step, data position,
-loss history). Model weights for sharing (the zoo) are written as safetensors with JSON
-metadata. Every write goes to a temporary file in the same folder, is flushed to disk and then
-renamed over the target, so a crash never leaves a half-written file under the real name.
+loss history). It is read with ``torch.load(weights_only=True)``: the unpickler rebuilds
+tensors, numbers, strings and plain containers only, plus the explicit allow-list
+:data:`ALLOWED_GLOBALS` (numpy's array rebuilders, for the saved numpy RNG state). A file
+that references anything else
+(for example ``os.system`` in a crafted pickle) is refused before any of it is executed.
+
+Model weights for sharing (the zoo, ``ema.safetensors``) are safetensors files with JSON
+metadata; :func:`save_weights` stores a sha256 of the tensors and the metadata in the file and
+:func:`load_weights` checks it, and a folder may hold a ``checksums.json`` manifest of whole-file
+sha256 sums (the zoo ships one) that :func:`verify_manifest` checks.
+
+Every write goes to a temporary file ``.NAME.XXXX.tmp`` in the same folder, is flushed to
+disk and then renamed over the target, so a crash never leaves a half-written file under the
+real name; :func:`remove_orphan_temporaries` deletes what a killed process left behind.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 __all__ = [
+    "ALLOWED_GLOBALS",
     "CHECKPOINT_FORMAT_VERSION",
+    "MANIFEST_NAME",
     "CheckpointError",
     "atomic_write",
+    "check_writable_dir",
+    "file_sha256",
     "load_checkpoint",
     "load_weights",
+    "remove_orphan_temporaries",
     "save_checkpoint",
     "save_weights",
+    "update_manifest",
+    "verify_manifest",
 ]
 
 CHECKPOINT_FORMAT_VERSION = 1
+MANIFEST_NAME = "checksums.json"
+_TMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _numpy_globals() -> list[Any]:
+    """The callables a pickled numpy uint32 array (the numpy RNG state) references."""
+    reconstruct = np.ndarray((0,)).__reduce__()[0]  # numpy._core.multiarray._reconstruct
+    return [reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+ALLOWED_GLOBALS: list[Any] = _numpy_globals()
+"""Globals allowed in a training checkpoint beyond torch's weights-only defaults (tensors,
+dtypes, plain containers): numpy array reconstruction, which builds arrays and nothing else."""
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, corrupt, or of an unknown format."""
+    """A checkpoint file is missing, corrupt, unsafe, of an unknown format, or not writable."""
+
+
+def _free_space(folder: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free"
+    except OSError:
+        return "free space unknown"
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
@@ -46,10 +88,21 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
 
     Returns:
         The destination path.
+
+    Raises:
+        CheckpointError: If the folder cannot be created or the write fails with an OS or
+            runtime error (full disk, permissions); the message names the file, says that the
+            previous file is unchanged, and gives the free space.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CheckpointError(
+            f"Cannot write {path}: the folder {path.parent} cannot be created or written "
+            f"({exc.strerror or exc}). Choose a writable folder."
+        ) from exc
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -59,32 +112,125 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(exc, (OSError, RuntimeError, SafetensorError)) and not isinstance(
+            exc, CheckpointError
+        ):
+            previous = "is unchanged" if path.exists() else "was not created"
+            raise CheckpointError(
+                f"Could not write {path} ({type(exc).__name__}: {exc}); {path.name} {previous}. "
+                f"Is the disk full ({_free_space(path.parent)}) or the folder not writable?"
+            ) from exc
         raise
     return path
 
 
+def remove_orphan_temporaries(folder: str | Path) -> list[Path]:
+    """Delete temporary files ``.NAME.XXXX.tmp`` that a killed :func:`atomic_write` left in ``folder``.
+
+    Call it only when no other process writes into ``folder`` (e.g. on resume).
+
+    Returns:
+        The files removed.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        if entry.is_file() and _TMP_PATTERN.match(entry.name):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+def check_writable_dir(folder: str | Path, what: str = "output folder") -> Path:
+    """Create ``folder`` if needed and check that a file can be written in it.
+
+    Raises:
+        CheckpointError: If it is a file, cannot be created, or is not writable.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"The {what} {folder} is a file, not a folder; give a folder path.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise CheckpointError(
+            f"The {what} {folder} is not writable ({exc.strerror or exc}); nothing was trained. "
+            "Choose a writable folder."
+        ) from exc
+    return folder
+
+
+# ---------------------------------------------------------------------- training checkpoints
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Atomically save a training state dict with the format version added."""
+    """Atomically save a training state dict with the format version added.
+
+    The state may hold tensors, numbers, strings, None and (nested) dicts, lists and tuples;
+    anything else would make the file unloadable by :func:`load_checkpoint` and is refused here.
+    """
     payload = {"format_version": CHECKPOINT_FORMAT_VERSION, **state}
+    _check_plain(payload, "state")
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
+_PLAIN = (str, int, float, bool, type(None), torch.dtype, torch.device, torch.Size)
+
+
+def _check_plain(value: Any, where: str) -> None:
+    if isinstance(value, _PLAIN) or torch.is_tensor(value):
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"checkpoint key {where}[{k!r}] must be a str or int.")
+            _check_plain(v, f"{where}[{k!r}]")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return
+    raise TypeError(
+        f"checkpoint value {where} is a {type(value).__name__}; a checkpoint holds only tensors, "
+        "numbers, strings and plain containers (so that loading it can never run code)."
+    )
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`.
+    """Load a checkpoint written by :func:`save_checkpoint` without running any code in it.
 
     Raises:
-        CheckpointError: If the file is missing, unreadable, or not a ucgm-lab checkpoint of a
-            known format version.
+        CheckpointError: If the file is missing, unreadable, references a global outside the
+            allow-list (a crafted or foreign file: nothing in it was executed), or is not a
+            ucgm-lab checkpoint of a known format version.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"No checkpoint at {path}: the file does not exist.")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any failure to unpickle means a corrupt file
+        with torch.serialization.safe_globals(ALLOWED_GLOBALS):
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to unpickle means a bad file
+        text = str(exc)
+        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
+            found = re.findall(r"GLOBAL ([\w.]+)", text) or re.findall(
+                r"Unsupported global: ([^\s]+)", text
+            )
+            what = f" ({', '.join(sorted(set(found)))})" if found else ""
+            raise CheckpointError(
+                f"Refused to load {path}: it references Python objects outside the allow-list"
+                f"{what}. A ucgm-lab checkpoint holds only tensors, numbers, strings and plain "
+                "containers; this file was crafted or written by other software, and nothing in "
+                "it was run. Load only checkpoints written by ucgm-lab."
+            ) from None
         raise CheckpointError(
             f"Could not read checkpoint {path} ({type(exc).__name__}: {exc}). The file is corrupt or "
             "truncated; use an earlier checkpoint."
@@ -99,38 +245,127 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
+# ---------------------------------------------------------------------- shared weights
+def _content_digest(tensors: dict[str, torch.Tensor], meta_json: str) -> str:
+    """sha256 over the metadata JSON and every tensor's name, dtype, shape and bytes."""
+    digest = hashlib.sha256(meta_json.encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def save_weights(
     path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]
 ) -> Path:
-    """Atomically save weights as safetensors with JSON metadata (stored under "ucgm_lab")."""
-    meta = {
-        "ucgm_lab": json.dumps(
-            {"format_version": CHECKPOINT_FORMAT_VERSION, **metadata}, sort_keys=True
-        )
-    }
+    """Atomically save weights as safetensors with JSON metadata (stored under "ucgm_lab").
+
+    The file also stores ``ucgm_lab_sha256``, a digest of the tensors and the metadata that
+    :func:`load_weights` verifies.
+    """
+    meta_json = json.dumps(
+        {"format_version": CHECKPOINT_FORMAT_VERSION, **metadata}, sort_keys=True
+    )
     flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    meta = {"ucgm_lab": meta_json, "ucgm_lab_sha256": _content_digest(flat, meta_json)}
     return atomic_write(path, lambda tmp: save_file(flat, tmp, metadata=meta))
 
 
 def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Load weights and metadata written by :func:`save_weights`.
 
+    Files that carry a content digest (all written since it was added) are verified; a
+    ``checksums.json`` beside the file is checked too (:func:`verify_manifest`).
+
     Raises:
-        CheckpointError: If the file is missing or corrupt.
+        CheckpointError: If the file is missing, corrupt, modified (digest mismatch) or its
+            metadata is not a JSON object.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"No weights file at {path}: the file does not exist.")
+    verify_manifest(path)
     try:
         tensors = load_file(path)
         from safetensors import safe_open
 
         with safe_open(path, framework="pt") as fh:
-            raw = (fh.metadata() or {}).get("ucgm_lab")
+            header = fh.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(
             f"Could not read weights file {path} ({exc}); the file is corrupt or truncated."
         ) from exc
+    raw = header.get("ucgm_lab")
     if raw is None:
         raise CheckpointError(f"{path} has no ucgm_lab metadata; it was not written by ucgm-lab.")
-    return tensors, json.loads(raw)
+    stored = header.get("ucgm_lab_sha256")
+    if stored is not None and stored != _content_digest(tensors, raw):
+        raise CheckpointError(
+            f"{path} fails its checksum: its weights or metadata were changed after it was "
+            "written (corruption or an edit). Rebuild or re-download it."
+        )
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(
+            f"{path}: its ucgm_lab metadata is not valid JSON ({exc}); the file is corrupt."
+        ) from exc
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"{path}: its ucgm_lab metadata must be a JSON object, got {type(meta).__name__}."
+        )
+    return tensors, meta
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_manifest(folder: Path) -> dict[str, str] | None:
+    manifest = folder / MANIFEST_NAME
+    if not manifest.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{manifest} is not valid JSON ({exc}).") from exc
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise CheckpointError(f"{manifest} must map file names to sha256 strings.")
+    return data
+
+
+def verify_manifest(path: str | Path) -> None:
+    """Check ``path`` against the ``checksums.json`` of its folder, if the folder has one.
+
+    Raises:
+        CheckpointError: The file is not listed, or its sha256 differs from the listed one.
+    """
+    path = Path(path)
+    manifest = _read_manifest(path.parent)
+    if manifest is None:
+        return
+    if path.name not in manifest:
+        raise CheckpointError(
+            f"{path.name} is not listed in {path.parent / MANIFEST_NAME}; a file added by hand "
+            "to a checksummed folder is refused. Build it with the folder's build command."
+        )
+    if file_sha256(path) != manifest[path.name]:
+        raise CheckpointError(
+            f"{path} does not match its checksum in {MANIFEST_NAME}: the file was corrupted or "
+            "modified. Rebuild it, or restore it (e.g. `git checkout` in a source checkout)."
+        )
+
+
+def update_manifest(path: str | Path) -> Path:
+    """Record the sha256 of ``path`` in the ``checksums.json`` of its folder (created if needed)."""
+    path = Path(path)
+    manifest = _read_manifest(path.parent) or {}
+    manifest[path.name] = file_sha256(path)
+    text = json.dumps(dict(sorted(manifest.items())), indent=2) + "\n"
+    return atomic_write(path.parent / MANIFEST_NAME, lambda tmp: Path(tmp).write_text(text))

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,14 +31,34 @@ from tqdm.auto import tqdm
 
 from ..ema import ExponentialMovingAverage, unwrap_model
 from ..objective import UCGMObjective
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import (
+    atomic_write,
+    check_writable_dir,
+    load_checkpoint,
+    remove_orphan_temporaries,
+    save_checkpoint,
+)
 from .data import DataSource
 
-__all__ = ["Callback", "NonFiniteLossError", "TrainResult", "Trainer", "TrainerConfig", "resolve_precision"]
+__all__ = [
+    "Callback",
+    "NonFiniteLossError",
+    "ResumeMismatchError",
+    "TrainResult",
+    "Trainer",
+    "TrainerConfig",
+    "resolve_precision",
+]
+
+_NUMBERED = re.compile(r"^step_(\d+)\.pt$")
 
 
 class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or infinite loss or gradient; training stopped."""
+
+
+class ResumeMismatchError(ValueError):
+    """A checkpoint does not fit this run (other objective, model or process count)."""
 
 
 @dataclass
@@ -56,6 +78,9 @@ class TrainerConfig:
         seed: Seed of the model-independent randomness (objective draws, data order).
         checkpoint_dir: Folder for checkpoints (None: no checkpoints).
         checkpoint_every: Save every this many steps (0: only at the end of ``fit``).
+        keep_last: Besides ``last.pt``, keep the newest this many numbered checkpoints
+            ``step_XXXXXXXXX.pt`` (0: only ``last.pt``). The newest numbered file is a hard link
+            to ``last.pt`` where the file system allows, so it costs no extra space.
         log_every: Update the progress bar and trackers every this many steps.
         progress: Show a tqdm progress bar (on the main process).
         cpu: Force the CPU even when an accelerator is present.
@@ -75,6 +100,7 @@ class TrainerConfig:
     seed: int = 0
     checkpoint_dir: str | None = None
     checkpoint_every: int = 0
+    keep_last: int = 2
     log_every: int = 10
     progress: bool = True
     cpu: bool = False
@@ -83,9 +109,12 @@ class TrainerConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 0:
-            raise ValueError(f"steps must be a non-negative integer, got {self.steps!r}.")
-        if not self.lr > 0:
+        _int(self.steps, "steps", 0)
+        _int(self.seed, "seed", 0)
+        _int(self.checkpoint_every, "checkpoint_every", 0, "0 saves only at the end of fit")
+        _int(self.keep_last, "keep_last", 0, "0 keeps only last.pt")
+        _int(self.log_every, "log_every", 1)
+        if not _number(self.lr, "lr") > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}.")
         if self.optimizer not in ("adamw", "radam"):
             raise ValueError(f"optimizer must be 'adamw' or 'radam', got {self.optimizer!r}.")
@@ -93,11 +122,40 @@ class TrainerConfig:
             raise ValueError(
                 f"mixed_precision must be auto/no/bf16/fp16, got {self.mixed_precision!r}."
             )
-        if not 0 <= self.ema_decay <= 1:
+        if not 0 <= _number(self.ema_decay, "ema_decay") <= 1:
             raise ValueError(f"ema_decay must lie in [0, 1], got {self.ema_decay}.")
-        if self.grad_clip is not None and not self.grad_clip > 0:
+        if self.grad_clip is not None and not _number(self.grad_clip, "grad_clip") > 0:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}.")
-        self.betas = tuple(self.betas)  # type: ignore[assignment]
+        if _number(self.weight_decay, "weight_decay") < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}.")
+        if not isinstance(self.betas, (tuple, list)) or len(self.betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {self.betas!r}.")
+        for i, b in enumerate(self.betas):
+            if not 0 <= _number(b, f"betas[{i}]") < 1:
+                raise ValueError(f"betas must lie in [0, 1), got {self.betas!r}.")
+        for name in ("checkpoint_dir", "project_dir", "log_with"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, (str, Path)):
+                raise TypeError(f"{name} must be a string (a path) or None, got {value!r}.")
+        if isinstance(self.checkpoint_dir, Path):
+            self.checkpoint_dir = str(self.checkpoint_dir)
+        for name in ("progress", "cpu", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite number, got {value!r}.")
+    return float(value)
+
+
+def _int(value: Any, name: str, minimum: int, note: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        extra = f" ({note})" if note else ""
+        raise ValueError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}.")
+    return value
 
 
 @dataclass
@@ -167,9 +225,17 @@ class Trainer:
                 project_dir=cfg.project_dir,
             )
         self.accelerator = accelerator
+        if cfg.checkpoint_dir and accelerator.is_main_process:
+            # Checked before any step runs, so that no training is lost at the first save.
+            check_writable_dir(cfg.checkpoint_dir, "checkpoint folder (checkpoint_dir)")
         if accelerator.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
+        if not isinstance(objective, UCGMObjective):
+            raise TypeError(f"objective must be a UCGMObjective, got {type(objective).__name__}.")
+        # The trainer's own guard checks the loss and names the cause, so the objective's
+        # per-call finiteness check (a host sync) is not needed here.
+        objective.check_finite = False
         self.objective = objective
         self.data = data
         for every, _ in callbacks:
@@ -201,6 +267,8 @@ class Trainer:
         self.losses: list[float] = []
         self.metrics: dict[str, list[tuple[int, float]]] = {}
         self.last_checkpoint: Path | None = None
+        self._saved_step: int | None = None
+        self._tmp_cleaned = False
         if cfg.log_with is not None:
             accelerator.init_trackers("ucgm_lab", config=_jsonable(dataclasses.asdict(cfg)))
 
@@ -237,7 +305,7 @@ class Trainer:
             out = self.objective(self.model, x, y, generator=self.generator)
         loss = float(acc.reduce(out.loss.detach().float(), reduction="mean"))
         if not math.isfinite(loss):
-            self._non_finite("loss", loss)
+            self._non_finite("loss", loss, x)
         acc.backward(out.loss)
         if cfg.grad_clip is not None:
             norm = acc.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
@@ -282,19 +350,21 @@ class Trainer:
                     acc.log(logs, step=self.step)
                 window, images, t_log = [], 0, now
             bar.update(1)
-            for every, callback in self.callbacks:
-                if self.step % every == 0:
-                    recorded = callback(self, self.step, logs)
-                    for name, value in (recorded or {}).items():
-                        self.metrics.setdefault(name, []).append((self.step, float(value)))
+            # The step's checkpoint comes before its callbacks: a failing callback (a sample
+            # grid, an evaluation) must not lose the step's training.
             if (
                 cfg.checkpoint_dir
                 and cfg.checkpoint_every
                 and self.step % cfg.checkpoint_every == 0
             ):
                 self.save()
+            for every, callback in self.callbacks:
+                if self.step % every == 0:
+                    recorded = callback(self, self.step, logs)
+                    for name, value in (recorded or {}).items():
+                        self.metrics.setdefault(name, []).append((self.step, float(value)))
         bar.close()
-        if cfg.checkpoint_dir:
+        if cfg.checkpoint_dir and self._saved_step != self.step:
             self.save()
         return TrainResult(
             step=self.step,
@@ -304,15 +374,20 @@ class Trainer:
             metrics={k: list(v) for k, v in self.metrics.items()},
         )
 
-    def _non_finite(self, what: str, value: float) -> None:
+    def _non_finite(self, what: str, value: float, x: torch.Tensor | None = None) -> None:
+        cause = ""
+        if x is not None and not bool(torch.isfinite(x).all()):
+            cause = " The data batch x holds NaN or inf values: check the data."
+        elif any(not bool(torch.isfinite(p).all()) for p in self.unwrapped_model.parameters()):
+            cause = " The model's parameters hold NaN or inf values."
         where = (
             f"The last good checkpoint is {self.last_checkpoint}."
             if self.last_checkpoint
             else "No checkpoint was written yet (set checkpoint_dir and checkpoint_every)."
         )
         raise NonFiniteLossError(
-            f"Training stopped at step {self.step + 1}: the {what} is {value}. Nothing was updated. "
-            f"{where} Try a lower learning rate, gradient clipping, or mixed_precision='no'."
+            f"Training stopped at step {self.step + 1}: the {what} is {value}.{cause} Nothing was "
+            f"updated. {where} Try a lower learning rate, gradient clipping, or mixed_precision='no'."
         )
 
     # ------------------------------------------------------------------ checkpoints
@@ -335,6 +410,7 @@ class Trainer:
             "ema": self.ema.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "objective": self.objective.state_dict(),
+            "objective_settings": self.objective.settings(),
             "ranks": ranks,
             "python_random": random.getstate(),
             "numpy_random": np.random.get_state(),
@@ -345,7 +421,12 @@ class Trainer:
         }
 
     def save(self, path: str | Path | None = None) -> Path:
-        """Write a checkpoint atomically (main process); all processes must call it."""
+        """Write a checkpoint atomically (main process); all processes must call it.
+
+        Without ``path`` it writes ``<checkpoint_dir>/last.pt`` and, when ``keep_last > 0``,
+        the numbered ``step_XXXXXXXXX.pt`` beside it, keeping the newest ``keep_last`` of those.
+        """
+        numbered = path is None and self.config.keep_last > 0
         if path is None:
             if not self.config.checkpoint_dir:
                 raise ValueError("No path given and config.checkpoint_dir is not set.")
@@ -353,44 +434,169 @@ class Trainer:
         path = Path(path)
         state = self.state_dict()
         if self.is_main_process:
+            if not self._tmp_cleaned:
+                remove_orphan_temporaries(path.parent)
+                self._tmp_cleaned = True
             save_checkpoint(path, state)
+            if numbered:
+                self._keep_numbered(path)
         self.accelerator.wait_for_everyone()
         self.last_checkpoint = path
+        self._saved_step = self.step
         return path
+
+    def _keep_numbered(self, last: Path) -> None:
+        """Link (or copy) ``last`` to ``step_XXXXXXXXX.pt`` and delete numbered files beyond keep_last."""
+        target = last.parent / f"step_{self.step:09d}.pt"
+        tmp = last.parent / f".{target.name}.link.tmp"
+        try:
+            tmp.unlink(missing_ok=True)
+            os.link(last, tmp)
+            os.replace(tmp, target)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            atomic_write(target, lambda t: _copy(last, t))
+        steps = sorted(
+            (int(m.group(1)), p)
+            for p in last.parent.iterdir()
+            if (m := _NUMBERED.match(p.name)) is not None
+        )
+        for _, old in steps[: -self.config.keep_last]:
+            old.unlink(missing_ok=True)
 
     def resume(self, path: str | Path) -> int:
         """Load a checkpoint written by :meth:`save` and continue from its step.
+
+        Everything is checked before anything is loaded, so a failed resume leaves the model,
+        the EMA, the optimizer and the data position untouched. Temporary files that a killed
+        save left in the checkpoint's folder are deleted.
 
         Returns:
             The step resumed from.
 
         Raises:
-            CheckpointError: Missing or corrupt file.
-            ValueError: A checkpoint from a different number of processes.
+            CheckpointError: Missing, corrupt or unsafe file.
+            ResumeMismatchError: A checkpoint from a different number of processes, of a model
+                of other parameter names or shapes, or trained with another objective (e.g.
+                lambda = 0 into a lambda = 1 run: use :meth:`start_from` to start a new run
+                from its weights).
         """
+        path = Path(path)
         state = load_checkpoint(path)
+        if self.is_main_process:
+            remove_orphan_temporaries(path.parent)
         if state["num_processes"] != self.accelerator.num_processes:
-            raise ValueError(
+            raise ResumeMismatchError(
                 f"{path} was written by {state['num_processes']} processes; this run has "
                 f"{self.accelerator.num_processes}. Exact resume needs the same number."
             )
+        self._check_objective(path, state.get("objective_settings"))
+        _check_tensors(path, "model", state["model"], self.unwrapped_model.state_dict())
+        _check_tensors(path, "EMA", state["ema"]["model"], self.ema.model.state_dict())
+        groups = state["optimizer"].get("param_groups", [])
+        mine = [len(g["params"]) for g in self.optimizer.state_dict()["param_groups"]]
+        if [len(g["params"]) for g in groups] != mine:
+            raise ResumeMismatchError(
+                f"{path}: the optimizer state is for parameter groups of sizes "
+                f"{[len(g['params']) for g in groups]}, this run has {mine}."
+            )
+        rank = state["ranks"][self.accelerator.process_index]
+        self.data.load_state_dict(rank["data"])  # checks size and seed before changing anything
         self.unwrapped_model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.objective.load_state_dict(state["objective"])
-        mine = state["ranks"][self.accelerator.process_index]
-        self.generator.set_state(mine["generator"])
-        torch.set_rng_state(mine["torch_rng"])
-        if mine["cuda_rng"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state(mine["cuda_rng"])
-        self.data.load_state_dict(mine["data"])
-        random.setstate(state["python_random"])
+        self.generator.set_state(rank["generator"])
+        torch.set_rng_state(rank["torch_rng"])
+        if rank["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state(rank["cuda_rng"])
+        random.setstate(_as_tuple(state["python_random"]))
         np.random.set_state(state["numpy_random"])
         self.step = int(state["step"])
         self.losses = list(state["losses"])
         self.metrics = {k: [tuple(p) for p in v] for k, v in state["metrics"].items()}
-        self.last_checkpoint = Path(path)
+        self.last_checkpoint = path
+        self._saved_step = self.step
         return self.step
+
+    def start_from(self, path: str | Path, weights: Literal["ema", "model"] = "ema") -> None:
+        """Start a new run (step 0, fresh optimizer) from the weights of a training checkpoint.
+
+        This is the explicit way to train with another objective from a checkpoint (e.g. a
+        few-step lambda = 1 model from a multi-step lambda = 0 one, as the paper does).
+
+        Args:
+            path: A checkpoint written by :meth:`save`.
+            weights: "ema" (the averaged weights, default) or "model" (the raw weights).
+
+        Raises:
+            CheckpointError: Missing, corrupt or unsafe file.
+            ResumeMismatchError: The weights are of another model.
+        """
+        if weights not in ("ema", "model"):
+            raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}.")
+        path = Path(path)
+        state = load_checkpoint(path)
+        tensors = state["ema"]["model"] if weights == "ema" else state["model"]
+        _check_tensors(path, "model", tensors, self.unwrapped_model.state_dict())
+        self.unwrapped_model.load_state_dict(tensors)
+        self.ema.model.load_state_dict(tensors)
+
+    def _check_objective(self, path: Path, saved: dict[str, Any] | None) -> None:
+        if saved is None:  # checkpoints written before the settings were stored
+            return
+        mine = self.objective.settings()
+        changed = {
+            k: (saved[k], mine[k]) for k in sorted(set(saved) & set(mine)) if saved[k] != mine[k]
+        }
+        if changed:
+            text = "; ".join(
+                f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in changed.items()
+            )
+            raise ResumeMismatchError(
+                f"{path} was trained with another objective ({text}). Resuming would continue its "
+                "step count, optimizer state and loss history as if nothing had changed. Use the "
+                "same objective to resume, or start a new run from its weights with "
+                "Trainer.start_from(path) (scale/train.py: training.init_from)."
+            )
+
+
+def _copy(src: Path, dst: str) -> None:
+    import shutil
+
+    shutil.copyfile(src, dst)
+
+
+def _as_tuple(value: Any) -> Any:
+    """Python's random state as the nested tuple ``random.setstate`` wants."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_as_tuple(v) for v in value)
+    return value
+
+
+def _check_tensors(
+    path: Path, what: str, saved: dict[str, torch.Tensor], mine: dict[str, torch.Tensor]
+) -> None:
+    """Raise unless ``saved`` has exactly the names and shapes of ``mine``."""
+    missing = sorted(set(mine) - set(saved))
+    extra = sorted(set(saved) - set(mine))
+    shapes = [
+        f"{k}: checkpoint {tuple(saved[k].shape)}, this model {tuple(mine[k].shape)}"
+        for k in sorted(set(mine) & set(saved))
+        if tuple(saved[k].shape) != tuple(mine[k].shape)
+    ]
+    if missing or extra or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if extra:
+            parts.append(f"unexpected {extra[:5]}{' ...' if len(extra) > 5 else ''}")
+        if shapes:
+            parts.append("other shapes " + "; ".join(shapes[:5]))
+        raise ResumeMismatchError(
+            f"{path} holds {what} weights of another architecture ({', '.join(parts)}); nothing "
+            "was loaded. Build the model with the checkpoint's model_config."
+        )
 
 
 def _jsonable(value: Any) -> Any:

@@ -14,7 +14,9 @@ Load::
 
 Each checkpoint is a safetensors file of the EMA weights with JSON metadata: the network
 config, the recipe, the parent model (few-step models start from the multi-step one as in the
-paper), the training time and loss, and recommended sampler settings.
+paper), the training time and loss, and recommended sampler settings. ``checkpoints/checksums.json``
+holds the sha256 of every file; :func:`load` refuses a file that does not match it (a flipped
+byte, an edited transport) and :func:`build` updates it.
 """
 
 from __future__ import annotations
@@ -27,10 +29,19 @@ from torch import nn
 
 from ..networks import build_network
 from ..recipes import ToyRecipe, train_toy
-from ..training.checkpoint import CheckpointError, load_weights, save_weights
+from ..training.checkpoint import CheckpointError, load_weights, save_weights, update_manifest
 from ..transports import Transport, get_transport
 
-__all__ = ["ZOO_DIR", "ZOO_SPECS", "ZooModel", "ZooSpec", "available", "build", "load"]
+__all__ = [
+    "ZOO_DIR",
+    "ZOO_SPECS",
+    "ZooModel",
+    "ZooSpec",
+    "available",
+    "build",
+    "check_zoo_metadata",
+    "load",
+]
 
 ZOO_DIR = Path(__file__).parent / "checkpoints"
 
@@ -156,18 +167,47 @@ def load(name: str, directory: str | Path = ZOO_DIR, device: str = "cpu") -> Zoo
             f"`python -m ucgm_lab.zoo build --only {name}` (add its parent {spec.parent} if it has one)."
         )
     tensors, meta = load_weights(path)
-    model = build_network(meta["network"])
-    model.load_state_dict(tensors)
+    check_zoo_metadata(path, meta)
+    try:
+        model = build_network(meta["network"])
+        model.load_state_dict(tensors)
+        transport = get_transport(meta["recipe"]["transport"])
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path}: the metadata or weights do not describe a zoo model ({exc})."
+        ) from exc
     model.requires_grad_(False).eval().to(device)
     return ZooModel(
         name=name,
         model=model,
-        transport=get_transport(meta["recipe"]["transport"]),
+        transport=transport,
         consistency_ratio=float(meta["recipe"]["consistency_ratio"]),
         dataset=meta["recipe"]["dataset"],
         sampling=dict(meta["sampling"]),
         metadata=meta,
     )
+
+
+def check_zoo_metadata(
+    path: Path,
+    meta: dict[str, Any],
+    recipe_keys: tuple[str, ...] = ("transport", "consistency_ratio", "dataset"),
+) -> None:
+    """Raise :class:`CheckpointError` naming the file and the key unless ``meta`` has what a zoo model needs.
+
+    Needed: ``network`` (a dict with ``kind``), ``recipe`` (a dict with ``recipe_keys``) and
+    ``sampling`` (a dict of sampler keyword arguments).
+    """
+    for key in ("network", "recipe", "sampling"):
+        if not isinstance(meta.get(key), dict):
+            got = "missing" if key not in meta else f"a {type(meta[key]).__name__}"
+            raise CheckpointError(
+                f"{path}: the metadata key {key!r} must be a JSON object but is {got}; the file "
+                "is not a complete zoo checkpoint. Rebuild it."
+            )
+    missing = [k for k in recipe_keys if k not in meta["recipe"]]
+    if missing:
+        raise CheckpointError(f"{path}: the metadata's recipe lacks {missing}. Rebuild it.")
 
 
 def build(
@@ -217,6 +257,7 @@ def build(
             "final_loss": sum(run.result.losses[-100:]) / len(run.result.losses[-100:]),
         }
         written.append(save_weights(path, model.state_dict(), meta))
+        update_manifest(path)
         built[name] = model
         return model
 

@@ -63,7 +63,9 @@ def test_loss_goes_down_and_checkpoint_is_atomic(tmp_path):
     assert len(result.losses) == 150
     assert sum(result.losses[-20:]) / 20 < sum(result.losses[:20]) / 20
     assert result.checkpoint == tmp_path / "last.pt"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temporary files left
+    # no temporary files left; the numbered copy is a hard link to last.pt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "step_000000150.pt"]
+    assert (tmp_path / "last.pt").samefile(tmp_path / "step_000000150.pt")
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "last.pt").stat().st_mode & 0o777 == 0o666 & ~umask
