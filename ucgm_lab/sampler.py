@@ -91,13 +91,14 @@ def reconstruct(
     fresh_noise: Tensor | None,
 ) -> Tensor:
     """X' = alpha(t') (sqrt(1 - rho) z^ + sqrt(rho) eps) + gamma(t') x^ (Alg. 2 line 8)."""
-    c = transport.coefficients(t_next)
+    if not torch.is_tensor(t_next):
+        t_next = torch.as_tensor(t_next, dtype=torch.get_default_dtype())
     if fresh_noise is None:
         noise_part = est.z_hat
     else:
         rho_t = torch.as_tensor(rho, dtype=est.z_hat.dtype, device=est.z_hat.device)
         noise_part = torch.sqrt(1 - rho_t) * est.z_hat + torch.sqrt(rho_t) * fresh_noise
-    return c.alpha * noise_part + c.gamma * est.x_hat
+    return transport.alpha(t_next) * noise_part + transport.gamma(t_next) * est.x_hat
 
 
 def second_order_correction(
@@ -272,6 +273,10 @@ def sample(
     if guidance_scale != 1.0:
         y_pair = torch.cat([y, torch.full_like(y, null_class)])
 
+    # a constant rho as a tensor once, not converted again at every step
+    rho_const = (
+        None if rho_mode is None else torch.tensor(rho_mode, dtype=state_dtype, device=noise.device)
+    )
     nfe = 0
 
     def evaluate(state: Tensor, t_now: Tensor) -> Decomposition:
@@ -313,7 +318,7 @@ def sample(
                 states.append(state)
                 break
             current_rho = (
-                rho_mode if rho_mode is not None else auto_stochastic_ratio(tr, t_now, t_next)
+                rho_const if rho_const is not None else auto_stochastic_ratio(tr, t_now, t_next)
             )
             fresh = None
             if rho_mode is None or rho_mode > 0:
