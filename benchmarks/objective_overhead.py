@@ -43,7 +43,7 @@ def flow_matching_loss(model: nn.Module, x: Tensor) -> Tensor:
 def cases(quick: bool = False) -> list[Case]:
     """lambda = 0 against flow matching and lambda = 1 against lambda = 0, on two networks."""
     torch.manual_seed(0)
-    mlp_batch, unet_batch = (256, 16) if quick else (1024, 64)
+    mlp_batch, unet_batch = (256, 8) if quick else (1024, 16)
     nets = [
         (f"MLP2D batch {mlp_batch}", MLP2D(), torch.randn(mlp_batch, 2)),
         (f"SmallUNet 8x8 batch {unet_batch}", SmallUNet(1, 8), torch.randn(unet_batch, 1, 8, 8)),

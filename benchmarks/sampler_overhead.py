@@ -46,7 +46,7 @@ def cases(quick: bool = False) -> list[Case]:
     """Plain and kappa/rho sampling of an MLP and a small U-Net."""
     torch.manual_seed(0)
     steps = 4 if quick else 8
-    mlp_batch, unet_batch = (256, 8) if quick else (1024, 64)
+    mlp_batch, unet_batch = (256, 8) if quick else (1024, 16)
     nets = [
         (f"MLP2D batch {mlp_batch}", MLP2D(), torch.randn(mlp_batch, 2)),
         (f"SmallUNet 8x8 batch {unet_batch}", SmallUNet(1, 8), torch.randn(unet_batch, 1, 8, 8)),

@@ -42,7 +42,6 @@ class _Pairs:
     params_src: list[Tensor]
     buffers_ema: list[Tensor]
     buffers_src: list[Tensor]
-    cast: bool
 
 
 class ExponentialMovingAverage:
@@ -78,7 +77,7 @@ class ExponentialMovingAverage:
         pairs = self._pairs(source)
         if pairs.params_ema:
             src = pairs.params_src
-            if pairs.cast:
+            if any(p.dtype != e.dtype for p, e in zip(src, pairs.params_ema, strict=True)):
                 src = [p.to(e.dtype) for p, e in zip(src, pairs.params_ema, strict=True)]
             torch._foreach_lerp_(pairs.params_ema, src, 1.0 - d)
         if pairs.buffers_ema:
@@ -114,9 +113,8 @@ class ExponentialMovingAverage:
             if name in ema_buffers:
                 buffers_ema.append(ema_buffers[name])
                 buffers_src.append(buf.detach())
-        cast = any(p.dtype != e.dtype for p, e in zip(params_src, params_ema, strict=True))
         self._cache = _Pairs(
-            source, params, buffers, params_ema, params_src, buffers_ema, buffers_src, cast
+            source, params, buffers, params_ema, params_src, buffers_ema, buffers_src
         )
         return self._cache
 
