@@ -78,6 +78,25 @@ def write_readme(path: Path, block: str) -> None:
     path.write_text(head + block + tail, encoding="utf-8")
 
 
+def load_json(path: Path, quick: bool = False) -> tuple[list[Result], Machine, int]:
+    """The results, machine and number of rounds of a run saved with ``--json``."""
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    machine = Machine(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in saved["machine"].items()}
+    )
+    cases = {c.key: c for c in all_cases(quick)}
+    results = [
+        Result(
+            cases[r["key"]],
+            tuple(r["candidate_s"]),
+            tuple(r["baseline_s"]),
+            int(r.get("calls_per_block", 1)),
+        )
+        for r in saved["results"]
+    ]
+    return results, machine, len(results[0].candidate_s)
+
+
 def main(argv: Sequence[str] | None = None) -> list[Result]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -92,7 +111,21 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
     parser.add_argument("--readme", type=Path, default=HERE.parent / "README.md")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw timings here")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="do not measure: render (and write) the table of a run saved with --json",
+    )
     args = parser.parse_args(argv)
+    if args.from_json is not None:
+        results, machine, rounds = load_json(args.from_json, args.quick)
+        block = render_block(results, machine, rounds)
+        print(block)
+        if not args.no_readme:
+            write_readme(args.readme, block)
+            print(f"\nrewrote the overhead table in {args.readme}")
+        return results
     torch.set_num_threads(args.threads)
     block_s = args.block if args.block is not None else (0.02 if args.quick else 0.3)
     machine = machine_info()
@@ -126,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
                             "candidate_s": r.candidate_s,
                             "baseline_s": r.baseline_s,
                             "target": r.case.target,
+                            "calls_per_block": r.calls_per_block,
                         }
                         for r in results
                     ],

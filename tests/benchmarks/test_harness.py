@@ -119,3 +119,33 @@ def test_readme_block_is_replaced_and_nothing_else(tmp_path):
     (tmp_path / "other.md").write_text("no markers\n")
     with pytest.raises(SystemExit, match="no <!-- benchmarks:start -->"):
         run_all.write_readme(tmp_path / "other.md", block)
+
+
+def test_run_all_cli_measures_saves_and_renders(tmp_path, monkeypatch):
+    trivial = [
+        harness.Case("a", "sum / sum", lambda: sum(range(50)), lambda: sum(range(50)), target=2.0),
+        harness.Case("b", "max / max", lambda: max(range(50)), lambda: max(range(50))),
+    ]
+    monkeypatch.setattr(run_all, "all_cases", lambda quick: trivial)
+    saved, readme = tmp_path / "run.json", tmp_path / "README.md"
+    readme.write_text(f"x\n{run_all.START}\n{run_all.END}\ny\n")
+    results = run_all.main(
+        [
+            "--only",
+            "a",
+            "--rounds",
+            "5",
+            "--block",
+            "0.001",
+            "--json",
+            str(saved),
+            "--readme",
+            str(readme),
+        ]
+    )
+    assert [r.case.key for r in results] == ["a"]
+    assert "sum / sum" not in readme.read_text()  # a run with --only never rewrites the README
+    again = run_all.main(["--from-json", str(saved), "--readme", str(readme)])
+    assert again[0].ratios == results[0].ratios
+    text = readme.read_text()
+    assert text.startswith("x\n") and text.endswith("\ny\n") and "| sum / sum |" in text
