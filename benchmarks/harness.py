@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 __all__ = ["Case", "Machine", "Result", "machine_info", "main", "markdown_table", "measure", "run"]
 
 MIN_ROUNDS = 5
+SIZES = ("quick", "small", "full")
+"""Problem sizes of the benchmark files: "full" for an idle machine (the default), "small"
+(about 4x less work per call) for a loaded one, "quick" for smoke tests."""
 
 
 @dataclass(frozen=True)
@@ -273,8 +276,8 @@ def run(
     return results
 
 
-def main(cases_fn: Callable[[bool], Sequence[Case]], description: str | None) -> None:
-    """Command line of a single benchmark file: ``--threads``, ``--rounds``, ``--quick``."""
+def main(cases_fn: Callable[[str], Sequence[Case]], description: str | None) -> None:
+    """Command line of a single benchmark file: ``--threads``, ``--rounds``, ``--size``, ``--quick``."""
     import argparse
 
     import torch
@@ -284,12 +287,14 @@ def main(cases_fn: Callable[[bool], Sequence[Case]], description: str | None) ->
     parser.add_argument(
         "--rounds", type=int, default=9, help=f"interleaved rounds (>= {MIN_ROUNDS})"
     )
+    parser.add_argument("--size", choices=SIZES, default="full", help="problem sizes")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and blocks: a smoke test")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     machine = machine_info()
     print(machine.describe())
-    run(cases_fn(args.quick), rounds=args.rounds, min_block_s=0.02 if args.quick else 0.3)
+    size = "quick" if args.quick else args.size
+    run(cases_fn(size), rounds=args.rounds, min_block_s=0.02 if args.quick else 0.3)
     print(machine.finish().describe())
 
 

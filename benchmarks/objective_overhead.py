@@ -40,10 +40,10 @@ def flow_matching_loss(model: nn.Module, x: Tensor) -> Tensor:
     return (model(x_t, t) - (z - x)).pow(2).mean()
 
 
-def cases(quick: bool = False) -> list[Case]:
+def cases(size: str = "full") -> list[Case]:
     """lambda = 0 against flow matching and lambda = 1 against lambda = 0, on two networks."""
     torch.manual_seed(0)
-    mlp_batch, unet_batch = (256, 8) if quick else (1024, 16)
+    mlp_batch, unet_batch = {"quick": (256, 8), "small": (256, 8), "full": (1024, 16)}[size]
     nets = [
         (f"MLP2D batch {mlp_batch}", MLP2D(), torch.randn(mlp_batch, 2)),
         (f"SmallUNet 8x8 batch {unet_batch}", SmallUNet(1, 8), torch.randn(unet_batch, 1, 8, 8)),

@@ -42,11 +42,11 @@ def sampler_case(name: str, model: nn.Module, noise: Tensor, steps: int, **kwarg
     )
 
 
-def cases(quick: bool = False) -> list[Case]:
+def cases(size: str = "full") -> list[Case]:
     """Plain and kappa/rho sampling of an MLP and a small U-Net."""
     torch.manual_seed(0)
-    steps = 4 if quick else 8
-    mlp_batch, unet_batch = (256, 8) if quick else (1024, 16)
+    steps = 4 if size == "quick" else 8
+    mlp_batch, unet_batch = {"quick": (256, 8), "small": (256, 8), "full": (1024, 16)}[size]
     nets = [
         (f"MLP2D batch {mlp_batch}", MLP2D(), torch.randn(mlp_batch, 2)),
         (f"SmallUNet 8x8 batch {unet_batch}", SmallUNet(1, 8), torch.randn(unet_batch, 1, 8, 8)),

@@ -102,10 +102,10 @@ def trainer_case(batch: int = 1024, steps_per_call: int = 10) -> Case:
     )
 
 
-def cases(quick: bool = False) -> list[Case]:
-    """The cases of this file (smaller work per call with ``quick``)."""
-    batch = 64 if quick else 1024
-    out = [peer_case(batch), trainer_case(batch, 5 if quick else 10)]
+def cases(size: str = "full") -> list[Case]:
+    """The cases of this file at ``size`` "quick", "small" or "full"."""
+    batch, steps = {"quick": (64, 5), "small": (256, 5), "full": (1024, 10)}[size]
+    out = [peer_case(batch), trainer_case(batch, steps)]
     return [c for c in out if c is not None]
 
 

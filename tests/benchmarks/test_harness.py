@@ -126,7 +126,7 @@ def test_run_all_cli_measures_saves_and_renders(tmp_path, monkeypatch):
         harness.Case("a", "sum / sum", lambda: sum(range(50)), lambda: sum(range(50)), target=2.0),
         harness.Case("b", "max / max", lambda: max(range(50)), lambda: max(range(50))),
     ]
-    monkeypatch.setattr(run_all, "all_cases", lambda quick: trivial)
+    monkeypatch.setattr(run_all, "all_cases", lambda size: trivial)
     saved, readme = tmp_path / "run.json", tmp_path / "README.md"
     readme.write_text(f"x\n{run_all.START}\n{run_all.END}\ny\n")
     results = run_all.main(
