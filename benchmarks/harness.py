@@ -11,6 +11,9 @@ when both sides see the same load. The harness therefore
   of the per-round ratios; the full range is printed too), plus the median time of each side
   per unit of work;
 * records the machine: the load average before and after, torch's thread count, the CPU;
+* measures CPU time of the process by default (``time.process_time``; with one torch thread it
+  equals the wall time on an idle machine, and time spent waiting for the CPU while other jobs
+  run is not counted), or wall time (``time.perf_counter``) on request;
 * warns when the spread is larger than the effect (|ratio - 1|), i.e. when the run cannot
   tell the candidate from its baseline, and when the target verdict is inside the spread.
 
@@ -30,6 +33,8 @@ from dataclasses import dataclass, field
 __all__ = ["Case", "Machine", "Result", "machine_info", "main", "markdown_table", "measure", "run"]
 
 MIN_ROUNDS = 5
+CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time.perf_counter}
+"""The timers: CPU time of this process (default) or wall time."""
 SIZES = ("quick", "small", "full")
 """Problem sizes of the benchmark files: "full" for an idle machine (the default), "small"
 (about 4x less work per call) for a loaded one, "quick" for smoke tests."""
@@ -262,12 +267,16 @@ def markdown_table(results: Sequence[Result]) -> str:
 
 
 def run(
-    cases: Sequence[Case], rounds: int = 9, min_block_s: float = 0.3, echo: bool = True
+    cases: Sequence[Case],
+    rounds: int = 9,
+    min_block_s: float = 0.3,
+    echo: bool = True,
+    clock: str = "cpu",
 ) -> list[Result]:
-    """Measure ``cases`` one after the other, printing each line and its warnings."""
+    """Measure ``cases`` one after the other (``clock`` "cpu" or "wall"), printing each line."""
     results = []
     for case in cases:
-        result = measure(case, rounds=rounds, min_block_s=min_block_s)
+        result = measure(case, rounds=rounds, min_block_s=min_block_s, clock=CLOCKS[clock])
         results.append(result)
         if echo:
             print(result.line(), flush=True)
@@ -288,13 +297,19 @@ def main(cases_fn: Callable[[str], Sequence[Case]], description: str | None) -> 
         "--rounds", type=int, default=9, help=f"interleaved rounds (>= {MIN_ROUNDS})"
     )
     parser.add_argument("--size", choices=SIZES, default="full", help="problem sizes")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help="timer")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and blocks: a smoke test")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     machine = machine_info()
     print(machine.describe())
     size = "quick" if args.quick else args.size
-    run(cases_fn(size), rounds=args.rounds, min_block_s=0.02 if args.quick else 0.3)
+    run(
+        cases_fn(size),
+        rounds=args.rounds,
+        min_block_s=0.02 if args.quick else 0.3,
+        clock=args.clock,
+    )
     print(machine.finish().describe())
 
 

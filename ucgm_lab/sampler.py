@@ -297,9 +297,10 @@ def sample(
     state = noise.to(state_dtype)
     states, x_hats, z_hats = [state], [], []
     previous: Decomposition | None = None
-    bar = tqdm(range(num_points), desc="UCGM-S", disable=not progress, leave=False)
+    # no tqdm object at all without a progress bar (building one costs more than a small step)
+    bar = tqdm(range(num_points), desc="UCGM-S", leave=False) if progress else None
     with torch.no_grad():
-        for i in bar:
+        for i in bar if bar is not None else range(num_points):
             t_now, t_next = times[i], times[i + 1]
             raw = evaluate(state, t_now)
             x_hats.append(raw.x_hat)
@@ -331,7 +332,8 @@ def sample(
                 nxt = second_order_correction(tr, state, t_now, t_next, est, corr, correction)
             state = nxt
             states.append(state)
-    bar.close()
+    if bar is not None:
+        bar.close()
     return SampleOutput(
         sample=state.to(noise.dtype),
         x_hat=torch.stack(x_hats).to(noise.dtype),
