@@ -14,6 +14,7 @@ kappa = 0 and order 1 on a flow-matching transport this is exactly the Euler met
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -273,17 +274,32 @@ def sample(
     if guidance_scale != 1.0:
         y_pair = torch.cat([y, torch.full_like(y, null_class)])
 
-    # a constant rho as a tensor once, not converted again at every step
-    rho_const = (
-        None if rho_mode is None else torch.tensor(rho_mode, dtype=state_dtype, device=noise.device)
-    )
+    # Per-grid tables, made once instead of at every step: the coefficients at every t_i as
+    # Python numbers (alpha, gamma, alpha_hat, gamma_hat, D; exact in the state dtype) and the
+    # network's time input for every step (mapped in the state dtype, then cast).
+    grid = tr.coefficients(times)
+    coef_rows = torch.stack(
+        torch.broadcast_tensors(
+            *(
+                torch.as_tensor(c, dtype=state_dtype, device=times.device)
+                for c in (grid.alpha, grid.gamma, grid.alpha_hat, grid.gamma_hat, grid.D)
+            ),
+            times,
+        )[:5],
+        dim=1,
+    ).tolist()
+    t_net_rows = tr.network_time(times).to(model_dtype)[:, None] * batch_ones
+    time_values = times.tolist()
+    # a constant rho: the weights sqrt(1 - rho), sqrt(rho) of Alg. 2 line 8, once
+    rho_weights = None if rho_mode is None else (math.sqrt(1 - rho_mode), math.sqrt(rho_mode))
     nfe = 0
 
-    def evaluate(state: Tensor, t_now: Tensor) -> Decomposition:
+    def evaluate(state: Tensor, i: int) -> Decomposition:
+        """One model evaluation at t_i and its decomposition (Alg. 2 line 3, eq. 2)."""
         nonlocal nfe
         x_in = state.to(model_dtype)
-        t_net = tr.network_time(t_now).to(model_dtype) * batch_ones  # map in float64, then cast
-        guided = guidance_scale != 1.0 and g_lo <= float(t_now) <= g_hi
+        t_net = t_net_rows[i]
+        guided = guidance_scale != 1.0 and g_lo <= time_values[i] <= g_hi
         if guided:
             F_pair = call_model(model, torch.cat([x_in, x_in]), torch.cat([t_net, t_net]), y_pair)
             F_cond, F_null = F_pair.to(state_dtype).chunk(2)
@@ -292,7 +308,9 @@ def sample(
         else:
             F = call_model(model, x_in, t_net, y).to(state_dtype)
             nfe += 1
-        return tr.decompose(F, state, t_now)
+        # Transport.decompose with the tabulated coefficients
+        a, g, a_hat, g_hat, d = coef_rows[i]
+        return Decomposition(x_hat=(a * F - a_hat * state) / d, z_hat=(g_hat * state - g * F) / d)
 
     state = noise.to(state_dtype)
     states, x_hats, z_hats = [state], [], []
@@ -302,7 +320,7 @@ def sample(
     with torch.no_grad():
         for i in bar if bar is not None else range(num_points):
             t_now, t_next = times[i], times[i + 1]
-            raw = evaluate(state, t_now)
+            raw = evaluate(state, i)
             x_hats.append(raw.x_hat)
             z_hats.append(raw.z_hat)
             est = raw
@@ -318,17 +336,22 @@ def sample(
                 state = est.x_hat
                 states.append(state)
                 break
-            current_rho = (
-                rho_const if rho_const is not None else auto_stochastic_ratio(tr, t_now, t_next)
-            )
-            fresh = None
+            # Alg. 2 line 8 (as `reconstruct`, with the tabulated alpha, gamma at t_{i+1})
+            noise_part = est.z_hat
             if rho_mode is None or rho_mode > 0:
                 fresh = torch.randn(
                     state.shape, generator=generator, device=state.device, dtype=state_dtype
                 )
-            nxt = reconstruct(tr, est, t_next, current_rho, fresh)
+                if rho_weights is None:
+                    rho_t = auto_stochastic_ratio(tr, t_now, t_next).to(state_dtype)
+                    keep, mix = torch.sqrt(1 - rho_t), torch.sqrt(rho_t)
+                else:
+                    keep, mix = rho_weights
+                noise_part = keep * est.z_hat + mix * fresh
+            a_next, g_next = coef_rows[i + 1][:2]
+            nxt = a_next * noise_part + g_next * est.x_hat
             if order == 2:
-                corr = evaluate(nxt, t_next)
+                corr = evaluate(nxt, i + 1)
                 nxt = second_order_correction(tr, state, t_now, t_next, est, corr, correction)
             state = nxt
             states.append(state)

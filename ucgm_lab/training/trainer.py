@@ -265,7 +265,8 @@ class Trainer:
         if norm is None:
             loss, norm_value = float(mean_loss), 0.0
         else:
-            both = torch.stack([mean_loss, norm.detach().float().to(mean_loss.device)])
+            norm_t = torch.as_tensor(norm, device=mean_loss.device).detach().float()  # or a float
+            both = torch.stack([mean_loss, norm_t])
             loss, norm_value = both.tolist()
         if not (math.isfinite(loss) and math.isfinite(norm_value)):
             self.optimizer.zero_grad(set_to_none=True)
