@@ -1,25 +1,29 @@
-"""Objective overhead: one UCGM-T training step against a hand-written flow-matching step.
+"""Objective overhead: one UCGM-T training step against its peers.
 
-Targets (issue 2): lambda = 0 step / flow-matching step <= 1.05; lambda = 1 step / lambda = 0
-step <= 2.0 (ideal about 1.67: two extra no-grad forwards). Run:
-``python benchmarks/objective_overhead.py``.
+Targets: lambda = 0 step / hand-written flow-matching step <= 1.05; lambda = 1 step /
+lambda = 0 step <= 2.0 (ideal about 1.67: a forward and backward cost about three forwards,
+and lambda = 1 adds two no-grad forwards, batched as one call).
+
+Run: ``python benchmarks/objective_overhead.py`` (or ``python benchmarks/run_all.py`` for all).
 """
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Callable
 
 import torch
-from _timing import interleaved_ratio
+from harness import Case, main
+from torch import Tensor, nn
 
 from ucgm_lab import UCGMObjective
 from ucgm_lab.networks import MLP2D, SmallUNet
 
 
-def make_step(model, loss_fn, x):
+def make_step(model: nn.Module, loss_fn: Callable[[nn.Module, Tensor], Tensor], x: Tensor):
+    """One AdamW step of ``loss_fn`` on a fixed batch."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
-    def step():
+    def step() -> None:
         opt.zero_grad(set_to_none=True)
         loss_fn(model, x).backward()
         opt.step()
@@ -27,7 +31,8 @@ def make_step(model, loss_fn, x):
     return step
 
 
-def flow_matching_loss(model, x):
+def flow_matching_loss(model: nn.Module, x: Tensor) -> Tensor:
+    """The hand-written flow-matching loss (data at t = 0, noise at t = 1)."""
     z = torch.randn_like(x)
     t = torch.rand(x.shape[0])
     tb = t.view(-1, *([1] * (x.ndim - 1)))
@@ -35,30 +40,44 @@ def flow_matching_loss(model, x):
     return (model(x_t, t) - (z - x)).pow(2).mean()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def cases(size: str = "full") -> list[Case]:
+    """lambda = 0 against flow matching and lambda = 1 against lambda = 0, on two networks."""
     torch.manual_seed(0)
-    cases = [
-        ("MLP2D, batch 4096", MLP2D(), torch.randn(4096, 2)),
-        ("SmallUNet 8x8, batch 64", SmallUNet(1, 8), torch.randn(64, 1, 8, 8)),
+    mlp_batch, unet_batch = {"quick": (256, 8), "small": (256, 8), "full": (1024, 16)}[size]
+    nets = [
+        (f"MLP2D batch {mlp_batch}", MLP2D(), torch.randn(mlp_batch, 2)),
+        (f"SmallUNet 8x8 batch {unet_batch}", SmallUNet(1, 8), torch.randn(unet_batch, 1, 8, 8)),
     ]
-    for name, model, x in cases:
+    out = []
+    for name, model, x in nets:
         lam0, lam1 = UCGMObjective("linear", 0.0), UCGMObjective("linear", 1.0)
         step0 = make_step(model, lambda m, b, o=lam0: o(m, b).loss, x)
         step1 = make_step(model, lambda m, b, o=lam1: o(m, b).loss, x)
         fm = make_step(model, flow_matching_loss, x)
-        c, b, r = interleaved_ratio(step0, fm)
-        print(
-            f"{name:26s} lambda=0 step {1e3 * c:7.2f} ms  flow matching {1e3 * b:7.2f} ms  ratio {r:5.3f} (target <= 1.05)"
+        key = name.split()[0].lower()
+        out.append(
+            Case(
+                f"lam0_vs_fm_{key}",
+                f"`objective_overhead.py`: lambda = 0 step / hand-written flow-matching step, {name}",
+                step0,
+                fm,
+                target=1.05,
+                unit="step",
+            )
         )
-        c, b, r = interleaved_ratio(step1, step0)
-        print(
-            f"{name:26s} lambda=1 step {1e3 * c:7.2f} ms  lambda=0      {1e3 * b:7.2f} ms  ratio {r:5.3f} (target <= 2.0)"
+        out.append(
+            Case(
+                f"lam1_vs_lam0_{key}",
+                f"`objective_overhead.py`: lambda = 1 step / lambda = 0 step, {name}",
+                step1,
+                step0,
+                target=2.0,
+                unit="step",
+                note="ideal about 1.67",
+            )
         )
+    return out
 
 
 if __name__ == "__main__":
-    main()
+    main(cases, __doc__)

@@ -11,10 +11,11 @@ Two decay rules:
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 __all__ = ["ExponentialMovingAverage", "unwrap_model"]
 
@@ -28,6 +29,19 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             model = model._orig_mod
         else:
             return model
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """The EMA's tensors paired with a model's, in one order (for the multi-tensor update)."""
+
+    owner: nn.Module
+    all_params: list[Tensor]
+    all_buffers: list[Tensor]
+    params_ema: list[Tensor]
+    params_src: list[Tensor]
+    buffers_ema: list[Tensor]
+    buffers_src: list[Tensor]
 
 
 class ExponentialMovingAverage:
@@ -47,24 +61,62 @@ class ExponentialMovingAverage:
         self.current_decay = 0.0 if warmup else float(decay)
         self.num_updates = 0
         self.model = copy.deepcopy(unwrap_model(model)).requires_grad_(False).eval()
+        self._cache: _Pairs | None = None
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        """Move the averaged weights towards ``model``'s (buffers are copied)."""
+        """Move the averaged weights towards ``model``'s (buffers are copied).
+
+        One multi-tensor ``torch._foreach_lerp_`` over all parameters (and one
+        ``torch._foreach_copy_`` over the buffers) instead of one kernel per tensor. The pairing of
+        EMA and model tensors is made by name once and reused while the model's parameter and
+        buffer objects stay the same; it is rebuilt when they change.
+        """
         source = unwrap_model(model)
         d = self.current_decay
-        ema_params = dict(self.model.named_parameters())
-        for name, param in source.named_parameters():
-            if name not in ema_params:
-                raise KeyError(f"EMA: parameter {name!r} of the model is missing in the EMA copy.")
-            ema_params[name].lerp_(param.detach().to(ema_params[name].dtype), 1.0 - d)
-        ema_buffers = dict(self.model.named_buffers())
-        for name, buf in source.named_buffers():
-            if name in ema_buffers:
-                ema_buffers[name].copy_(buf)
+        pairs = self._pairs(source)
+        if pairs.params_ema:
+            src = pairs.params_src
+            if any(p.dtype != e.dtype for p, e in zip(src, pairs.params_ema, strict=True)):
+                src = [p.to(e.dtype) for p, e in zip(src, pairs.params_ema, strict=True)]
+            torch._foreach_lerp_(pairs.params_ema, src, 1.0 - d)
+        if pairs.buffers_ema:
+            torch._foreach_copy_(pairs.buffers_ema, pairs.buffers_src)
         self.num_updates += 1
         if self.warmup:
             self.current_decay = d + (1 - d) * (self.target_decay - d) * 0.5
+
+    def _pairs(self, source: nn.Module) -> _Pairs:
+        """The (EMA, model) tensor lists for ``source``, cached while its tensors stay the same."""
+        params = list(source.parameters())
+        buffers = list(source.buffers())
+        cached = self._cache
+        if (
+            cached is not None
+            and cached.owner is source
+            and len(params) == len(cached.all_params)
+            and len(buffers) == len(cached.all_buffers)
+            and all(a is b for a, b in zip(params, cached.all_params, strict=True))
+            and all(a is b for a, b in zip(buffers, cached.all_buffers, strict=True))
+        ):
+            return cached
+        ema_params = dict(self.model.named_parameters())
+        params_ema, params_src = [], []
+        for name, param in source.named_parameters():
+            if name not in ema_params:
+                raise KeyError(f"EMA: parameter {name!r} of the model is missing in the EMA copy.")
+            params_ema.append(ema_params[name])
+            params_src.append(param.detach())
+        ema_buffers = dict(self.model.named_buffers())
+        buffers_ema, buffers_src = [], []
+        for name, buf in source.named_buffers():
+            if name in ema_buffers:
+                buffers_ema.append(ema_buffers[name])
+                buffers_src.append(buf.detach())
+        self._cache = _Pairs(
+            source, params, buffers, params_ema, params_src, buffers_ema, buffers_src
+        )
+        return self._cache
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: averaged weights (copies), current decay and update count."""

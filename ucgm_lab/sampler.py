@@ -113,13 +113,14 @@ def reconstruct(
     fresh_noise: Tensor | None,
 ) -> Tensor:
     """X' = alpha(t') (sqrt(1 - rho) z^ + sqrt(rho) eps) + gamma(t') x^ (Alg. 2 line 8)."""
-    c = transport.coefficients(t_next)
+    if not torch.is_tensor(t_next):
+        t_next = torch.as_tensor(t_next, dtype=torch.get_default_dtype())
     if fresh_noise is None:
         noise_part = est.z_hat
     else:
         rho_t = torch.as_tensor(rho, dtype=est.z_hat.dtype, device=est.z_hat.device)
         noise_part = torch.sqrt(1 - rho_t) * est.z_hat + torch.sqrt(rho_t) * fresh_noise
-    return c.alpha * noise_part + c.gamma * est.x_hat
+    return transport.alpha(t_next) * noise_part + transport.gamma(t_next) * est.x_hat
 
 
 def second_order_correction(
@@ -342,15 +343,34 @@ def sample(
     if guidance_scale != 1.0:
         y_pair = torch.cat([y, torch.full_like(y, null_class)])
 
+    # Per-grid tables, made once instead of at every step: the coefficients at every t_i as
+    # Python numbers (alpha, gamma, alpha_hat, gamma_hat, D; exact in the state dtype) and the
+    # network's time input for every step (mapped in the state dtype, then cast).
+    grid = tr.coefficients(times)
+    coef_rows = torch.stack(
+        torch.broadcast_tensors(
+            *(
+                torch.as_tensor(c, dtype=state_dtype, device=times.device)
+                for c in (grid.alpha, grid.gamma, grid.alpha_hat, grid.gamma_hat, grid.D)
+            ),
+            times,
+        )[:5],
+        dim=1,
+    ).tolist()
+    network_times = tr.network_time(times)  # map in the state dtype, then cast
+    t_net_rows = network_times.to(net_dtype)[:, None] * batch_ones
+    # the times that guidance_interval is compared with (library or network time)
+    guidance_times = (network_times if guidance_interval_time == "network" else times).tolist()
+    # a constant rho: the weights sqrt(1 - rho), sqrt(rho) of Alg. 2 line 8, once
+    rho_weights = None if rho_mode is None else (math.sqrt(1 - rho_mode), math.sqrt(rho_mode))
     nfe = 0
 
-    def evaluate(state: Tensor, t_now: Tensor) -> Decomposition:
+    def evaluate(state: Tensor, i: int) -> Decomposition:
+        """One model evaluation at t_i and its decomposition (Alg. 2 line 3, eq. 2)."""
         nonlocal nfe
         x_in = state.to(net_dtype)
-        t_map = tr.network_time(t_now)  # map in float64, then cast
-        t_net = t_map.to(net_dtype) * batch_ones
-        t_cmp = t_map if guidance_interval_time == "network" else t_now
-        guided = guidance_scale != 1.0 and g_lo <= float(t_cmp) <= g_hi
+        t_net = t_net_rows[i]
+        guided = guidance_scale != 1.0 and g_lo <= guidance_times[i] <= g_hi
         if guided:
             F_pair = call_model(model, torch.cat([x_in, x_in]), torch.cat([t_net, t_net]), y_pair)
             last_output[0] = F_pair
@@ -363,18 +383,21 @@ def sample(
             F = F.to(state_dtype)
             nfe += 1
         last_output[1] = F
-        return tr.decompose(F, state, t_now)
+        # Transport.decompose with the tabulated coefficients
+        a, g, a_hat, g_hat, d = coef_rows[i]
+        return Decomposition(x_hat=(a * F - a_hat * state) / d, z_hat=(g_hat * state - g * F) / d)
 
     last_output: list[Tensor | None] = [None, None]  # (network output, F used), for diagnosis
 
     state = noise.to(state_dtype)
     states, x_hats, z_hats = [state], [], []
     previous: Decomposition | None = None
-    bar = tqdm(range(num_points), desc="UCGM-S", disable=not progress, leave=False)
+    # no tqdm object at all without a progress bar (building one costs more than a small step)
+    bar = tqdm(range(num_points), desc="UCGM-S", leave=False) if progress else None
     with torch.no_grad():
-        for i in bar:
+        for i in bar if bar is not None else range(num_points):
             t_now, t_next = times[i], times[i + 1]
-            raw = evaluate(state, t_now)
+            raw = evaluate(state, i)
             x_hats.append(raw.x_hat)
             z_hats.append(raw.z_hat)
             est = raw
@@ -390,23 +413,29 @@ def sample(
                 state = est.x_hat
                 states.append(state)
                 break
-            current_rho = (
-                rho_mode if rho_mode is not None else auto_stochastic_ratio(tr, t_now, t_next)
-            )
-            fresh = None
+            # Alg. 2 line 8 (as `reconstruct`, with the tabulated alpha, gamma at t_{i+1})
+            noise_part = est.z_hat
             if rho_mode is None or rho_mode > 0:
                 fresh = torch.randn(
                     state.shape, generator=generator, device=state.device, dtype=state_dtype
                 )
-            nxt = reconstruct(tr, est, t_next, current_rho, fresh)
+                if rho_weights is None:
+                    rho_t = auto_stochastic_ratio(tr, t_now, t_next).to(state_dtype)
+                    keep, mix = torch.sqrt(1 - rho_t), torch.sqrt(rho_t)
+                else:
+                    keep, mix = rho_weights
+                noise_part = keep * est.z_hat + mix * fresh
+            a_next, g_next = coef_rows[i + 1][:2]
+            nxt = a_next * noise_part + g_next * est.x_hat
             if order == 2:
-                corr = evaluate(nxt, t_next)
+                corr = evaluate(nxt, i + 1)
                 nxt = second_order_correction(tr, state, t_now, t_next, est, corr, correction)
             state = nxt
             if not bool(torch.isfinite(state).all()):  # the one reduction per step
                 _raise_non_finite(i, float(t_now), float(t_next), last_output, raw)
             states.append(state)
-    bar.close()
+    if bar is not None:
+        bar.close()
     if not bool(torch.isfinite(state).all()):
         _raise_non_finite(num_points - 1, float(times[-2]), 0.0, last_output, raw)
     return SampleOutput(

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -204,6 +205,13 @@ class BetaTimeDistribution:
                 f"need 0 <= t_min < t_max <= 1; got t_min={self.t_min}, t_max={self.t_max}."
             )
 
+    @functools.cached_property
+    def _beta(self) -> torch.distributions.Beta:
+        """The Beta distribution, built once (the dataclass is frozen)."""
+        return torch.distributions.Beta(
+            torch.tensor(float(self.theta1)), torch.tensor(float(self.theta2))
+        )
+
     def sample(
         self,
         n: int,
@@ -231,14 +239,19 @@ class BetaTimeDistribution:
         """
         lo = self.t_min if t_min is None else max(self.t_min, t_min)
         hi = self.t_max if t_max is None else min(self.t_max, t_max)
-        concentration = (torch.tensor(float(self.theta1)), torch.tensor(float(self.theta2)))
-        dist = torch.distributions.Beta(*concentration)
+        dist = self._beta
         if generator is None:
             t = dist.sample((n,))
         else:
             seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+            # Fork only the CPU generator the Beta draw uses (torch.manual_seed would also
+            # reseed every accelerator's global generator, at some cost per call).
+            cpu = torch.default_generator
+            saved = cpu.get_state()
+            try:
+                cpu.manual_seed(seed)
                 t = dist.sample((n,))
+            finally:
+                cpu.set_state(saved)
         t = (t.double() * self.scale).clamp(lo, hi)
         return t.to(device=device, dtype=dtype)

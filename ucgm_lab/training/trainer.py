@@ -261,6 +261,8 @@ class Trainer:
         if cfg.compile:
             model = torch.compile(model)
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        self._params = [p for p in self.model.parameters() if p.requires_grad]
+        self._direct = _accelerate_is_pass_through(accelerator)
         self.generator = torch.Generator(device=accelerator.device)
         self.generator.manual_seed(cfg.seed * 7919 + accelerator.process_index)
         self.step = 0
@@ -292,28 +294,49 @@ class Trainer:
     def train_step(self) -> float:
         """One optimizer step; returns the loss averaged over processes.
 
+        One host synchronisation per step: the loss and the gradient norm are read together
+        after the backward pass and the clip, for the non-finite guard and ``losses``.
+
         Raises:
-            NonFiniteLossError: If the loss or the gradient norm is not finite. Nothing is
-                updated and no checkpoint is written, so the last checkpoint stays good.
+            NonFiniteLossError: If the loss or the gradient norm is not finite. The gradients
+                are cleared and nothing is updated (weights, optimizer, EMA, step), and no
+                checkpoint is written, so the last checkpoint stays good.
         """
         acc, cfg = self.accelerator, self.config
-        self.model.train()
+        if not self.model.training:  # a callback may have switched to eval
+            self.model.train()
         batch = self.data.next_batch()
         x = batch.x.to(acc.device, non_blocking=True)
         y = None if batch.y is None else batch.y.to(acc.device, non_blocking=True)
         with acc.autocast():
             out = self.objective(self.model, x, y, generator=self.generator)
-        loss = float(acc.reduce(out.loss.detach().float(), reduction="mean"))
-        if not math.isfinite(loss):
-            self._non_finite("loss", loss, x)
-        acc.backward(out.loss)
+        mean_loss = out.loss.detach().float()
+        if acc.num_processes > 1:
+            mean_loss = acc.reduce(mean_loss, reduction="mean")
+        if self._direct:
+            out.loss.backward()
+        else:
+            acc.backward(out.loss)
+        norm = None
         if cfg.grad_clip is not None:
-            norm = acc.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            if norm is not None and not math.isfinite(float(norm)):
-                self.optimizer.zero_grad(set_to_none=True)
-                self._non_finite("gradient norm", float(norm))
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+            if self._direct:
+                norm = torch.nn.utils.clip_grad_norm_(self._params, cfg.grad_clip)
+            else:
+                norm = acc.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        if norm is None:
+            loss, norm_value = float(mean_loss), 0.0
+        else:
+            norm_t = torch.as_tensor(norm, device=mean_loss.device).detach().float()  # or a float
+            both = torch.stack([mean_loss, norm_t])
+            loss, norm_value = both.tolist()
+        if not (math.isfinite(loss) and math.isfinite(norm_value)):
+            self.optimizer.zero_grad(set_to_none=True)
+            if not math.isfinite(loss):
+                self._non_finite("loss", loss, x)
+            self._non_finite("gradient norm", norm_value)
+        optimizer = self.optimizer.optimizer if self._direct else self.optimizer
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
         self.ema.update(self.model)
         self.step += 1
         self.losses.append(loss)
@@ -597,6 +620,24 @@ def _check_tensors(
             f"{path} holds {what} weights of another architecture ({', '.join(parts)}); nothing "
             "was loaded. Build the model with the checkpoint's model_config."
         )
+
+
+def _accelerate_is_pass_through(accelerator: Any) -> bool:
+    """Whether accelerate's backward, clip and optimizer step reduce to the plain torch calls.
+
+    True without a gradient scaler (fp16), without gradient accumulation and for plain or DDP
+    runs (no DeepSpeed, FSDP, XLA or Megatron): accelerate then divides the loss by 1 and calls
+    ``loss.backward()``, ``torch.nn.utils.clip_grad_norm_`` and ``optimizer.step()``, with some
+    bookkeeping per call (environment and package look-ups) that the trainer skips.
+    """
+    from accelerate.utils import DistributedType
+
+    return (
+        getattr(accelerator, "scaler", None) is None
+        and accelerator.gradient_accumulation_steps == 1
+        and accelerator.distributed_type
+        in (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
+    )
 
 
 def _jsonable(value: Any) -> Any:

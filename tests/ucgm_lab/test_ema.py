@@ -1,0 +1,68 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from ucgm_lab.ema import ExponentialMovingAverage
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(3, 4)
+        self.norm = nn.BatchNorm1d(4)
+        self.b = nn.Linear(4, 2)
+
+
+def _perturb(net, scale=1.0):
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(scale * torch.randn_like(p))
+        net.norm.running_mean.add_(1.0)
+        net.norm.num_batches_tracked.add_(1)
+
+
+def test_multi_tensor_update_equals_per_parameter_lerp():
+    torch.manual_seed(0)
+    net = Net()
+    ema = ExponentialMovingAverage(net, 0.9)
+    ref = copy.deepcopy(net)
+    for _ in range(4):
+        _perturb(net)
+        ema.update(net)
+        with torch.no_grad():
+            for r, p in zip(ref.parameters(), net.parameters(), strict=True):
+                r.lerp_(p, 0.1)
+    for r, e in zip(ref.parameters(), ema.model.parameters(), strict=True):
+        assert torch.equal(r, e)
+    assert torch.equal(ema.model.norm.running_mean, net.norm.running_mean)
+    assert int(ema.model.norm.num_batches_tracked) == 4
+    assert ema.num_updates == 4
+
+
+def test_update_follows_replaced_parameters_and_casts_dtypes():
+    torch.manual_seed(0)
+    net = Net()
+    ema = ExponentialMovingAverage(net, 0.5)
+    ema.update(net)
+    net.b = nn.Linear(4, 2)  # new parameter objects: the pairing must be rebuilt
+    ema.update(net)
+    with torch.no_grad():
+        net.b.weight.fill_(2.0)
+    before = ema.model.b.weight.clone()
+    ema.update(net)
+    assert torch.equal(ema.model.b.weight, before.lerp(torch.full_like(before, 2.0), 0.5))
+    ema.model.double()  # EMA kept in float64, model in float32: the update casts
+    before = ema.model.b.weight.clone()
+    ema.update(net)
+    assert ema.model.b.weight.dtype == torch.float64
+    assert torch.equal(ema.model.b.weight, before.lerp(net.b.weight.double(), 0.5))
+
+
+def test_missing_parameter_is_a_clear_error():
+    net = Net()
+    ema = ExponentialMovingAverage(net, 0.9)
+    net.extra = nn.Linear(1, 1)
+    with pytest.raises(KeyError, match="parameter 'extra.weight' of the model is missing"):
+        ema.update(net)
