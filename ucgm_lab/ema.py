@@ -36,8 +36,7 @@ class _Pairs:
     """The EMA's tensors paired with a model's, in one order (for the multi-tensor update)."""
 
     owner: nn.Module
-    all_params: list[Tensor]
-    all_buffers: list[Tensor]
+    tensors: list[Tensor | None]
     params_ema: list[Tensor]
     params_src: list[Tensor]
     buffers_ema: list[Tensor]
@@ -88,16 +87,20 @@ class ExponentialMovingAverage:
 
     def _pairs(self, source: nn.Module) -> _Pairs:
         """The (EMA, model) tensor lists for ``source``, cached while its tensors stay the same."""
-        params = list(source.parameters())
-        buffers = list(source.buffers())
+        # One walk over the modules collects every parameter and buffer slot (None included):
+        # the same objects in the same order mean the pairing still holds.
+        tensors = [
+            t
+            for m in source.modules()
+            for slots in (m._parameters, m._buffers)
+            for t in slots.values()
+        ]
         cached = self._cache
         if (
             cached is not None
             and cached.owner is source
-            and len(params) == len(cached.all_params)
-            and len(buffers) == len(cached.all_buffers)
-            and all(a is b for a, b in zip(params, cached.all_params, strict=True))
-            and all(a is b for a, b in zip(buffers, cached.all_buffers, strict=True))
+            and len(tensors) == len(cached.tensors)
+            and all(a is b for a, b in zip(tensors, cached.tensors, strict=True))
         ):
             return cached
         ema_params = dict(self.model.named_parameters())
@@ -113,9 +116,7 @@ class ExponentialMovingAverage:
             if name in ema_buffers:
                 buffers_ema.append(ema_buffers[name])
                 buffers_src.append(buf.detach())
-        self._cache = _Pairs(
-            source, params, buffers, params_ema, params_src, buffers_ema, buffers_src
-        )
+        self._cache = _Pairs(source, tensors, params_ema, params_src, buffers_ema, buffers_src)
         return self._cache
 
     def state_dict(self) -> dict[str, Any]:

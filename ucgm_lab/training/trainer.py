@@ -20,6 +20,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -307,7 +308,8 @@ class Trainer:
         batch = self.data.next_batch()
         x = batch.x.to(acc.device, non_blocking=True)
         y = None if batch.y is None else batch.y.to(acc.device, non_blocking=True)
-        with acc.autocast():
+        # accelerate's autocast is a null context without native mixed precision
+        with acc.autocast() if getattr(acc, "native_amp", True) else nullcontext():
             out = self.objective(self.model, x, y, generator=self.generator)
         mean_loss = out.loss.detach().float()
         if acc.num_processes > 1:
@@ -346,12 +348,11 @@ class Trainer:
         cfg, acc = self.config, self.accelerator
         total = cfg.steps if steps is None else int(steps)
         start = time.perf_counter()
-        bar = tqdm(
-            total=total,
-            initial=self.step,
-            desc="UCGM-T",
-            disable=not (cfg.progress and self.is_main_process),
-            dynamic_ncols=True,
+        show = cfg.progress and self.is_main_process
+        bar = (
+            tqdm(total=total, initial=self.step, desc="UCGM-T", dynamic_ncols=True)
+            if show
+            else None
         )
         window: list[float] = []
         images = 0
@@ -367,11 +368,13 @@ class Trainer:
                 logs = {"loss": mean, "images_per_second": images / max(now - t_log, 1e-9)}
                 if acc.device.type == "cuda":
                     logs["max_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
-                bar.set_postfix(loss=f"{mean:.4f}")
+                if bar is not None:
+                    bar.set_postfix(loss=f"{mean:.4f}")
                 if cfg.log_with is not None:
                     acc.log(logs, step=self.step)
                 window, images, t_log = [], 0, now
-            bar.update(1)
+            if bar is not None:
+                bar.update(1)
             # The step's checkpoint comes before its callbacks: a failing callback (a sample
             # grid, an evaluation) must not lose the step's training.
             if (
@@ -385,7 +388,8 @@ class Trainer:
                     recorded = callback(self, self.step, logs)
                     for name, value in (recorded or {}).items():
                         self.metrics.setdefault(name, []).append((self.step, float(value)))
-        bar.close()
+        if bar is not None:
+            bar.close()
         if cfg.checkpoint_dir and self._saved_step != self.step:
             self.save()
         return TrainResult(
