@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from .ema import ExponentialMovingAverage, unwrap_model
 from .model_api import Model, call_model, check_batch, check_labels, resolve_null_class
 from .schedules import BetaTimeDistribution
+from .time_sensitivity import TimeSensitivity, warn_if_time_sensitive
 from .transports import Coefficients, Transport, broadcast_time, get_transport
 
 __all__ = [
@@ -189,6 +190,12 @@ class UCGMObjective:
         difference_model: theta^- inside the finite differences: "current" (the current
             weights under no_grad, as in the reference) or "ema" (the warm-up EMA teacher).
         fp32_no_grad_forwards: Run the extra no-grad forwards outside autocast, in float32.
+        check_time_sensitivity: For lambda > 0, measure once, at the first call and before any
+            gradient, whether the network's output changes too fast in t for the central
+            difference at ``epsilon`` (:func:`~ucgm_lab.time_sensitivity.time_sensitivity`), and
+            emit a :class:`~ucgm_lab.time_sensitivity.TimeSensitivityWarning` saying what to
+            do if so. The measurement is kept in :attr:`time_sensitivity`. Costs one no-grad
+            forward of up to 1024 points; the caller's random state is untouched.
     """
 
     def __init__(
@@ -211,6 +218,7 @@ class UCGMObjective:
         teacher: nn.Module | None = None,
         difference_model: Literal["current", "ema"] = "current",
         fp32_no_grad_forwards: bool = False,
+        check_time_sensitivity: bool = True,
     ) -> None:
         self.transport = get_transport(transport)
         lam = _check_number(consistency_ratio, "consistency_ratio (lambda)")
@@ -272,6 +280,9 @@ class UCGMObjective:
         if teacher is not None:
             self.frozen_teacher = copy.deepcopy(unwrap_model(teacher)).requires_grad_(False).eval()
         self._pending_state: dict[str, Any] | None = None
+        self._time_check_pending = bool(check_time_sensitivity) and lam > 0
+        self.time_sensitivity: TimeSensitivity | None = None
+        """The measurement made before the first lambda > 0 step (None before it, or when off)."""
 
     # ------------------------------------------------------------------ public API
     @property
@@ -313,6 +324,16 @@ class UCGMObjective:
         lam = self.consistency_ratio
         compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         device = x.device
+        if self._time_check_pending:
+            self._time_check_pending = False
+            self.time_sensitivity = warn_if_time_sensitive(
+                model,
+                x,
+                self.transport,
+                y=y,
+                epsilon=self.epsilon,
+                time_distribution=self.time_distribution,
+            )
 
         t_lo = self.epsilon if lam == 1 else None
         t_hi = 1 - self.epsilon if lam == 1 else None
