@@ -6,7 +6,7 @@ transport, taken by a central difference of half-width epsilon (Alg. 1 line 13, 
     D_h(t) = (f^x(x_{t+h}, t + h) - f^x(x_{t-h}, t - h)) / (2 h),  h = epsilon.
 
 When the network's output varies on a time scale comparable to epsilon (a sinusoidal time
-embedding fed ``1000 t`` has features that turn by 5 radians across +- 0.005), D_epsilon is not
+embedding fed ``1000 t`` has features that turn by 10 radians across t +- 0.005), D_epsilon is not
 a derivative but noise, and the few-step model is poor (2.4x the multi-step quality at 2 NFE on
 2D data, against 0.8x to 1.1x at scale 30; ``benchmarks/time_scale.py``). For a smooth output
 D_h converges like h^2, so D_epsilon and D_{epsilon/2} agree to a fraction of a percent; for a
@@ -88,7 +88,7 @@ class TimeSensitivity:
             "training: the derivative it is trained on will be mostly noise (typical of a "
             "sinusoidal time embedding fed 1000 t; measured 2.4x worse at 2 NFE). "
             "Wrap the network so that it sees a smaller time, "
-            "ucgm_lab.TimeScaled(network, time_scale=30 / S) for a network that multiplies t by S "
+            "ucgm_lab.networks.TimeScaled(network, time_scale=30 / S) for a network that multiplies t by S "
             "(0.03 for S = 1000), and train the lambda = 0 model with the wrapper from the start "
             "(wrapping a trained network changes its function); or give the network t in [0, 1]."
         )
