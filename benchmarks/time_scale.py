@@ -49,7 +49,9 @@ class FourierMLP(nn.Module):
 
     def __init__(self, scale: float, hidden: int = 128, depth: int = 4, features: int = 16) -> None:
         super().__init__()
-        freqs = torch.logspace(0.0, math.log10(scale), features) if scale > 1 else torch.ones(features)
+        freqs = (
+            torch.logspace(0.0, math.log10(scale), features) if scale > 1 else torch.ones(features)
+        )
         self.register_buffer("freqs", freqs)
         layers: list[nn.Module] = [nn.Linear(2 + 2 * features, hidden), nn.SiLU()]
         for _ in range(depth - 1):
@@ -89,7 +91,9 @@ def run_config(
 
     def w2(model: nn.Module, **kwargs: object) -> float:
         gen = torch.Generator().manual_seed(seed + 1)
-        return wasserstein2(sample(model, noise, "linear", generator=gen, **kwargs).sample, reference)
+        return wasserstein2(
+            sample(model, noise, "linear", generator=gen, **kwargs).sample, reference
+        )
 
     lam0_100 = w2(multi.model, steps=100)
     lam0_2 = w2(multi.model, steps=2)
@@ -134,9 +138,7 @@ def main() -> None:
     for dataset in args.datasets:
         reference = sample_2d(dataset, args.samples, seed=args.seed + 99).points
         for name in args.configs:
-            row = run_config(
-                name, dataset, args.steps, args.few_step_steps, reference, args.seed
-            )
+            row = run_config(name, dataset, args.steps, args.few_step_steps, reference, args.seed)
             rows.append(row)
             print(
                 f"| {dataset} | {name} | {row['r_parent']:.3f} | {'yes' if row['warned'] else 'no'} "
@@ -152,7 +154,9 @@ def main() -> None:
             repeats=3,
             seed=args.seed + 1000,
         )
-        print(f"| {dataset} | floor (data vs data) | | | {floor.mean:.3f} | | | | | | |", flush=True)
+        print(
+            f"| {dataset} | floor (data vs data) | | | {floor.mean:.3f} | | | | | | |", flush=True
+        )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(rows, fh, indent=1)

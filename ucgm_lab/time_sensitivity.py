@@ -141,9 +141,7 @@ def time_sensitivity(
     ys = None if y is None else y[:n].to(device=device, dtype=torch.long)
     gen = torch.Generator(device=device).manual_seed(seed)
     dist = time_distribution or BetaTimeDistribution()
-    t = dist.sample(
-        n, device=device, dtype=dtype, generator=gen, t_min=epsilon, t_max=1 - epsilon
-    )
+    t = dist.sample(n, device=device, dtype=dtype, generator=gen, t_min=epsilon, t_max=1 - epsilon)
     z = torch.randn(xs.shape, generator=gen, device=device, dtype=dtype)
     offsets = (epsilon, -epsilon, epsilon / 2, -epsilon / 2)
     t_all = torch.cat([t + o for o in offsets])

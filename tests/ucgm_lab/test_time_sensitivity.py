@@ -33,7 +33,9 @@ class UnitTimeNet(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.net = torch.nn.Sequential(torch.nn.Linear(3, 64), torch.nn.SiLU(), torch.nn.Linear(64, 2))
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(3, 64), torch.nn.SiLU(), torch.nn.Linear(64, 2)
+        )
 
     def forward(self, x, t, y=None):
         return self.net(torch.cat([x, t[:, None]], 1))
@@ -96,7 +98,9 @@ def test_measure_against_an_independent_computation():
     gen = torch.Generator().manual_seed(0)
     from ucgm_lab.schedules import BetaTimeDistribution
 
-    t = BetaTimeDistribution().sample(64, dtype=torch.float64, generator=gen, t_min=eps, t_max=1 - eps)
+    t = BetaTimeDistribution().sample(
+        64, dtype=torch.float64, generator=gen, t_min=eps, t_max=1 - eps
+    )
     z = torch.randn(64, 2, generator=gen, dtype=torch.float64)
 
     def fx(r):

@@ -76,8 +76,11 @@ class TimeScaled(nn.Module):
 
     @property
     def config(self) -> dict[str, Any]:
-        """``{"kind": "time_scaled", "network": network.config, "time_scale": s}`` for
-        :func:`~ucgm_lab.networks.build_network` (only when the wrapped network has a config)."""
+        """The JSON config for :func:`~ucgm_lab.networks.build_network`.
+
+        ``{"kind": "time_scaled", "network": network.config, "time_scale": s}``; only when the
+        wrapped network has a ``config`` of its own.
+        """
         inner = self._modules["network"]
         if not hasattr(inner, "config"):
             raise AttributeError(
@@ -105,6 +108,7 @@ class TimeScaled(nn.Module):
         return self.network(x_t, t_scaled) if y is None else self.network(x_t, t_scaled, y)
 
     def extra_repr(self) -> str:
+        """The factor, shown in ``repr(model)``."""
         return f"time_scale={self.factor:g}"
 
     def __getattr__(self, name: str) -> Any:
