@@ -7,8 +7,8 @@ transport, taken by a central difference of half-width epsilon (Alg. 1 line 13, 
 
 When the network's output varies on a time scale comparable to epsilon (a sinusoidal time
 embedding fed ``1000 t`` has features that turn by 10 radians across t +- 0.005), D_epsilon is not
-a derivative but noise, and the few-step model is poor (2.4x the multi-step quality at 2 NFE on
-2D data, against 0.8x to 1.1x at scale 30; ``benchmarks/time_scale.py``). For a smooth output
+a derivative but noise, and the few-step model is poor (``benchmarks/time_scale.py``,
+docs/architecture.md). For a smooth output
 D_h converges like h^2, so D_epsilon and D_{epsilon/2} agree to a fraction of a percent; for a
 fast one they differ by tens of percent. :func:`time_sensitivity` measures
 
@@ -41,9 +41,10 @@ __all__ = [
 ]
 
 DEFAULT_THRESHOLD = 0.05
-"""Warn when D_epsilon and D_{epsilon/2} differ by more than 5% (rms). Measured (benchmark and
-tests): 0.2 to 1.3 for sinusoidal embeddings at scale 1000, below 0.01 at scale 30 and for
-networks that take t in [0, 1] directly, trained or not."""
+"""Warn when D_epsilon and D_{epsilon/2} differ by more than 5% (rms). Measured: 0.12 to 0.99
+for sinusoidal embeddings of 1000 t (untrained; 0.76 for a trained one, benchmarks/time_scale.py),
+at most 0.002 for scale 30 (the zoo's trained models: 0.0008 to 0.0014), for networks that take
+t in [0, 1] directly and for wrapped networks."""
 
 
 class TimeSensitivityWarning(UserWarning):
@@ -86,7 +87,7 @@ class TimeSensitivity:
         return (
             head + " The network's output changes too fast in t for few-step (lambda > 0) "
             "training: the derivative it is trained on will be mostly noise (typical of a "
-            "sinusoidal time embedding fed 1000 t; measured 2.4x worse at 2 NFE). "
+            "sinusoidal time embedding fed 1000 t). "
             "Wrap the network so that it sees a smaller time, "
             "ucgm_lab.networks.TimeScaled(network, time_scale=30 / S) for a network that multiplies t by S "
             "(0.03 for S = 1000), and train the lambda = 0 model with the wrapper from the start "

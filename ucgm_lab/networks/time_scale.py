@@ -4,8 +4,7 @@ Few-step training (lambda -> 1, Alg. 1 line 13) differentiates the network's dat
 t by a central difference with half-width epsilon = 0.005. Networks that feed ``1000 t`` to a
 sinusoidal time embedding (DiT's timestep embedder, DDPM-style U-Nets) have features that turn
 by up to 1000 x 0.01 = 10 radians across t +- 0.005, so the derivative the objective
-regresses on is mostly noise: on 2D data such a network reaches 2.4x the multi-step quality at
-2 NFE where the same network at scale 30 reaches 0.8x to 1.1x (``benchmarks/time_scale.py``,
+regresses on is mostly noise and the few-step model is poor (``benchmarks/time_scale.py``,
 docs/architecture.md). ``TimeScaled(network, time_scale=0.03)`` makes the network see
 ``0.03 t``, i.e. an effective scale of 30, without touching its code.
 
