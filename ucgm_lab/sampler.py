@@ -201,7 +201,7 @@ def sample(
     order: Literal[1, 2] = 1,
     kappa: float = 0.0,
     rho: float | Literal["auto"] = 0.0,
-    schedule: KumaraswamySchedule | Literal["uniform", "even", "auto"] = "uniform",
+    schedule: KumaraswamySchedule | Literal["uniform", "even", "auto"] = "even",
     time_points: Sequence[float] | Tensor | None = None,
     y: Tensor | None = None,
     guidance_scale: float = 1.0,
@@ -227,9 +227,12 @@ def sample(
         kappa: Extrapolation ratio in [0, 1] (Alg. 2 line 5; the paper finds 0.2-0.6 good).
         rho: Stochastic ratio in [0, 1], or "auto" for the Euler-Maruyama ratio recomputed at
             every step (App. B.1.6). The paper recommends rho = lambda.
-        schedule: Time grid: a :class:`KumaraswamySchedule`, "uniform" (the identity with gaps
-            0.001, as in the reference), "even" (no evaluation at the data end, see
-            :meth:`KumaraswamySchedule.even`) or "auto" (the paper's (1.17, 0.8, 1.1)).
+        schedule: Time grid: "even" (default: t_i = 1 - u_i with u evenly spaced from 0.001
+            and no evaluation at the data end, so ``steps=2`` gives {0.999, 0.4995}; see
+            :meth:`KumaraswamySchedule.even`), "uniform" (the reference implementation's grid,
+            the identity with gaps 0.001 at both ends: its last evaluation sits at t = 0.001,
+            so N evaluations make N - 1 useful steps and ``steps=2`` equals ``steps=1``),
+            "auto" (the paper's (1.17, 0.8, 1.1)) or a :class:`KumaraswamySchedule`.
         time_points: Explicit decreasing times, e.g. ``[1.0, 0.3]`` for a 2-step model; 0 is
             appended. Overrides ``schedule``; the grid is used as given (no halving for order 2).
         y: Optional class ids, shape (B,).

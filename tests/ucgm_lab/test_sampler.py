@@ -244,8 +244,44 @@ def test_even_schedule_has_no_evaluation_at_the_data_end():
     net = Net().double()
     out = sample(net, torch.randn(3, 2, dtype=torch.float64), "linear", 2, schedule="even")
     torch.testing.assert_close(out.times, torch.tensor([0.999, 0.4995, 0.0], dtype=torch.float64))
-    uniform = sample(net, torch.randn(3, 2, dtype=torch.float64), "linear", 2)
+    uniform = sample(net, torch.randn(3, 2, dtype=torch.float64), "linear", 2, schedule="uniform")
     assert uniform.times.tolist() == pytest.approx([0.999, 0.001, 0.0])
+
+
+def test_default_grid_spends_every_evaluation():
+    """sample(steps=N) uses the even grid: N distinct times 0.999 - 0.999 i / N, none at 0.001."""
+    net = Net().double()
+    noise = torch.randn(3, 2, dtype=torch.float64)
+    expected = {
+        1: [0.999, 0.0],
+        2: [0.999, 0.4995, 0.0],
+        3: [0.999, 0.666, 0.333, 0.0],
+        4: [0.999, 0.74925, 0.4995, 0.24975, 0.0],
+    }
+    for steps, times in expected.items():
+        out = sample(net, noise, "linear", steps)
+        assert out.times.tolist() == pytest.approx(times, abs=1e-12), steps
+        assert out.nfe == steps
+    for steps in (1, 2, 3, 4, 8, 16, 32, 100):
+        t = sample(net, noise, "linear", steps).times
+        gaps = -torch.diff(t)
+        assert gaps.min() >= 0.999 / steps - 1e-12, steps  # no two evaluations nearly together
+        # the last evaluation is at about 1/N, not at 0.001
+        assert float(t[-2]) == pytest.approx(0.999 / steps), steps
+        torch.testing.assert_close(t, KumaraswamySchedule.even().time_points(steps), rtol=0, atol=0)
+    # 2 NFE are no longer 1 NFE in disguise: the second evaluation changes the sample
+    one = sample(net, noise, "linear", 1).sample
+    two = sample(net, noise, "linear", 2).sample
+    assert (one - two).abs().max() > 1e-3
+    # the reference's grid and the named schedules stay available, explicit grids win
+    assert sample(net, noise, "linear", 2, schedule="uniform").times[1] == pytest.approx(0.001)
+    auto = sample(net, noise, "linear", 4, schedule="auto").times
+    torch.testing.assert_close(auto, KumaraswamySchedule.auto().time_points(4))
+    assert sample(net, noise, "linear", time_points=[0.9, 0.2]).times.tolist() == [0.9, 0.2, 0.0]
+    # order 2 halves the points of the same grid
+    assert sample(net, noise, "linear", 5, order=2).times.tolist() == pytest.approx(
+        [0.999, 0.666, 0.333, 0.0]
+    )
 
 
 def test_explicit_time_points_two_step():

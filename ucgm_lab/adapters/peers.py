@@ -320,8 +320,9 @@ def ucgm_schedule(name: str) -> KumaraswamySchedule:
 
     * ``"open"``: the uniform grid without the data-end gap, t_i = 1 - u_i with
       u = linspace(0.001, 1, N + 1)[:-1]: the peers' Euler grid started at t = 0.999, so that
-      every evaluation does work (the last step jumps from t = 1/N-ish to the data).
-    * ``"uniform"``: the sampler's default (gaps 0.001 at both ends; the last evaluation sits
+      every evaluation does work (the last step jumps from t = 1/N-ish to the data); the
+      sampler's default grid ("even") is the same.
+    * ``"uniform"``: the reference implementation's grid (gaps 0.001 at both ends; the last evaluation sits
       at t = 0.001, where it barely changes the sample: costly at small N).
     * ``"auto"``: the paper's Kumaraswamy "Auto" schedule (1.17, 0.8, 1.1).
 

@@ -14,6 +14,7 @@ from ucgm_lab.networks.embeddings import (
 )
 from ucgm_lab.networks.mlp import MLP2D
 from ucgm_lab.networks.registry import NETWORK_KINDS, build_network
+from ucgm_lab.networks.time_scale import TimeScaled
 from ucgm_lab.networks.unet import SmallUNet
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "ClassEmbedding",
     "SinusoidalTimeEmbedding",
     "SmallUNet",
+    "TimeScaled",
     "build_network",
     "sinusoidal_embedding",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from ucgm_lab.networks.mlp import MLP2D
+from ucgm_lab.networks.time_scale import TimeScaled
 from ucgm_lab.networks.tit import TiT
 from ucgm_lab.networks.unet import SmallUNet
 
@@ -16,6 +17,7 @@ NETWORK_KINDS: dict[str, type[nn.Module]] = {
     MLP2D.kind: MLP2D,
     SmallUNet.kind: SmallUNet,
     TiT.kind: TiT,
+    TimeScaled.kind: TimeScaled,
 }
 
 

@@ -31,10 +31,10 @@ SCHEDULES: dict[str, KumaraswamySchedule] = {
 }
 """Named time schedules of the explorers.
 
-* ``"even"``: t_i = 1 - i / N from t_0 = 0.999 (the identity transform with no gap at the data
-  end): every step covers 1/N of the time, and 2 steps give {0.999, 0.5}.
-* ``"uniform"``: the sampler's default, the identity transform with gaps 0.001 at both ends (as
-  in the reference implementation): its last evaluation sits at t = 0.001, on the data, so
+* ``"even"``: the sampler's default, t_i = 1 - i / N from t_0 = 0.999 (the identity transform
+  with no gap at the data end): every step covers 1/N of the time, and 2 steps give {0.999, 0.5}.
+* ``"uniform"``: the identity transform with gaps 0.001 at both ends (as in the reference
+  implementation): its last evaluation sits at t = 0.001, on the data, so
   with few steps one of them is nearly wasted.
 * ``"auto"``: the paper's "Auto" Kumaraswamy parameters (1.17, 0.8, 1.1), gaps 0.001.
 """

@@ -1,0 +1,148 @@
+import math
+import warnings
+
+import pytest
+import torch
+
+from ucgm_lab.networks import MLP2D, TimeScaled
+from ucgm_lab.objective import UCGMObjective
+from ucgm_lab.time_sensitivity import (
+    TimeSensitivityWarning,
+    time_sensitivity,
+    warn_if_time_sensitive,
+)
+
+
+class FourierNet(torch.nn.Module):
+    """A user's network: sin / cos of t at 16 frequencies from 1 to S."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.register_buffer("freqs", torch.logspace(0, math.log10(scale), 16))
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(34, 64), torch.nn.SiLU(), torch.nn.Linear(64, 2)
+        )
+
+    def forward(self, x, t, y=None):
+        a = t[:, None] * self.freqs
+        return self.net(torch.cat([x, a.sin(), a.cos()], 1))
+
+
+class UnitTimeNet(torch.nn.Module):
+    """A SiT-style network that takes t in [0, 1] as a plain input."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(3, 64), torch.nn.SiLU(), torch.nn.Linear(64, 2)
+        )
+
+    def forward(self, x, t, y=None):
+        return self.net(torch.cat([x, t[:, None]], 1))
+
+
+def _x():
+    return torch.randn(512, 2, generator=torch.Generator().manual_seed(0))
+
+
+def _nets(fast):
+    torch.manual_seed(0)
+    if fast:
+        return {"fourier-1000": FourierNet(1000.0), "mlp2d-1000": MLP2D(hidden=64, depth=2)}
+    return {
+        "fourier-30": FourierNet(30.0),
+        "mlp2d-30": MLP2D(hidden=64, depth=2, time_scale=30.0),
+        "mlp2d-1000-wrapped": TimeScaled(MLP2D(hidden=64, depth=2), 0.03),
+        "fourier-1000-wrapped": TimeScaled(FourierNet(1000.0), 0.03),
+        "unit-time": UnitTimeNet(),
+    }
+
+
+@pytest.mark.parametrize("name", list(_nets(True)))
+def test_fires_for_scale_1000(name):
+    net = _nets(True)[name]
+    result = time_sensitivity(net, _x())
+    assert result.too_fast, result
+    with pytest.warns(TimeSensitivityWarning, match=r"TimeScaled\(network, time_scale=30 / S\)"):
+        warn_if_time_sensitive(net, _x())
+
+
+@pytest.mark.parametrize("name", list(_nets(False)))
+def test_silent_for_smooth_networks(name):
+    net = _nets(False)[name]
+    result = time_sensitivity(net, _x())
+    assert not result.too_fast and result.relative_change < 0.01, result
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_time_sensitive(net, _x())
+
+
+def test_silent_for_trained_zoo_models():
+    from ucgm_lab.zoo import load
+
+    for name in ("checkerboard-linear-lam0", "checkerboard-trigflow-lam0"):
+        zm = load(name)
+        result = time_sensitivity(zm.model, _x(), zm.transport)
+        assert not result.too_fast, (name, result)
+
+
+def test_measure_against_an_independent_computation():
+    """r for F = x_t + c sin(w t) (linear transport): f^x = x_t - t F in closed form."""
+    w, c, eps = 400.0, 0.01, 0.005
+
+    def model(x_t, t, y=None):
+        return x_t + c * torch.sin(w * t)[:, None]
+
+    x = _x().double()
+    result = time_sensitivity(model, x, "linear", epsilon=eps, max_samples=64)
+    gen = torch.Generator().manual_seed(0)
+    from ucgm_lab.schedules import BetaTimeDistribution
+
+    t = BetaTimeDistribution().sample(
+        64, dtype=torch.float64, generator=gen, t_min=eps, t_max=1 - eps
+    )
+    z = torch.randn(64, 2, generator=gen, dtype=torch.float64)
+
+    def fx(r):
+        x_r = r[:, None] * z + (1 - r[:, None]) * x[:64]
+        return x_r - r[:, None] * model(x_r, r)
+
+    d1 = (fx(t + eps) - fx(t - eps)) / (2 * eps)
+    d2 = (fx(t + eps / 2) - fx(t - eps / 2)) / eps
+    expected = float((d1 - d2).pow(2).mean().sqrt() / d2.pow(2).mean().sqrt())
+    assert result.relative_change == pytest.approx(expected, rel=1e-9)
+    assert result.samples == 64 and result.epsilon == eps
+
+
+def test_objective_warns_once_before_the_first_few_step_step_only():
+    net = MLP2D(hidden=32, depth=1)  # time_scale 1000
+    x = _x()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        objective = UCGMObjective("linear", 1.0)
+        objective(net, x)
+        objective(net, x)
+        UCGMObjective("linear", 0.0)(net, x)
+    fired = [w for w in caught if issubclass(w.category, TimeSensitivityWarning)]
+    assert len(fired) == 1
+    assert objective.time_sensitivity is not None and objective.time_sensitivity.too_fast
+    quiet = UCGMObjective("linear", 1.0, check_time_sensitivity=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet(net, x)
+    assert quiet.time_sensitivity is None
+
+
+def test_the_check_leaves_the_random_state_and_the_loss_unchanged():
+    net = MLP2D(hidden=32, depth=1, time_scale=30.0)
+    x = _x()
+
+    def run(check):
+        torch.manual_seed(5)
+        objective = UCGMObjective("linear", 1.0, check_time_sensitivity=check)
+        out = objective(net, x, generator=torch.Generator().manual_seed(3))
+        return out.loss, torch.rand(3)
+
+    (loss_a, after_a), (loss_b, after_b) = run(True), run(False)
+    torch.testing.assert_close(loss_a, loss_b, rtol=0, atol=0)
+    torch.testing.assert_close(after_a, after_b, rtol=0, atol=0)
