@@ -205,9 +205,9 @@ def check(name: str, answer: Callable[..., Any]) -> CheckResult:
         False,
         True,
         cases,
-        f"Exercise {name!r}: no answer in the cell, and solutions mode is on "
-        f"({SOLUTIONS_ENV}=1 or the test mode), so the reference solution was checked instead: "
-        f"correct ({cases} cases). ucgm_lab.exercises.show_solution({name!r}) prints it.",
+        f"Exercise {name!r}: no answer in the cell; solutions mode is on ({SOLUTIONS_ENV}=1, as "
+        f"in CI), so the reference solution was checked instead: correct ({cases} cases). "
+        f"ucgm_lab.exercises.show_solution({name!r}) prints it.",
     )
 
 
