@@ -1,16 +1,16 @@
 """Optimal solutions of the unified objective for Gaussian data (App. B.1.5).
 
-Data x ~ N(mu, 1) and a variance-preserving transport alpha = sin(theta), gamma = cos(theta)
-(TrigFlow with theta = pi t / 2). Every optimum is affine, f(x_t, t) = (1 - gamma c) mu +
+Data x ~ N(mu, 1) and a variance-preserving transport alpha = sin(varphi), gamma = cos(varphi)
+(TrigFlow with varphi = pi t / 2). Every optimum is affine, f(x_t, t) = (1 - gamma c) mu +
 c x_t, and the consistency ratio lambda only changes the slope c(t):
 
-* flow matching (lambda = 0): c = gamma = cos(theta), f = E[x | x_t];
-* consistency (lambda -> 1): c = 1, f = x_t + (1 - cos(theta)) mu (the PF-ODE map to t = 0);
+* flow matching (lambda = 0): c = gamma = cos(varphi), f = E[x | x_t];
+* consistency (lambda -> 1): c = 1, f = x_t + (1 - cos(varphi)) mu (the PF-ODE map to t = 0);
   the paper prints (1 - gamma) mu + gamma x_t, which is wrong (it is not even a map of
   N(gamma mu, 1) onto N(mu, 1));
 * lambda in (0, 1): the fixed point f(x_t, t) = E[f(x_{lambda t}, lambda t) | x_t] over the
-  chain t, lambda t, lambda^2 t, ... -> 0 gives c = prod_m cos((1 - lambda) lambda^m theta);
-  for lambda = 1/2 this is Viete's product sin(theta) / theta.
+  chain t, lambda t, lambda^2 t, ... -> 0 gives c = prod_m cos((1 - lambda) lambda^m varphi);
+  for lambda = 1/2 this is Viete's product sin(varphi) / varphi.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ __all__ = [
 ]
 
 mu = sp.Symbol("mu", real=True)
-theta = sp.Symbol("theta", positive=True)
+# The TrigFlow angle pi t / 2 (varphi: theta names the network's parameters, and theta1, theta2
+# the Beta time distribution).
+varphi = sp.Symbol("varphi", positive=True)
 
 
 def gaussian_posterior(
@@ -144,19 +146,19 @@ def gaussian_flow_map(
 
 @dataclass(frozen=True)
 class GaussianOptima:
-    """The optima of App. B.1.5 for x ~ N(mu, 1), alpha = sin(theta), gamma = cos(theta).
+    """The optima of App. B.1.5 for x ~ N(mu, 1), alpha = sin(varphi), gamma = cos(varphi).
 
     Attributes:
         flow_matching: E[x | x_t], the lambda = 0 optimum.
         flow_matching_residual: flow_matching - ((1 - gamma^2) mu + gamma x_t) (paper): 0.
-        velocity: v*(x_t) = E[d x_t / d theta | x_t]: -sin(theta) mu, independent of x_t.
-        consistency: x(0) of the PF-ODE d x / d theta = v* started at x_t.
+        velocity: v*(x_t) = E[d x_t / d varphi | x_t]: -sin(varphi) mu, independent of x_t.
+        consistency: x(0) of the PF-ODE d x / d varphi = v* started at x_t.
         paper_consistency: The paper's (1 - gamma) mu + gamma x_t.
         consistency_residual: paper_consistency - consistency: not 0 (erratum).
         pushforward: (mean, variance) of consistency(x_t) for x_t ~ N(gamma mu, 1): (mu, 1).
         paper_pushforward: The same for the paper's formula: not (mu, 1).
         chain_covariance: Cov(x_{t_j}, x_{t_k}) = alpha_j alpha_k + gamma_j gamma_k =
-            cos(theta_j - theta_k): the factor beta of the recursion c_{j+1} = beta c_j.
+            cos(varphi_j - varphi_k): the factor beta of the recursion c_{j+1} = beta c_j.
     """
 
     flow_matching: sp.Expr
@@ -176,20 +178,20 @@ def gaussian_optima() -> GaussianOptima:
     Returns:
         :class:`GaussianOptima`.
     """
-    a, g = sp.sin(theta), sp.cos(theta)
+    a, g = sp.sin(varphi), sp.cos(varphi)
     ex, ez = gaussian_posterior(a, g, mu, 1)
     ex, ez = sp.simplify(ex), sp.simplify(ez)
-    velocity = sp.simplify(sp.diff(a, theta) * ez + sp.diff(g, theta) * ex)
-    phi = sp.Symbol("phi", positive=True)
-    # The velocity does not depend on the state: x(0) = x_t - integral_0^theta v dphi.
-    consistency = sp.simplify(x_t - sp.integrate(velocity.subs(theta, phi), (phi, 0, theta)))
+    velocity = sp.simplify(sp.diff(a, varphi) * ez + sp.diff(g, varphi) * ex)
+    s = sp.Symbol("s", positive=True)
+    # The velocity does not depend on the state: x(0) = x_t - integral_0^varphi v ds.
+    consistency = sp.simplify(x_t - sp.integrate(velocity.subs(varphi, s), (s, 0, varphi)))
     paper_cm = (1 - g) * mu + g * x_t
 
     def moments(f: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
         slope = sp.diff(f, x_t)
         return sp.simplify(f.subs(x_t, g * mu)), sp.simplify(slope**2)  # Var(x_t) = 1
 
-    t1, t2 = sp.symbols("theta_j theta_k", positive=True)
+    t1, t2 = sp.symbols("varphi_j varphi_k", positive=True)
     return GaussianOptima(
         flow_matching=sp.collect(sp.expand(ex), [mu, x_t]),
         flow_matching_residual=sp.simplify(ex - ((1 - g**2) * mu + g * x_t)),
@@ -205,14 +207,14 @@ def gaussian_optima() -> GaussianOptima:
 
 @dataclass(frozen=True)
 class VieteCheck:
-    """The lambda = 1/2 slope c(theta) = prod_{m >= 1} cos(theta / 2^m) = sin(theta) / theta.
+    """The lambda = 1/2 slope c(varphi) = prod_{m >= 1} cos(varphi / 2^m) = sin(varphi) / varphi.
 
     Attributes:
         n: Number of factors of the finite product.
-        product: prod_{m=1}^{n} cos(theta / 2^m).
-        closed_form: sin(theta) / (2^n sin(theta / 2^n)).
+        product: prod_{m=1}^{n} cos(varphi / 2^m).
+        closed_form: sin(varphi) / (2^n sin(varphi / 2^n)).
         residual: simplify(product - closed_form) (after expanding the sines): 0.
-        limit: lim_{n -> oo} of the closed form: sin(theta) / theta.
+        limit: lim_{n -> oo} of the closed form: sin(varphi) / varphi.
     """
 
     n: int
@@ -225,7 +227,7 @@ class VieteCheck:
 def viete_check(n: int = 3) -> VieteCheck:
     """Prove the finite Viete identity for n factors and take n -> infinity.
 
-    sin(theta) = 2^n sin(theta / 2^n) prod_{m=1}^{n} cos(theta / 2^m) (double angle, n times).
+    sin(varphi) = 2^n sin(varphi / 2^n) prod_{m=1}^{n} cos(varphi / 2^m) (double angle, n times).
 
     Args:
         n: Number of factors (small: the proof expands sin(2^n y)).
@@ -233,20 +235,20 @@ def viete_check(n: int = 3) -> VieteCheck:
     Returns:
         :class:`VieteCheck`.
     """
-    y = sp.Symbol("y", positive=True)  # theta = 2^n y
-    product = sp.Mul(*(sp.cos(theta / 2**m) for m in range(1, n + 1)))
-    closed = sp.sin(theta) / (2**n * sp.sin(theta / 2**n))
-    diff = (product - closed).subs(theta, 2**n * y)
+    y = sp.Symbol("y", positive=True)  # varphi = 2^n y
+    product = sp.Mul(*(sp.cos(varphi / 2**m) for m in range(1, n + 1)))
+    closed = sp.sin(varphi) / (2**n * sp.sin(varphi / 2**n))
+    diff = (product - closed).subs(varphi, 2**n * y)
     residual = sp.simplify(sp.expand_trig(sp.expand(diff)))
     k = sp.Symbol("n", positive=True, integer=True)
-    limit = sp.limit(sp.sin(theta) / (2**k * sp.sin(theta / 2**k)), k, sp.oo)
+    limit = sp.limit(sp.sin(varphi) / (2**k * sp.sin(varphi / 2**k)), k, sp.oo)
     return VieteCheck(n, product, closed, residual, limit)
 
 
 def interpolant_slope(lam: float, t: float, terms: int = 200) -> float:
-    """The slope c_lambda(t) of the lambda-interpolant for TrigFlow (theta = pi t / 2).
+    """The slope c_lambda(t) of the lambda-interpolant for TrigFlow (varphi = pi t / 2).
 
-    c_lambda = prod_{m >= 0} cos((1 - lambda) lambda^m theta): the fixed point of
+    c_lambda = prod_{m >= 0} cos((1 - lambda) lambda^m varphi): the fixed point of
     f(x_t, t) = E[f(x_{lambda t}, lambda t) | x_t] along t, lambda t, lambda^2 t, ...
 
     Args:
@@ -255,7 +257,7 @@ def interpolant_slope(lam: float, t: float, terms: int = 200) -> float:
         terms: Number of factors (the factors tend to 1 geometrically).
 
     Returns:
-        c_lambda(t): cos(theta) for lambda = 0, sin(theta) / theta for 1/2, 1 for lambda = 1.
+        c_lambda(t): cos(varphi) for lambda = 0, sin(varphi) / varphi for 1/2, 1 for lambda = 1.
     """
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lambda must lie in [0, 1], got {lam}.")

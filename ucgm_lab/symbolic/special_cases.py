@@ -116,10 +116,10 @@ def _ot_case() -> SpecialCase:
 
 def _scm_case() -> SpecialCase:
     tr = symbolic_transport("trigflow")
-    angle = sp.Symbol("theta", positive=True)  # sCM's time: theta = pi t / 2 in [0, pi / 2]
+    angle = sp.Symbol("phi", positive=True)  # sCM's time: the angle phi = pi t / 2 in [0, pi / 2]
     to_angle = {tr.time: 2 * angle / sp.pi}
     f_x = sp.simplify(tr.f_x(F, x_t).subs(to_angle))
-    scm = sp.cos(angle) * x_t - sp.sin(angle) * F  # sCM's f(x_t, theta) with sigma_d = 1
+    scm = sp.cos(angle) * x_t - sp.sin(angle) * F  # sCM's f(x_t, phi) with sigma_d = 1
     path = tr.interpolate(z, x).subs(to_angle)
     return SpecialCase(
         paradigm="Consistency (sCM)",
@@ -129,8 +129,8 @@ def _scm_case() -> SpecialCase:
         ucgm_form=f_x,
         paradigm_form=scm,
         residuals={
-            "f^x - (cos(theta) x_t - sin(theta) F)": sp.simplify(f_x - scm),
-            "target - d x_t / d theta": sp.simplify(
+            "f^x - (cos(phi) x_t - sin(phi) F)": sp.simplify(f_x - scm),
+            "target - d x_t / d phi": sp.simplify(
                 tr.target(z, x).subs(to_angle) - sp.diff(path, angle)
             ),
             "4 alpha / (D sin(pi t / 2)) + 4": sp.simplify(target_factor(tr) + 4),
@@ -144,8 +144,8 @@ def special_cases() -> list[SpecialCase]:
     * EDM: x_t = c_in (x + sigma z) with sigma_data = 1/2 gives Tab. 2's alpha, gamma; and
       f^x(F, x_t, t) is EDM's denoiser c_skip (x + sigma z) + c_out F.
     * OT flow matching: alpha_hat = alpha', gamma_hat = gamma'; f^x = x_t - t F.
-    * sCM: with theta = pi t / 2, f^x = cos(theta) x_t - sin(theta) F (sCM's consistency
-      function, sigma_d = 1), the target is d x_t / d theta, and Alg. 1's factor is -4.
+    * sCM: with the angle phi = pi t / 2, f^x = cos(phi) x_t - sin(phi) F (sCM's consistency
+      function, sigma_d = 1), the target is d x_t / d phi, and Alg. 1's factor is -4.
 
     Returns:
         The list of :class:`SpecialCase`.

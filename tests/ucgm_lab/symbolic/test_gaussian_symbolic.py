@@ -17,7 +17,8 @@ from ucgm_lab.symbolic import (
     viete_check,
 )
 from ucgm_lab.symbolic.derivations import x_t
-from ucgm_lab.symbolic.gaussian import mu, theta
+from ucgm_lab.symbolic.gaussian import mu
+from ucgm_lab.symbolic.gaussian import varphi as theta
 
 
 def test_flow_matching_and_consistency_optima():
@@ -30,7 +31,7 @@ def test_flow_matching_and_consistency_optima():
     assert sp.simplify(o.consistency_residual - (g - 1) * x_t) == 0  # the paper's formula is off
     assert o.pushforward == (mu, 1)
     assert sp.simplify(o.paper_pushforward[1] - g**2) == 0
-    t1, t2 = sp.symbols("theta_j theta_k", positive=True)
+    t1, t2 = sp.symbols("varphi_j varphi_k", positive=True)
     assert sp.simplify(o.chain_covariance - sp.cos(t1 - t2)) == 0
 
 

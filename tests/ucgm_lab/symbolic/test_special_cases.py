@@ -32,7 +32,7 @@ def test_edm_denoiser_by_hand():
 
 def test_ot_and_scm_by_hand():
     ot, scm = special_cases()[1:]
-    theta = sp.Symbol("theta", positive=True)
+    theta = sp.Symbol("phi", positive=True)
     assert sp.simplify(ot.ucgm_form - (x_t - t * F)) == 0
     assert sp.simplify(scm.ucgm_form - (sp.cos(theta) * x_t - sp.sin(theta) * F)) == 0
 

@@ -1,0 +1,135 @@
+"""Exercises of notebook 03: one UCGM-S step with kappa, the stochastic step, rho from Euler-Maruyama."""
+
+from __future__ import annotations
+
+import torch
+
+from ..sampler import auto_stochastic_ratio, extrapolate, reconstruct
+from ..transports import Decomposition, get_transport
+from . import solutions
+from .core import Exercise, as_tensor, check, compare, register
+
+__all__ = ["check_euler_maruyama_rho", "check_stochastic_step", "check_ucgm_s_step"]
+
+_STEPS = (("linear", 0.8, 0.6), ("trigflow", 0.5, 0.3), ("random", 0.3, 0.05))
+
+
+def _estimates(seed: int):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(4, 2, generator=g, dtype=torch.float64) for _ in range(5)]
+
+
+def _check_ucgm_s_step(answer) -> int:
+    cases = 0
+    for k, (name, t_now, t_next) in enumerate(_STEPS):
+        tr = get_transport(name)
+        c = tr.coefficients(torch.tensor(t_next, dtype=torch.float64))
+        x_hat, z_hat, prev_x, prev_z, _ = _estimates(10 + k)
+        for kappa in (0.0, 0.3, 0.5):
+            est = Decomposition(
+                extrapolate(x_hat, prev_x, kappa), extrapolate(z_hat, prev_z, kappa)
+            )
+            expected = reconstruct(tr, est, torch.tensor(t_next, dtype=torch.float64), 0.0, None)
+            got = answer(x_hat, z_hat, prev_x, prev_z, kappa, float(c.alpha), float(c.gamma))
+            compare(
+                got, expected, f"transport {tr.name}, step t = {t_now} -> {t_next}, kappa = {kappa}"
+            )
+            cases += 1
+    return cases
+
+
+register(
+    Exercise(
+        "ucgm_s_step",
+        "one deterministic UCGM-S step with extrapolation kappa (Alg. 2 lines 5 and 8)",
+        "03_sampler_derivations.ipynb",
+        _check_ucgm_s_step,
+        solutions.ucgm_s_step,
+        "extrapolate both estimates forward, e + kappa (e - e_previous), then rebuild the state "
+        "at the next time: alpha_next * z + gamma_next * x (alpha weighs the noise).",
+    )
+)
+
+
+def check_ucgm_s_step(answer):
+    """Check ``answer(x_hat, z_hat, prev_x_hat, prev_z_hat, kappa, alpha_next, gamma_next)``."""
+    return check("ucgm_s_step", answer)
+
+
+def _check_stochastic_step(answer) -> int:
+    cases = 0
+    for k, (name, _, t_next) in enumerate(_STEPS):
+        tr = get_transport(name)
+        c = tr.coefficients(torch.tensor(t_next, dtype=torch.float64))
+        x_hat, z_hat, _, _, fresh = _estimates(20 + k)
+        for rho in (0.0, 0.25, 0.7, 1.0):
+            expected = reconstruct(
+                tr,
+                Decomposition(x_hat, z_hat),
+                torch.tensor(t_next, dtype=torch.float64),
+                rho,
+                fresh,
+            )
+            got = answer(x_hat, z_hat, fresh, rho, float(c.alpha), float(c.gamma))
+            compare(got, expected, f"transport {tr.name}, t_next = {t_next}, rho = {rho}")
+            cases += 1
+    return cases
+
+
+register(
+    Exercise(
+        "stochastic_step",
+        "the reconstruction with fresh noise and stochastic ratio rho (Alg. 2 line 8)",
+        "03_sampler_derivations.ipynb",
+        _check_stochastic_step,
+        solutions.stochastic_step,
+        "mix the noise estimate and the fresh noise with square roots, sqrt(1 - rho) z_hat + "
+        "sqrt(rho) eps, so that the mixture keeps unit variance; then alpha_next * mixture + "
+        "gamma_next * x_hat.",
+    )
+)
+
+
+def check_stochastic_step(answer):
+    """Check ``answer(x_hat, z_hat, fresh_noise, rho, alpha_next, gamma_next)``."""
+    return check("stochastic_step", answer)
+
+
+def _check_euler_maruyama_rho(answer) -> int:
+    cases = 0
+    for name in ("linear", "trigflow", "triglinear"):
+        tr = get_transport(name)
+        for t_now, t_next in ((0.9, 0.8), (0.5, 0.45), (0.3, 0.1), (0.2, 0.0), (0.999, 0.5)):
+            a, b = (
+                torch.tensor(t_now, dtype=torch.float64),
+                torch.tensor(t_next, dtype=torch.float64),
+            )
+            expected = auto_stochastic_ratio(tr, a, b)
+            got = answer(float(tr.alpha(a)), float(tr.alpha(b)), t_now, t_next)
+            got = as_tensor(got, "rho")
+            compare(
+                got.reshape(()),
+                expected,
+                f"transport {tr.name}, t_i = {t_now} -> t_(i+1) = {t_next} "
+                f"(alpha {float(tr.alpha(a)):.4g} -> {float(tr.alpha(b)):.4g})",
+            )
+            cases += 1
+    return cases
+
+
+register(
+    Exercise(
+        "euler_maruyama_rho",
+        "the stochastic ratio rho of App. B.1.6 (Euler-Maruyama with g^2 = 2 alpha)",
+        "03_sampler_derivations.ipynb",
+        _check_euler_maruyama_rho,
+        solutions.euler_maruyama_rho,
+        "rho = 2 |t_i - t_(i+1)| alpha(t_i) / alpha(t_(i+1))^2 (squared, as in App. B.1.6), "
+        "clipped to [0, 1]; at alpha(t_(i+1)) = 0 (the data end) take rho = 1.",
+    )
+)
+
+
+def check_euler_maruyama_rho(answer):
+    """Check ``answer(alpha_now, alpha_next, t_now, t_next) -> rho`` (Python floats in, a number out)."""
+    return check("euler_maruyama_rho", answer)
