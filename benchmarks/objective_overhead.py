@@ -1,6 +1,6 @@
 """Objective overhead: one UCGM-T training step against a hand-written flow-matching step.
 
-Targets (issue 2): lambda = 0 step / flow-matching step <= 1.05; lambda = 1 step / lambda = 0
+Targets: lambda = 0 step / flow-matching step <= 1.05; lambda = 1 step / lambda = 0
 step <= 2.0 (ideal about 1.67: two extra no-grad forwards). Run:
 ``python benchmarks/objective_overhead.py``.
 """

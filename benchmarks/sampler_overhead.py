@@ -1,6 +1,6 @@
 """Sampler overhead: time per NFE of ``ucgm_lab.sample`` versus a bare loop of model forwards.
 
-Target (issue 2): ratio <= 1.10. Run: ``python benchmarks/sampler_overhead.py``.
+Target: ratio <= 1.10. Run: ``python benchmarks/sampler_overhead.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Training-step cost against peers and the Trainer's overhead over a bare loop (issue 3).
+"""Training-step cost against peers and the Trainer's overhead over a bare loop.
 
 1. One UCGM-T step at lambda = 0 against one step of torchcfm's ConditionalFlowMatcher on the
    same MLP and batch (target ratio <= 1.0).

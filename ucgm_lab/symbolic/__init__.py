@@ -1,4 +1,4 @@
-"""Symbolic UCGM: SymPy definitions and derivations behind the library (issue 4).
+"""Symbolic UCGM: SymPy definitions and derivations behind the library.
 
 * :mod:`.transports`: the six transports of Tab. 2 as SymPy expressions in the library's
   time (data at t = 0), and :class:`SymbolicTransport` for your own.
