@@ -518,7 +518,7 @@ class UCGMObjective:
             return x, z
         self._ensure_teachers(model)
         if self.ema_teacher is not None:
-            self.ema_teacher.update(model)  # reference order: update, then use (docs/paper-notes.md, R6)
+            self.ema_teacher.update(model)  # reference order: update, then use (paper-notes R6)
         if self.enhancement_ratio == 0:
             return x, z
         assert labels is not None and kept is not None
