@@ -1,7 +1,8 @@
-"""UCGM-S as a plug-and-play sampler, measured against the peers' own solvers (issue 8).
+"""UCGM-S as a plug-and-play sampler, measured against the peers' own solvers.
 
-Trains (or loads from a cache) one small 2D velocity model with torchcfm and one with
-facebookresearch's flow_matching, samples each with the peer solvers (Euler, midpoint,
+Loads from the zoo (``python -m ucgm_lab.zoo build-peers``; other budgets: trains, or loads
+from a cache) one small 2D velocity model with torchcfm and one with facebookresearch's
+flow_matching, samples each with the peer solvers (Euler, midpoint,
 dopri5: flow_matching's ODESolver, torchdiffeq for torchcfm) and with UCGM-S through
 ``ucgm_lab.adapters`` (kappa and order sweeps), scores every run by sliced W2 against
 held-out data, and prints
@@ -49,6 +50,7 @@ from ucgm_lab.adapters.peers import (
     train_peer,
     ucgm_schedule,
 )
+from ucgm_lab.zoo.peers import PEER_ZOO_CONFIG, available_peers, load_peer
 
 BENCH_NFES = tuple(n for n in DEFAULT_NFES if n != 80)
 
@@ -95,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         / "ucgm-lab"
         / "peer_samplers",
     )
-    parser.add_argument("--no-cache", action="store_true", help="always train")
+    parser.add_argument("--no-cache", action="store_true", help="always train (no zoo, no cache)")
     parser.add_argument("--quick", action="store_true", help="tiny budgets (smoke test)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -105,6 +107,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_or_train(library: str, config: TrainConfig, args: argparse.Namespace) -> PeerModel:
+    if not args.no_cache and config == PEER_ZOO_CONFIG and library in available_peers():
+        zp = load_peer(library)
+        print(f"  {library}: loaded from the zoo ({zp.name})")
+        return zp.peer
     key = hashlib.sha1(json.dumps([library, asdict(config)], sort_keys=True).encode()).hexdigest()
     path = args.cache_dir / f"{library}-{key[:12]}.pt"
     if not args.no_cache and path.exists():

@@ -3,7 +3,7 @@
 Two decay rules:
 
 * fixed: w_ema <- d w_ema + (1 - d) w at every update (the trainer's EMA, 0.9999 in Tab. 6);
-* warm-up (the reference implementation's teacher for the enhanced target, notes.md item 6):
+* warm-up (the reference implementation's teacher for the enhanced target, docs/paper-notes.md R6):
   the decay starts at 0 (the first update copies the weights) and after every update moves
   halfway along (1 - d) towards the target: d <- d + (1 - d) (d_target - d) / 2.
 """

@@ -54,7 +54,7 @@ def resolve_null_class(model: Model, null_class: int | None) -> int | None:
     """The class id that means "no class": the given one, else ``model.null_class``.
 
     Falls back to ``model.num_classes`` (the reference implementation puts the null class
-    after the last real class, notes.md item 9). Returns None when nothing is known.
+    after the last real class, docs/paper-notes.md R7). Returns None when nothing is known.
     """
     if null_class is not None:
         return int(null_class)

@@ -5,7 +5,7 @@ x_t = alpha z + gamma x, evaluates F_t = F_theta(x_t, t) and regresses it on
 
     F_target = sg(F_t) - 4 alpha(t) / (D(t) sin(pi t / 2)) * clip(Delta f^x_t, -1, 1)   (Alg. 1 l. 15)
 
-with the weight cos(pi t / 2) (Alg. 1 l. 16; notes.md item 2: the printed sin(t)/cos(t)
+with the weight cos(pi t / 2) (Alg. 1 l. 16; docs/paper-notes.md, E2: the printed sin(t)/cos(t)
 mean sin(pi t / 2)/cos(pi t / 2)). Delta f^x_t is the finite difference of the data estimate
 f^x along the transport (eq. 6):
 
@@ -101,7 +101,7 @@ def squared_l2_distance(F: Tensor, target: Tensor) -> Tensor:
 
 
 def pseudo_huber_distance(F: Tensor, target: Tensor, c: float, cosine_term: bool = False) -> Tensor:
-    """The reference implementation's loss: sqrt(mean((F - T)^2) + c^2) - c (notes.md item 5).
+    """The reference implementation's loss: sqrt(mean((F - T)^2) + c^2) - c (docs/paper-notes.md, R5).
 
     Optionally adds mean(1 - cosine_similarity(F, T, dim=1)) (cosine over dim 1, the channel
     or coordinate dimension, averaged over the rest).
@@ -156,7 +156,7 @@ def enhance(
         value: x or z, shape (B, ...).
         estimate: The conditional estimate (f^x or f^z of sg(F_t), or of a frozen teacher).
         reference: What the estimate is compared with: the unconditional estimate (lambda = 0)
-            or ``value`` itself (lambda > 0 with a frozen teacher, notes.md).
+            or ``value`` itself (lambda > 0 with a frozen teacher, docs/paper-notes.md R3).
         zeta: Enhancement ratio.
         enhanced: Bool mask broadcastable to (B, ...).
 
@@ -646,7 +646,7 @@ class UCGMObjective:
             return x, z
         self._ensure_teachers(model)
         if self.ema_teacher is not None:
-            self.ema_teacher.update(model)  # reference order: update, then use (notes.md item 6)
+            self.ema_teacher.update(model)  # reference order: update, then use (paper-notes R6)
         if self.enhancement_ratio == 0:
             return x, z
         assert labels is not None and kept is not None
@@ -669,7 +669,7 @@ class UCGMObjective:
             x_star = torch.where(dropped, 0.5 * (x + uncond.x_hat), x_star)
             z_star = torch.where(dropped, 0.5 * (z + uncond.z_hat), z_star)
             return x_star, z_star
-        # lambda > 0: one pass of the frozen multi-step teacher (notes.md, few-step enhanced target).
+        # lambda > 0: one pass of the frozen multi-step teacher (docs/paper-notes.md, R3).
         assert self.frozen_teacher is not None
         F_teacher = self._forward(self.frozen_teacher, x_t, t, labels, dtype)
         est = self.transport.decompose(F_teacher, x_t, t_b)

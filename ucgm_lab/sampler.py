@@ -7,7 +7,7 @@ reconstructs the state at the next time with optional fresh noise (line 8):
     x' = alpha(t_{i+1}) (sqrt(1 - rho) z^ + sqrt(rho) eps) + gamma(t_{i+1}) x^.
 
 Order 2 adds a correction with a second evaluation at t_{i+1} (lines 9-12), averaging the
-noise estimates z^ (notes.md erratum 1: the printed algorithm averages x^). With rho = 0,
+noise estimates z^ (docs/paper-notes.md, E1: the printed algorithm averages x^). With rho = 0,
 kappa = 0 and order 1 on a flow-matching transport this is exactly the Euler method
 (App. B.1.6).
 """
@@ -90,7 +90,7 @@ def auto_stochastic_ratio(transport: Transport, t_now: Tensor, t_next: Tensor) -
     """The SDE-like stochastic ratio rho = clip(2 |t_i - t_{i+1}| alpha(t_i) / alpha(t_{i+1})^2, 0, 1).
 
     App. B.1.6 (Euler-Maruyama variance ratio, with g(t) = sqrt(2 alpha(t))); the main
-    text's Alg. 2 line 7 divides by alpha(t_{i+1}) without the square (notes.md item 3).
+    text's Alg. 2 line 7 divides by alpha(t_{i+1}) without the square (docs/paper-notes.md, E3).
 
     Args:
         transport: The transport.
@@ -134,7 +134,7 @@ def second_order_correction(
 ) -> Tensor:
     """Corrected next state of second-order UCGM-S (Alg. 2 lines 10-11).
 
-    ``form="noise"`` is the paper's line 11 with notes.md erratum 1 (average z^, not x^), as in
+    ``form="noise"`` is the paper's line 11 corrected as in docs/paper-notes.md E1 (average z^, not x^), as in
     the reference implementation: Heun's method for dy/ds = z^ with y = x~ / gamma and
     s = alpha / gamma,
 
@@ -223,7 +223,7 @@ def sample(
         steps: N, the number of network evaluations for order 1. For order 2 the grid gets
             floor((N + 1) / 2) points (Alg. 2 line 1) so that NFE = 2 floor((N + 1) / 2) - 1
             stays comparable. Omit when ``time_points`` is given.
-        order: 1 or 2 (second order averages z^, notes.md erratum 1).
+        order: 1 or 2 (second order averages z^, docs/paper-notes.md E1).
         kappa: Extrapolation ratio in [0, 1] (Alg. 2 line 5; the paper finds 0.2-0.6 good).
         rho: Stochastic ratio in [0, 1], or "auto" for the Euler-Maruyama ratio recomputed at
             every step (App. B.1.6). The paper recommends rho = lambda.

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 AUTO_KUMARASWAMY = (1.17, 0.8, 1.1)
-"""The paper's "Auto" schedule parameters (a, b, c) (notes.md, A.1.3)."""
+"""The paper's "Auto" schedule parameters (a, b, c) (A.1.3; docs/paper-notes.md, R1)."""
 
 
 def kumaraswamy(u: Tensor, a: float, b: float, c: float) -> Tensor:

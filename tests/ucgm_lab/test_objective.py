@@ -128,7 +128,7 @@ def test_lambda_one_tends_to_total_derivative():
 
 
 def test_relinear_training_equals_linear_training_of_the_mirrored_network():
-    """notes.md item 7: lambda > 0 must be right for ReLinear (data at network time 1)."""
+    """docs/paper-notes.md, R10: lambda > 0 must be right for ReLinear (data at network time 1)."""
     net = TinyNet().double()
 
     def mirrored(x_in, s, y=None):

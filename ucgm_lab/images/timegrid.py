@@ -10,7 +10,7 @@ therefore use the "even" grid of the explorers (``ucgm_lab.widgets.SCHEDULES["ev
     t = 0.999, about 1 - 1/N, ..., about 1/N  (then 0),
 
 which for N = 2 is the paper's few-step grid {1, 0.5} (Tab. 6 uses 0.3 to 0.6 for the second
-point) with the first point kept below 1 (notes.md erratum 1). The points are returned as a
+point) with the first point kept below 1 (docs/paper-notes.md, E1 and F1). The points are returned as a
 list so that they can be stored in zoo metadata and passed as ``time_points=``.
 """
 

@@ -16,7 +16,7 @@ also added to the patch tokens (``abs_pos_embed``). Attention uses
 kernels where the device has them. Blocks can be recomputed in the backward pass
 (``gradient_checkpointing=True``) to trade compute for memory.
 
-Sizes (notes.md): B = 12 blocks x 768 (12 heads), L = 24 x 1024 (16), XL = 28 x 1152 (16),
+Sizes (docs/paper-notes.md, R2): B = 12 blocks x 768 (12 heads), L = 24 x 1024 (16), XL = 28 x 1152 (16),
 with patch sizes 1, 2 or 4 (``TiT-XL/2`` is XL with 2 x 2 patches); ``tiny`` (2 x 32, 2
 heads) is for tests. Build one with :func:`tit_from_name`.
 
@@ -57,7 +57,7 @@ TIT_SIZES: dict[str, tuple[int, int, int]] = {
     "L": (24, 1024, 16),
     "XL": (28, 1152, 16),
 }
-"""Named sizes: ``name -> (depth, hidden_size, num_heads)`` (B, L, XL from notes.md)."""
+"""Named sizes: ``name -> (depth, hidden_size, num_heads)`` (B, L, XL: docs/paper-notes.md, R2)."""
 
 TIT_PATCH_SIZES = (1, 2, 4)
 """Patch sizes of the named models (``TiT-XL/1``, ``TiT-XL/2``, ``TiT-XL/4``)."""

@@ -18,10 +18,9 @@ Training (UCGM-T):
 Sampling (UCGM-S):
 
 * :func:`euler_reduction`: rho = kappa = 0 is Euler for flow-matching transports (B.1.6).
-* :func:`second_order_correction`: the correction of Alg. 2 line 11 (it must average z^, not
-  the printed x^; docs/paper-notes.md).
+* :func:`second_order_correction`: the correction of Alg. 2 line 11 (docs/paper-notes.md, E1).
 * :func:`adams_bashforth_check`: extrapolation with kappa = 1/2 and two-step Adams-Bashforth.
-* :func:`stochastic_ratio`: rho from Euler-Maruyama (B.1.6; the squared alpha(t_{i+1})).
+* :func:`stochastic_ratio`: rho from Euler-Maruyama (B.1.6; docs/paper-notes.md, E3).
 * :func:`pf_ode_derivation`, :func:`tweedie_gaussian_check`: the PF-ODE of App. B.1.3.
 """
 
@@ -436,8 +435,7 @@ def finite_difference_errors(
 def target_factor(transport: SymbolicTransport | str) -> sp.Expr:
     """The factor 4 alpha / (D sin(pi t / 2)) of the target (Alg. 1 line 15; eq. 5).
 
-    With sin(pi t / 2) (the printed sin(t) read as the angle pi t / 2) the factor is exactly -4
-    for TrigFlow.
+    With sin(pi t / 2) (docs/paper-notes.md, E2) the factor is exactly -4 for TrigFlow.
 
     Args:
         transport: A transport.
@@ -516,7 +514,7 @@ class SecondOrderCorrection:
     """The second-order correction of Alg. 2 line 11, derived and checked.
 
     Attributes:
-        average: "z" (the derivation, the authors' reference code, the library) or "x" (printed).
+        average: "z" (docs/paper-notes.md E1, the reference code, the library) or "x" (printed).
         change_of_variables: d y / d s along the PF-ODE d x~/dt = alpha' z^ + gamma' x^, with
             y = x~ / gamma and s = alpha / gamma: it is z^, so Heun's (trapezoid) rule in s
             averages z^.
@@ -548,7 +546,7 @@ class SecondOrderCorrection:
 
 
 def second_order_correction(average: str = "z") -> SecondOrderCorrection:
-    """Derive Alg. 2 line 11 and test the averaged quantity (z^ is right, the printed x^ is not).
+    """Derive Alg. 2 line 11 and test the averaged quantity (docs/paper-notes.md, E1).
 
     Along the PF-ODE of App. B.1.3, d x~ / dt = alpha' z^ + gamma' x^ with x^ = (x~ - alpha
     z^) / gamma. In y = x~ / gamma and s = alpha / gamma this is d y / d s = z^, so the
@@ -713,7 +711,7 @@ def adams_bashforth_check(kappa: sp.Expr | float = 0.5) -> AdamsBashforthCheck:
 
 @dataclass(frozen=True)
 class StochasticRatio:
-    """The stochastic ratio rho from the Euler-Maruyama step (App. B.1.6; main text misses a square).
+    """The stochastic ratio rho from the Euler-Maruyama step (App. B.1.6; docs/paper-notes.md, E3).
 
     Line 8 injects alpha(t_{i+1}) sqrt(rho) eps; an Euler-Maruyama step of
     d x = f dt + g dw injects g sqrt(|Delta t|) eps. Equal variances give rho.

@@ -2,7 +2,7 @@
 
 * Training times t ~ Beta(theta1, theta2) (section 3.1, App. B.2.1): the density, its mode
   (theta1 - 1) / (theta1 + theta2 - 2), and the Beta matching a logit-normal.
-* Sampling grids (App. A.1.3 / B.2.2 of the current arXiv version): the Kumaraswamy transform
+* Sampling grids (App. A.1.3 / B.2.2; docs/paper-notes.md, R1): the Kumaraswamy transform
   k(u; a, b, c) = (1 - (1 - u^a)^b)^c against the timeshift map s u / (1 + (s - 1) u):
   identities, least-squares fits of (a, b, c), and the shift that "Auto" approximates.
 
@@ -132,7 +132,7 @@ def beta_matching_logit_normal(
     """Match Beta(theta1, theta2) to logit-normal(mu, sigma) by mean and variance (App. B.2.1).
 
     For the standard logit-normal the answer is Beta(2.38, 2.38): the Beta(2.4, 2.4) of the
-    paper's SD-VAE runs (Tab. 6 of the current arXiv version).
+    paper's SD-VAE runs (Tab. 6; docs/paper-notes.md, R2 and F5).
 
     Args:
         mu: Location of the logit-normal.

@@ -1,4 +1,4 @@
-"""Command line of the zoo: ``python -m ucgm_lab.zoo {list,build}``."""
+"""Command line of the zoo: ``python -m ucgm_lab.zoo {list,build,build-peers}``."""
 
 from __future__ import annotations
 
@@ -21,12 +21,30 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--only", nargs="*", help="names to build (default: all)")
     b.add_argument("--out", default=str(ZOO_DIR), help="output folder (default: the package's zoo)")
     b.add_argument("--steps-scale", type=float, default=1.0, help="multiply every training budget")
+    p = sub.add_parser(
+        "build-peers", help="train and save the torchcfm and flow_matching models of notebook 20"
+    )
+    p.add_argument("--only", nargs="*", help="libraries to build (default: all)")
+    p.add_argument("--out", default=str(ZOO_DIR), help="output folder (default: the package's zoo)")
+    p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the training budget")
     args = parser.parse_args(argv)
     if args.command == "list":
+        from .peers import PEER_LIBRARIES, available_peers, peer_zoo_name
+
         have = set(available())
         for spec in ZOO_SPECS:
             mark = "built  " if spec.name in have else "missing"
             print(f"{mark}  {spec.name:32s} {spec.description}")
+        peers = set(available_peers())
+        for library in PEER_LIBRARIES:
+            mark = "built  " if library in peers else "missing"
+            print(f"{mark}  {peer_zoo_name(library):32s} trained with {library} (notebook 20)")
+        return
+    if args.command == "build-peers":
+        from .peers import build_peers
+
+        for path in build_peers(args.only, args.out, args.steps_scale):
+            print(f"wrote {path}")
         return
     out = Path(args.out)
     if out.exists() and not out.is_dir():
