@@ -56,6 +56,9 @@ __all__ = [
 ]
 
 Metric = Callable[[Tensor, Tensor], float]
+_PATTERN_ROUNDS = 15
+"""Most rounds of a pattern-search phase: a setting moves at most this many steps per phase
+(a single time point may need to travel from 0.999 to about 0.45 in steps of 0.1)."""
 Rho = float | Literal["auto"]
 
 
@@ -602,7 +605,7 @@ def _search_budget(runner: _Runner, budget: int, space: SearchSpace) -> SamplerS
                             else []
                         )
                     )
-            descend(best[0], moves, rounds=2)
+            descend(best[0], moves, rounds=_PATTERN_ROUNDS)
     chosen = best[0]
     points = _grid_points(chosen)
     if 0 < len(points) <= space.explicit_max_points:
@@ -612,7 +615,7 @@ def _search_budget(runner: _Runner, budget: int, space: SearchSpace) -> SamplerS
             for i in range(len(points)):
                 for d in (-step, step):
                     moves.append(lambda s, i=i, d=d: [_move_point(s, i, d)])
-            explicit = descend(explicit, moves, rounds=2)
+            explicit = descend(explicit, moves, rounds=_PATTERN_ROUNDS)
     return best[0]
 
 
@@ -678,6 +681,15 @@ def search_sampler(
         ValueError / TypeError: Bad inputs (the message says what is allowed).
     """
     start = time.perf_counter()
+    if not callable(model):
+        hint = (
+            " (for an adapted model pass adapted.model and adapted.transport)"
+            if hasattr(model, "transport")
+            else ""
+        )
+        raise TypeError(
+            f"model must be callable as model(x_t, t, y=None) -> F, got {type(model).__name__}{hint}."
+        )
     tr = get_transport(transport)
     budgets = _check_budgets(nfe)
     if (
