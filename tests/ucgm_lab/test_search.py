@@ -35,16 +35,18 @@ def test_one_step_finds_the_known_optimal_time_point():
     """Gaussian data N(0, s^2 I), exact model, one evaluation at t0: x = E[x | x_t0 = z].
 
     E[x | x_t] = (1 - t) s^2 / ((1 - t)^2 s^2 + t^2) x_t; the output std equals s when
-    (1 - t) s = (1 - t)^2 s^2 + t^2, i.e. t0 = 1 / sqrt(5) for s = 1/2. No Kumaraswamy grid
-    puts its single point there (they start at 0.999): only the explicit time-point search can.
+    (1 - t) s = (1 - t)^2 s^2 + t^2, i.e. t0 = 1 / sqrt(5) for s = 1/2. The defaults evaluate
+    at t = 0.999 (everything collapses to the mean); the search must move the point to t0
+    (by explicit time points, or by a Kumaraswamy shape that moves the first point).
     """
     ref = reference()
     result = search_sampler(
         gaussian_model(), "linear", ref, nfe=[1], metric=moment_w2, seed=0, progress=False
     )
     best = result.best(1)
-    assert best.nfe == 1 and best.time_points is not None
-    assert best.time_points[0] == pytest.approx(1 / math.sqrt(5), abs=0.02)
+    times = sample(gaussian_model(), ref[:4], "linear", **best.as_kwargs()).times
+    assert best.nfe == 1 and len(times) == 2
+    assert float(times[0]) == pytest.approx(1 / math.sqrt(5), abs=0.02)
     # the figure is far below the default's (which collapses everything near the mean)
     b = result.budgets[0]
     assert b.holdout_score < 0.05 < 0.3 < b.default_holdout_score
