@@ -72,6 +72,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--png", type=Path, default=ROOT / "docs" / "figures" / "sampler_frontier.png"
     )
     parser.add_argument("--quick", action="store_true", help="tiny budgets (smoke test)")
+    parser.add_argument("--no-figure", action="store_true", help="tables only")
+    parser.add_argument(
+        "--plot-only", action="store_true", help="tables and figure from the JSON files in --out"
+    )
     args = parser.parse_args(argv)
     args.nfes = [int(v) for v in args.nfes.split(",") if v.strip()]
     if args.quick:
@@ -104,7 +108,7 @@ def load_models(names: list[str]) -> dict[str, tuple]:
 def peer_points(peer, noise, reference, metric, nfes) -> dict[str, list[tuple[int, float]]]:
     curves: dict[str, list[tuple[int, float]]] = {}
     for method, per in FIXED.items():
-        wanted = set(nfes) | set(FINE_NFES)
+        wanted = set(nfes) | {n for n in FINE_NFES if method == "euler" or n <= max(nfes)}
         for steps in sorted({n // per for n in wanted if n // per >= 1}):
             res = peer_solve(peer, noise, method, steps=steps)
             curves.setdefault(f"peer {method}", []).append((res.nfe, metric(res.sample, reference)))
@@ -122,81 +126,98 @@ def cell(points: list[tuple[int, float]], nfe: int) -> str:
     return f"{score:.4f}" if n == nfe else f"{score:.4f} [{n}]"
 
 
+def measure(name, model, transport, peer, data, metric, args) -> dict:
+    """Search, then score every curve of one model on the held-out noise."""
+    noise, reference, search_ref = data
+    t0, c0 = time.perf_counter(), time.process_time()
+    found = search_sampler(
+        model,
+        transport,
+        search_ref,
+        nfe=args.nfes,
+        metric=metric,
+        seed=args.seed + 1,
+        max_seconds=args.max_seconds,
+    )
+    search_s, search_cpu = time.perf_counter() - t0, time.process_time() - c0
+    curves = peer_points(peer, noise, reference, metric, args.nfes)
+    searched, defaults = [], []
+    for b in found.budgets:
+        fresh = torch.Generator().manual_seed(args.seed + 99)  # not the search's streams
+        out = sample(model, noise, transport, generator=fresh, **b.settings.as_kwargs())
+        searched.append((out.nfe, metric(out.sample, reference)))
+    for n in [*args.nfes, 100]:
+        out = sample(model, noise, transport, steps=n)
+        defaults.append((out.nfe, metric(out.sample, reference)))
+    curves = {"UCGM-S searched": searched, "UCGM-S defaults": defaults, **curves}
+    return {
+        "curves": curves,
+        "search_seconds": search_s,
+        "search_cpu_seconds": search_cpu,
+        "search_trials": found.trials,
+        "stopped_early": found.stopped_early,
+        "settings": {b.budget: b.settings.describe() for b in found.budgets},
+        "kwargs": {b.budget: repr(b.settings.as_kwargs()) for b in found.budgets},
+    }
+
+
+def report(name: str, rec: dict, nfes: list[int]) -> None:
+    """Print the markdown table of one model."""
+    curves = {k: [tuple(p) for p in v] for k, v in rec["curves"].items()}
+    target = dict(curves["peer euler"])[100]
+    reach = {
+        k: next((n for n, s in sorted(v) if s <= target * 1.02), None) for k, v in curves.items()
+    }
+    print(
+        f"\n### {name} (search: {rec['search_seconds']:.0f} s wall, "
+        f"{rec['search_cpu_seconds']:.0f} s CPU, {rec['search_trials']} settings tried"
+        + (", stopped by the time budget" if rec["stopped_early"] else "")
+        + ")\n"
+    )
+    print("| sampler | " + " | ".join(f"NFE {n}" for n in nfes) + " | NFE to peer Euler@100 |")
+    print("|---|" + "---|" * (len(nfes) + 1))
+    for k, v in curves.items():
+        reached = "-" if reach[k] is None else str(reach[k])
+        print(f"| {k} | " + " | ".join(cell(v, n) for n in nfes) + f" | {reached} |")
+    default100 = dict(curves["UCGM-S defaults"])[100]
+    print(f"\npeer Euler at 100 NFE: {target:.4f}; UCGM-S defaults at 100 NFE: {default100:.4f}")
+    searched = curves["UCGM-S searched"]
+    if any(n <= 8 for n, _ in searched):
+        best8 = dict(searched)[max(n for n, _ in searched if n <= 8)]
+        print(f"searched UCGM-S at 8 NFE / defaults at 100 NFE: {best8 / default100:.3f}x")
+    for budget, text in rec["settings"].items():
+        print(f"  NFE {budget}: {text}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
     metric = SlicedW2(256, seed=0)
     names = [v.strip() for v in args.models.split(",") if v.strip()]
-    models = load_models(names)
-    gen = torch.Generator().manual_seed(args.seed + 7)
-    noise = torch.randn(args.samples, 2, generator=gen)  # the held-out noise, shared by all
-    reference = sample_2d("checkerboard", args.samples, seed=args.seed + 10_000).points
-    search_ref = sample_2d("checkerboard", args.search_samples, seed=args.seed + 30_000).points
-    floor = data_floor("checkerboard", args.samples, metric=metric, seed=args.seed + 20_000)
-    print(f"sliced W2 to held-out data, {args.samples} points; data floor {floor.mean:.4f}")
-    record: dict = {"floor": floor.mean, "models": {}}
-    for name, (model, transport, peer) in models.items():
-        t0 = time.perf_counter()
-        found = search_sampler(
-            model,
-            transport,
-            search_ref,
-            nfe=args.nfes,
-            metric=metric,
-            seed=args.seed + 1,
-            max_seconds=args.max_seconds,
-        )
-        search_s = time.perf_counter() - t0
-        curves = peer_points(peer, noise, reference, metric, args.nfes)
-        fresh = torch.Generator().manual_seed(args.seed + 99)
-        searched, defaults = [], []
-        for b in found.budgets:
-            out = sample(
-                model,
-                noise,
-                transport,
-                generator=fresh.manual_seed(args.seed + 99),
-                **b.settings.as_kwargs(),
-            )
-            searched.append((out.nfe, metric(out.sample, reference)))
-        for n in [*args.nfes, 100]:
-            out = sample(model, noise, transport, steps=n)
-            defaults.append((out.nfe, metric(out.sample, reference)))
-        curves = {"UCGM-S searched": searched, "UCGM-S defaults": defaults, **curves}
-        target = dict(curves["peer euler"])[100]
-        reach = {
-            k: next((n for n, s in sorted(v) if s <= target * 1.02), None)
-            for k, v in curves.items()
-        }
-        record["models"][name] = {
-            "curves": curves,
-            "search_seconds": search_s,
-            "search_trials": found.trials,
-            "settings": {b.budget: b.settings.describe() for b in found.budgets},
-            "euler100": target,
-            "reach": reach,
-        }
-        print(f"\n### {name} (search: {search_s:.0f} s wall, {found.trials} settings tried)\n")
-        print(
-            "| sampler | "
-            + " | ".join(f"NFE {n}" for n in args.nfes)
-            + " | NFE to peer Euler@100 |"
-        )
-        print("|---|" + "---|" * (len(args.nfes) + 1))
-        for k, v in curves.items():
-            reached = "-" if reach[k] is None else str(reach[k])
-            print(f"| {k} | " + " | ".join(cell(v, n) for n in args.nfes) + f" | {reached} |")
-        print(
-            f"\npeer Euler at 100 NFE: {target:.4f}; UCGM-S defaults at 100 NFE: {dict(defaults)[100]:.4f}"
-        )
-        if 8 in args.nfes:
-            ratio = dict(searched)[max(n for n, _ in searched if n <= 8)] / dict(defaults)[100]
-            record["models"][name]["ratio8_to_default100"] = ratio
-            print(f"searched UCGM-S at 8 NFE / defaults at 100 NFE: {ratio:.3f}x")
-        for b in found.budgets:
-            print(f"  NFE {b.budget}: {b.settings.describe()}")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "frontier.json").write_text(json.dumps(record, indent=1))
+    floor_path = args.out / "floor.json"
+    if not args.plot_only:
+        gen = torch.Generator().manual_seed(args.seed + 7)
+        noise = torch.randn(args.samples, 2, generator=gen)  # the held-out noise, shared by all
+        reference = sample_2d("checkerboard", args.samples, seed=args.seed + 10_000).points
+        search_ref = sample_2d("checkerboard", args.search_samples, seed=args.seed + 30_000).points
+        floor = data_floor("checkerboard", args.samples, metric=metric, seed=args.seed + 20_000)
+        floor_path.write_text(json.dumps({"floor": floor.mean, "samples": args.samples}))
+        for name, (model, transport, peer) in load_models(names).items():
+            rec = measure(
+                name, model, transport, peer, (noise, reference, search_ref), metric, args
+            )
+            (args.out / f"frontier-{name}.json").write_text(json.dumps(rec, indent=1))
+    record = {"floor": json.loads(floor_path.read_text())["floor"], "models": {}}
+    for name in names:
+        path = args.out / f"frontier-{name}.json"
+        if path.exists():
+            record["models"][name] = json.loads(path.read_text())
+    print(f"sliced W2 to held-out data, {args.samples} points; data floor {record['floor']:.4f}")
+    for name, rec in record["models"].items():
+        report(name, rec, args.nfes)
+    if args.no_figure:
+        return 0
     fig = frontier_figure(record, args.nfes)
     fig.write_html(args.out / "frontier.html")
     if not args.quick:

@@ -444,7 +444,9 @@ class _Runner:
                 **extra,
             )
         except ValueError:
-            return math.inf  # e.g. the "noise" correction at gamma(t_0) = 0
+            if settings.order == 2 and settings.correction == "noise":
+                return math.inf  # the "noise" correction at gamma(t_0) = 0: not a candidate
+            raise
         if out.nfe != settings.nfe:
             raise RuntimeError(
                 f"internal error: predicted {settings.nfe} NFE for {settings.describe()}, the sampler made {out.nfe}."

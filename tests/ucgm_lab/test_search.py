@@ -273,3 +273,19 @@ def test_bad_reference_and_space_are_refused():
             metric=lambda s, r: "x",
             progress=False,
         )
+
+
+def test_errors_of_the_model_are_not_swallowed():
+    class Broken(torch.nn.Module):
+        def forward(self, x, t, y=None):
+            raise ValueError("boom: wrong input size")
+
+    with pytest.raises(ValueError, match="boom"):
+        search_sampler(
+            Broken(), "linear", torch.randn(16, 2), nfe=[2], metric=moment_w2, progress=False
+        )
+
+
+def test_non_callable_model_is_refused():
+    with pytest.raises(TypeError, match="callable"):
+        search_sampler(object(), "linear", torch.randn(16, 2), nfe=[2], metric=moment_w2)
