@@ -263,7 +263,8 @@ def frontier_figure(record: dict, nfes: list[int]):
             )
         fig.add_hline(y=record["floor"], line_dash="dot", line_color="grey", row=1, col=col)
         fig.update_xaxes(type="log", title_text="NFE", row=1, col=col)
-    fig.update_yaxes(type="log", title_text="sliced W2 to held-out data", row=1, col=1)
+    fig.update_yaxes(type="log")
+    fig.update_yaxes(title_text="sliced W2 to held-out data", row=1, col=1)
     fig.update_layout(
         template="plotly_white", title="NFE-quality frontier (held-out noise; grey: data floor)"
     )
