@@ -11,6 +11,7 @@ from .ema import ExponentialMovingAverage
 from .objective import ObjectiveOutput, UCGMObjective
 from .sampler import SampleOutput, sample
 from .schedules import AUTO_KUMARASWAMY, BetaTimeDistribution, KumaraswamySchedule, kumaraswamy
+from .search import SamplerSettings, SearchResult, SearchSpace, search_sampler
 from .transports import (
     Transport,
     TransportConstraintError,
@@ -28,6 +29,9 @@ __all__ = [
     "KumaraswamySchedule",
     "ObjectiveOutput",
     "SampleOutput",
+    "SamplerSettings",
+    "SearchResult",
+    "SearchSpace",
     "Transport",
     "TransportConstraintError",
     "TransportConstraintWarning",
@@ -36,4 +40,5 @@ __all__ = [
     "kumaraswamy",
     "list_transports",
     "sample",
+    "search_sampler",
 ]

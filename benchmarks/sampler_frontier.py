@@ -1,0 +1,275 @@
+"""The NFE-quality frontier: searched UCGM-S against every peer solver, on held-out noise.
+
+For three 2D checkerboard models, the torchcfm and flow_matching models of
+``benchmarks/peer_samplers.py`` (trained once and cached, 4000 steps each) and the zoo's
+lambda = 0 model (``checkerboard-linear-lam0``), this
+
+1. runs :func:`ucgm_lab.search_sampler` at every NFE budget (selection noise and selection
+   reference data of their own), timing it;
+2. scores on one *held-out* noise and one held-out reference (never seen by the search):
+   the searched settings, UCGM-S with ``sample``'s defaults (``steps = NFE``), and the
+   solvers of torchdiffeq / flow_matching (for the zoo model torchdiffeq on its velocity):
+   Euler, midpoint, fixed-step RK4 and dopri5 (at several tolerances);
+3. prints a markdown table (sliced W2 by NFE), the NFE each curve needs to come within 2% of
+   the peer Euler's 100-NFE score, and for the zoo model the ratio of the searched 8-NFE
+   score to the 100-NFE defaults; writes a plotly figure (HTML under ``--out``, PNG into
+   ``docs/figures/sampler_frontier.png`` via kaleido).
+
+Run: ``python benchmarks/sampler_frontier.py`` (needs the notebooks extra: torchcfm,
+flow_matching, torchdiffeq, kaleido); ``--quick`` is a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import peer_samplers  # noqa: E402  (the cached peer models of benchmarks/peer_samplers.py)
+
+from toy_data import sample_2d  # noqa: E402
+from ucgm_lab import sample, search_sampler  # noqa: E402
+from ucgm_lab.adapters.peers import TrainConfig, data_floor, peer_solve  # noqa: E402
+from ucgm_lab.search import SlicedW2  # noqa: E402
+from ucgm_lab.zoo import load as load_zoo  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXED = {"euler": 1, "midpoint": 2, "rk4": 4}
+FINE_NFES = (2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 50, 64, 80, 100)
+"""The peers' fixed-step budgets (a finer grid than the table, for "NFE to reach")."""
+TOLERANCES = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4)
+
+
+class ZooVelocity:
+    """The zoo model (linear transport, data at t = 0) as an ODE in s = 1 - t (data at s = 1)."""
+
+    library = "zoo"
+
+    def __init__(self, zm) -> None:
+        self.zm = zm
+
+    def velocity(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        t = (1 - s.to(torch.float64)).expand(x.shape[0])
+        return -self.zm.model(x, self.zm.transport.network_time(t).to(x.dtype))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nfes", default="2,4,8,16,32", help="comma-separated budgets")
+    parser.add_argument("--samples", type=int, default=10000, help="held-out points per cloud")
+    parser.add_argument("--search-samples", type=int, default=2000, help="selection points")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models", default="torchcfm,flow_matching,zoo")
+    parser.add_argument("--max-seconds", type=float, default=None, help="per search")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "sampler_frontier")
+    parser.add_argument(
+        "--png", type=Path, default=ROOT / "docs" / "figures" / "sampler_frontier.png"
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny budgets (smoke test)")
+    parser.add_argument("--no-figure", action="store_true", help="tables only")
+    parser.add_argument(
+        "--plot-only", action="store_true", help="tables and figure from the JSON files in --out"
+    )
+    args = parser.parse_args(argv)
+    args.nfes = [int(v) for v in args.nfes.split(",") if v.strip()]
+    if args.quick:
+        args.samples, args.search_samples, args.nfes = 1000, 500, [2, 4]
+    return args
+
+
+def load_models(names: list[str]) -> dict[str, tuple]:
+    """name -> (UCGM-S model, transport, peer object with .library and .velocity)."""
+    bench = peer_samplers.parse_args([])
+    config = TrainConfig(
+        dataset="checkerboard",
+        steps=bench.train_steps,
+        batch_size=bench.batch_size,
+        lr=bench.lr,
+        hidden=bench.hidden,
+        seed=bench.seed,
+    )
+    models = {}
+    for name in names:
+        if name == "zoo":
+            zm = load_zoo("checkerboard-linear-lam0")
+            models[name] = (zm.model, zm.transport, ZooVelocity(zm))
+        else:
+            peer = peer_samplers.load_or_train(name, config, bench)
+            models[name] = (peer.adapted.model, peer.adapted.transport, peer)
+    return models
+
+
+def peer_points(peer, noise, reference, metric, nfes) -> dict[str, list[tuple[int, float]]]:
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for method, per in FIXED.items():
+        wanted = set(nfes) | {n for n in FINE_NFES if method == "euler" or n <= max(nfes)}
+        for steps in sorted({n // per for n in wanted if n // per >= 1}):
+            res = peer_solve(peer, noise, method, steps=steps)
+            curves.setdefault(f"peer {method}", []).append((res.nfe, metric(res.sample, reference)))
+    for tol in TOLERANCES:
+        res = peer_solve(peer, noise, "dopri5", tolerance=tol)
+        curves.setdefault("peer dopri5", []).append((res.nfe, metric(res.sample, reference)))
+    return {k: sorted(v) for k, v in curves.items()}
+
+
+def cell(points: list[tuple[int, float]], nfe: int) -> str:
+    below = [p for p in points if p[0] <= nfe]
+    if not below:
+        return "-"
+    n, score = max(below)
+    return f"{score:.4f}" if n == nfe else f"{score:.4f} [{n}]"
+
+
+def measure(name, model, transport, peer, data, metric, args) -> dict:
+    """Search, then score every curve of one model on the held-out noise."""
+    noise, reference, search_ref = data
+    t0, c0 = time.perf_counter(), time.process_time()
+    found = search_sampler(
+        model,
+        transport,
+        search_ref,
+        nfe=args.nfes,
+        metric=metric,
+        seed=args.seed + 1,
+        max_seconds=args.max_seconds,
+    )
+    search_s, search_cpu = time.perf_counter() - t0, time.process_time() - c0
+    curves = peer_points(peer, noise, reference, metric, args.nfes)
+    searched, defaults = [], []
+    for b in found.budgets:
+        fresh = torch.Generator().manual_seed(args.seed + 99)  # not the search's streams
+        out = sample(model, noise, transport, generator=fresh, **b.settings.as_kwargs())
+        searched.append((out.nfe, metric(out.sample, reference)))
+    for n in [*args.nfes, 100]:
+        out = sample(model, noise, transport, steps=n)
+        defaults.append((out.nfe, metric(out.sample, reference)))
+    curves = {"UCGM-S searched": searched, "UCGM-S defaults": defaults, **curves}
+    return {
+        "curves": curves,
+        "search_seconds": search_s,
+        "search_cpu_seconds": search_cpu,
+        "search_trials": found.trials,
+        "stopped_early": found.stopped_early,
+        "settings": {b.budget: b.settings.describe() for b in found.budgets},
+        "kwargs": {b.budget: repr(b.settings.as_kwargs()) for b in found.budgets},
+    }
+
+
+def report(name: str, rec: dict, nfes: list[int]) -> None:
+    """Print the markdown table of one model."""
+    curves = {k: [tuple(p) for p in v] for k, v in rec["curves"].items()}
+    target = dict(curves["peer euler"])[100]
+    reach = {
+        k: next((n for n, s in sorted(v) if s <= target * 1.02), None) for k, v in curves.items()
+    }
+    print(
+        f"\n### {name} (search: {rec['search_seconds']:.0f} s wall, "
+        f"{rec['search_cpu_seconds']:.0f} s CPU, {rec['search_trials']} settings tried"
+        + (", stopped by the time budget" if rec["stopped_early"] else "")
+        + ")\n"
+    )
+    print("| sampler | " + " | ".join(f"NFE {n}" for n in nfes) + " | NFE to peer Euler@100 |")
+    print("|---|" + "---|" * (len(nfes) + 1))
+    for k, v in curves.items():
+        reached = "-" if reach[k] is None else str(reach[k])
+        print(f"| {k} | " + " | ".join(cell(v, n) for n in nfes) + f" | {reached} |")
+    default100 = dict(curves["UCGM-S defaults"])[100]
+    print(f"\npeer Euler at 100 NFE: {target:.4f}; UCGM-S defaults at 100 NFE: {default100:.4f}")
+    searched = curves["UCGM-S searched"]
+    if any(n <= 8 for n, _ in searched):
+        best8 = dict(searched)[max(n for n, _ in searched if n <= 8)]
+        print(f"searched UCGM-S at 8 NFE / defaults at 100 NFE: {best8 / default100:.3f}x")
+    for budget, text in rec["settings"].items():
+        print(f"  NFE {budget}: {text}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    metric = SlicedW2(256, seed=0)
+    names = [v.strip() for v in args.models.split(",") if v.strip()]
+    args.out.mkdir(parents=True, exist_ok=True)
+    floor_path = args.out / "floor.json"
+    if not args.plot_only:
+        gen = torch.Generator().manual_seed(args.seed + 7)
+        noise = torch.randn(args.samples, 2, generator=gen)  # the held-out noise, shared by all
+        reference = sample_2d("checkerboard", args.samples, seed=args.seed + 10_000).points
+        search_ref = sample_2d("checkerboard", args.search_samples, seed=args.seed + 30_000).points
+        floor = data_floor("checkerboard", args.samples, metric=metric, seed=args.seed + 20_000)
+        floor_path.write_text(json.dumps({"floor": floor.mean, "samples": args.samples}))
+        for name, (model, transport, peer) in load_models(names).items():
+            rec = measure(
+                name, model, transport, peer, (noise, reference, search_ref), metric, args
+            )
+            (args.out / f"frontier-{name}.json").write_text(json.dumps(rec, indent=1))
+    record = {"floor": json.loads(floor_path.read_text())["floor"], "models": {}}
+    for name in names:
+        path = args.out / f"frontier-{name}.json"
+        if path.exists():
+            record["models"][name] = json.loads(path.read_text())
+    print(f"sliced W2 to held-out data, {args.samples} points; data floor {record['floor']:.4f}")
+    for name, rec in record["models"].items():
+        report(name, rec, args.nfes)
+    if args.no_figure:
+        return 0
+    fig = frontier_figure(record, args.nfes)
+    fig.write_html(args.out / "frontier.html")
+    if not args.quick:
+        import plotly.io as pio
+
+        args.png.parent.mkdir(parents=True, exist_ok=True)
+        pio.write_image(fig, args.png, width=1200, height=420, scale=1)
+        print(f"\nfigure: {args.png.relative_to(ROOT)} (and {args.out / 'frontier.html'})")
+    return 0
+
+
+def frontier_figure(record: dict, nfes: list[int]):
+    """One log-log panel per model: sliced W2 against NFE for every curve, data floor dotted."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    names = list(record["models"])
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, shared_yaxes=True)
+    style = {
+        "UCGM-S searched": ("#d62728", "solid", "circle"),
+        "UCGM-S defaults": ("#ff9896", "dash", "circle-open"),
+        "peer euler": ("#222222", "dot", "square"),
+        "peer midpoint": ("#1f77b4", "dot", "square"),
+        "peer rk4": ("#2ca02c", "dot", "diamond"),
+        "peer dopri5": ("#9467bd", "dot", "triangle-up"),
+    }
+    for col, name in enumerate(names, start=1):
+        for label, pts in record["models"][name]["curves"].items():
+            pts = [p for p in sorted(pts) if p[0] <= max(nfes) * 1.6 or label == "peer euler"]
+            color, dash, symbol = style[label]
+            fig.add_trace(
+                go.Scatter(
+                    x=[p[0] for p in pts],
+                    y=[p[1] for p in pts],
+                    name=label,
+                    legendgroup=label,
+                    showlegend=col == 1,
+                    line={"color": color, "dash": dash},
+                    marker={"symbol": symbol},
+                ),
+                row=1,
+                col=col,
+            )
+        fig.add_hline(y=record["floor"], line_dash="dot", line_color="grey", row=1, col=col)
+        fig.update_xaxes(type="log", title_text="NFE", row=1, col=col)
+    fig.update_yaxes(type="log")
+    fig.update_yaxes(title_text="sliced W2 to held-out data", row=1, col=1)
+    fig.update_layout(
+        template="plotly_white", title="NFE-quality frontier (held-out noise; grey: data floor)"
+    )
+    return fig
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+import math
+
+import pytest
+import torch
+
+from tests.gaussian_oracle import GaussianOracle
+from ucgm_lab import SamplerSettings, SearchSpace, sample, search_sampler
+from ucgm_lab.schedules import KumaraswamySchedule
+from ucgm_lab.search import count_nfe
+from ucgm_lab.transports import get_transport
+
+LINEAR = get_transport("linear")
+STD = 0.5  # data ~ N(0, STD^2 I) in 2D
+
+
+def gaussian_model() -> GaussianOracle:
+    return GaussianOracle(LINEAR, torch.zeros(2), STD**2 * torch.eye(2))
+
+
+def moment_w2(samples: torch.Tensor, reference: torch.Tensor) -> float:
+    """W2 between the Gaussians with the clouds' means and per-axis stds (independent axes)."""
+    s, r = samples.double(), reference.double()
+    mean = (s.mean(0) - r.mean(0)).pow(2).sum()
+    std = (s.std(0) - r.std(0)).pow(2).sum()
+    return float((mean + std).sqrt())
+
+
+def reference(n: int = 2000) -> torch.Tensor:
+    return STD * torch.randn(
+        n, 2, generator=torch.Generator().manual_seed(123), dtype=torch.float64
+    )
+
+
+def test_one_step_finds_the_known_optimal_time_point():
+    """Gaussian data N(0, s^2 I), exact model, one evaluation at t0: x = E[x | x_t0 = z].
+
+    E[x | x_t] = (1 - t) s^2 / ((1 - t)^2 s^2 + t^2) x_t; the output std equals s when
+    (1 - t) s = (1 - t)^2 s^2 + t^2, i.e. t0 = 1 / sqrt(5) for s = 1/2. The defaults evaluate
+    at t = 0.999 (everything collapses to the mean); the search must move the point to t0
+    (by explicit time points, or by a Kumaraswamy shape that moves the first point).
+    """
+    ref = reference()
+    result = search_sampler(
+        gaussian_model(), "linear", ref, nfe=[1], metric=moment_w2, seed=0, progress=False
+    )
+    best = result.best(1)
+    times = sample(gaussian_model(), ref[:4], "linear", **best.as_kwargs()).times
+    assert best.nfe == 1 and len(times) == 2
+    assert float(times[0]) == pytest.approx(1 / math.sqrt(5), abs=0.02)
+    # the figure is far below the default's (which collapses everything near the mean)
+    b = result.budgets[0]
+    assert b.holdout_score < 0.05 < 0.3 < b.default_holdout_score
+
+
+def test_multi_step_search_beats_the_defaults_and_settings_reproduce_the_figure():
+    ref = reference()
+    model = gaussian_model()
+    result = search_sampler(model, "linear", ref, nfe=[2, 4], metric=moment_w2, progress=False)
+    for b in result.budgets:
+        assert b.settings.nfe <= b.budget
+        assert b.holdout_score < b.default_holdout_score
+    # as_kwargs goes straight to sample(); same noise and fresh-noise stream -> same figure
+    noise = torch.randn(2000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    out = sample(model, noise, "linear", **result.best(4).as_kwargs())
+    assert out.nfe == result.best(4).nfe
+
+
+class RecordingMetric:
+    """Remembers which noise each scored cloud came from (the sign of a marker coordinate)."""
+
+    def __init__(self):
+        self.calls = []  # (which noise, value returned)
+
+    def __call__(self, samples, reference):
+        which = "selection" if float(samples[:, 2].mean()) > 0 else "holdout"
+        value = float(samples[:, :2].std(0).sub(0.5).abs().sum()) + 0.001 * len(self.calls)
+        self.calls.append((which, value))
+        return value
+
+
+class ZeroModel(torch.nn.Module):
+    """F = 0 on the linear transport: x^ = z^ = x_t, so the sample is the initial noise (rho = 0)
+    or a mixture with fresh noise that keeps the sign of a large marker coordinate."""
+
+    def forward(self, x, t, y=None):
+        return torch.zeros_like(x)
+
+
+def test_reported_figures_are_never_measured_on_the_selection_noise():
+    gen = torch.Generator().manual_seed(0)
+    sel = torch.randn(500, 3, generator=gen)
+    held = torch.randn(500, 3, generator=gen)
+    sel[:, 2], held[:, 2] = 1000.0, -1000.0  # marker coordinate
+    metric = RecordingMetric()
+    result = search_sampler(
+        ZeroModel(),
+        "linear",
+        torch.randn(500, 3, generator=gen),
+        nfe=[1, 3],
+        metric=metric,
+        selection_noise=sel,
+        holdout_noise=held,
+        space=SearchSpace(rhos=(0.0, 0.25), explicit_max_points=2),
+        progress=False,
+    )
+    holdout_values = [v for which, v in metric.calls if which == "holdout"]
+    selection_values = [v for which, v in metric.calls if which == "selection"]
+    assert 2 <= len(holdout_values) <= 4  # best and defaults, per budget (equal ones run once)
+    assert len(selection_values) == sum(b.trials for b in result.budgets)
+    for b in result.budgets:
+        assert b.holdout_score in holdout_values and b.holdout_score not in selection_values
+        assert b.default_holdout_score in holdout_values
+        assert b.selection_score in selection_values
+
+
+def test_same_seed_same_result_and_different_seed_different_noise():
+    ref = reference(500)
+    kw = dict(nfe=[2, 3], metric=moment_w2, progress=False, space=SearchSpace(refine=False))
+    a = search_sampler(gaussian_model(), "linear", ref, seed=3, **kw)
+    b = search_sampler(gaussian_model(), "linear", ref, seed=3, **kw)
+    c = search_sampler(gaussian_model(), "linear", ref, seed=4, **kw)
+    assert [x.settings for x in a.budgets] == [x.settings for x in b.budgets]
+    assert [x.holdout_score for x in a.budgets] == [x.holdout_score for x in b.budgets]
+    assert [x.holdout_score for x in a.budgets] != [x.holdout_score for x in c.budgets]
+
+
+@pytest.mark.parametrize("budget", [1, 2, 3, 4, 5, 8])
+def test_budgets_are_respected_and_the_nfe_is_exact(budget):
+    calls = []
+
+    class Counting(torch.nn.Module):
+        def forward(self, x, t, y=None):
+            calls.append(1)
+            return torch.zeros_like(x)
+
+    result = search_sampler(
+        Counting(),
+        "linear",
+        torch.randn(64, 2),
+        nfe=[budget],
+        metric=lambda s, r: float(s.std()),
+        max_trials=25,
+        progress=False,
+    )
+    b = result.budgets[0]
+    assert b.trials <= 25
+    assert b.settings.nfe <= budget
+    if b.settings.order == 1 and b.settings.guidance_scale == 1.0:
+        assert b.settings.nfe == budget  # order 1 can always use the whole budget
+    # every run made exactly the predicted NFE: trials + 2 held-out runs, each <= budget
+    assert len(calls) <= (b.trials + 2) * budget
+
+
+def test_count_nfe_matches_the_sampler_with_order_2_and_guidance():
+    class Net(torch.nn.Module):
+        null_class = 3
+
+        def forward(self, x, t, y=None):
+            return x * 0.1
+
+    noise, y = torch.randn(8, 2), torch.zeros(8, dtype=torch.long)
+    for order in (1, 2):
+        for scale, interval in ((1.0, (0.0, 1.0)), (2.0, (0.0, 1.0)), (2.0, (0.3, 0.8))):
+            for steps in (3, 4, 7):
+                out = sample(
+                    Net(), noise, "linear", steps, order=order, y=y,
+                    guidance_scale=scale, guidance_interval=interval,
+                )  # fmt: skip
+                assert count_nfe(out.times, order, scale, interval) == out.nfe
+
+
+def test_time_budget_stops_early_but_still_reports():
+    ref = reference(500)
+    result = search_sampler(
+        gaussian_model(), "linear", ref, nfe=[4, 8], metric=moment_w2, max_seconds=1e-6,
+        progress=False,
+    )  # fmt: skip
+    assert result.stopped_early
+    for b in result.budgets:
+        assert b.trials <= 1 and math.isfinite(b.holdout_score)
+
+
+def test_guidance_is_searched_with_labels_and_null_class():
+    class Cond(torch.nn.Module):
+        null_class = 2
+
+        def forward(self, x, t, y=None):
+            shift = (y != self.null_class).to(x.dtype)[:, None]
+            return x * 0.0 - shift  # velocity z - x with x shifted by +1 per guidance unit
+
+    labels = torch.zeros(400, dtype=torch.long)
+    ref = torch.randn(400, 2) * 0.05 + 2.0  # the data sit at 2: guidance scale 2 is best
+    result = search_sampler(
+        Cond(), "linear", ref, nfe=[4], metric=moment_w2, labels=labels, progress=False,
+        space=SearchSpace(guidance_scales=(1.0, 2.0, 3.0), orders=(1,), rhos=(0.0,), explicit_max_points=0),
+    )  # fmt: skip
+    best = result.best(4)
+    assert best.guidance_scale == 2.0 and best.nfe <= 4
+    assert best.as_kwargs()["guidance_scale"] == 2.0
+
+
+def test_as_kwargs_is_accepted_by_sample():
+    s = SamplerSettings(
+        nfe=3, order=2, kappa=0.3, rho="auto", steps=3, schedule=KumaraswamySchedule()
+    )
+    out = sample(
+        gaussian_model(), torch.randn(16, 2, dtype=torch.float64), "linear", **s.as_kwargs()
+    )
+    assert out.nfe == 3
+    t = SamplerSettings(nfe=2, time_points=(0.9, 0.4))
+    assert (
+        sample(
+            gaussian_model(), torch.randn(16, 2, dtype=torch.float64), "linear", **t.as_kwargs()
+        ).nfe
+        == 2
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"nfe": []}, ValueError, "must not be empty"),
+        ({"nfe": [0, 2]}, ValueError, "positive integers"),
+        ({"nfe": [2, 2]}, ValueError, "distinct"),
+        ({"nfe": [2.5]}, ValueError, "positive integers"),
+        ({"metric": "sliced"}, TypeError, "callable"),
+        ({"seed": 1.5}, TypeError, "seed"),
+        ({"max_seconds": -1}, ValueError, "max_seconds"),
+        ({"max_trials": 0}, ValueError, "max_trials"),
+        ({"num_samples": 1}, ValueError, "num_samples"),
+        ({"labels": torch.zeros(3)}, ValueError, "labels"),
+        ({"space": SearchSpace(guidance_scales=(2.0,))}, ValueError, "need labels"),
+        (
+            {"selection_noise": torch.zeros(5, 2)},
+            ValueError,
+            "selection_noise must be a tensor of shape",
+        ),
+        (
+            {"selection_noise": torch.ones(64, 2), "holdout_noise": torch.ones(64, 2)},
+            ValueError,
+            "must differ",
+        ),
+        ({"space": "big"}, TypeError, "SearchSpace"),
+    ],
+)
+def test_bad_inputs_are_refused_clearly(kwargs, error, match):
+    args = {"nfe": [2], "metric": moment_w2, "progress": False, **kwargs}
+    with pytest.raises(error, match=match):
+        search_sampler(ZeroModel(), "linear", torch.randn(64, 2), **args)
+
+
+def test_bad_reference_and_space_are_refused():
+    with pytest.raises(ValueError, match="reference_data"):
+        search_sampler(ZeroModel(), "linear", torch.randn(2), nfe=[1], metric=moment_w2)
+    with pytest.raises(ValueError, match="NaN"):
+        search_sampler(
+            ZeroModel(), "linear", torch.full((4, 2), math.nan), nfe=[1], metric=moment_w2
+        )
+    with pytest.raises(ValueError, match="No default metric"):
+        search_sampler(ZeroModel(), "linear", torch.randn(8, 5), nfe=[1])
+    with pytest.raises(ValueError, match="kappas"):
+        SearchSpace(kappas=(1.5,))
+    with pytest.raises(ValueError, match="orders"):
+        SearchSpace(orders=(3,))
+    with pytest.raises(ValueError, match="rhos"):
+        SearchSpace(rhos=("sde",))
+    with pytest.raises(TypeError, match="metric must return a number"):
+        search_sampler(
+            ZeroModel(),
+            "linear",
+            torch.randn(8, 2),
+            nfe=[1],
+            metric=lambda s, r: "x",
+            progress=False,
+        )
+
+
+def test_errors_of_the_model_are_not_swallowed():
+    class Broken(torch.nn.Module):
+        def forward(self, x, t, y=None):
+            raise ValueError("boom: wrong input size")
+
+    with pytest.raises(ValueError, match="boom"):
+        search_sampler(
+            Broken(), "linear", torch.randn(16, 2), nfe=[2], metric=moment_w2, progress=False
+        )
+
+
+def test_non_callable_model_is_refused():
+    with pytest.raises(TypeError, match="callable"):
+        search_sampler(object(), "linear", torch.randn(16, 2), nfe=[2], metric=moment_w2)

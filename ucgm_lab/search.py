@@ -1,0 +1,861 @@
+"""A search for the best UCGM-S settings at each NFE budget (the paper tunes Tab. 6 by hand).
+
+For every budget of network evaluations N, :func:`search_sampler` looks for the settings of
+:func:`ucgm_lab.sample` (Alg. 2) that minimise a quality metric (lower is better):
+
+* the order (1, or 2 with the "noise" or "data" correction) and, where labels are given, the
+  classifier-free guidance scale and interval;
+* the time grid: Kumaraswamy shapes (a, b, c) (App. B.2.2) with the data-end gap 0.001
+  ("uniform") or 0 ("even"), and for small budgets explicit time points optimised directly;
+* the extrapolation ratio kappa (Alg. 2 line 5) and the stochastic ratio rho, constant or
+  "auto" (App. B.1.6).
+
+How it searches (a few hundred sampler runs per budget at most): for every structure (order,
+correction) a coordinate descent over preset values of each setting, then a pattern search
+on the continuous ones (kappa, rho, a, b, c) of the best, then coordinate descent on explicit
+time points when the grid has at most ``space.explicit_max_points`` points. Every candidate is
+run on the same *selection* noise (and the same fresh-noise stream for rho > 0), so that the
+candidates differ by their settings only; the best of each budget is then run once more on a
+disjoint *held-out* noise (and fresh-noise stream), and only that run gives the reported
+figure.
+
+NFE accounting is exact and mirrors :class:`~ucgm_lab.sampler.SampleOutput.nfe`: a grid of P
+points costs P evaluations at order 1 and 2P - 1 at order 2 (the last step takes x^ without a
+correction), a guided evaluation counts 2. A candidate is kept only if its NFE is at most the
+budget (order 2 fits odd budgets exactly and uses N - 1 evaluations for even N), and every
+run checks the sampler's own count against the prediction.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .model_api import Model, resolve_null_class
+from .sampler import _time_grid, sample
+from .schedules import AUTO_KUMARASWAMY, KumaraswamySchedule
+from .transports import Transport, get_transport
+
+__all__ = [
+    "BudgetResult",
+    "SamplerSettings",
+    "SearchResult",
+    "SearchSpace",
+    "SlicedW2",
+    "count_nfe",
+    "default_metric",
+    "search_sampler",
+]
+
+Metric = Callable[[Tensor, Tensor], float]
+_PATTERN_ROUNDS = 15
+"""Most rounds of a pattern-search phase: a setting moves at most this many steps per phase
+(a single time point may need to travel from 0.999 to about 0.45 in steps of 0.1)."""
+Rho = float | Literal["auto"]
+
+
+# ---------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class SamplerSettings:
+    """One setting of :func:`ucgm_lab.sample`, with its exact NFE.
+
+    Attributes:
+        nfe: Network evaluations this setting makes (as counted by ``SampleOutput.nfe``).
+        order: 1 or 2.
+        kappa: Extrapolation ratio in [0, 1].
+        rho: Stochastic ratio in [0, 1] or "auto".
+        correction: Order-2 correction form ("noise" or "data"; ignored for order 1).
+        steps: ``steps`` of :func:`ucgm_lab.sample` (None with explicit time points).
+        schedule: The Kumaraswamy grid (None with explicit time points).
+        time_points: Explicit decreasing times (0 excluded), or None.
+        guidance_scale: Classifier-free guidance scale (1 = none).
+        guidance_interval: (lo, hi) of times where guidance applies.
+    """
+
+    nfe: int
+    order: int = 1
+    kappa: float = 0.0
+    rho: Rho = 0.0
+    correction: str = "noise"
+    steps: int | None = None
+    schedule: KumaraswamySchedule | None = None
+    time_points: tuple[float, ...] | None = None
+    guidance_scale: float = 1.0
+    guidance_interval: tuple[float, float] = (0.0, 1.0)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``ucgm_lab.sample(model, noise, transport, **kwargs)``.
+
+        Class labels ``y`` (and ``null_class``) are not part of the settings: pass them too.
+        """
+        kwargs: dict[str, Any] = {"order": self.order, "kappa": self.kappa, "rho": self.rho}
+        if self.time_points is not None:
+            kwargs["time_points"] = list(self.time_points)
+        else:
+            kwargs["steps"] = self.steps
+            kwargs["schedule"] = self.schedule
+        if self.order == 2:
+            kwargs["correction"] = self.correction
+        if self.guidance_scale != 1.0:
+            kwargs["guidance_scale"] = self.guidance_scale
+            kwargs["guidance_interval"] = self.guidance_interval
+        return kwargs
+
+    def describe(self) -> str:
+        """A short one-line description, e.g. ``o1 kappa=0.45 rho=0 K(1.2,0.8,1) even``."""
+        parts = [
+            f"o{self.order}" + ("-data" if self.order == 2 and self.correction == "data" else "")
+        ]
+        parts.append(f"kappa={self.kappa:.3g}")
+        parts.append(f"rho={self.rho if isinstance(self.rho, str) else f'{self.rho:.3g}'}")
+        if self.time_points is not None:
+            parts.append("t=[" + ", ".join(f"{t:.3f}" for t in self.time_points) + "]")
+        elif self.schedule is not None:
+            s = self.schedule
+            grid = "even" if s.gap_data == 0 else "gap 0.001"
+            parts.append(f"K({s.a:.3g},{s.b:.3g},{s.c:.3g}) {grid}")
+        if self.guidance_scale != 1.0:
+            lo, hi = self.guidance_interval
+            parts.append(f"w={self.guidance_scale:.3g} on [{lo:g},{hi:g}]")
+        return " ".join(parts)
+
+
+def count_nfe(
+    times: Tensor,
+    order: int,
+    guidance_scale: float = 1.0,
+    guidance_interval: tuple[float, float] = (0.0, 1.0),
+) -> int:
+    """The NFE :func:`ucgm_lab.sample` makes on a grid, without running it.
+
+    Args:
+        times: The grid t_0 > ... > t_{P-1} > t_P = 0, shape (P + 1,).
+        order: 1 or 2 (order 2 corrects every step but the last: 2P - 1 evaluations).
+        guidance_scale: A guided evaluation (scale != 1, t inside the interval) counts 2.
+        guidance_interval: (lo, hi).
+
+    Returns:
+        The number of network evaluations.
+    """
+    lo, hi = guidance_interval
+    points = [float(t) for t in times[:-1]]
+
+    def cost(t: float) -> int:
+        return 2 if guidance_scale != 1.0 and lo <= t <= hi else 1
+
+    total = sum(cost(t) for t in points)
+    if order == 2:
+        total += sum(cost(t) for t in points[1:])
+    return total
+
+
+# ---------------------------------------------------------------------- search space
+@dataclass(frozen=True)
+class SearchSpace:
+    """What :func:`search_sampler` may vary, and the preset values it starts from.
+
+    Attributes:
+        orders: Orders to try (1 and/or 2; order 2 needs a budget of at least 3).
+        corrections: Order-2 correction forms ("noise": the paper's; "data").
+        kappas: Preset extrapolation ratios (refined continuously in [0, 1] afterwards).
+        rhos: Preset stochastic ratios: numbers in [0, 1] and/or "auto" (constants are refined).
+        shapes: Preset Kumaraswamy (a, b, c) (refined multiplicatively afterwards).
+        data_gaps: Data-end gaps of the Kumaraswamy grid: 0.001 (the sampler's "uniform") and
+            0 (the sampler's "even": no evaluation at t = 0.001).
+        explicit_max_points: Optimise explicit time points when the best grid has at most this
+            many points (0: never).
+        guidance_scales: Guidance scales to try (only with labels; 1 = no guidance).
+        guidance_intervals: Guidance intervals to try (with scale != 1).
+        refine: Run the pattern search on kappa, rho, a, b, c after the coordinate descent.
+    """
+
+    orders: tuple[int, ...] = (1, 2)
+    corrections: tuple[str, ...] = ("noise", "data")
+    kappas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
+    rhos: tuple[Rho, ...] = (0.0, "auto", 0.25, 1.0)
+    shapes: tuple[tuple[float, float, float], ...] = (
+        (1.0, 1.0, 1.0),
+        AUTO_KUMARASWAMY,
+        (1.0, 1.0, 0.7),
+        (1.0, 1.0, 1.4),
+    )
+    data_gaps: tuple[float, ...] = (0.001, 0.0)
+    explicit_max_points: int = 4
+    guidance_scales: tuple[float, ...] = (1.0,)
+    guidance_intervals: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
+    refine: bool = True
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise ValueError(f"SearchSpace: {message}")
+
+        need(
+            bool(self.orders) and set(self.orders) <= {1, 2},
+            f"orders must be a non-empty subset of (1, 2), got {self.orders!r}.",
+        )
+        need(
+            bool(self.corrections) and set(self.corrections) <= {"noise", "data"},
+            f"corrections must be a non-empty subset of ('noise', 'data'), got {self.corrections!r}.",
+        )
+        need(
+            bool(self.kappas) and all(_is_unit(k) for k in self.kappas),
+            f"kappas must be numbers in [0, 1], got {self.kappas!r}.",
+        )
+        need(
+            bool(self.rhos) and all(r == "auto" or _is_unit(r) for r in self.rhos),
+            f"rhos must be numbers in [0, 1] or 'auto', got {self.rhos!r}.",
+        )
+        need(
+            bool(self.shapes)
+            and all(len(s) == 3 and all(_is_number(v) and v > 0 for v in s) for s in self.shapes),
+            f"shapes must be (a, b, c) triples of positive numbers, got {self.shapes!r}.",
+        )
+        need(
+            bool(self.data_gaps) and all(_is_number(g) and 0 <= g < 0.5 for g in self.data_gaps),
+            f"data_gaps must be numbers in [0, 0.5), got {self.data_gaps!r}.",
+        )
+        need(
+            isinstance(self.explicit_max_points, int) and self.explicit_max_points >= 0,
+            f"explicit_max_points must be an integer >= 0, got {self.explicit_max_points!r}.",
+        )
+        need(
+            bool(self.guidance_scales)
+            and all(_is_number(w) and w >= 0 for w in self.guidance_scales),
+            f"guidance_scales must be numbers >= 0, got {self.guidance_scales!r}.",
+        )
+        need(
+            bool(self.guidance_intervals)
+            and all(len(iv) == 2 and 0 <= iv[0] <= iv[1] <= 1 for iv in self.guidance_intervals),
+            f"guidance_intervals must be (lo, hi) with 0 <= lo <= hi <= 1, got {self.guidance_intervals!r}.",
+        )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_unit(value: object) -> bool:
+    return _is_number(value) and 0.0 <= float(value) <= 1.0  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class BudgetResult:
+    """The search's outcome for one NFE budget.
+
+    Attributes:
+        budget: The requested NFE budget.
+        settings: The best settings (their ``nfe`` is at most ``budget``).
+        selection_score: Its metric on the selection noise (what it was chosen by).
+        holdout_score: Its metric on the held-out noise (the figure to report).
+        default_holdout_score: ``sample``'s defaults (order 1, kappa 0, rho 0, "uniform"
+            grid, ``steps = budget``) on the same held-out noise.
+        trials: Distinct settings run on the selection noise.
+        seconds: Wall time spent on this budget.
+    """
+
+    budget: int
+    settings: SamplerSettings
+    selection_score: float
+    holdout_score: float
+    default_holdout_score: float
+    trials: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """All budgets of one :func:`search_sampler` call.
+
+    Attributes:
+        budgets: One :class:`BudgetResult` per requested budget, in increasing order.
+        seed: The seed of the noises.
+        seconds: Total wall time.
+        trials: Distinct settings run, over all budgets.
+        stopped_early: True if the time or trial budget cut the search short.
+    """
+
+    budgets: tuple[BudgetResult, ...]
+    seed: int
+    seconds: float
+    trials: int
+    stopped_early: bool = False
+    _by_budget: dict[int, BudgetResult] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_budget", {b.budget: b for b in self.budgets})
+
+    def best(self, nfe: int) -> SamplerSettings:
+        """The best settings for budget ``nfe`` (one of the searched budgets)."""
+        if nfe not in self._by_budget:
+            raise KeyError(
+                f"NFE budget {nfe!r} was not searched; searched: {sorted(self._by_budget)}."
+            )
+        return self._by_budget[nfe].settings
+
+    def table(self) -> str:
+        """A markdown table: budget, NFE used, held-out score, defaults' held-out score, settings."""
+        lines = [
+            "| budget | NFE | held-out score | selection score | defaults (held-out) | settings |",
+            "|---|---|---|---|---|---|",
+        ]
+        for b in self.budgets:
+            lines.append(
+                f"| {b.budget} | {b.settings.nfe} | {b.holdout_score:.4f} | {b.selection_score:.4f} "
+                f"| {b.default_holdout_score:.4f} | {b.settings.describe()} |"
+            )
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- metrics
+class SlicedW2:
+    """Sliced W2 with fixed directions, fast for repeated scoring against one reference.
+
+    The value of :func:`ucgm_lab.metrics.sliced_wasserstein2` (POT's estimator, the same
+    ``seed`` and hence the same directions). For clouds of equal size it is computed by
+    sorting the projections (exact for uniform weights) with NumPy, about ten times faster
+    than torch's CPU sort, and the sorted projections of the last reference are cached:
+    a search scores hundreds of clouds against the same reference.
+
+    Args:
+        n_projections: Number of directions.
+        seed: Seed of the directions.
+    """
+
+    def __init__(self, n_projections: int = 256, seed: int = 0) -> None:
+        import ot
+
+        if (
+            isinstance(n_projections, bool)
+            or not isinstance(n_projections, int)
+            or n_projections < 1
+        ):
+            raise ValueError(f"n_projections must be a positive integer, got {n_projections!r}.")
+        self.n_projections, self.seed = n_projections, seed
+        self._theta = np.asarray(ot.sliced.get_random_projections(2, n_projections, seed)).T
+        self._ref_key: tuple[Any, ...] | None = None
+        self._ref_sorted: np.ndarray | None = None
+
+    def _sorted(self, points: Tensor) -> np.ndarray:
+        return np.sort(self._theta @ points.detach().cpu().double().numpy().T, axis=-1)
+
+    def __call__(self, samples: Tensor, reference: Tensor) -> float:
+        """Sliced W2 between ``samples`` (N, 2) and ``reference`` (M, 2)."""
+        if samples.shape != reference.shape or samples.ndim != 2 or samples.shape[1] != 2:
+            from .metrics import sliced_wasserstein2
+
+            return sliced_wasserstein2(
+                samples, reference, n_projections=self.n_projections, seed=self.seed
+            )
+        key = (reference.data_ptr(), tuple(reference.shape), reference._version)
+        if key != self._ref_key:
+            self._ref_key, self._ref_sorted = key, self._sorted(reference)
+        diff = self._sorted(samples) - self._ref_sorted
+        return float(np.sqrt(np.mean(diff * diff)))
+
+
+def default_metric(reference: Tensor) -> Metric:
+    """The default metric for a kind of data (lower is better).
+
+    * 2D points (M, 2): sliced W2 with 256 fixed directions (:class:`SlicedW2`, the value
+      of :func:`ucgm_lab.metrics.sliced_wasserstein2`).
+    * digits images (M, 1, 8, 8): the digits Frechet distance
+      (:func:`ucgm_lab.images.metric.digits_frechet`; the reference is not used, the metric
+      compares with the digits train split).
+
+    Raises:
+        ValueError: For any other shape (pass ``metric=`` yourself).
+    """
+    if reference.ndim == 2 and reference.shape[1] == 2:
+        return SlicedW2()
+    if tuple(reference.shape[1:]) == (1, 8, 8):
+        from .images.metric import digits_frechet
+
+        frechet = digits_frechet()
+        return lambda samples, _reference: frechet.distance(samples)
+    raise ValueError(
+        f"No default metric for data of shape {tuple(reference.shape)}: the defaults cover 2D "
+        "points (M, 2) and digits images (M, 1, 8, 8). Pass metric=callable(samples, reference) -> float."
+    )
+
+
+# ---------------------------------------------------------------------- the search
+class _BudgetSpentError(Exception):
+    """The time or trial budget is spent."""
+
+
+@dataclass
+class _Runner:
+    """Runs and scores settings on one noise (memoised), within the search's budgets."""
+
+    model: Model
+    transport: Transport
+    noise: Tensor
+    reference: Tensor
+    metric: Metric
+    labels: Tensor | None
+    null_class: int | None
+    noise_seed: int
+    deadline: float | None
+    max_trials: int | None
+    trials: int = 0
+    cache: dict[SamplerSettings, float] = field(default_factory=dict)
+    on_trial: Callable[[_Runner], None] | None = None
+
+    def score(self, settings: SamplerSettings, *, budgeted: bool = True) -> float:
+        if settings in self.cache:
+            return self.cache[settings]
+        if budgeted:
+            if self.max_trials is not None and self.trials >= self.max_trials:
+                raise _BudgetSpentError
+            if self.deadline is not None and time.perf_counter() > self.deadline:
+                raise _BudgetSpentError
+        value = self.run(settings)
+        self.cache[settings] = value
+        if budgeted:
+            self.trials += 1
+            if self.on_trial is not None:
+                self.on_trial(self)
+        return value
+
+    def run(self, settings: SamplerSettings) -> float:
+        generator = torch.Generator(device=self.noise.device).manual_seed(self.noise_seed)
+        extra: dict[str, Any] = {}
+        if self.labels is not None:
+            extra["y"] = self.labels
+            if settings.guidance_scale != 1.0:
+                extra["null_class"] = self.null_class
+        try:
+            out = sample(
+                self.model,
+                self.noise,
+                self.transport,
+                generator=generator,
+                **settings.as_kwargs(),
+                **extra,
+            )
+        except ValueError:
+            if settings.order == 2 and settings.correction == "noise":
+                return math.inf  # the "noise" correction at gamma(t_0) = 0: not a candidate
+            raise
+        if out.nfe != settings.nfe:
+            raise RuntimeError(
+                f"internal error: predicted {settings.nfe} NFE for {settings.describe()}, the sampler made {out.nfe}."
+            )
+        if not bool(torch.isfinite(out.sample).all()):
+            return math.inf
+        value = self.metric(out.sample, self.reference)
+        if isinstance(value, Tensor) and value.numel() == 1:
+            value = value.item()
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise TypeError(
+                f"metric must return a number (lower is better), got {type(value).__name__}."
+            )
+        value = float(value)
+        return value if math.isfinite(value) else math.inf
+
+
+def _fit(settings: SamplerSettings, budget: int) -> SamplerSettings | None:
+    """``settings`` with the largest grid whose exact NFE is at most ``budget`` (None if none)."""
+    kw = dict(
+        order=settings.order,
+        guidance_scale=settings.guidance_scale,
+        guidance_interval=settings.guidance_interval,
+    )
+    if settings.time_points is not None:
+        grid = torch.tensor([*settings.time_points, 0.0], dtype=torch.float64)
+        nfe = count_nfe(grid, **kw)
+        return replace(settings, nfe=nfe, steps=None, schedule=None) if nfe <= budget else None
+    for steps in range(budget, 0, -1):
+        grid = _time_grid(steps, settings.order, settings.schedule, None)
+        if settings.order == 2 and grid.numel() < 3:
+            return None  # no corrected step: that is order 1
+        nfe = count_nfe(grid, **kw)
+        if nfe <= budget:
+            return replace(settings, nfe=nfe, steps=steps)
+    return None
+
+
+def _grid_points(settings: SamplerSettings) -> list[float]:
+    grid = (
+        torch.tensor([*settings.time_points, 0.0], dtype=torch.float64)
+        if settings.time_points is not None
+        else _time_grid(settings.steps, settings.order, settings.schedule, None)
+    )
+    return [float(t) for t in grid[:-1]]
+
+
+def _search_budget(runner: _Runner, budget: int, space: SearchSpace) -> SamplerSettings:
+    """Coordinate descent per structure, pattern search, explicit time points (module doc)."""
+    best: list[Any] = [None, math.inf]  # settings, score
+
+    def consider(candidate: SamplerSettings | None) -> float:
+        if candidate is None:
+            return math.inf
+        fitted = _fit(candidate, budget)
+        if fitted is None:
+            return math.inf
+        value = runner.score(fitted)
+        if value < best[1] or best[0] is None:
+            best[0], best[1] = fitted, value
+        return value
+
+    def descend(
+        start: SamplerSettings,
+        axes: list[Callable[[SamplerSettings], list[SamplerSettings]]],
+        rounds: int = 2,
+    ) -> SamplerSettings:
+        current, current_score = start, consider(start)
+        for _ in range(rounds):
+            improved = False
+            for axis in axes:
+                for candidate in axis(current):
+                    value = consider(candidate)
+                    if value < current_score - 1e-12:
+                        current, current_score, improved = candidate, value, True
+            if not improved:
+                break
+        return current
+
+    schedules = [
+        KumaraswamySchedule(a, b, c, gap_data=g)
+        for g in space.data_gaps
+        for (a, b, c) in space.shapes
+    ]
+    guidance = [(1.0, (0.0, 1.0))]
+    if runner.labels is not None:
+        guidance += [
+            (w, iv) for w in space.guidance_scales if w != 1.0 for iv in space.guidance_intervals
+        ]
+    axes = [
+        lambda s: [replace(s, schedule=sch) for sch in schedules],
+        lambda s: [replace(s, kappa=float(k)) for k in space.kappas],
+        lambda s: [replace(s, rho=r if r == "auto" else float(r)) for r in space.rhos],
+    ]
+    if len(guidance) > 1:
+        axes.append(
+            lambda s: [
+                replace(s, guidance_scale=float(w), guidance_interval=tuple(iv))
+                for w, iv in guidance
+            ]
+        )
+
+    structures = [(1, "noise")] + [
+        (2, c) for c in space.corrections if 2 in space.orders and budget >= 3
+    ]
+    if 1 not in space.orders:
+        structures = structures[1:]
+    if not structures:
+        raise ValueError(
+            f"No order in {space.orders} fits a budget of {budget} NFE (order 2 needs at least 3)."
+        )
+    # the first structure gets the full descent from the presets' first values; the others
+    # start from its best (kappa, rho and grid transfer well between orders) for one round
+    first: SamplerSettings | None = None
+    for order, correction in structures:
+        if first is None:
+            start = SamplerSettings(
+                nfe=0,
+                order=order,
+                correction=correction,
+                schedule=schedules[0],
+                kappa=float(space.kappas[0]),
+                rho=space.rhos[0] if space.rhos[0] == "auto" else float(space.rhos[0]),
+            )
+            first = descend(start, axes, rounds=2)
+        else:
+            descend(replace(first, order=order, correction=correction), axes, rounds=1)
+
+    if best[0] is None:
+        raise ValueError(f"No setting fits a budget of {budget} NFE.")
+    if space.refine:
+        for step in (0.1, 0.03):
+            moves = [
+                lambda s, d=d: [replace(s, kappa=min(max(s.kappa + d, 0.0), 1.0))]
+                for d in (-step, step)
+            ]
+            moves += [
+                lambda s, d=d: (
+                    [replace(s, rho=min(max(s.rho + d, 0.0), 1.0))]
+                    if not isinstance(s.rho, str)
+                    else []
+                )
+                for d in (-step, step)
+            ]
+            for name in ("a", "b", "c"):
+                for f in (1 - 2 * step, 1 / (1 - 2 * step)):
+                    moves.append(
+                        lambda s, name=name, f=f: (
+                            [
+                                replace(
+                                    s,
+                                    schedule=replace(
+                                        s.schedule, **{name: getattr(s.schedule, name) * f}
+                                    ),
+                                )
+                            ]
+                            if s.schedule is not None
+                            else []
+                        )
+                    )
+            descend(best[0], moves, rounds=_PATTERN_ROUNDS)
+    chosen = best[0]
+    points = _grid_points(chosen)
+    if 0 < len(points) <= space.explicit_max_points:
+        explicit = replace(chosen, time_points=tuple(points), steps=None, schedule=None)
+        for step in (0.1, 0.03, 0.01):
+            moves = []
+            for i in range(len(points)):
+                for d in (-step, step):
+                    moves.append(lambda s, i=i, d=d: [_move_point(s, i, d)])
+            explicit = descend(explicit, moves, rounds=_PATTERN_ROUNDS)
+    return best[0]
+
+
+def _move_point(settings: SamplerSettings, i: int, delta: float) -> SamplerSettings | None:
+    pts = list(settings.time_points or ())
+    pts[i] = round(pts[i] + delta, 6)
+    upper = 1.0 if i == 0 else pts[i - 1]
+    lower = 0.0 if i == len(pts) - 1 else pts[i + 1]
+    if not lower < pts[i] <= 1.0 or (i > 0 and pts[i] >= upper):
+        return None
+    return replace(settings, time_points=tuple(pts))
+
+
+def search_sampler(
+    model: Model,
+    transport: str | Transport,
+    reference_data: Tensor,
+    nfe: Sequence[int] = (1, 2, 4, 8, 16),
+    metric: Metric | None = None,
+    *,
+    space: SearchSpace | None = None,
+    num_samples: int | None = None,
+    labels: Tensor | None = None,
+    null_class: int | None = None,
+    holdout_reference: Tensor | None = None,
+    selection_noise: Tensor | None = None,
+    holdout_noise: Tensor | None = None,
+    seed: int = 0,
+    max_seconds: float | None = None,
+    max_trials: int | None = None,
+    progress: bool = True,
+) -> SearchResult:
+    """Search the UCGM-S settings (Alg. 2) that minimise ``metric`` at each NFE budget.
+
+    Selection and report use disjoint noises (see the module docstring): the reported
+    ``holdout_score`` of each budget is never measured on the noise that chose the settings.
+
+    Args:
+        model: ``model(x_t, t, y=None) -> F`` (any model :func:`ucgm_lab.sample` accepts).
+        transport: The transport it was trained with.
+        reference_data: Data to score against, shape (M, ...); the samples get its shape (B, ...).
+        nfe: NFE budgets (distinct positive integers).
+        metric: ``metric(samples, reference) -> float``, lower is better. Default: sliced W2 for
+            2D points, the digits Frechet distance for (M, 1, 8, 8) (:func:`default_metric`).
+        space: What to search (:class:`SearchSpace`; guidance needs ``labels``).
+        num_samples: B, samples per run (default M; equal sizes make the default 2D metric fast).
+        labels: Class ids of the B samples, shape (B,), for conditional models.
+        null_class: The unconditional class id for guidance (default ``model.null_class``).
+        holdout_reference: Reference for the held-out figures (default ``reference_data``).
+        selection_noise, holdout_noise: Explicit initial noises, shape (B, ...) (default: drawn
+            from ``seed``, disjoint streams). They must differ.
+        seed: Seed of the noises and of the fresh-noise streams (rho > 0).
+        max_seconds: Wall-time budget of the whole search (shared evenly by the remaining
+            budgets); the held-out runs are always made.
+        max_trials: Most distinct settings run per NFE budget.
+        progress: Show a tqdm progress bar.
+
+    Returns:
+        :class:`SearchResult`: per budget the best :class:`SamplerSettings` (their
+        ``as_kwargs()`` go to :func:`ucgm_lab.sample`), selection and held-out scores.
+
+    Raises:
+        ValueError / TypeError: Bad inputs (the message says what is allowed).
+    """
+    start = time.perf_counter()
+    if not callable(model):
+        hint = (
+            " (for an adapted model pass adapted.model and adapted.transport)"
+            if hasattr(model, "transport")
+            else ""
+        )
+        raise TypeError(
+            f"model must be callable as model(x_t, t, y=None) -> F, got {type(model).__name__}{hint}."
+        )
+    tr = get_transport(transport)
+    budgets = _check_budgets(nfe)
+    if (
+        not isinstance(reference_data, Tensor)
+        or reference_data.ndim < 2
+        or reference_data.shape[0] < 2
+    ):
+        raise ValueError(
+            "reference_data must be a tensor of shape (M, ...) with M >= 2 data points, got "
+            + (
+                f"shape {tuple(reference_data.shape)}."
+                if isinstance(reference_data, Tensor)
+                else f"{type(reference_data).__name__}."
+            )
+        )
+    if not bool(torch.isfinite(reference_data).all()):
+        raise ValueError("reference_data contains NaN or infinite values.")
+    if holdout_reference is None:
+        holdout_reference = reference_data
+    elif (
+        not isinstance(holdout_reference, Tensor)
+        or holdout_reference.shape[1:] != reference_data.shape[1:]
+    ):
+        raise ValueError("holdout_reference must be a tensor shaped like reference_data (M', ...).")
+    if metric is None:
+        metric = default_metric(reference_data)
+    elif not callable(metric):
+        raise TypeError(
+            f"metric must be callable(samples, reference) -> float, got {type(metric).__name__}."
+        )
+    space = space or SearchSpace()
+    if not isinstance(space, SearchSpace):
+        raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}.")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer, got {seed!r}.")
+    if max_seconds is not None and not (_is_number(max_seconds) and max_seconds > 0):
+        raise ValueError(f"max_seconds must be a positive number or None, got {max_seconds!r}.")
+    if max_trials is not None and (
+        isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1
+    ):
+        raise ValueError(f"max_trials must be a positive integer or None, got {max_trials!r}.")
+    if num_samples is None:
+        num_samples = (
+            int(labels.shape[0]) if isinstance(labels, Tensor) else int(reference_data.shape[0])
+        )
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 2:
+        raise ValueError(f"num_samples must be an integer >= 2, got {num_samples!r}.")
+    if labels is not None:
+        if (
+            not isinstance(labels, Tensor)
+            or labels.shape != (num_samples,)
+            or labels.is_floating_point()
+        ):
+            raise ValueError(
+                f"labels must be an integer tensor of shape ({num_samples},) (one class id per sample)."
+            )
+        if any(w != 1.0 for w in space.guidance_scales):
+            null_class = resolve_null_class(model, null_class)
+            if null_class is None:
+                raise ValueError(
+                    "Guidance needs the null class id: pass null_class=... or give the model `null_class`."
+                )
+    elif any(w != 1.0 for w in space.guidance_scales):
+        raise ValueError(
+            "space.guidance_scales other than 1 need labels (class ids of the samples)."
+        )
+
+    shape = (num_samples, *reference_data.shape[1:])
+    device, dtype = (
+        reference_data.device,
+        (reference_data.dtype if reference_data.is_floating_point() else torch.float32),
+    )
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    draws = [torch.randn(shape, generator=gen, dtype=dtype).to(device) for _ in range(2)]
+    noises = []
+    for given, drawn, name in (
+        (selection_noise, draws[0], "selection_noise"),
+        (holdout_noise, draws[1], "holdout_noise"),
+    ):
+        if given is None:
+            noises.append(drawn)
+        elif not isinstance(given, Tensor) or tuple(given.shape) != shape:
+            raise ValueError(
+                f"{name} must be a tensor of shape {shape}, got {getattr(given, 'shape', type(given).__name__)}."
+            )
+        else:
+            noises.append(given)
+    if torch.equal(noises[0], noises[1]):
+        raise ValueError(
+            "selection_noise and holdout_noise must differ (the reported figure must not be measured on the selection noise)."
+        )
+    fresh_seeds = [int(v) for v in torch.randint(0, 2**62, (2,), generator=gen)]
+
+    def runner(which: int, deadline: float | None, on_trial=None) -> _Runner:
+        return _Runner(
+            model,
+            tr,
+            noises[which],
+            reference_data if which == 0 else holdout_reference,
+            metric,
+            labels,
+            null_class,
+            fresh_seeds[which],
+            deadline,
+            max_trials,
+            on_trial=on_trial,
+        )
+
+    results = []
+    stopped = False
+    total_trials = 0
+    bar = tqdm(total=len(budgets), desc="search_sampler", disable=not progress, leave=False)
+    holdout = runner(1, None)
+    for k, budget in enumerate(budgets):
+        t0 = time.perf_counter()
+        deadline = None
+        if max_seconds is not None:
+            remaining = max_seconds - (t0 - start)
+            deadline = t0 + max(remaining, 0.0) / (len(budgets) - k)
+
+        def on_trial(r: _Runner, budget: int = budget) -> None:
+            bar.set_postfix(nfe=budget, trials=r.trials, best=f"{min(r.cache.values()):.4g}")
+
+        selection = runner(0, deadline, on_trial)
+        try:
+            best = _search_budget(selection, budget, space)
+        except _BudgetSpentError:
+            stopped = True
+            if not selection.cache:  # not even one run: run the defaults outside the budget
+                default = _fit(SamplerSettings(nfe=0, schedule=KumaraswamySchedule()), budget)
+                selection.score(default, budgeted=False)
+            best = min(selection.cache, key=selection.cache.get)
+        default = SamplerSettings(nfe=budget, steps=budget, schedule=KumaraswamySchedule())
+        results.append(
+            BudgetResult(
+                budget=budget,
+                settings=best,
+                selection_score=selection.cache[best],
+                holdout_score=holdout.score(best, budgeted=False),
+                default_holdout_score=holdout.score(default, budgeted=False),
+                trials=selection.trials,
+                seconds=time.perf_counter() - t0,
+            )
+        )
+        total_trials += selection.trials
+        bar.update(1)
+    bar.close()
+    return SearchResult(tuple(results), seed, time.perf_counter() - start, total_trials, stopped)
+
+
+def _check_budgets(nfe: Sequence[int] | int) -> list[int]:
+    if isinstance(nfe, int) and not isinstance(nfe, bool):
+        nfe = [nfe]
+    try:
+        values = list(nfe)
+    except TypeError:
+        raise TypeError(
+            f"nfe must be a positive integer or a sequence of them, got {nfe!r}."
+        ) from None
+    if not values:
+        raise ValueError("nfe must not be empty (give NFE budgets such as [1, 2, 4, 8, 16]).")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"NFE budgets must be positive integers, got {v!r} in {values!r}.")
+    if len(set(values)) != len(values):
+        raise ValueError(f"NFE budgets must be distinct, got {values!r}.")
+    return sorted(values)
