@@ -9,6 +9,7 @@ training), so moving them is instant.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -218,11 +219,15 @@ class KappaRhoExplorer:
             model = widgets.Dropdown(options=list(self.caches), value=self.name, description="model")
             controls.insert(0, model)
         self._output = widgets.Output()
+        status = widgets.HTML()
 
         def changed(_change: dict) -> None:
+            start = time.perf_counter()
             self.update(kappa.value, rho.value, None if model is None else model.value)
+            # the kernel-side time of a redraw (a lookup and one PNG), as the 2D explorers show
+            status.value = f"<span style='color:#888'>({time.perf_counter() - start:.2f} s)</span>"
 
         for control in controls:
             control.observe(changed, names="value")
         self._redraw()
-        return widgets.VBox([widgets.HBox(controls), self._output])
+        return widgets.VBox([widgets.HBox(controls), status, self._output])
