@@ -337,6 +337,16 @@ class NotebookPage:
         )
         self.page.evaluate(PAGE_HELPERS)
 
+    def close(self) -> None:
+        """Shut the notebook's kernel down (kernels outlive the page otherwise)."""
+        try:
+            self.page.evaluate(
+                "async () => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+                " if (w && w.sessionContext) await w.sessionContext.shutdown(); }"
+            )
+        except Exception:  # noqa: BLE001 - a page that is already gone has no kernel to stop
+            pass
+
     def run_all(self, timeout: float = 300.0) -> RunReport:
         """Run All, wait for the kernel and the widgets, and collect error outputs."""
         # Clear every output and execution count first, so that "every code cell has run"
@@ -380,7 +390,9 @@ class NotebookPage:
                     text = "".join(out.get("text", ""))
                     report.stderr.append(f"code cell {i}: {text.strip()[:500]}")
                     if re.search(r"Traceback|Error\b|Exception\b", text):
-                        report.errors.append(f"code cell {i} wrote an error to stderr: {text[:500]}")
+                        report.errors.append(
+                            f"code cell {i} wrote an error to stderr: {text[:500]}"
+                        )
                 if WIDGET_MIME in out.get("data", {}):
                     report.widget_outputs += 1
         return report
@@ -473,9 +485,10 @@ class NotebookPage:
                    const controls = [];
                    const add = (el, kind, box) => {
                      el.setAttribute('data-ucgm-control', String(controls.length));
+                     const clean = (t) => (t || '').replace(/\u200b/g, '').trim();
                      const label = box && box.querySelector('.widget-label');
                      controls.push({index: controls.length, kind,
-                                    label: ((label && label.innerText) || el.innerText || '').trim()});
+                                    label: clean(label && label.innerText) || clean(box && box.innerText) || clean(el.innerText)});
                    };
                    o.querySelectorAll('.widget-slider, .widget-checkbox, .widget-toggle-buttons, .widget-dropdown, .widget-text').forEach((box) => {
                      if (box.classList.contains('widget-slider')) add(box.querySelector('.noUi-handle'), 'slider', box);
@@ -493,9 +506,11 @@ class NotebookPage:
         return self.page.locator(f'[data-ucgm-explorer="{e}"]')
 
     def _figure_locator(self, e: int) -> Any:
-        return self._explorer(e).locator(
-            ".widget-output .js-plotly-plot, .widget-output .jp-RenderedImage img"
-        ).first
+        return (
+            self._explorer(e)
+            .locator(".widget-output .js-plotly-plot, .widget-output .jp-RenderedImage img")
+            .first
+        )
 
     def slider_at_bound(self, e: int, control: Control, direction: int) -> bool:
         """True when a slider cannot move further in ``direction`` (+1 right, -1 left)."""
@@ -504,9 +519,7 @@ class NotebookPage:
         bound = float(handle.get_attribute("aria-valuemax" if direction > 0 else "aria-valuemin"))
         return abs(now - bound) < 1e-12
 
-    def move(
-        self, e: int, control: Control, direction: int = 1, timeout: float = 20.0
-    ) -> Move:
+    def move(self, e: int, control: Control, direction: int = 1, timeout: float = 20.0) -> Move:
         """Change one control as a learner would and wait for a new, different figure.
 
         Raises:
@@ -565,7 +578,7 @@ class NotebookPage:
         # The status line arrives with the figure; give it a moment to settle.
         self.page.wait_for_timeout(30)
         kernel = self.page.evaluate(
-            "(e) => window.__ucgmLab.statusTime(document.querySelector(`[data-ucgm-explorer=\"${e}\"]`))",
+            '(e) => window.__ucgmLab.statusTime(document.querySelector(`[data-ucgm-explorer="${e}"]`))',
             e,
         )
         after_png = self._figure_locator(e).screenshot()

@@ -45,7 +45,11 @@ EXPLORERS = {
 
 def write_notebook(lab, name: str, *sources: str) -> str:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
     path = lab.root / "synthetic" / f"{name}.ipynb"
     nbformat.write(nb, path)
@@ -57,6 +61,7 @@ def test_a_cell_that_raises_is_reported(lab, page, artifacts):
     nb = NotebookPage(page, lab, path, artifacts)
     nb.open()
     report = nb.run_all()
+    nb.close()
     assert any("RuntimeError: boom in a cell" in e for e in report.errors), report.errors
 
 
@@ -72,6 +77,7 @@ def test_a_widget_that_cannot_be_displayed_is_reported(lab, page, artifacts):
     report = nb.run_all()
     assert not report.errors and report.widget_outputs == 1
     problems = nb.problems()
+    nb.close()
     assert any("model not found" in p or "Error displaying widget" in p for p in problems), problems
 
 
@@ -84,9 +90,12 @@ def test_a_control_that_changes_nothing_is_reported(lab, page, artifacts, kind):
     assert not report.errors and not nb.problems()
     ((control,),) = nb.explorers()
     assert control.kind == "slider"
-    if kind == "works":
-        move = nb.move(0, control, timeout=10)
-        assert move.pixels_changed > 0 and move.seconds > 0
-    else:
-        with pytest.raises(BrowserTestError, match="changes nothing"):
-            nb.move(0, control, timeout=5)
+    try:
+        if kind == "works":
+            move = nb.move(0, control, timeout=10)
+            assert move.pixels_changed > 0 and move.seconds > 0
+        else:
+            with pytest.raises(BrowserTestError, match="changes nothing"):
+                nb.move(0, control, timeout=5)
+    finally:
+        nb.close()

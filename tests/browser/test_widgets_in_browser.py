@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import LATENCY
-from .lab import ROOT, WIDGET_MIME, BrowserTestError, Move, NotebookPage, percentile
+from .lab import ROOT, WIDGET_MIME, Move, NotebookPage, percentile
 
 pytestmark = pytest.mark.browser
 
@@ -86,9 +86,42 @@ def latency_rows(name: str, moves: list[Move]) -> list[str]:
     return rows
 
 
+def stored_widget_outputs(notebook: str) -> int:
+    nb = json.loads((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))
+    return sum(
+        WIDGET_MIME in out.get("data", {})
+        for cell in nb["cells"]
+        for out in cell.get("outputs", [])
+    )
+
+
+@pytest.mark.parametrize("notebook", widget_notebooks())
+def test_opened_notebook_shows_every_explorer_without_running(lab, page, artifacts, notebook):
+    """A fresh clone, set up by scripts/setup_env.sh (which trusts the notebooks), opened in
+    JupyterLab: every stored explorer shows its widget and first figure, nothing runs."""
+    lab.trust([lab.root / "notebooks" / notebook])
+    nb = NotebookPage(page, lab, f"notebooks/{notebook}", artifacts)
+    try:
+        nb.open()
+        nb.expected_widgets = stored_widget_outputs(notebook)
+        nb.wait_for_widgets(nb.expected_widgets)
+        nb.screenshot("0-opened")
+        assert not nb.problems(), f"{notebook} opened without running: {nb.problems()}"
+        assert len(nb.explorers()) == nb.expected_widgets
+    finally:
+        nb.close()
+
+
 @pytest.mark.parametrize("notebook", widget_notebooks())
 def test_notebook_runs_and_every_control_redraws(lab, page, artifacts, notebook):
     nb = NotebookPage(page, lab, f"notebooks/{notebook}", artifacts)
+    try:
+        run_and_exercise(nb, notebook, artifacts)
+    finally:
+        nb.close()
+
+
+def run_and_exercise(nb: NotebookPage, notebook: str, artifacts: Path) -> None:
     nb.open()
     report = nb.run_all()
     nb.screenshot("1-run-all")
@@ -114,4 +147,3 @@ def test_notebook_runs_and_every_control_redraws(lab, page, artifacts, notebook)
     assert contexts == contexts_before, (
         f"{notebook}: the moves created {contexts - contexts_before} WebGL contexts."
     )
-

@@ -108,9 +108,7 @@ class ConsistencyExplorer(Explorer):
         )
         for c in range(1, columns + 1):
             fig.add_trace(
-                go.Scatter(
-                    mode="markers", marker=dict(size=2, color="#1f77b4"), name=f"x_hat {c}"
-                ),
+                go.Scatter(mode="markers", marker=dict(size=2, color="#1f77b4"), name=f"x_hat {c}"),
                 1,
                 c,
             )

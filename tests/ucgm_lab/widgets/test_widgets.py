@@ -376,11 +376,20 @@ def _all_explorers(reference):
             shown_points=20,
         ),
         SamplerExplorer(
-            (swirl, "linear"), reference, num_points=64, num_paths=5, metric_points=32,
+            (swirl, "linear"),
+            reference,
+            num_points=64,
+            num_paths=5,
+            metric_points=32,
             shown_points=20,
         ),
-        GuidanceExplorer((ClassNet(), "linear"), (ClassNet(1.2), "linear"), num_samples=64,
-                         nfe_options=(2, 4), shown_points=24),
+        GuidanceExplorer(
+            (ClassNet(), "linear"),
+            (ClassNet(1.2), "linear"),
+            num_samples=64,
+            nfe_options=(2, 4),
+            shown_points=24,
+        ),
     ]
 
 
