@@ -568,7 +568,8 @@ class NotebookPage:
                 polling="raf",
             )
         except Exception:  # playwright's TimeoutError
-            status = self._explorer(e).locator(".widget-html").last.inner_text()
+            html = self._explorer(e).locator(".widget-html")
+            status = html.last.inner_text() if html.count() else ""
             raise BrowserTestError(
                 f"{self.name}: moving {control.kind} '{control.label}' of explorer {e} "
                 f"drew no new figure within {timeout:.0f} s (the control changes nothing); "
