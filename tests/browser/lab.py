@@ -469,6 +469,11 @@ class NotebookPage:
         self.artifacts.mkdir(parents=True, exist_ok=True)
         path = self.artifacts / f"{self.name}-{label}.png"
         self.page.screenshot(path=str(path), full_page=True)
+        explorers = self.page.locator("[data-ucgm-explorer]")
+        for e in range(explorers.count()):
+            explorer = explorers.nth(e)
+            explorer.scroll_into_view_if_needed()
+            explorer.screenshot(path=str(self.artifacts / f"{self.name}-{label}-explorer{e}.png"))
         return path
 
     # ------------------------------------------------------------------ explorers

@@ -105,9 +105,9 @@ def test_opened_notebook_shows_every_explorer_without_running(lab, page, artifac
         nb.open()
         nb.expected_widgets = stored_widget_outputs(notebook)
         nb.wait_for_widgets(nb.expected_widgets)
+        assert len(nb.explorers()) == nb.expected_widgets
         nb.screenshot("0-opened")
         assert not nb.problems(), f"{notebook} opened without running: {nb.problems()}"
-        assert len(nb.explorers()) == nb.expected_widgets
     finally:
         nb.close()
 
@@ -124,6 +124,7 @@ def test_notebook_runs_and_every_control_redraws(lab, page, artifacts, notebook)
 def run_and_exercise(nb: NotebookPage, notebook: str, artifacts: Path) -> None:
     nb.open()
     report = nb.run_all()
+    nb.explorers()
     nb.screenshot("1-run-all")
     assert not report.errors, f"{notebook}: error outputs after Run All: {report.errors}"
     assert report.widget_outputs > 0, f"{notebook}: Run All displayed no widget."
