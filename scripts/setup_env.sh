@@ -20,3 +20,8 @@ if [[ ",$extras," == *",notebooks,"* || ",$extras," == *",dev,"* ]]; then
   # a CUDA build of torch and lightning, which they do not need for what we use.
   python -m pip install -q --no-deps -r requirements-peers.txt
 fi
+if [[ ",$extras," == *",notebooks,"* ]]; then
+  # Trust the project's notebooks, so that JupyterLab shows the stored widgets (every
+  # explorer's first figure) without running anything. Safe: they are this repository's files.
+  python -m jupyter trust notebooks/*.ipynb >/dev/null
+fi

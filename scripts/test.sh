@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Set up .venv with the dev and notebook extras, then run the unit tests and every notebook
-# (nbval) in test mode (UCGM_LAB_TEST_MODE=1 shrinks notebook training to seconds).
+# Set up .venv with the dev and notebook extras (and Chromium for the browser tests), then run
+# the unit tests, every widget notebook in JupyterLab in headless Chromium (tests/browser;
+# screenshots and latencies in artifacts/browser/) and every notebook with nbval, in test mode
+# (UCGM_LAB_TEST_MODE=1 shrinks notebook training to seconds). Arguments go to pytest, e.g.
+# -m "not browser" to skip the browser tests locally.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh "dev,notebooks"
+# The browser tests (tests/browser) drive JupyterLab in the system's Chromium.
+bash scripts/install_chromium.sh
 # shellcheck disable=SC1091
 . .venv/bin/activate
 export UCGM_LAB_TEST_MODE=1 MPLBACKEND=Agg
+echo "browser test screenshots and latencies go to $(pwd)/artifacts/browser/"
 python -m pytest -p no:cacheprovider tests notebooks --nbval --nbval-current-env "$@"

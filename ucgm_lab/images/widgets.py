@@ -9,6 +9,7 @@ training), so moving them is instant.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,16 +53,25 @@ class TrajectoryCache:
         """The cached output for (kappa, rho); raises KeyError naming the grid otherwise."""
         key = (float(kappa), float(rho))
         if key not in self.outputs:
-            raise KeyError(f"(kappa, rho) = {key} is not cached; kappas {self.kappas}, rhos {self.rhos}.")
+            raise KeyError(
+                f"(kappa, rho) = {key} is not cached; kappas {self.kappas}, rhos {self.rhos}."
+            )
         return self.outputs[key]
 
     def score_table(self, digits: int = 1) -> str:
         """The cached digits-metric values as a markdown table (rows kappa, columns rho)."""
         if not self.scores:
             raise ValueError("No scores cached: pass metric=... to cache_trajectories.")
-        lines = ["| kappa | " + " | ".join(f"rho={r:g}" for r in self.rhos) + " |", "|---|" + "---|" * len(self.rhos)]
+        lines = [
+            "| kappa | " + " | ".join(f"rho={r:g}" for r in self.rhos) + " |",
+            "|---|" + "---|" * len(self.rhos),
+        ]
         for k in self.kappas:
-            lines.append(f"| {k:g} | " + " | ".join(f"{self.scores[(k, r)]:.{digits}f}" for r in self.rhos) + " |")
+            lines.append(
+                f"| {k:g} | "
+                + " | ".join(f"{self.scores[(k, r)]:.{digits}f}" for r in self.rhos)
+                + " |"
+            )
         return "\n".join(lines)
 
 
@@ -96,7 +106,9 @@ def cache_trajectories(
     """
     device = model_device(model)
     y = y.to(device)
-    noise = torch.randn((y.shape[0], *image_shape), generator=torch.Generator().manual_seed(seed)).to(device)
+    noise = torch.randn(
+        (y.shape[0], *image_shape), generator=torch.Generator().manual_seed(seed)
+    ).to(device)
     outputs: dict[tuple[float, float], SampleOutput] = {}
     scores: dict[tuple[float, float], float] = {}
     for kappa in kappas:
@@ -110,7 +122,9 @@ def cache_trajectories(
             if metric is not None:
                 scores[key] = metric.distance(out.sample)
     nfe = next(iter(outputs.values())).nfe
-    return TrajectoryCache(tuple(map(float, kappas)), tuple(map(float, rhos)), outputs, y.cpu(), nfe, scores)
+    return TrajectoryCache(
+        tuple(map(float, kappas)), tuple(map(float, rhos)), outputs, y.cpu(), nfe, scores
+    )
 
 
 class KappaRhoExplorer:
@@ -141,7 +155,9 @@ class KappaRhoExplorer:
         first = next(iter(self.caches.values()))
         for name, cache in self.caches.items():
             if cache.kappas != first.kappas or cache.rhos != first.rhos:
-                raise ValueError(f"cache {name!r} has another (kappa, rho) grid than the first one.")
+                raise ValueError(
+                    f"cache {name!r} has another (kappa, rho) grid than the first one."
+                )
         self.num_samples = num_samples
         self.trajectory_images = list(trajectory_images)
         self.nrow = nrow
@@ -179,7 +195,9 @@ class KappaRhoExplorer:
         self._ax_samples.set_title(
             f"{name}NFE {self.cache.nfe}, kappa={self.kappa:g}, rho={self.rho:g}{extra}", fontsize=9
         )
-        self._ax_traj.set_title("x_hat along the trajectory (t decreasing to the right)", fontsize=9)
+        self._ax_traj.set_title(
+            "x_hat along the trajectory (t decreasing to the right)", fontsize=9
+        )
 
     def update(self, kappa: float, rho: float, name: str | None = None) -> None:
         """Show the cached result for (kappa, rho) of cache ``name`` (a lookup; nothing is sampled)."""
@@ -210,19 +228,29 @@ class KappaRhoExplorer:
         """An ipywidgets box: (model drop-down,) kappa and rho sliders above the figure."""
         import ipywidgets as widgets
 
-        kappa = widgets.SelectionSlider(options=list(self.cache.kappas), value=self.kappa, description="kappa")
-        rho = widgets.SelectionSlider(options=list(self.cache.rhos), value=self.rho, description="rho")
+        kappa = widgets.SelectionSlider(
+            options=list(self.cache.kappas), value=self.kappa, description="kappa"
+        )
+        rho = widgets.SelectionSlider(
+            options=list(self.cache.rhos), value=self.rho, description="rho"
+        )
         controls: list[Any] = [kappa, rho]
         model = None
         if len(self.caches) > 1:
-            model = widgets.Dropdown(options=list(self.caches), value=self.name, description="model")
+            model = widgets.Dropdown(
+                options=list(self.caches), value=self.name, description="model"
+            )
             controls.insert(0, model)
         self._output = widgets.Output()
+        status = widgets.HTML()
 
         def changed(_change: dict) -> None:
+            start = time.perf_counter()
             self.update(kappa.value, rho.value, None if model is None else model.value)
+            # the kernel-side time of a redraw (a lookup and one PNG), as the 2D explorers show
+            status.value = f"<span style='color:#888'>({time.perf_counter() - start:.2f} s)</span>"
 
         for control in controls:
             control.observe(changed, names="value")
         self._redraw()
-        return widgets.VBox([widgets.HBox(controls), self._output])
+        return widgets.VBox([widgets.HBox(controls), status, self._output])

@@ -1,6 +1,7 @@
 """Figures for UCGM experiments (plotly)."""
 
 from .plots_2d import (
+    density_heatmap,
     points_figure,
     quality_figure,
     trajectory_animation,
@@ -12,6 +13,7 @@ from .static import LIVE_RENDERER, STATIC_RENDERER, notebook_setup, show, static
 __all__ = [
     "LIVE_RENDERER",
     "STATIC_RENDERER",
+    "density_heatmap",
     "notebook_setup",
     "show",
     "static_images_work",

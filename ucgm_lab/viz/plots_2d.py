@@ -21,6 +21,7 @@ from ..metrics import FloorResult
 from ..sampler import SampleOutput
 
 __all__ = [
+    "density_heatmap",
     "points_figure",
     "quality_figure",
     "trajectory_animation",
@@ -50,6 +51,48 @@ def _polylines(path: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1])
 
 
+def density_heatmap(
+    points: Tensor | np.ndarray,
+    extent: float = 2.2,
+    bins: int = 88,
+    rgb: str = "120,120,120",
+    max_alpha: float = 0.55,
+    name: str = "data",
+) -> go.Heatmap:
+    """A faint 2D histogram of ``points`` (n, 2) on [-extent, extent]^2: a data background.
+
+    The explorers draw the data behind their samples with this instead of one marker per point:
+    the browser draws a heatmap as one image, while every SVG marker is its own element (a
+    1500-point cloud of markers costs several hundred milliseconds per redraw). Empty bins are
+    transparent; the alpha of a bin grows with the square root of its count.
+
+    Args:
+        points: Data points of shape (n, 2).
+        extent: Half-width of the square covered.
+        bins: Bins per axis.
+        rgb: The colour as "r,g,b".
+        max_alpha: Opacity of the fullest bin.
+        name: Trace name.
+    """
+    p = _np(points) if isinstance(points, Tensor) else np.asarray(points, dtype=np.float32)
+    edges = np.linspace(-extent, extent, bins + 1)
+    counts, _, _ = np.histogram2d(p[:, 0], p[:, 1], bins=[edges, edges])
+    z = np.sqrt(counts.T / max(counts.max(), 1.0)).astype(np.float32)
+    z[counts.T == 0] = np.nan
+    centres = ((edges[:-1] + edges[1:]) / 2).astype(np.float32)
+    return go.Heatmap(
+        x=centres,
+        y=centres,
+        z=z,
+        zmin=0.0,
+        zmax=1.0,
+        colorscale=[[0.0, f"rgba({rgb},0.08)"], [1.0, f"rgba({rgb},{max_alpha})"]],
+        showscale=False,
+        hoverinfo="skip",
+        name=name,
+    )
+
+
 def points_figure(clouds: Mapping[str, Tensor], title: str = "", size: int = 300) -> go.Figure:
     """Side-by-side scatter plots of 2D point clouds.
 
@@ -63,7 +106,7 @@ def points_figure(clouds: Mapping[str, Tensor], title: str = "", size: int = 300
     for i, name in enumerate(names, start=1):
         p = _np(clouds[name])
         fig.add_trace(
-            go.Scattergl(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=3), name=name), 1, i
+            go.Scatter(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=3), name=name), 1, i
         )
         fig.update_xaxes(_AXIS, row=1, col=i)
         fig.update_yaxes(_AXIS, row=1, col=i, scaleanchor=f"x{i if i > 1 else ''}")
@@ -98,7 +141,7 @@ def trajectory_figure(
     if data is not None:
         d = _np(data)
         fig.add_trace(
-            go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=_DATA_STYLE, name="data")
+            go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=_DATA_STYLE, name="data")
         )
     xs, ys = _polylines(path)
     fig.add_trace(
@@ -145,7 +188,7 @@ def trajectory_animation(
     if data is not None:
         d = _np(data)
         fig.add_trace(
-            go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", marker=_DATA_STYLE, name="data")
+            go.Scatter(x=d[:, 0], y=d[:, 1], mode="markers", marker=_DATA_STYLE, name="data")
         )
     moving = len(fig.data)  # index of the states trace
     marker = dict(size=4, color="crimson")
@@ -222,7 +265,7 @@ def x_hat_grid_figure(
         for c, i in enumerate(picks, start=1):
             p = _np(rows[lab].x_hat[i, :num_points])
             fig.add_trace(
-                go.Scattergl(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=2)), r, c
+                go.Scatter(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=2)), r, c
             )
     fig.update_xaxes(_AXIS, showticklabels=False)
     fig.update_yaxes(_AXIS, showticklabels=False)

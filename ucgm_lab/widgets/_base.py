@@ -31,6 +31,7 @@ import torch
 
 from ..model_api import Model
 from ..transports import Transport, get_transport
+from ..viz.static import LIVE_RENDERER, static_images_work
 
 __all__ = [
     "Explorer",
@@ -139,7 +140,10 @@ class FigureView:
     def refresh(self) -> None:
         """Redraw the figure (only needed by the ``output`` backend; a no-op for FigureWidget)."""
         if self.backend == "output":
-            bundle = pio.renderers["plotly_mimetype"].to_mimebundle(self.figure.to_dict())
+            # Always the live mimetype, whatever plotly's default renderer is: a notebook set up
+            # with ucgm_lab.viz.notebook_setup() adds a PNG to every figure it shows, which would
+            # cost half a second per slider move and make JupyterLab show a picture.
+            bundle = pio.renderers[LIVE_RENDERER].to_mimebundle(self.figure.to_dict())
             self.widget.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
 
@@ -260,7 +264,31 @@ class Explorer:
         self._redraw()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The widget view, with a PNG of the initial figure when the notebook stores PNGs.
+
+        When plotly's default renderer adds PNGs (:func:`ucgm_lab.viz.notebook_setup` outside
+        test mode), the displayed explorer also carries ``image/png``: JupyterLab shows the live
+        widget when it can (a trusted notebook, or a running kernel) and the picture where it
+        cannot (an untrusted notebook, GitHub, nbviewer), instead of the text ``VBox(...)``.
+        """
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if bundle is not None and "png" in str(pio.renderers.default).split("+"):
+            png = self.static_image()
+            if png is not None:
+                bundle = {**bundle, "image/png": png}
+        return bundle
+
+    def static_image(self) -> str | None:
+        """The current figure as a base64 PNG (None where plotly cannot render one)."""
+        if not static_images_work():
+            return None
+        import base64
+
+        renderer = pio.renderers["png"]
+        width = self.figure.layout.width or renderer.width
+        height = self.figure.layout.height or renderer.height
+        raw = pio.to_image(self.figure, format="png", width=width, height=height)
+        return base64.b64encode(raw).decode("ascii")
 
     # ------------------------------------------------------------------ internals
     def _on_change(self, change: dict[str, Any]) -> None:

@@ -19,13 +19,13 @@ from torch import Tensor
 from ..metrics import FloorResult, evaluate_2d
 from ..sampler import SampleOutput, sample
 from ..schedules import KumaraswamySchedule
+from ..viz import density_heatmap
 from ._base import Backend, Explorer, SettingsCache, model_and_transport, single_thread
 from .sampler import SCHEDULES
 
 __all__ = ["ConsistencyExplorer", "x_hat_columns"]
 
 _AXIS = dict(range=[-2.2, 2.2], showgrid=False, zeroline=False, showticklabels=False)
-_DATA = dict(size=3, color="rgba(120,120,120,0.3)")
 DEFAULT_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 
 
@@ -62,6 +62,8 @@ class ConsistencyExplorer(Explorer):
         schedule: Time grid: a name of :data:`~ucgm_lab.widgets.SCHEDULES` (default
             ``"even"``: t_i = 1 - i / N) or a :class:`~ucgm_lab.schedules.KumaraswamySchedule`.
         backend: Figure backend (see :class:`~ucgm_lab.widgets.FigureView`).
+        shown_points: Points drawn per panel (the first ones; metrics use all). Every SVG
+            marker costs the browser time at each redraw.
 
     Controls:
         lam (menu of the given lambdas), steps (slider), rho (slider in [0, 1]).
@@ -80,6 +82,7 @@ class ConsistencyExplorer(Explorer):
         floor: FloorResult | None = None,
         schedule: KumaraswamySchedule | str = "even",
         backend: Backend = "output",
+        shown_points: int = 250,
     ) -> None:
         if not models:
             raise ValueError("models must map at least one lambda to a model.")
@@ -92,6 +95,7 @@ class ConsistencyExplorer(Explorer):
         self.reference = reference
         self.noise = torch.randn(num_points, 2, generator=torch.Generator().manual_seed(seed))
         self.seed = seed
+        self.shown_points = shown_points
         self.columns = columns
         self.metric = metric
         self.metric_points = metric_points
@@ -104,20 +108,17 @@ class ConsistencyExplorer(Explorer):
         )
         for c in range(1, columns + 1):
             fig.add_trace(
-                go.Scattergl(
-                    mode="markers", marker=dict(size=2, color="#1f77b4"), name=f"x_hat {c}"
-                ),
+                go.Scatter(mode="markers", marker=dict(size=2, color="#1f77b4"), name=f"x_hat {c}"),
                 1,
                 c,
             )
-        ref = reference.numpy()
         fig.add_trace(
-            go.Scattergl(x=ref[:, 0], y=ref[:, 1], mode="markers", marker=_DATA, name="data"),
+            density_heatmap(reference),
             1,
             columns + 1,
         )
         fig.add_trace(
-            go.Scattergl(mode="markers", marker=dict(size=2, color="crimson"), name="sample"),
+            go.Scatter(mode="markers", marker=dict(size=2, color="crimson"), name="sample"),
             1,
             columns + 1,
         )
@@ -170,7 +171,8 @@ class ConsistencyExplorer(Explorer):
         out, value = self.result(lam, steps, rho)
         fig = self.figure
         picks = x_hat_columns(out.x_hat.shape[0], self.columns)
-        x_hat = out.x_hat.numpy()
+        n = self.shown_points
+        x_hat = out.x_hat[:, :n].numpy()
         for c in range(self.columns):
             trace, note = fig.data[c], fig.layout.annotations[c]
             if c < len(picks):
@@ -180,7 +182,7 @@ class ConsistencyExplorer(Explorer):
             else:
                 trace.x, trace.y = [], []
                 note.text = " "
-        final = out.sample.numpy()
+        final = out.sample[:n].numpy()
         fig.data[self.columns + 1].x, fig.data[self.columns + 1].y = final[:, 0], final[:, 1]
         fig.layout.annotations[self.columns].text = f"sample, NFE {out.nfe}"
         fig.layout.title = (

@@ -25,6 +25,7 @@ from ..evaluation import QualityPoint
 from ..metrics import wasserstein2
 from ..sampler import SampleOutput, sample
 from ..schedules import KumaraswamySchedule
+from ..viz import density_heatmap
 from ._base import Backend, Explorer, SettingsCache, model_and_transport, single_thread
 from .sampler import SCHEDULES
 
@@ -267,6 +268,8 @@ class GuidanceExplorer(Explorer):
             metadata when available).
         schedule: Time grid (default ``"even"``, see :data:`~ucgm_lab.widgets.SCHEDULES`).
         backend: Figure backend (see :class:`~ucgm_lab.widgets.FigureView`).
+        shown_points: Points drawn per panel (the first ones; metrics use all). Every SVG
+            marker costs the browser time at each redraw.
 
     Controls:
         nfe (slider), guidance (CFG scale w for the middle panel; starts at 1 + zeta, the scale
@@ -284,9 +287,11 @@ class GuidanceExplorer(Explorer):
         zeta: float | None = None,
         schedule: KumaraswamySchedule | str = "even",
         backend: Backend = "output",
+        shown_points: int = 400,
     ) -> None:
         from toy_data import num_classes, sample_2d
 
+        self.shown_points = shown_points
         self.schedule = SCHEDULES[schedule] if isinstance(schedule, str) else schedule
         self.plain = model_and_transport(plain)
         self.enhanced = model_and_transport(enhanced)
@@ -306,18 +311,8 @@ class GuidanceExplorer(Explorer):
         data = sample_2d(dataset, 2000, seed=seed + 7).points.numpy()
         fig = make_subplots(rows=1, cols=3, subplot_titles=[" "] * 3, horizontal_spacing=0.03)
         for c in range(1, 4):
-            fig.add_trace(
-                go.Scattergl(
-                    x=data[:, 0],
-                    y=data[:, 1],
-                    mode="markers",
-                    marker=dict(size=3, color="rgba(120,120,120,0.25)"),
-                    name="data",
-                ),
-                1,
-                c,
-            )
-            fig.add_trace(go.Scattergl(mode="markers", marker=_CLASS_MARKER, name="samples"), 1, c)
+            fig.add_trace(density_heatmap(data), 1, c)
+            fig.add_trace(go.Scatter(mode="markers", marker=_CLASS_MARKER, name="samples"), 1, c)
             fig.update_xaxes(_AXIS, row=1, col=c)
             fig.update_yaxes(_AXIS, row=1, col=c, scaleanchor=f"x{c if c > 1 else ''}")
         fig.update_annotations(font_size=12)
@@ -394,10 +389,11 @@ class GuidanceExplorer(Explorer):
         for c, which in enumerate(("plain", "cfg", "enhanced")):
             out, scores = self.result(which, nfe, guidance, class_id)
             w2, acc, spread = (scores[k] for k in ("class_w2", "class_accuracy", "class_spread"))
-            s = out.sample.numpy()
+            # The first samples only (balanced labels cycle through the classes).
+            s = out.sample[: self.shown_points].numpy()
             trace = fig.data[2 * c + 1]
             trace.x, trace.y = s[:, 0], s[:, 1]
-            trace.marker.color = colors
+            trace.marker.color = colors[: self.shown_points]
             steps = out.x_hat.shape[0]
             note = (
                 f"{names[which]}<br>{steps} steps, NFE {out.nfe}: "

@@ -19,7 +19,7 @@ from torch import Tensor
 from ..metrics import FloorResult, evaluate_2d
 from ..sampler import SampleOutput, sample
 from ..schedules import KumaraswamySchedule, explicit_time_points, kumaraswamy, timeshift
-from ..viz import trajectory_animation, trajectory_figure
+from ..viz import density_heatmap, trajectory_animation, trajectory_figure
 from ._base import Backend, Explorer, SettingsCache, model_and_transport, single_thread
 
 __all__ = ["SCHEDULES", "SamplerExplorer", "parse_time_points", "schedule_figure"]
@@ -149,6 +149,8 @@ class SamplerExplorer(Explorer):
         metric_points: Samples scored.
         floor: Optional floor of the metric, shown for comparison.
         backend: Figure backend (see :class:`~ucgm_lab.widgets.FigureView`).
+        shown_points: Samples drawn in the samples panel (the first ones; the metric uses
+            ``metric_points``). Every SVG marker costs the browser time at each redraw.
 
     Controls:
         kappa (slider), rho (slider), rho_auto (check box: the SDE-like ratio of App. B.1.6),
@@ -170,6 +172,7 @@ class SamplerExplorer(Explorer):
         metric_points: int = 500,
         floor: FloorResult | None = None,
         backend: Backend = "output",
+        shown_points: int = 400,
     ) -> None:
         if reference.shape[0] < metric_points:
             raise ValueError(
@@ -181,6 +184,7 @@ class SamplerExplorer(Explorer):
         self.noise = torch.randn(num_points, 2, generator=torch.Generator().manual_seed(seed))
         self.seed = seed
         self.num_paths = num_paths
+        self.shown_points = shown_points
         self.metric = metric
         self.metric_points = metric_points
         self.floor = floor
@@ -192,26 +196,15 @@ class SamplerExplorer(Explorer):
             subplot_titles=("paths of the states x~", "samples over the data", "time grid t_i"),
             horizontal_spacing=0.06,
         )
-        # Traces 0-3: the four traces of ucgm_lab.viz.trajectory_figure (data, paths, start, end).
-        template = trajectory_figure(
-            self._compute_raw(steps=4), data=reference, num_paths=num_paths
-        )
+        # Trace 0: the data as a faint density (one image, cheap to redraw); traces 1-3: the
+        # paths, start and end traces of ucgm_lab.viz.trajectory_figure.
+        fig.add_trace(density_heatmap(reference), 1, 1)
+        template = trajectory_figure(self._compute_raw(steps=4), num_paths=num_paths)
         for trace in template.data:
             fig.add_trace(trace, 1, 1)
-        ref = reference.numpy()
+        fig.add_trace(density_heatmap(reference), 1, 2)
         fig.add_trace(
-            go.Scattergl(
-                x=ref[:, 0],
-                y=ref[:, 1],
-                mode="markers",
-                marker=dict(size=3, color="rgba(120,120,120,0.3)"),
-                name="data",
-            ),
-            1,
-            2,
-        )
-        fig.add_trace(
-            go.Scattergl(mode="markers", marker=dict(size=3, color="crimson"), name="samples"), 1, 2
+            go.Scatter(mode="markers", marker=dict(size=3, color="crimson"), name="samples"), 1, 2
         )
         fig.add_trace(go.Scatter(mode="lines+markers", marker=dict(size=6), name="t_i"), 1, 3)
         for col in (1, 2):
@@ -331,7 +324,7 @@ class SamplerExplorer(Explorer):
             # compact typed arrays instead of long lists of decimals.
             target.x = np.asarray(source.x, dtype=np.float32)
             target.y = np.asarray(source.y, dtype=np.float32)
-        final = out.sample.numpy()
+        final = out.sample[: self.shown_points].numpy()
         fig.data[5].x, fig.data[5].y = final[:, 0], final[:, 1]
         times = out.times.tolist()
         fig.data[6].x, fig.data[6].y = list(range(len(times))), times

@@ -25,6 +25,7 @@ from ..transports import (
     get_transport,
     list_transports,
 )
+from ..viz import density_heatmap
 from ._base import Backend, Explorer, SettingsCache
 
 __all__ = [
@@ -138,6 +139,9 @@ class TransportExplorer(Explorer):
         transports: Names offered in the menu (default: the six of Tab. 2).
         backend: Figure backend, ``"output"``, ``"figurewidget"`` or ``"auto"``
             (see :class:`~ucgm_lab.widgets.FigureView`).
+        shown_points: Points of the cloud x_t drawn (the first ones); the data are drawn as a
+            density of all ``num_points``. Every SVG marker costs the browser time at each
+            redraw.
 
     Controls:
         transport (menu), t (slider in [0, 1]).
@@ -150,9 +154,11 @@ class TransportExplorer(Explorer):
         seed: int = 0,
         transports: Sequence[str] | None = None,
         backend: Backend = "output",
+        shown_points: int = 600,
     ) -> None:
         from toy_data import sample_2d
 
+        self.shown_points = shown_points
         names = list(transports or list_transports())
         options = [(get_transport(n).name, n) for n in names]
         self.x = sample_2d(dataset, num_points, seed=seed).points.double()
@@ -186,20 +192,9 @@ class TransportExplorer(Explorer):
             1,
             1,
         )
-        x = self.x.numpy()
+        fig.add_trace(density_heatmap(self.x, name="data x"), 1, 2)
         fig.add_trace(
-            go.Scattergl(
-                x=x[:, 0],
-                y=x[:, 1],
-                mode="markers",
-                marker=dict(size=3, color="rgba(120,120,120,0.3)"),
-                name="data x",
-            ),
-            1,
-            2,
-        )
-        fig.add_trace(
-            go.Scattergl(mode="markers", marker=dict(size=3, color="crimson"), name="x_t"), 1, 2
+            go.Scatter(mode="markers", marker=dict(size=3, color="crimson"), name="x_t"), 1, 2
         )
         fig.update_xaxes(title_text="t", row=1, col=1)
         fig.update_xaxes(_CLOUD_AXIS, row=1, col=2)
@@ -218,7 +213,8 @@ class TransportExplorer(Explorer):
         grid, values = self._curve_cache(transport=transport)
         c = tr.coefficients(torch.tensor(t, dtype=torch.float64))
         now = [float(c.alpha), float(c.gamma), float(c.alpha_hat), float(c.gamma_hat), float(c.D)]
-        x_t = (c.alpha * self.z + c.gamma * self.x).numpy()
+        n = self.shown_points
+        x_t = (c.alpha * self.z[:n] + c.gamma * self.x[:n]).numpy()
         lo = float(min(np.nanmin(v) for v in values.values()))
         hi = float(max(np.nanmax(v) for v in values.values()))
         fig = self.figure

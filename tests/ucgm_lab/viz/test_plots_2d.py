@@ -66,3 +66,16 @@ def test_quality_figure_has_one_line_per_label_and_the_floor():
     assert quality_figure(pts, lower_is_better=None).layout.yaxis.title.text == "w2"
     assert fig.layout.xaxis.type == "log"
     assert len(points_figure({"a": ref, "b": ref}).data) == 2
+
+
+def test_density_heatmap_bins_the_points_and_leaves_empty_bins_transparent():
+    from ucgm_lab.viz import density_heatmap
+
+    points = np.array([[0.1, 0.1]] * 9 + [[-1.0, 1.5]], dtype=np.float32)
+    trace = density_heatmap(points, extent=2.0, bins=4)
+    z = np.asarray(trace.z, dtype=float)
+    assert trace.type == "heatmap" and z.shape == (4, 4)
+    assert np.isnan(z).sum() == 14  # two occupied bins
+    assert z[2, 2] == 1.0  # nine points in [0, 1]^2: row = y bin, column = x bin
+    assert z[3, 1] == pytest.approx(1 / 3)  # sqrt(1 / 9)
+    np.testing.assert_allclose(np.asarray(trace.x, dtype=float), [-1.5, -0.5, 0.5, 1.5])

@@ -361,3 +361,79 @@ def test_guidance_explorer_compares_at_equal_nfe(backend):
         ex.result("guided", 4, 2.0, -1)
     with pytest.raises(ValueError, match="nfe_options"):
         GuidanceExplorer((ClassNet(), "linear"), (ClassNet(), "linear"), nfe_options=(1, 2))
+
+
+# ---------------------------------------------------------------------- what the browser gets
+def _all_explorers(reference):
+    return [
+        TransportExplorer(num_points=200, shown_points=50),
+        CustomTransportEditor(),
+        ConsistencyExplorer(
+            {0.0: (shrink, "linear"), 1.0: (swirl, "linear")},
+            reference,
+            num_points=64,
+            metric_points=32,
+            shown_points=20,
+        ),
+        SamplerExplorer(
+            (swirl, "linear"),
+            reference,
+            num_points=64,
+            num_paths=5,
+            metric_points=32,
+            shown_points=20,
+        ),
+        GuidanceExplorer(
+            (ClassNet(), "linear"),
+            (ClassNet(1.2), "linear"),
+            num_samples=64,
+            nfe_options=(2, 4),
+            shown_points=24,
+        ),
+    ]
+
+
+def test_explorers_draw_svg_traces_and_cap_the_markers(reference):
+    """No WebGL trace (Chromium keeps 16 contexts per page); at most shown_points markers."""
+    for ex in _all_explorers(reference):
+        kinds = {trace.type for trace in ex.figure.data}
+        assert "scattergl" not in kinds, type(ex).__name__
+        cap = getattr(ex, "shown_points", None)
+        if cap is not None:
+            for trace in ex.figure.data:
+                if trace.type == "scatter" and trace.mode == "markers" and trace.x is not None:
+                    assert len(trace.x) <= max(cap, 5), (type(ex).__name__, trace.name)
+
+
+def test_redraws_use_the_live_mimetype_even_when_notebooks_store_pngs(reference, monkeypatch):
+    import plotly.io as pio
+
+    from ucgm_lab.viz import LIVE_RENDERER, STATIC_RENDERER
+
+    monkeypatch.setattr(pio.renderers, "default", STATIC_RENDERER)
+    ex = SamplerExplorer((swirl, "linear"), reference, num_points=40, metric_points=40)
+    ex.update(kappa=0.5)
+    (out,) = ex.view.widget.outputs
+    assert set(out["data"]) == set(pio.renderers[LIVE_RENDERER].to_mimebundle({"data": []}))
+    assert "image/png" not in out["data"]
+
+
+def test_displayed_explorer_carries_a_png_of_its_first_figure_when_pngs_are_stored(
+    reference, monkeypatch
+):
+    import plotly.io as pio
+
+    import ucgm_lab.widgets._base as base
+    from ucgm_lab.viz import LIVE_RENDERER, STATIC_RENDERER
+
+    monkeypatch.setattr(base, "static_images_work", lambda: True)
+    monkeypatch.setattr(pio, "to_image", lambda fig, **kw: b"\x89PNG fake")
+    ex = TransportExplorer(num_points=100)
+    monkeypatch.setattr(pio.renderers, "default", LIVE_RENDERER)
+    assert "image/png" not in ex._repr_mimebundle_()
+    monkeypatch.setattr(pio.renderers, "default", STATIC_RENDERER)
+    bundle = ex._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["image/png"] == "iVBORyBmYWtl"  # base64 of the fake PNG
+    monkeypatch.setattr(base, "static_images_work", lambda: False)
+    assert "image/png" not in ex._repr_mimebundle_()
