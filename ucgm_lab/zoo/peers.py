@@ -30,7 +30,7 @@ from typing import Any
 
 from ..adapters.base import check_choice
 from ..adapters.peers import PEER_LIBRARIES, PeerModel, TrainConfig, train_peer
-from ..training.checkpoint import CheckpointError, load_weights, save_weights
+from ..training.checkpoint import CheckpointError, load_weights, save_weights, update_manifest
 from . import ZOO_DIR
 
 __all__ = [
@@ -154,9 +154,9 @@ def build_peers(
             "final_loss": sum(tail) / len(tail),
             "description": f"checkerboard velocity model trained with {library}'s own recipe (data at s = 1)",
         }
-        written.append(
-            save_weights(
-                Path(directory) / f"{peer_zoo_name(library)}.safetensors", peer.state_dict(), meta
-            )
+        path = save_weights(
+            Path(directory) / f"{peer_zoo_name(library)}.safetensors", peer.state_dict(), meta
         )
+        update_manifest(path)  # the zoo folder is checksummed: load_weights verifies the manifest
+        written.append(path)
     return written

@@ -10,6 +10,7 @@ pytest.importorskip("torchdiffeq")
 from toy_data import sample_2d  # noqa: E402
 from ucgm_lab.adapters.peers import PEER_LIBRARIES, make_metric, peer_solve  # noqa: E402
 from ucgm_lab.training import CheckpointError  # noqa: E402
+from ucgm_lab.training.checkpoint import update_manifest  # noqa: E402
 from ucgm_lab.zoo.__main__ import main as zoo_main  # noqa: E402
 from ucgm_lab.zoo.peers import (  # noqa: E402
     PEER_ZOO_CONFIG,
@@ -75,6 +76,9 @@ def test_errors_say_what_is_wrong(tmp_path):
         load_peer("torchcfm", tmp_path)
     # a file of the wrong library under a peer's name is refused
     (path,) = build_peers(["flow_matching"], tmp_path, steps_scale=0.001)
-    path.rename(tmp_path / "peer-torchcfm-checkerboard.safetensors")
+    renamed = path.rename(tmp_path / "peer-torchcfm-checkerboard.safetensors")
+    with pytest.raises(CheckpointError, match="not listed in"):  # the folder's checksums
+        load_peer("torchcfm", tmp_path)
+    update_manifest(renamed)  # even with a matching checksum, the metadata gives it away
     with pytest.raises(CheckpointError, match="flow_matching"):
         load_peer("torchcfm", tmp_path)
