@@ -190,6 +190,9 @@ class LabServer:
         self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ)
+        # A student's kernel draws matplotlib figures inline; the test command's MPLBACKEND=Agg
+        # (for headless unit tests) would make them print as text inside the widgets.
+        self.env.pop("MPLBACKEND", None)
         for name in ("config", "data", "runtime", "ipython", "settings", "workspaces"):
             (home / name).mkdir(parents=True, exist_ok=True)
         self.env.update(
