@@ -100,16 +100,26 @@ def test_opened_notebook_shows_every_explorer_without_running(lab, page, artifac
     """A fresh clone, set up by scripts/setup_env.sh (which trusts the notebooks), opened in
     JupyterLab: every stored explorer shows its widget and first figure, nothing runs."""
     lab.trust([lab.root / "notebooks" / notebook])
-    nb = NotebookPage(page, lab, f"notebooks/{notebook}", artifacts)
-    try:
-        nb.open()
-        nb.expected_widgets = stored_widget_outputs(notebook)
-        nb.wait_for_widgets(nb.expected_widgets)
-        assert nb.explorers(), f"{notebook} opened without running shows no explorer."
-        nb.screenshot("0-opened")
-        assert not nb.problems(), f"{notebook} opened without running: {nb.problems()}"
-    finally:
-        nb.close()
+    # One retry: in a fresh JupyterLab the first notebook opened can race the widget manager's
+    # restore of the saved state against the new kernel's comm handshake ("model not found":
+    # seen once, for 10_transports in a full CI run; it passed when rerun). A second failure
+    # is real.
+    for attempt in (1, 2):
+        nb = NotebookPage(page, lab, f"notebooks/{notebook}", artifacts)
+        try:
+            nb.open()
+            nb.expected_widgets = stored_widget_outputs(notebook)
+            nb.wait_for_widgets(nb.expected_widgets)
+            assert nb.explorers(), f"{notebook} opened without running shows no explorer."
+            nb.screenshot(f"0-opened-{attempt}")
+            problems = nb.problems()
+            if attempt == 1 and problems and all("model not found" in p for p in problems):
+                print(f"{notebook}: retrying once after {problems}")
+                continue
+            assert not problems, f"{notebook} opened without running: {problems}"
+            return
+        finally:
+            nb.close()
 
 
 @pytest.mark.parametrize("notebook", widget_notebooks())
