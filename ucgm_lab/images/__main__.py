@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
+from ..zoo.build_cli import check_build_arguments
 from .zoo import CLASSIFIER_NAME, IMAGE_ZOO_DIR, IMAGE_ZOO_SPECS, available, build
 
 ALL_NAMES = [CLASSIFIER_NAME, *(s.name for s in IMAGE_ZOO_SPECS)]
@@ -33,15 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        b.error(f"--out {args.out} is a file; give a folder")
-    known = ALL_NAMES
-    unknown = [n for n in args.only or [] if n not in known]
-    if unknown:
-        b.error(f"unknown name(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    if args.steps_scale <= 0:
-        b.error(f"--steps-scale must be > 0, got {args.steps_scale}")
+    check_build_arguments(b, args, ALL_NAMES)
     for path in build(args.only, args.out, args.steps_scale):
         print(f"wrote {path}")
 

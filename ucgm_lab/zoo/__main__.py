@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from . import ZOO_DIR, ZOO_SPECS, available, build
+from .build_cli import check_build_arguments
 
 ALL_NAMES = [s.name for s in ZOO_SPECS]
 
@@ -46,15 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         for path in build_peers(args.only, args.out, args.steps_scale):
             print(f"wrote {path}")
         return
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        b.error(f"--out {args.out} is a file; give a folder")
-    known = ALL_NAMES
-    unknown = [n for n in args.only or [] if n not in known]
-    if unknown:
-        b.error(f"unknown name(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    if args.steps_scale <= 0:
-        b.error(f"--steps-scale must be > 0, got {args.steps_scale}")
+    check_build_arguments(b, args, ALL_NAMES)
     for path in build(args.only, args.out, args.steps_scale):
         print(f"wrote {path}")
 
