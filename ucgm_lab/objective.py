@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as torch_f
 from torch import Tensor, nn
 
-from .ema import ExponentialMovingAverage, unwrap_model
+from .ema import ExponentialMovingAverage, frozen_copy
 from .model_api import (
     Model,
     call_model,
@@ -320,7 +320,7 @@ class UCGMObjective:
         self.ema_teacher: ExponentialMovingAverage | None = None
         self.frozen_teacher: nn.Module | None = None
         if teacher is not None:
-            self.frozen_teacher = copy.deepcopy(unwrap_model(teacher)).requires_grad_(False).eval()
+            self.frozen_teacher = frozen_copy(teacher)
         self._pending_state: dict[str, Any] | None = None
         self._time_check_pending = bool(check_time_sensitivity) and lam > 0
         self.time_sensitivity: TimeSensitivity | None = None
@@ -368,6 +368,7 @@ class UCGMObjective:
         t: Tensor | None = None,
         noise: Tensor | None = None,
         generator: torch.Generator | None = None,
+        update_teachers: bool = True,
     ) -> ObjectiveOutput:
         """Evaluate the objective on one batch (Alg. 1 lines 2-16).
 
@@ -378,6 +379,10 @@ class UCGMObjective:
             t: Optional training times, shape (B,), in the valid range (default: sampled).
             noise: Optional z, shape of ``x`` (default: sampled).
             generator: Optional torch generator for every random draw of this call.
+            update_teachers: Update the warm-up EMA teacher before using it (the reference's
+                order). Gradient accumulation passes False for all micro-batches but the first
+                of an optimizer step, so that the teacher advances once per optimizer step, as
+                with one batch of the full size.
 
         Returns:
             :class:`ObjectiveOutput`.
@@ -445,7 +450,7 @@ class UCGMObjective:
 
         with torch.no_grad():
             x_star, z_star = self._enhanced_pair(
-                model, x_c, z_c, x_t, F_sg, t, t_b, c_t, labels, kept
+                model, x_c, z_c, x_t, F_sg, t, t_b, c_t, labels, kept, update_teachers
             )
             delta_f = self._finite_difference(
                 model, x_c, z_c, x_star, z_star, F_sg, t, t_b, c_t, labels
@@ -623,7 +628,7 @@ class UCGMObjective:
         if self.uses_frozen_teacher and self.frozen_teacher is None:
             if not isinstance(model, nn.Module):
                 raise TypeError("A frozen teacher needs the model to be a torch.nn.Module.")
-            self.frozen_teacher = copy.deepcopy(unwrap_model(model)).requires_grad_(False).eval()
+            self.frozen_teacher = frozen_copy(model)
             if "frozen_teacher" in pending:
                 self.frozen_teacher.load_state_dict(pending.pop("frozen_teacher"))
         self._pending_state = pending or None
@@ -640,12 +645,13 @@ class UCGMObjective:
         c_t: Coefficients,
         labels: Tensor | None,
         kept: Tensor | None,
+        update_teachers: bool = True,
     ) -> tuple[Tensor, Tensor]:
         """x*, z* of Alg. 1 lines 4-7 (the enhanced target), or (x, z) when zeta = 0."""
         if self.enhancement_ratio == 0 and not self.uses_ema_teacher:
             return x, z
         self._ensure_teachers(model)
-        if self.ema_teacher is not None:
+        if self.ema_teacher is not None and (update_teachers or self.ema_teacher.num_updates == 0):
             self.ema_teacher.update(model)  # reference order: update, then use (paper-notes R6)
         if self.enhancement_ratio == 0:
             return x, z

@@ -451,6 +451,27 @@ class TiT(nn.Module):
         h = h.reshape(b, g, g, p, p, c).permute(0, 5, 1, 3, 2, 4)
         return h.reshape(b, c, g * p, g * p)
 
+    # ------------------------------------------------------------------ compilation
+    def compile_blocks(self, **kwargs: Any) -> TiT:
+        """Compile every block in place with ``torch.compile`` (the reference compiles per block).
+
+        In place (``nn.Module.compile``): parameters, ``state_dict`` keys and DDP's hooks stay
+        as they are, so it may be applied after the DDP wrap, and every block reuses the graph
+        of the first (same shapes). The options are remembered so that copies made with
+        :func:`ucgm_lab.ema.frozen_copy` (EMA teachers, frozen teachers) are compiled alike;
+        ``copy.deepcopy`` alone yields uncompiled blocks.
+
+        Args:
+            **kwargs: Options of ``torch.compile`` (e.g. ``backend="inductor"``).
+
+        Returns:
+            The model itself.
+        """
+        for block in self.blocks:
+            block.compile(**kwargs)
+        self.block_compile_options: dict[str, Any] | None = dict(kwargs)
+        return self
+
     # ------------------------------------------------------------------ cost model
     def forward_flops(self) -> int:
         """Floating-point operations of one forward pass for one sample (2 per multiply-add).

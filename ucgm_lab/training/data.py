@@ -62,6 +62,10 @@ class TensorDataSource:
         world_size: Number of processes.
     """
 
+    global_order = True
+    """The stream of global batches depends only on the seed and the position, not on the
+    number of processes: a resume with another process count keeps the data order."""
+
     def __init__(
         self,
         x: Tensor,

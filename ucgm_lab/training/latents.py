@@ -415,6 +415,10 @@ class LatentShardDataSource:
             inconsistent shard (all shards' headers are checked at construction).
     """
 
+    global_order = True
+    """The stream of global batches depends only on the seed and the position, not on the
+    number of processes: a resume with another process count keeps the data order."""
+
     def __init__(
         self,
         root: str | Path,

@@ -87,7 +87,24 @@ class TrainerConfig:
         cpu: Force the CPU even when an accelerator is present.
         log_with: An accelerate tracker name (e.g. "tensorboard"), or None.
         project_dir: Folder for tracker logs.
-        compile: Wrap the model with torch.compile.
+        compile: torch.compile: False (none), True or "blocks" (every block of a model with
+            ``compile_blocks``, e.g. :class:`~ucgm_lab.networks.TiT`, teachers included; the
+            whole model for others), "model" (the whole model) or "auto" ("blocks" on CUDA,
+            none elsewhere). Block compilation is applied after the DDP wrap.
+        compile_backend: The torch.compile backend ("inductor"; "eager" or "aot_eager" test
+            the wiring without a compiler).
+        gradient_accumulation_steps: Micro-batches per optimizer step (k). Every process's
+            share of a global batch is split into k equal micro-batches whose gradients are
+            summed (each loss divided by k, through accelerate), so k micro-batches of B / k
+            give the gradient of one batch of B; the optimizer, the EMA, the objective's
+            teacher and ``step`` advance once per optimizer step.
+        fused_optimizer: Use the fused AdamW kernel (``fused=True``): "auto" on CUDA, True,
+            or False.
+        memory_check: Before the first step on CUDA, estimate the memory per GPU
+            (:mod:`ucgm_lab.training.memory`) for a model that supports it: "auto" turns
+            gradient checkpointing on when the estimate exceeds the device memory (and raises
+            naming the largest batch that fits if even that does not), "warn" only warns,
+            "off" skips the estimate.
     """
 
     steps: int = 1000
@@ -107,7 +124,11 @@ class TrainerConfig:
     cpu: bool = False
     log_with: str | None = None
     project_dir: str | None = None
-    compile: bool = False
+    compile: bool | Literal["auto", "blocks", "model"] = False
+    compile_backend: str = "inductor"
+    gradient_accumulation_steps: int = 1
+    fused_optimizer: bool | Literal["auto"] = "auto"
+    memory_check: Literal["auto", "warn", "off"] = "auto"
 
     def __post_init__(self) -> None:
         _int(self.steps, "steps", 0)
@@ -140,9 +161,24 @@ class TrainerConfig:
                 raise TypeError(f"{name} must be a string (a path) or None, got {value!r}.")
         if isinstance(self.checkpoint_dir, Path):
             self.checkpoint_dir = str(self.checkpoint_dir)
-        for name in ("progress", "cpu", "compile"):
+        _int(self.gradient_accumulation_steps, "gradient_accumulation_steps", 1)
+        for name in ("progress", "cpu"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        if not isinstance(self.compile, bool) and self.compile not in ("auto", "blocks", "model"):
+            raise ValueError(
+                f"compile must be True, False, 'auto', 'blocks' or 'model', got {self.compile!r}."
+            )
+        if not isinstance(self.compile_backend, str) or not self.compile_backend:
+            raise TypeError(f"compile_backend must be a backend name, got {self.compile_backend!r}.")
+        if not isinstance(self.fused_optimizer, bool) and self.fused_optimizer != "auto":
+            raise ValueError(
+                f"fused_optimizer must be True, False or 'auto', got {self.fused_optimizer!r}."
+            )
+        if self.memory_check not in ("auto", "warn", "off"):
+            raise ValueError(
+                f"memory_check must be 'auto', 'warn' or 'off', got {self.memory_check!r}."
+            )
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
 
 
@@ -169,6 +205,7 @@ class TrainResult:
         checkpoint: Path of the last checkpoint written, or None.
         seconds: Wall time of this call.
         metrics: Values recorded by callbacks, by name, as (step, value) pairs.
+        skipped_steps: Steps whose optimizer update a gradient scaler skipped (fp16 overflow).
     """
 
     step: int
@@ -176,6 +213,7 @@ class TrainResult:
     checkpoint: Path | None
     seconds: float
     metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    skipped_steps: int = 0
 
 
 Callback = Callable[["Trainer", int, dict[str, float]], dict[str, float] | None]
@@ -224,8 +262,17 @@ class Trainer:
                 mixed_precision=resolve_precision(cfg.mixed_precision, cfg.cpu),
                 log_with=cfg.log_with,
                 project_dir=cfg.project_dir,
+                gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+            )
+        elif accelerator.gradient_accumulation_steps != cfg.gradient_accumulation_steps:
+            raise ValueError(
+                f"The accelerator accumulates over {accelerator.gradient_accumulation_steps} "
+                f"micro-batches but config.gradient_accumulation_steps is "
+                f"{cfg.gradient_accumulation_steps}: make them equal "
+                "(Accelerator(gradient_accumulation_steps=...))."
             )
         self.accelerator = accelerator
+        _check_micro_batches(data, accelerator.num_processes, cfg.gradient_accumulation_steps)
         if cfg.checkpoint_dir and accelerator.is_main_process:
             # Checked before any step runs, so that no training is lost at the first save.
             check_writable_dir(cfg.checkpoint_dir, "checkpoint folder (checkpoint_dir)")
@@ -248,6 +295,9 @@ class Trainer:
                 "model?). Call model.requires_grad_(True) before training it."
             )
         model = model.to(accelerator.device)
+        self.memory_plan = None
+        if cfg.memory_check != "off" and accelerator.device.type == "cuda":
+            self.memory_plan = _check_memory(model, objective, data, accelerator, cfg)
         self.ema = ExponentialMovingAverage(model, cfg.ema_decay)
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.RAdam
         kwargs: dict[str, Any] = {
@@ -257,15 +307,25 @@ class Trainer:
         }
         if cfg.optimizer == "radam":
             kwargs["decoupled_weight_decay"] = True
+        elif _use_fused(cfg.fused_optimizer, accelerator.device):
+            kwargs["fused"] = True
         optimizer = opt_cls(model.parameters(), **kwargs)
-        if cfg.compile:
-            model = torch.compile(model)
+        self.compile_mode = _compile_mode(cfg.compile, model, accelerator.device)
+        if self.compile_mode == "model":
+            model = torch.compile(model, backend=cfg.compile_backend)
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        if self.compile_mode == "blocks":
+            # After the DDP wrap (in place: parameters, hooks and state_dict keys unchanged),
+            # so DDP's bucketed all-reduce still overlaps the backward pass block by block.
+            # The objective's teachers, copied from the model at its first call, are compiled
+            # the same way (ucgm_lab.ema.frozen_copy).
+            unwrap_model(self.model).compile_blocks(backend=cfg.compile_backend)
         self._params = [p for p in self.model.parameters() if p.requires_grad]
         self._direct = _accelerate_is_pass_through(accelerator)
         self.generator = torch.Generator(device=accelerator.device)
         self.generator.manual_seed(cfg.seed * 7919 + accelerator.process_index)
         self.step = 0
+        self.skipped_steps = 0
         self.losses: list[float] = []
         self.metrics: dict[str, list[tuple[int, float]]] = {}
         self.last_checkpoint: Path | None = None
@@ -292,32 +352,60 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def train_step(self) -> float:
-        """One optimizer step; returns the loss averaged over processes.
+        """One optimizer step; returns the loss averaged over processes (and micro-batches).
+
+        With ``gradient_accumulation_steps = k`` this process's share of the global batch is
+        split into k micro-batches; each loss is divided by k (accelerate) and the gradients
+        are summed, all-reduced once (DDP's ``no_sync`` on the other k - 1), clipped once, and
+        applied by one optimizer step. The objective's EMA teacher is updated at the first
+        micro-batch only, the trainer's EMA and ``step`` after the optimizer step.
 
         One host synchronisation per step: the loss and the gradient norm are read together
-        after the backward pass and the clip, for the non-finite guard and ``losses``.
+        after the backward passes and the clip, for the non-finite guard and ``losses``.
+
+        fp16 with a gradient scaler: a non-finite gradient norm with a finite loss is a scaler
+        overflow. The scaler skips the optimizer step and lowers its scale (as GradScaler
+        intends); the trainer then skips the EMA update and counts the step (its batch was
+        used) in ``skipped_steps``.
 
         Raises:
-            NonFiniteLossError: If the loss or the gradient norm is not finite. The gradients
-                are cleared and nothing is updated (weights, optimizer, EMA, step), and no
-                checkpoint is written, so the last checkpoint stays good.
+            NonFiniteLossError: If the loss is not finite, or the gradient norm is not finite
+                without a gradient scaler. The gradients are cleared and nothing is updated
+                (weights, optimizer, EMA, step), and no checkpoint is written, so the last
+                checkpoint stays good.
         """
         acc, cfg = self.accelerator, self.config
+        k = cfg.gradient_accumulation_steps
         if not self.model.training:  # a callback may have switched to eval
             self.model.train()
         batch = self.data.next_batch()
         x = batch.x.to(acc.device, non_blocking=True)
         y = None if batch.y is None else batch.y.to(acc.device, non_blocking=True)
-        # accelerate's autocast is a null context without native mixed precision
-        with acc.autocast() if getattr(acc, "native_amp", True) else nullcontext():
-            out = self.objective(self.model, x, y, generator=self.generator)
-        mean_loss = out.loss.detach().float()
+        if x.shape[0] % k:
+            raise ValueError(
+                f"This process's batch of {x.shape[0]} cannot be split into "
+                f"gradient_accumulation_steps={k} equal micro-batches."
+            )
+        xs = x.chunk(k) if k > 1 else (x,)
+        ys = (None,) * k if y is None else (y.chunk(k) if k > 1 else (y,))
+        ucgm = isinstance(self.objective, UCGMObjective)
+        losses = []
+        for i, (xi, yi) in enumerate(zip(xs, ys, strict=True)):
+            extra = {"update_teachers": False} if (i > 0 and ucgm) else {}
+            # accumulate(): DDP's no_sync on all micro-batches but the last, and accelerate's
+            # sync_gradients flag that gates the optimizer step and zero_grad.
+            with acc.accumulate(self.model) if k > 1 else nullcontext():
+                # accelerate's autocast is a null context without native mixed precision
+                with acc.autocast() if getattr(acc, "native_amp", True) else nullcontext():
+                    out = self.objective(self.model, xi, yi, generator=self.generator, **extra)
+                losses.append(out.loss.detach().float())
+                if self._direct:
+                    out.loss.backward()
+                else:
+                    acc.backward(out.loss)  # divides by k, scales for fp16
+        mean_loss = losses[0] if k == 1 else torch.stack(losses).mean()
         if acc.num_processes > 1:
             mean_loss = acc.reduce(mean_loss, reduction="mean")
-        if self._direct:
-            out.loss.backward()
-        else:
-            acc.backward(out.loss)
         norm = None
         if cfg.grad_clip is not None:
             if self._direct:
@@ -330,15 +418,20 @@ class Trainer:
             norm_t = torch.as_tensor(norm, device=mean_loss.device).detach().float()  # or a float
             both = torch.stack([mean_loss, norm_t])
             loss, norm_value = both.tolist()
-        if not (math.isfinite(loss) and math.isfinite(norm_value)):
+        scaler = getattr(acc, "scaler", None)
+        if not math.isfinite(loss) or (scaler is None and not math.isfinite(norm_value)):
             self.optimizer.zero_grad(set_to_none=True)
             if not math.isfinite(loss):
                 self._non_finite("loss", loss, x)
             self._non_finite("gradient norm", norm_value)
         optimizer = self.optimizer.optimizer if self._direct else self.optimizer
-        optimizer.step()
+        optimizer.step()  # with a scaler: skipped on overflow, and the scale is lowered
         optimizer.zero_grad(set_to_none=True)
-        self.ema.update(self.model)
+        skipped = scaler is not None and bool(acc.optimizer_step_was_skipped)
+        if skipped:
+            self.skipped_steps += 1
+        else:
+            self.ema.update(self.model)
         self.step += 1
         self.losses.append(loss)
         return loss
@@ -398,6 +491,7 @@ class Trainer:
             checkpoint=self.last_checkpoint,
             seconds=time.perf_counter() - start,
             metrics={k: list(v) for k, v in self.metrics.items()},
+            skipped_steps=self.skipped_steps,
         )
 
     def _non_finite(self, what: str, value: float, x: torch.Tensor | None = None) -> None:
@@ -429,6 +523,7 @@ class Trainer:
         }
         ranks = gather_object([rank_state]) if self.accelerator.num_processes > 1 else [rank_state]
         model = self.unwrapped_model
+        scaler = getattr(self.accelerator, "scaler", None)
         return {
             "step": self.step,
             "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
@@ -446,6 +541,9 @@ class Trainer:
             "metrics": {k: list(v) for k, v in self.metrics.items()},
             "config": dataclasses.asdict(self.config),
             "num_processes": self.accelerator.num_processes,
+            "gradient_accumulation_steps": self.config.gradient_accumulation_steps,
+            "scaler": None if scaler is None else scaler.state_dict(),
+            "skipped_steps": self.skipped_steps,
         }
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -504,7 +602,10 @@ class Trainer:
 
         Raises:
             CheckpointError: Missing, corrupt or unsafe file.
-            ResumeMismatchError: A checkpoint from a different number of processes, of a model
+            ResumeMismatchError: A checkpoint from a different number of processes where the
+                data source cannot keep the global data order (see
+                :meth:`_elastic_rank_state`), with other gradient accumulation or gradient
+                scaling, of a model
                 of other parameter names or shapes, or trained with another objective (e.g.
                 lambda = 0 into a lambda = 1 run: use :meth:`start_from` to start a new run
                 from its weights).
@@ -513,11 +614,25 @@ class Trainer:
         state = load_checkpoint(path)
         if self.is_main_process:
             remove_orphan_temporaries(path.parent)
-        if state["num_processes"] != self.accelerator.num_processes:
+        saved_k = int(state.get("gradient_accumulation_steps", 1))
+        if saved_k != self.config.gradient_accumulation_steps:
             raise ResumeMismatchError(
-                f"{path} was written by {state['num_processes']} processes; this run has "
-                f"{self.accelerator.num_processes}. Exact resume needs the same number."
+                f"{path} was trained with gradient_accumulation_steps={saved_k}; this run has "
+                f"{self.config.gradient_accumulation_steps}. Exact resume needs the same value "
+                "(the micro-batches, and so the random draws, depend on it)."
             )
+        scaler = getattr(self.accelerator, "scaler", None)
+        if (state.get("scaler") is None) != (scaler is None):
+            raise ResumeMismatchError(
+                f"{path} was trained {'with' if state.get('scaler') is not None else 'without'} "
+                f"a gradient scaler (fp16); this run is {'with' if scaler is not None else 'without'}"
+                ". Resume with the same mixed_precision."
+            )
+        elastic = state["num_processes"] != self.accelerator.num_processes
+        if elastic:
+            rank = self._elastic_rank_state(path, state)
+        else:
+            rank = state["ranks"][self.accelerator.process_index]
         self._check_objective(path, state.get("objective_settings"))
         _check_tensors(path, "model", state["model"], self.unwrapped_model.state_dict())
         _check_tensors(path, "EMA", state["ema"]["model"], self.ema.model.state_dict())
@@ -528,16 +643,25 @@ class Trainer:
                 f"{path}: the optimizer state is for parameter groups of sizes "
                 f"{[len(g['params']) for g in groups]}, this run has {mine}."
             )
-        rank = state["ranks"][self.accelerator.process_index]
         self.data.load_state_dict(rank["data"])  # checks size and seed before changing anything
         self.unwrapped_model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.objective.load_state_dict(state["objective"])
-        self.generator.set_state(rank["generator"])
-        torch.set_rng_state(rank["torch_rng"])
-        if rank["cuda_rng"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state(rank["cuda_rng"])
+        if scaler is not None:
+            scaler.load_state_dict(state["scaler"])
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        if elastic:
+            # A new, deterministic stream per rank: the per-rank draws of the old process
+            # count have no counterpart in the new one.
+            seed = _elastic_seed(self.config.seed, int(state["step"]), self.accelerator.process_index)
+            self.generator.manual_seed(seed)
+            torch.manual_seed(seed)
+        else:
+            self.generator.set_state(rank["generator"])
+            torch.set_rng_state(rank["torch_rng"])
+            if rank["cuda_rng"] is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state(rank["cuda_rng"])
         random.setstate(_as_tuple(state["python_random"]))
         np.random.set_state(state["numpy_random"])
         self.step = int(state["step"])
@@ -546,6 +670,34 @@ class Trainer:
         self.last_checkpoint = path
         self._saved_step = self.step
         return self.step
+
+    def _elastic_rank_state(self, path: Path, state: dict[str, Any]) -> dict[str, Any]:
+        """The data position for a resume with another number of processes, or raise.
+
+        Allowed when the data source declares ``global_order = True`` (its stream of global
+        batches depends only on its seed and position, not on the process count or rank, as
+        for :class:`~ucgm_lab.training.data.TensorDataSource` and
+        :class:`~ucgm_lab.training.latents.LatentShardDataSource`) and every rank of the
+        checkpoint stood at the same position. The per-rank random streams (the objective's
+        draws of t, z and label dropout) cannot be carried over; they are reseeded from
+        (seed, step, rank), so the continuation sees the same global batches as an
+        uninterrupted run but other noise.
+        """
+        old, new = state["num_processes"], self.accelerator.num_processes
+        if not getattr(self.data, "global_order", False):
+            raise ResumeMismatchError(
+                f"{path} was written by {old} processes; this run has {new}. The data source "
+                f"{type(self.data).__name__} does not declare global_order = True (a stream of "
+                "global batches independent of the process count), so the data order could "
+                "not be kept: resume with the same number of processes."
+            )
+        positions = [r["data"] for r in state["ranks"]]
+        if any(p != positions[0] for p in positions):
+            raise ResumeMismatchError(
+                f"{path}: its {old} ranks stood at different data positions {positions}; a "
+                "resume with another number of processes needs one global position."
+            )
+        return {"data": positions[0]}
 
     def start_from(self, path: str | Path, weights: Literal["ema", "model"] = "ema") -> None:
         """Start a new run (step 0, fresh optimizer) from the weights of a training checkpoint.
@@ -589,6 +741,70 @@ class Trainer:
                 "same objective to resume, or start a new run from its weights with "
                 "Trainer.start_from(path) (scale/train.py: training.init_from)."
             )
+
+
+def _elastic_seed(seed: int, step: int, rank: int) -> int:
+    """Seed of a rank's random stream after a resume with another number of processes."""
+    return (seed * 1_000_003 + step) * 7919 + rank + 1
+
+
+def _check_micro_batches(data: Any, num_processes: int, k: int) -> None:
+    """Raise unless the global batch splits into ``num_processes * k`` equal micro-batches."""
+    size = getattr(data, "batch_size", None)
+    if k > 1 and isinstance(size, int) and size % (num_processes * k):
+        raise ValueError(
+            f"The global batch of {size} must be divisible by processes x "
+            f"gradient_accumulation_steps = {num_processes} x {k} (equal micro-batches keep the "
+            "mean loss and its gradient those of one batch of the full size)."
+        )
+
+
+def _use_fused(option: bool | str, device: torch.device) -> bool:
+    """Whether AdamW gets ``fused=True``: "auto" on CUDA; True needs a device that has it."""
+    if option == "auto":
+        return device.type == "cuda"
+    return bool(option)
+
+
+def _compile_mode(option: bool | str, model: nn.Module, device: torch.device) -> str:
+    """ "none", "blocks" or "model" for the trainer's ``compile`` setting."""
+    if option is False:
+        return "none"
+    if option == "auto":
+        if device.type != "cuda":
+            return "none"
+        option = "blocks"
+    if option in (True, "blocks"):
+        return "blocks" if hasattr(unwrap_model(model), "compile_blocks") else "model"
+    return "model"
+
+
+def _check_memory(
+    model: nn.Module, objective: Any, data: Any, accelerator: Any, cfg: TrainerConfig
+) -> Any:
+    """Run the memory planner before the first step (CUDA); may turn on checkpointing."""
+    from .memory import ensure_fits
+
+    size = getattr(data, "batch_size", None)
+    if not hasattr(model, "compile_blocks") or not isinstance(size, int):
+        return None  # the planner knows TiTs only
+    per_gpu = max(1, size // (accelerator.num_processes * cfg.gradient_accumulation_steps))
+    teacher = bool(
+        getattr(objective, "uses_ema_teacher", False)
+        or getattr(objective, "uses_frozen_teacher", False)
+    )
+    precision = str(accelerator.mixed_precision or "no")
+    return ensure_fits(
+        model,
+        per_gpu,
+        precision=precision if precision in ("bf16", "fp16") else "no",
+        device_bytes=torch.cuda.get_device_properties(accelerator.device).total_memory,
+        num_processes=accelerator.num_processes,
+        optimizer_states=2,
+        ema_copies=1 + int(teacher),
+        action="warn" if cfg.memory_check == "warn" else "auto",
+        log=accelerator.print,
+    )
 
 
 def _copy(src: Path, dst: str) -> None:
