@@ -170,7 +170,9 @@ class TrainerConfig:
                 f"compile must be True, False, 'auto', 'blocks' or 'model', got {self.compile!r}."
             )
         if not isinstance(self.compile_backend, str) or not self.compile_backend:
-            raise TypeError(f"compile_backend must be a backend name, got {self.compile_backend!r}.")
+            raise TypeError(
+                f"compile_backend must be a backend name, got {self.compile_backend!r}."
+            )
         if not isinstance(self.fused_optimizer, bool) and self.fused_optimizer != "auto":
             raise ValueError(
                 f"fused_optimizer must be True, False or 'auto', got {self.fused_optimizer!r}."
@@ -654,7 +656,9 @@ class Trainer:
         if elastic:
             # A new, deterministic stream per rank: the per-rank draws of the old process
             # count have no counterpart in the new one.
-            seed = _elastic_seed(self.config.seed, int(state["step"]), self.accelerator.process_index)
+            seed = _elastic_seed(
+                self.config.seed, int(state["step"]), self.accelerator.process_index
+            )
             self.generator.manual_seed(seed)
             torch.manual_seed(seed)
         else:

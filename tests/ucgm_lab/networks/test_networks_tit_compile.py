@@ -17,7 +17,13 @@ pytestmark = pytest.mark.timeout(300)
 def _tiny(seed=0):
     torch.manual_seed(seed)
     model = TiT(
-        input_size=8, in_channels=4, patch_size=2, hidden_size=32, depth=2, num_heads=2, num_classes=4
+        input_size=8,
+        in_channels=4,
+        patch_size=2,
+        hidden_size=32,
+        depth=2,
+        num_heads=2,
+        num_classes=4,
     )
     with torch.no_grad():  # non-zero adaLN-Zero and output layers, so every block matters
         for p in model.parameters():

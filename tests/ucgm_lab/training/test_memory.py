@@ -83,7 +83,11 @@ def test_tit_xl2_worked_example():
         model = tit_from_name("TiT-XL/2", input_size=32, in_channels=4, num_classes=1000)
     shape = TiTShape.of(model)
     assert (shape.tokens, shape.width, shape.hidden, shape.heads, shape.depth) == (
-        256, 1152, 3072, 16, 28,
+        256,
+        1152,
+        3072,
+        16,
+        28,
     )
     assert block_bytes_per_image(shape, "bf16") == 18_159_872
     off = plan_memory(shape, 128, "bf16", False, num_processes=8, ema_copies=2)
@@ -106,10 +110,15 @@ def test_ensure_fits_turns_on_checkpointing_or_names_the_largest_batch():
     chosen = ensure_fits(model, 64, precision="bf16", device_bytes=device, log=messages.append)
     assert model.gradient_checkpointing and chosen.checkpointing
     assert "Gradient checkpointing is now on" in messages[0]
-    assert f"largest batch per GPU that fits is {largest_batch(model, device, False, precision='bf16')}" in messages[0]
+    assert (
+        f"largest batch per GPU that fits is {largest_batch(model, device, False, precision='bf16')}"
+        in messages[0]
+    )
 
     small = int(plan_on.state / 0.95 + 1.5 * GIB / 0.95)  # not even one image beyond the state
-    with pytest.raises(MemoryPlanError, match=r"largest batch per GPU that fits is 0 without and 0 with"):
+    with pytest.raises(
+        MemoryPlanError, match=r"largest batch per GPU that fits is 0 without and 0 with"
+    ):
         ensure_fits(_tiny(depth=4), 64, precision="bf16", device_bytes=small, log=messages.append)
     with pytest.warns(ResourceWarning, match="exceeds"):
         kept = ensure_fits(

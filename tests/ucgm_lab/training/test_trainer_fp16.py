@@ -98,7 +98,9 @@ def test_training_proceeds_once_the_scale_has_come_down(fp16_accelerator):
     assert result.step == 12
     assert 1 <= result.skipped_steps < 12
     assert trainer.ema.num_updates == 12 - result.skipped_steps
-    adam_steps = {float(s["step"]) for s in trainer.optimizer.optimizer.state_dict()["state"].values()}
+    adam_steps = {
+        float(s["step"]) for s in trainer.optimizer.optimizer.state_dict()["state"].values()
+    }
     assert adam_steps == {float(12 - result.skipped_steps)}
     assert fp16_accelerator.scaler.get_scale() == 2.0 ** (127 - result.skipped_steps)
     assert any(
