@@ -771,7 +771,7 @@ def _use_fused(option: bool | str, device: torch.device) -> bool:
 
 
 def _compile_mode(option: bool | str, model: nn.Module, device: torch.device) -> str:
-    """ "none", "blocks" or "model" for the trainer's ``compile`` setting."""
+    """The compile mode ("none", "blocks" or "model") for the trainer's ``compile`` setting."""
     if option is False:
         return "none"
     if option == "auto":
