@@ -149,7 +149,15 @@ class TrainingConfig:
         seed: Seed of the data order, the objective's draws and the model initialisation.
         ema_decay: Decay of the EMA of weights (Tab. 6: 0.9999).
         mixed_precision: "auto" (bf16 on CUDA GPUs that have it), "no", "bf16" or "fp16".
-        compile: Wrap the model in torch.compile.
+        compile: torch.compile: "auto" (every TiT block, teachers included, on CUDA; none on
+            CPUs), true (every block), "model" (the whole model) or false.
+        gradient_accumulation_steps: Micro-batches per optimizer step: each process runs
+            global_batch_size / (processes x k) images at a time; the optimizer step, the EMA
+            and the step count see the global batch as without accumulation.
+        memory_check: Before the first step on CUDA, estimate the memory per GPU
+            (ucgm_lab.training.memory): "auto" turns gradient checkpointing on if the estimate
+            does not fit (and stops, naming the largest batch per GPU that fits, if even that
+            does not), "warn" only warns, "off" skips it.
         checkpoint_every: Checkpoint every this many steps (0: only at the end).
         keep_last: Numbered checkpoints ``step_XXXXXXXXX.pt`` kept beside ``last.pt``
             (0: only ``last.pt``).
@@ -170,7 +178,9 @@ class TrainingConfig:
     seed: int = 0
     ema_decay: float = 0.9999
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
-    compile: bool = False
+    compile: bool | Literal["auto", "model"] = "auto"
+    gradient_accumulation_steps: int = 1
+    memory_check: Literal["auto", "warn", "off"] = "auto"
     checkpoint_every: int = 0
     keep_last: int = 2
     log_every: int = 100
@@ -361,6 +371,7 @@ def _check_semantics(cfg: RunConfig, where: str) -> None:
     positive = {
         "training.steps": t.steps >= 0,
         "training.global_batch_size": t.global_batch_size >= 1,
+        "training.gradient_accumulation_steps": t.gradient_accumulation_steps >= 1,
         "training.log_every": t.log_every >= 1,
         "training.checkpoint_every": t.checkpoint_every >= 0,
         "training.keep_last": t.keep_last >= 0,
@@ -375,6 +386,12 @@ def _check_semantics(cfg: RunConfig, where: str) -> None:
     for key, ok in positive.items():
         if not ok:
             raise _fail(f"{where}:{key}", "must be positive (steps, every-intervals: non-negative)")
+    if t.global_batch_size % t.gradient_accumulation_steps:
+        raise _fail(
+            f"{where}:training.gradient_accumulation_steps",
+            f"{t.gradient_accumulation_steps} does not divide training.global_batch_size "
+            f"{t.global_batch_size} (it must divide it, and so must processes x steps)",
+        )
     if s.time_points is not None and len(s.time_points) != s.steps:
         raise _fail(
             f"{where}:sampling.time_points",

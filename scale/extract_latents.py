@@ -56,6 +56,7 @@ from ucgm_lab.training.latents import (  # noqa: E402
     shard_name,
     write_shard,
 )
+from ucgm_lab.training.trainer import enable_tf32  # noqa: E402
 
 __all__ = ["ExtractionSettings", "extract", "main"]
 
@@ -198,6 +199,7 @@ def extract(args: argparse.Namespace) -> LatentIndex | None:
     from accelerate.utils import gather_object
 
     state = PartialState(cpu=use_cpu())
+    enable_tf32(state.device)
     check_world_size(state.num_processes)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,8 @@ from ucgm_lab.training.trainer import resolve_precision  # noqa: E402
 __all__ = ["RESUME_MUTABLE_KEYS", "RUN_IMMUTABLE_SECTIONS", "main", "parameter_digest", "train"]
 
 RUN_IMMUTABLE_SECTIONS = ("data", "model", "objective", "optimizer")
-"""Sections that must not change when a run resumes (plus training.global_batch_size/seed)."""
+"""Sections that must not change when a run resumes (plus training.global_batch_size, seed and
+gradient_accumulation_steps). The number of processes may change (elastic resume)."""
 
 RESUME_MUTABLE_KEYS = frozenset(
     {"data.path", "data.preload", "data.verify_checksums", "model.gradient_checkpointing"}
@@ -102,10 +103,11 @@ def _check_resume_compatible(run_dir: Path, cfg: RunConfig) -> None:
         if old.get(section, {}).get(key) != new[section].get(key)
         and f"{section}.{key}" not in RESUME_MUTABLE_KEYS
     ]
+    defaults = {"gradient_accumulation_steps": 1}  # runs from before the key existed
     changed += [
         f"training.{key}"
-        for key in ("global_batch_size", "seed")
-        if old.get("training", {}).get(key) != new["training"][key]
+        for key in ("global_batch_size", "seed", "gradient_accumulation_steps")
+        if old.get("training", {}).get(key, defaults.get(key)) != new["training"][key]
     ]
     if changed:
         raise ConfigError(
@@ -306,6 +308,7 @@ def _train(cfg: RunConfig, resume: str, source: str) -> TrainResult:
         mixed_precision=resolve_precision(t.mixed_precision, cpu=cpu),
         log_with=log_with,
         project_dir=str(run_dir / "logs"),
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
     )
     check_world_size(acc.num_processes)
     if acc.is_main_process:
@@ -361,7 +364,9 @@ def _train(cfg: RunConfig, resume: str, source: str) -> TrainResult:
         progress=t.progress,
         log_with=log_with,
         project_dir=str(run_dir / "logs"),
-        compile=t.compile,
+        compile="blocks" if t.compile is True else t.compile,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        memory_check=t.memory_check,
     )
     callbacks: list[tuple[int, Any]] = [(t.log_every, log_memory)]
     if t.sample_every:

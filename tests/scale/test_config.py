@@ -83,6 +83,16 @@ def test_unknown_key_names_the_file_and_key(tmp_path):
         (lambda r: r["sampling"].update(rho="sometimes"), "sampling.rho"),
         (lambda r: r["sampling"].update(time_points=[1.0, 0.5]), "sampling.time_points"),
         (lambda r: r["training"].update(global_batch_size=0), "training.global_batch_size"),
+        (
+            lambda r: r["training"].update(gradient_accumulation_steps=0),
+            "training.gradient_accumulation_steps: must be positive",
+        ),
+        (
+            lambda r: r["training"].update(gradient_accumulation_steps=3),
+            r"training.gradient_accumulation_steps: 3 does not divide training.global_batch_size",
+        ),
+        (lambda r: r["training"].update(compile="fast"), "training.compile"),
+        (lambda r: r["training"].update(memory_check="maybe"), "training.memory_check"),
     ],
 )
 def test_invalid_configs(mutate, message):

@@ -48,6 +48,7 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "TrainerConfig",
+    "enable_tf32",
     "resolve_precision",
 ]
 
@@ -231,6 +232,19 @@ def resolve_precision(requested: str, cpu: bool) -> str:
     return "no"
 
 
+def enable_tf32(device: torch.device | str) -> bool:
+    """Let float32 matrix products and convolutions use TF32 on CUDA (as the reference does).
+
+    Used by training, scale/sample.py and scale/extract_latents.py. Returns whether it was
+    enabled (False off CUDA, where it does not apply).
+    """
+    if torch.device(device).type != "cuda":
+        return False
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    return True
+
+
 class Trainer:
     """Train a UCGM model: ``Trainer(model, objective, data, config).fit()``.
 
@@ -278,9 +292,7 @@ class Trainer:
         if cfg.checkpoint_dir and accelerator.is_main_process:
             # Checked before any step runs, so that no training is lost at the first save.
             check_writable_dir(cfg.checkpoint_dir, "checkpoint folder (checkpoint_dir)")
-        if accelerator.device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+        enable_tf32(accelerator.device)
         # The trainer's own guard checks the loss and names the cause, so the objective's
         # per-call finiteness check (a host sync) is not needed here.
         if isinstance(objective, UCGMObjective):
@@ -661,6 +673,12 @@ class Trainer:
             )
             self.generator.manual_seed(seed)
             torch.manual_seed(seed)
+            self.accelerator.print(
+                f"Elastic resume: {path} was written by {state['num_processes']} processes, this "
+                f"run has {self.accelerator.num_processes}. The global batches continue in the "
+                "same order; the per-process random draws (t, z, label dropout) are reseeded, so "
+                "the run is not bit-identical to an uninterrupted one."
+            )
         else:
             self.generator.set_state(rank["generator"])
             torch.set_rng_state(rank["torch_rng"])
