@@ -12,13 +12,23 @@ process) on random latents and reports, after ``--warmup`` steps:
   extra no-grad forwards (EMA teacher, finite differences); recomputation by gradient
   checkpointing is not counted, as usual for MFU. The peak is ``--peak-tflops``, else a table
   of dense bf16 peaks of known GPUs, else the measured throughput of a large matmul on the
-  device (reported as ``peak_source``).
+  device (reported as ``peak_source``);
+* the memory planner's estimate (:mod:`ucgm_lab.training.memory`) beside what was measured:
+  the activations autograd saves in one training forward (saved-tensor hooks, each storage
+  once, parameters excluded; on every device) against the planner's activations, and the
+  planner's total per GPU against ``torch.cuda.max_memory_allocated`` on CUDA (on the CPU the
+  peak resident set holds the Python runtime and allocator caches, so it is printed but not
+  compared).
+
+The trainer's own memory check is set to "warn" here, so that ``--gradient-checkpointing``
+stays what was asked for.
 
 Usage::
 
     python benchmarks/scale_throughput.py --model TiT-B/2 --batch-size 32
     python benchmarks/scale_throughput.py --model TiT-XL/2 --batch-size 128 --compile \
         --json out.json
+    python benchmarks/scale_throughput.py --model TiT-S/2 --batch-size 4 --cpu --steps 1
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import torch  # noqa: E402
 from ucgm_lab import BetaTimeDistribution, UCGMObjective  # noqa: E402
 from ucgm_lab.networks.tit import TiT, tit_from_name  # noqa: E402
 from ucgm_lab.training import TensorDataSource, Trainer, TrainerConfig  # noqa: E402
+from ucgm_lab.training.memory import plan_memory  # noqa: E402
 
 # Dense (non-sparse) bf16 tensor-core peaks in TFLOP/s, by substring of the device name.
 GPU_BF16_PEAK_TFLOPS = {
@@ -109,8 +120,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         mixed_precision=args.precision,
         progress=False,
         compile=args.compile,
+        compile_backend=args.compile_backend,
         ema_decay=0.9999,
         cpu=args.cpu,
+        memory_check="warn",
     )
     trainer = Trainer(model, objective, data, cfg)
     device = trainer.accelerator.device
@@ -143,6 +156,21 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     else:
         peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         memory_kind = "process peak RSS"
+    saved = saved_activation_bytes(trainer, x[: args.batch_size], y[: args.batch_size])
+    teacher = objective.uses_ema_teacher or objective.uses_frozen_teacher
+    plan = plan_memory(
+        model,
+        args.batch_size,
+        precision if precision in ("bf16", "fp16") else "no",
+        checkpointing=args.gradient_checkpointing,
+        ema_copies=1 + int(teacher),
+    )
+    planned_saved = plan.activations
+    if args.gradient_checkpointing:
+        planned_saved -= args.batch_size * plan.block_bytes_per_image  # the forward keeps less
+    if precision in ("bf16", "fp16") and not args.gradient_checkpointing:
+        # autocast's weight copies, saved with the activations (recomputed under checkpointing)
+        planned_saved += 2 * sum(p.numel() for p in model.blocks.parameters())
     peak_tflops, peak_source = _peak(args, device, precision)
     achieved = flops_per_step * args.steps / seconds / 1e12
     return {
@@ -163,6 +191,12 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "images_per_second": args.batch_size * args.steps / seconds,
         "peak_memory_gib": peak_gib,
         "peak_memory_kind": memory_kind,
+        "planner_total_gib": plan.total / 2**30,
+        "planner_total_over_peak": plan.total / 2**30 / peak_gib if device.type == "cuda" else None,
+        "planner_saved_activations_gib": planned_saved / 2**30,
+        "measured_saved_activations_gib": saved / 2**30,
+        "planner_over_measured_saved": planned_saved / saved,
+        "planner_summary": plan.summary(),
         "forward_gflops_per_image": model.forward_flops() / 1e9,
         "network_images_per_step": dict(counts),
         "model_tflops_per_step": flops_per_step / 1e12,
@@ -171,6 +205,32 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "peak_source": peak_source,
         "mfu": achieved / peak_tflops,
     }
+
+
+def saved_activation_bytes(trainer: Trainer, x: torch.Tensor, y: torch.Tensor) -> int:
+    """Bytes autograd keeps for the backward pass of one training forward (objective included).
+
+    Every distinct storage that a saved-tensor hook sees counts once; the parameters do not
+    (they are state). No step is taken; the gradients are discarded.
+    """
+    acc = trainer.accelerator
+    params = {p.untyped_storage().data_ptr() for p in trainer.model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    trainer.model.train()
+    g = torch.Generator(device=acc.device).manual_seed(0)
+    with acc.autocast(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = trainer.objective(
+            trainer.model, x.to(acc.device), y.to(acc.device), generator=g, update_teachers=False
+        )
+    del out
+    return sum(seen.values())
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -184,7 +244,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--consistency-ratio", type=float, default=0.0, help="lambda")
     p.add_argument("--enhancement-ratio", type=float, default=0.44, help="zeta")
     p.add_argument("--precision", default="auto", choices=["auto", "no", "bf16", "fp16"])
-    p.add_argument("--compile", action="store_true")
+    p.add_argument("--compile", action="store_true", help="Compile every TiT block.")
+    p.add_argument("--compile-backend", default="inductor", help="torch.compile backend.")
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument("--cpu", action="store_true", help="Force the CPU.")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads).")

@@ -18,3 +18,6 @@ def test_throughput_benchmark_reports_images_memory_and_mfu(tmp_path):
     # lambda = 0 with zeta > 0: one back-propagated forward and one EMA-teacher forward per image
     assert report["network_images_per_step"] == {"grad": 4, "no_grad": 4}
     assert 0 < report["mfu"] < 1 and report["peak_source"] == "--peak-tflops"
+    # the memory planner beside the bytes autograd kept in a training forward
+    assert 0.85 < report["planner_over_measured_saved"] < 1.15
+    assert report["planner_total_gib"] > report["planner_saved_activations_gib"] > 0
