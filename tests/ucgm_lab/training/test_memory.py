@@ -134,3 +134,32 @@ def test_bad_planner_inputs():
         plan_memory(_tiny(), 0)
     with pytest.raises(TypeError, match="needs a TiT-like model"):
         plan_memory(torch.nn.Linear(2, 2), 2)
+
+
+def test_the_trainer_plans_per_gpu_micro_batches_and_counts_the_teacher(monkeypatch):
+    """Trainer's check (CUDA only, so called directly with a stand-in accelerator)."""
+    from types import SimpleNamespace
+
+    from ucgm_lab.objective import UCGMObjective
+    from ucgm_lab.training import TrainerConfig
+    from ucgm_lab.training import trainer as trainer_module
+
+    model = _tiny(depth=4)
+    # 64 images, 2 processes, 2 micro-batches: 16 per GPU; the EMA teacher is a second copy
+    off = plan_memory(model, 16, "bf16", False, num_processes=2, ema_copies=2)
+    on = plan_memory(model, 16, "bf16", True, num_processes=2, ema_copies=2)
+    device = int((on.total + off.total) / 2 / 0.95 + 1.5 * GIB / 0.95)
+    monkeypatch.setattr(
+        torch.cuda, "get_device_properties", lambda d: SimpleNamespace(total_memory=device)
+    )
+    messages = []
+    acc = SimpleNamespace(
+        num_processes=2, mixed_precision="bf16", device=torch.device("cuda"), print=messages.append
+    )
+    objective = UCGMObjective("linear", 0.0, enhancement_ratio=0.5)
+    cfg = TrainerConfig(gradient_accumulation_steps=2)
+    plan = trainer_module._check_memory(model, objective, SimpleNamespace(batch_size=64), acc, cfg)
+    assert plan.batch_per_gpu == 16 and plan.checkpointing and model.gradient_checkpointing
+    assert plan.total == on.total and "Gradient checkpointing is now on" in messages[0]
+    # a model the planner does not know is left alone
+    assert trainer_module._check_memory(torch.nn.Linear(2, 2), objective, None, acc, cfg) is None
