@@ -9,6 +9,13 @@ callbacks.
 Exact resume: every source of randomness is either a generator whose state is saved (the
 objective's draws of t, z and label dropout) or a pure function of the seed and the position
 (the data order), so N steps in one run equal N/2 steps, a checkpoint, a resume, and N/2 steps.
+A resume on another number of processes keeps the order of the global batches where the data
+source guarantees it (``global_order``) and reseeds the per-process generators.
+
+For large runs: gradient accumulation over equal micro-batches (the gradient of one batch of
+the full size), fp16 with a GradScaler whose overflowed steps are skipped, per-block
+``torch.compile`` after the DDP wrap (teachers included), fused AdamW on CUDA, TF32 on CUDA,
+and a memory check before the first step (:mod:`ucgm_lab.training.memory`).
 """
 
 from __future__ import annotations
