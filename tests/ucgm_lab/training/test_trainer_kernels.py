@@ -1,4 +1,4 @@
-"""AdamW's fused kernel: on CUDA by default, and the same training as the for-each kernel."""
+"""Kernels per step: AdamW's fused kernel (CUDA by default), one multi-tensor EMA update each."""
 
 import torch
 
@@ -34,3 +34,24 @@ def test_fused_adamw_trains_like_the_default():
         plain.unwrapped_model.parameters(), fused.unwrapped_model.parameters(), strict=True
     ):
         torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-7)
+
+
+def test_both_emas_update_with_one_multi_tensor_kernel_per_step(monkeypatch):
+    """The trainer's EMA and the objective's EMA teacher: one _foreach_lerp_ each per step."""
+    calls = []
+    lerp = torch._foreach_lerp_
+
+    def counting(tensors, *args, **kwargs):
+        calls.append(len(tensors))
+        return lerp(tensors, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "_foreach_lerp_", counting)
+    torch.manual_seed(0)
+    points = sample_2d("moons", 128, seed=0)
+    data = TensorDataSource(points.points, points.labels, batch_size=32, seed=1)
+    model = MLP2D(hidden=16, depth=2, num_classes=2)
+    objective = UCGMObjective("linear", 0.0, enhancement_ratio=0.5, null_class=2)
+    config = TrainerConfig(steps=3, lr=1e-3, progress=False, cpu=True)
+    Trainer(model, objective, data, config).fit()
+    n = len(list(model.parameters()))
+    assert calls == [n, n] * 3  # teacher (in the forward), then the trainer's EMA
