@@ -29,6 +29,7 @@ Usage::
     python benchmarks/scale_throughput.py --model TiT-XL/2 --batch-size 128 --compile \
         --json out.json
     python benchmarks/scale_throughput.py --model TiT-S/2 --batch-size 4 --cpu --steps 1
+    python benchmarks/scale_throughput.py --grid gpu    # the GPU check: B/2 and XL/2, bf16
 """
 
 from __future__ import annotations
@@ -253,11 +254,104 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--peak-tflops", type=float, default=None, help="Peak FLOP/s of the device for MFU."
     )
     p.add_argument("--json", default=None, help="Also write the report to this file.")
+    p.add_argument(
+        "--grid",
+        choices=sorted(GRIDS),
+        default=None,
+        help="Run a grid of models, batches, compile and checkpointing settings, each in a "
+        "fresh process, and print one table ('gpu': the GPU check, about 5-8 minutes on one "
+        "H100/H200; 'cpu': a tiny smoke run).",
+    )
     return p.parse_args(argv)
+
+
+GRIDS: dict[str, list[list[str]]] = {
+    # model, images per GPU, then flags; bf16 on the GPU
+    "gpu": [
+        ["--model", "TiT-B/2", "--batch-size", "128"],
+        ["--model", "TiT-B/2", "--batch-size", "128", "--compile"],
+        ["--model", "TiT-B/2", "--batch-size", "256", "--compile"],
+        ["--model", "TiT-XL/2", "--batch-size", "64", "--compile"],
+        ["--model", "TiT-XL/2", "--batch-size", "128"],
+        ["--model", "TiT-XL/2", "--batch-size", "128", "--compile"],
+        ["--model", "TiT-XL/2", "--batch-size", "128", "--compile", "--gradient-checkpointing"],
+        ["--model", "TiT-XL/2", "--batch-size", "256", "--compile", "--gradient-checkpointing"],
+    ],
+    "cpu": [
+        ["--model", "TiT-tiny/1", "--latent-size", "4", "--batch-size", "4", "--cpu"],
+        ["--model", "TiT-tiny/1", "--latent-size", "4", "--batch-size", "4", "--cpu"]
+        + ["--gradient-checkpointing"],
+    ],
+}
+"""The --grid settings (each row is run as ``scale_throughput.py <row> --json ...``)."""
+
+
+def run_grid(args: argparse.Namespace, timeout: float = 900.0) -> list[dict[str, object]]:
+    """Run every row of a grid in its own process (fresh compile caches and peak counters).
+
+    A row that fails (e.g. out of memory) is reported with its error instead of numbers.
+    """
+    import subprocess
+    import tempfile
+
+    common = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    if args.grid == "gpu":
+        common += ["--precision", "bf16"]
+    if args.peak_tflops:
+        common += ["--peak-tflops", str(args.peak_tflops)]
+    if args.threads:
+        common += ["--threads", str(args.threads)]
+    reports = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, row in enumerate(GRIDS[args.grid]):
+            out = Path(tmp) / f"{i}.json"
+            cmd = [sys.executable, str(Path(__file__).resolve()), *row, *common, "--json", str(out)]
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+                error = (
+                    None
+                    if done.returncode == 0
+                    else (done.stderr.strip().splitlines() or ["?"])[-1]
+                )
+            except subprocess.TimeoutExpired:
+                error = f"timed out after {timeout:.0f} s"
+            if error is None:
+                reports.append(json.loads(out.read_text()))
+            else:
+                reports.append({"row": " ".join(row), "error": error[:200]})
+    return reports
+
+
+def grid_table(reports: list[dict[str, object]]) -> str:
+    """A markdown table of grid reports."""
+    lines = [
+        "| model | images/GPU | compile | checkpointing | images/s | peak GiB | planner GiB "
+        "| planner / peak | planner / saved | MFU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        if "error" in r:
+            lines.append(f"| {r['row']} | | | | failed: {r['error']} | | | | | |")
+            continue
+        ratio = r["planner_total_over_peak"]
+        lines.append(
+            f"| {r['model']} | {r['batch_size']} | {'on' if r['compile'] else 'off'} | "
+            f"{'on' if r['gradient_checkpointing'] else 'off'} | {r['images_per_second']:.1f} | "
+            f"{r['peak_memory_gib']:.2f} ({r['peak_memory_kind']}) | {r['planner_total_gib']:.2f} | "
+            f"{'-' if ratio is None else f'{ratio:.2f}'} | {r['planner_over_measured_saved']:.3f} | "
+            f"{r['mfu']:.3f} |"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.grid:
+        reports = run_grid(args)
+        print(grid_table(reports))
+        if args.json:
+            Path(args.json).write_text(json.dumps(reports, indent=2))
+        return 0
     report = run(args)
     text = json.dumps(report, indent=2)
     print(text)

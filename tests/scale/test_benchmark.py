@@ -21,3 +21,18 @@ def test_throughput_benchmark_reports_images_memory_and_mfu(tmp_path):
     # the memory planner beside the bytes autograd kept in a training forward
     assert 0.85 < report["planner_over_measured_saved"] < 1.15
     assert report["planner_total_gib"] > report["planner_saved_activations_gib"] > 0
+
+
+def test_throughput_grid_prints_one_row_per_setting_with_the_planner(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "scale_throughput", REPO / "benchmarks" / "scale_throughput.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = module.parse_args(["--grid", "cpu", "--steps", "1", "--warmup", "1", "--threads", "1"])
+    reports = module.run_grid(args)
+    assert [r.get("gradient_checkpointing") for r in reports] == [False, True]
+    table = module.grid_table(reports)
+    assert table.count("| TiT-tiny/1 | 4 |") == 2 and "failed" not in table
+    failed = module.grid_table([{"row": "--model TiT-XL/2", "error": "CUDA out of memory"}])
+    assert "failed: CUDA out of memory" in failed
