@@ -56,7 +56,6 @@ from ucgm_lab.training.latents import (  # noqa: E402
     shard_name,
     write_shard,
 )
-from ucgm_lab.training.trainer import enable_tf32  # noqa: E402
 
 __all__ = ["ExtractionSettings", "extract", "main"]
 
@@ -198,8 +197,10 @@ def extract(args: argparse.Namespace) -> LatentIndex | None:
     from accelerate import PartialState
     from accelerate.utils import gather_object
 
+    from ucgm_lab.training.trainer import enable_tf32
+
     state = PartialState(cpu=use_cpu())
-    enable_tf32(state.device)
+    enable_tf32(state.device)  # the autoencoder's float32 convolutions and matmuls, on CUDA
     check_world_size(state.num_processes)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

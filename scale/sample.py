@@ -58,7 +58,7 @@ from scale.fid import (  # noqa: E402
 from scale.images import make_grid, save_png  # noqa: E402
 from ucgm_lab.training.checkpoint import atomic_write  # noqa: E402
 from ucgm_lab.training.latents import INDEX_FILE, LatentIndex, LatentNormalizer  # noqa: E402
-from ucgm_lab.training.trainer import enable_tf32, resolve_precision  # noqa: E402
+from ucgm_lab.training.trainer import resolve_precision  # noqa: E402
 
 __all__ = ["evaluate", "initial_noise", "main", "sample_indices"]
 
@@ -126,7 +126,6 @@ def evaluate(
     )
     check_world_size(acc.num_processes)
     device = acc.device
-    enable_tf32(device)
     out_dir = Path(ev.output_dir) if ev.output_dir else Path(cfg.training.output_dir) / "eval"
 
     # Everything that can be missing or invalid is checked before sampling starts.

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ExponentialMovingAverage", "frozen_copy", "unwrap_model"]
+__all__ = ["ExponentialMovingAverage", "unwrap_model"]
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -29,21 +29,6 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             model = model._orig_mod
         else:
             return model
-
-
-def frozen_copy(model: nn.Module) -> nn.Module:
-    """A deep copy of ``model`` (wrappers stripped) without gradients, in eval mode.
-
-    ``copy.deepcopy`` drops the in-place compilation of submodules (``nn.Module.compile``);
-    a model compiled per block with ``compile_blocks`` (e.g. a TiT) is compiled again with
-    the same options, so teachers run as fast as the model they copy.
-    """
-    source = unwrap_model(model)
-    clone = copy.deepcopy(source).requires_grad_(False).eval()
-    options = getattr(source, "block_compile_options", None)
-    if options is not None and hasattr(clone, "compile_blocks"):
-        clone.compile_blocks(**options)
-    return clone
 
 
 @dataclass(frozen=True)
@@ -74,7 +59,7 @@ class ExponentialMovingAverage:
         self.warmup = bool(warmup)
         self.current_decay = 0.0 if warmup else float(decay)
         self.num_updates = 0
-        self.model = frozen_copy(model)
+        self.model = copy.deepcopy(unwrap_model(model)).requires_grad_(False).eval()
         self._cache: _Pairs | None = None
 
     @torch.no_grad()

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as torch_f
 from torch import Tensor, nn
 
-from .ema import ExponentialMovingAverage, frozen_copy
+from .ema import ExponentialMovingAverage, unwrap_model
 from .model_api import (
     Model,
     call_model,
@@ -320,7 +320,7 @@ class UCGMObjective:
         self.ema_teacher: ExponentialMovingAverage | None = None
         self.frozen_teacher: nn.Module | None = None
         if teacher is not None:
-            self.frozen_teacher = frozen_copy(teacher)
+            self.frozen_teacher = copy.deepcopy(unwrap_model(teacher)).requires_grad_(False).eval()
         self._pending_state: dict[str, Any] | None = None
         self._time_check_pending = bool(check_time_sensitivity) and lam > 0
         self.time_sensitivity: TimeSensitivity | None = None
@@ -628,7 +628,7 @@ class UCGMObjective:
         if self.uses_frozen_teacher and self.frozen_teacher is None:
             if not isinstance(model, nn.Module):
                 raise TypeError("A frozen teacher needs the model to be a torch.nn.Module.")
-            self.frozen_teacher = frozen_copy(model)
+            self.frozen_teacher = copy.deepcopy(unwrap_model(model)).requires_grad_(False).eval()
             if "frozen_teacher" in pending:
                 self.frozen_teacher.load_state_dict(pending.pop("frozen_teacher"))
         self._pending_state = pending or None

@@ -27,6 +27,7 @@ dropout), and ``model.config`` rebuilds the architecture (``TiT(**config_without
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any, ClassVar
 
@@ -457,9 +458,9 @@ class TiT(nn.Module):
 
         In place (``nn.Module.compile``): parameters, ``state_dict`` keys and DDP's hooks stay
         as they are, so it may be applied after the DDP wrap, and every block reuses the graph
-        of the first (same shapes). The options are remembered so that copies made with
-        :func:`ucgm_lab.ema.frozen_copy` (EMA teachers, frozen teachers) are compiled alike;
-        ``copy.deepcopy`` alone yields uncompiled blocks.
+        of the first (same shapes). The options are remembered, and ``copy.deepcopy`` of the
+        model (how EMA and frozen teachers are made) compiles the copy's blocks alike (a plain
+        deep copy of an ``nn.Module.compile``-d module is not compiled).
 
         Args:
             **kwargs: Options of ``torch.compile`` (e.g. ``backend="inductor"``).
@@ -471,6 +472,16 @@ class TiT(nn.Module):
             block.compile(**kwargs)
         self.block_compile_options: dict[str, Any] | None = dict(kwargs)
         return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> TiT:
+        """The usual deep copy, with its blocks compiled as this model's are (if they are)."""
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        clone.__setstate__(copy.deepcopy(self.__dict__, memo))  # nn.Module's state is __dict__
+        options = getattr(self, "block_compile_options", None)
+        if options is not None:
+            clone.compile_blocks(**options)
+        return clone
 
     # ------------------------------------------------------------------ cost model
     def forward_flops(self) -> int:

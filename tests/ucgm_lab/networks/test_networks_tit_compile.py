@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from ucgm_lab.ema import ExponentialMovingAverage, frozen_copy
+from ucgm_lab.ema import ExponentialMovingAverage
 from ucgm_lab.networks.tit import TiT
 from ucgm_lab.objective import UCGMObjective
 from ucgm_lab.training import TensorDataSource, Trainer, TrainerConfig
@@ -54,17 +54,22 @@ def test_compiled_blocks_give_the_eager_outputs_and_gradients(backend):
 
 def test_copies_of_a_compiled_model_are_compiled_and_use_their_own_weights():
     model = _tiny().compile_blocks(backend="eager")
-    assert copy.deepcopy(model).blocks[0]._compiled_call_impl is None  # what deepcopy gives
-    clone = frozen_copy(model)
+    clone = copy.deepcopy(model)  # how the objective's teachers are made
     assert all(b._compiled_call_impl is not None for b in clone.blocks)
-    assert not any(p.requires_grad for p in clone.parameters()) and not clone.training
+    assert clone.block_compile_options == {"backend": "eager"}
+    assert all(c is not b for c, b in zip(clone.blocks, model.blocks, strict=True))
     with torch.no_grad():
         for p in clone.parameters():
             p.mul_(2.0)
     x, t, y = _inputs()
     assert not torch.allclose(clone(x, t, y), model(x, t, y))
+    reference = _tiny()  # eager, with the clone's (doubled) weights
+    reference.load_state_dict(clone.state_dict())
+    torch.testing.assert_close(clone(x, t, y), reference(x, t, y), rtol=1e-5, atol=1e-6)
     ema = ExponentialMovingAverage(model, 0.9)
     assert all(b._compiled_call_impl is not None for b in ema.model.blocks)
+    # an uncompiled model copies as before
+    assert copy.deepcopy(_tiny()).blocks[0]._compiled_call_impl is None
 
 
 def test_compile_modes():
