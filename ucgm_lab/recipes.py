@@ -133,10 +133,7 @@ def train_toy(
         model = copy.deepcopy(init).requires_grad_(True).train()
     else:
         model = MLP2D(
-            hidden=recipe.hidden,
-            depth=recipe.depth,
-            num_classes=classes,
-            time_scale=recipe.time_scale,
+            hidden=recipe.hidden, depth=recipe.depth, num_classes=classes, time_scale=recipe.time_scale
         )
     if recipe.conditional and getattr(model, "null_class", None) is None:
         raise ValueError(

@@ -14,24 +14,14 @@ ALL_NAMES = [CLASSIFIER_NAME, *(s.name for s in IMAGE_ZOO_SPECS)]
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
-    parser = argparse.ArgumentParser(
-        prog="python -m ucgm_lab.images", description="The digits zoo."
-    )
+    parser = argparse.ArgumentParser(prog="python -m ucgm_lab.images", description="The digits zoo.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser(
-        "list", help="list the classifier and the zoo models and whether their checkpoint exists"
-    )
+    sub.add_parser("list", help="list the classifier and the zoo models and whether their checkpoint exists")
     b = sub.add_parser("build", help="train and save the classifier and zoo models (CPU, seeded)")
-    b.add_argument(
-        "--only", nargs="*", help=f"names to build (default: {CLASSIFIER_NAME} and all models)"
-    )
-    b.add_argument(
-        "--out", default=str(IMAGE_ZOO_DIR), help="output folder (default: the package's zoo)"
-    )
+    b.add_argument("--only", nargs="*", help=f"names to build (default: {CLASSIFIER_NAME} and all models)")
+    b.add_argument("--out", default=str(IMAGE_ZOO_DIR), help="output folder (default: the package's zoo)")
     b.add_argument("--steps-scale", type=float, default=1.0, help="multiply every training budget")
-    b.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
-    )
+    b.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
     if args.command == "list":
         have = set(available())

@@ -48,12 +48,7 @@ class DigitsClassifier(nn.Module):
     @property
     def config(self) -> dict[str, Any]:
         """Constructor arguments (stored with the weights)."""
-        return {
-            "kind": self.kind,
-            "feature_dim": self.feature_dim,
-            "num_classes": self.num_classes,
-            "width": self.width,
-        }
+        return {"kind": self.kind, "feature_dim": self.feature_dim, "num_classes": self.num_classes, "width": self.width}
 
     def features(self, images: Tensor) -> Tensor:
         """Penultimate-layer features.
@@ -65,9 +60,7 @@ class DigitsClassifier(nn.Module):
             Shape (B, feature_dim).
         """
         if images.ndim != 4 or tuple(images.shape[1:]) != (1, 8, 8):
-            raise ValueError(
-                f"DigitsClassifier expects images of shape (B, 1, 8, 8), got {tuple(images.shape)}."
-            )
+            raise ValueError(f"DigitsClassifier expects images of shape (B, 1, 8, 8), got {tuple(images.shape)}.")
         h = F.silu(self.conv1(images))
         h = F.avg_pool2d(F.silu(self.conv2(h)), 2)
         h = F.avg_pool2d(F.silu(self.conv3(h)), 2)
@@ -159,13 +152,5 @@ def train_digits_classifier(
             schedule.step()
     seconds = time.perf_counter() - start
     model.requires_grad_(False).eval()
-    settings = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-        "feature_dim": feature_dim,
-    }
-    return ClassifierRun(
-        model, classifier_accuracy(model, test.images, test.labels), seconds, settings
-    )
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "feature_dim": feature_dim}
+    return ClassifierRun(model, classifier_accuracy(model, test.images, test.labels), seconds, settings)

@@ -73,9 +73,7 @@ def find_cifar10(root: str | Path | None = None) -> Path | None:
     return None
 
 
-def load_image_data(
-    dataset: str, split: str = "train", root: str | Path | None = None
-) -> ImageDataset:
+def load_image_data(dataset: str, split: str = "train", root: str | Path | None = None) -> ImageDataset:
     """Load an image data set by name, pixels in [-1, 1].
 
     Args:

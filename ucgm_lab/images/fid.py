@@ -38,9 +38,7 @@ __all__ = [
 ]
 
 INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
-INCEPTION_WEIGHTS_URL = (
-    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_WEIGHTS_FILE
-)
+INCEPTION_WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_WEIGHTS_FILE
 INCEPTION_WEIGHTS_ENV = "UCGM_LAB_INCEPTION_WEIGHTS"
 _PIP = "pip install 'torch-fidelity>=0.3,<0.5'"
 
@@ -65,22 +63,16 @@ def resolve_inception_weights(weights: str | Path | None = None) -> Path:
         f"{INCEPTION_WEIGHTS_ENV} to that path."
     )
     if weights is None:
-        raise FileNotFoundError(
-            f"No Inception weights given (argument weights and ${INCEPTION_WEIGHTS_ENV} unset). {how}"
-        )
+        raise FileNotFoundError(f"No Inception weights given (argument weights and ${INCEPTION_WEIGHTS_ENV} unset). {how}")
     path = Path(weights).expanduser()
     if path.is_dir():
         path = path / INCEPTION_WEIGHTS_FILE
     if not path.is_file():
-        raise FileNotFoundError(
-            f"The Inception weights file {path} (from {source}) does not exist. {how}"
-        )
+        raise FileNotFoundError(f"The Inception weights file {path} (from {source}) does not exist. {how}")
     return path
 
 
-def load_inception(
-    weights: str | Path | None = None, device: str | torch.device = "cpu"
-) -> nn.Module:
+def load_inception(weights: str | Path | None = None, device: str | torch.device = "cpu") -> nn.Module:
     """torch-fidelity's InceptionV3 returning 2048-d features of uint8 (B, 3, H, W) images.
 
     Raises:
@@ -95,9 +87,7 @@ def load_inception(
             f"FID needs the package torch-fidelity ({_PIP}; it needs a torchvision build matching "
             f"your torch), which could not be imported ({type(exc).__name__}: {exc})."
         ) from exc
-    extractor = FeatureExtractorInceptionV3(
-        "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path)
-    )
+    extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path))
     return extractor.to(device).eval()
 
 

@@ -66,10 +66,7 @@ class DigitsFrechet:
             Shape (N, 64), float32.
         """
         x = images.detach().float().cpu().clamp(-1.0, 1.0)
-        parts = [
-            self.classifier.features(x[i : i + batch_size])
-            for i in range(0, x.shape[0], batch_size)
-        ]
+        parts = [self.classifier.features(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
         return torch.cat(parts)
 
     def stats(self, images: Tensor) -> GaussianStats:

@@ -19,18 +19,10 @@ from torch import Tensor
 
 from ..sampler import SampleOutput
 
-__all__ = [
-    "image_grid_figure",
-    "image_table_figure",
-    "tile_images",
-    "trajectory_columns",
-    "x_hat_grid_figure",
-]
+__all__ = ["image_grid_figure", "image_table_figure", "tile_images", "trajectory_columns", "x_hat_grid_figure"]
 
 
-def tile_images(
-    images: Tensor, nrow: int | None = None, pad: int = 1, pad_value: float | None = None
-) -> np.ndarray:
+def tile_images(images: Tensor, nrow: int | None = None, pad: int = 1, pad_value: float | None = None) -> np.ndarray:
     """Tile images into one array, row by row, with a gap between them.
 
     Args:
@@ -73,9 +65,7 @@ def _show(ax, tile: np.ndarray):
     return ax.imshow(tile, interpolation="nearest")
 
 
-def image_grid_figure(
-    images: Tensor, nrow: int | None = None, title: str = "", inches: float = 4.0
-) -> Figure:
+def image_grid_figure(images: Tensor, nrow: int | None = None, title: str = "", inches: float = 4.0) -> Figure:
     """One grid of images.
 
     Args:
@@ -118,10 +108,7 @@ def image_table_figure(
         if list(table[r]) != cols:
             raise ValueError(f"row {r!r} has columns {list(table[r])}, expected {cols}.")
     fig, axes = plt.subplots(
-        len(rows),
-        len(cols),
-        figsize=(panel_inches * len(cols) + 0.8, panel_inches * len(rows) + 0.5),
-        squeeze=False,
+        len(rows), len(cols), figsize=(panel_inches * len(cols) + 0.8, panel_inches * len(rows) + 0.5), squeeze=False
     )
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):

@@ -36,14 +36,7 @@ from ..training import Callback, TensorDataSource, Trainer, TrainerConfig, Train
 from ..transports import get_transport
 from .data import load_image_data
 
-__all__ = [
-    "CIFAR10_RECIPE",
-    "DIGITS_RECIPE",
-    "ImageRecipe",
-    "ImageRun",
-    "build_image_network",
-    "train_images",
-]
+__all__ = ["CIFAR10_RECIPE", "DIGITS_RECIPE", "ImageRecipe", "ImageRun", "build_image_network", "train_images"]
 
 
 @dataclass(frozen=True)
@@ -105,12 +98,7 @@ DIGITS_RECIPE = ImageRecipe()
 """Multi-step (lambda = 0) class-conditional digits model, the root of the digits zoo."""
 
 CIFAR10_RECIPE = ImageRecipe(
-    dataset="cifar10",
-    base_channels=64,
-    channel_mults=(1, 2, 2),
-    num_res_blocks=2,
-    steps=100_000,
-    ema_decay=0.9999,
+    dataset="cifar10", base_channels=64, channel_mults=(1, 2, 2), num_res_blocks=2, steps=100_000, ema_decay=0.9999
 )
 """CIFAR-10 (lambda = 0): a 32x32 SmallUNet; ``steps`` is a GPU budget (use ``with_(steps=...)``
 for a CPU demonstration)."""
@@ -138,9 +126,7 @@ class ImageRun:
         return self.result.seconds / max(len(self.result.losses), 1)
 
 
-def build_image_network(
-    recipe: ImageRecipe, image_shape: tuple[int, int, int], num_classes: int
-) -> SmallUNet:
+def build_image_network(recipe: ImageRecipe, image_shape: tuple[int, int, int], num_classes: int) -> SmallUNet:
     """The SmallUNet of a recipe for images of shape (C, H, W) (H = W)."""
     channels, size, _ = image_shape
     return SmallUNet(
@@ -159,9 +145,7 @@ def _objective(recipe: ImageRecipe, teacher: nn.Module | None) -> UCGMObjective:
         "transport": get_transport(recipe.transport),
         "consistency_ratio": recipe.consistency_ratio,
         "enhancement_ratio": recipe.enhancement_ratio,
-        "time_distribution": BetaTimeDistribution(0.8, 1.0)
-        if few_step
-        else BetaTimeDistribution(1.0, 1.0),
+        "time_distribution": BetaTimeDistribution(0.8, 1.0) if few_step else BetaTimeDistribution(1.0, 1.0),
         "label_dropout": 0.1 if recipe.conditional else 0.0,
     }
     if few_step and recipe.enhancement_ratio > 0:
@@ -201,9 +185,7 @@ def train_images(
     else:
         model = build_image_network(recipe, data.image_shape, data.num_classes)
     if recipe.conditional and getattr(model, "null_class", None) is None:
-        raise ValueError(
-            "A conditional recipe needs a class-conditional model (init has no null_class)."
-        )
+        raise ValueError("A conditional recipe needs a class-conditional model (init has no null_class).")
     few_step = recipe.consistency_ratio > 0
     config = TrainerConfig(
         steps=recipe.steps,
@@ -219,10 +201,7 @@ def train_images(
     )
     batch_size = min(recipe.batch_size, len(data))
     source = TensorDataSource(
-        data.images,
-        data.labels if recipe.conditional else None,
-        batch_size=batch_size,
-        seed=recipe.seed,
+        data.images, data.labels if recipe.conditional else None, batch_size=batch_size, seed=recipe.seed
     )
     trainer = Trainer(model, _objective(recipe, init), source, config, callbacks=callbacks)
     result = trainer.fit()

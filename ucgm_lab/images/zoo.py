@@ -125,9 +125,7 @@ class ImageZooModel:
     sampling: dict[str, Any]
     metadata: dict[str, Any]
 
-    def sample(
-        self, y: Tensor, nfe: int | None = None, seed: int = 0, **overrides: Any
-    ) -> SampleOutput:
+    def sample(self, y: Tensor, nfe: int | None = None, seed: int = 0, **overrides: Any) -> SampleOutput:
         """Sample one image per class id with UCGM-S.
 
         Args:
@@ -151,9 +149,7 @@ class ImageZooModel:
             settings.pop("time_points", None)
         settings.update(overrides)
         device = next(self.model.parameters()).device
-        noise = torch.randn(
-            (y.shape[0], *self.image_shape), generator=torch.Generator().manual_seed(seed)
-        )
+        noise = torch.randn((y.shape[0], *self.image_shape), generator=torch.Generator().manual_seed(seed))
         return sample(
             self.model,
             noise.to(device),
@@ -188,9 +184,7 @@ def _read(name: str, directory: str | Path) -> tuple[dict[str, Tensor], dict[str
     return load_weights(path)
 
 
-def load_image_model(
-    name: str, directory: str | Path = IMAGE_ZOO_DIR, device: str = "cpu"
-) -> ImageZooModel:
+def load_image_model(name: str, directory: str | Path = IMAGE_ZOO_DIR, device: str = "cpu") -> ImageZooModel:
     """Load an image zoo model.
 
     Raises:

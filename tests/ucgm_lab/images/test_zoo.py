@@ -43,9 +43,7 @@ def test_zoo_model_quality_at_its_recommended_settings(name, metric):
     zm = load_image_model(name)
     out = zm.sample(metric.test_labels, seed=0)
     fd = metric.distance(out.sample)
-    assert fd < THRESHOLDS[name], (
-        f"{name}: digits FD {fd:.1f} at {zm.sampling} (floor {metric.floor().mean:.1f})"
-    )
+    assert fd < THRESHOLDS[name], f"{name}: digits FD {fd:.1f} at {zm.sampling} (floor {metric.floor().mean:.1f})"
     assert metric.accuracy(out.sample, metric.test_labels) > 0.9
 
 
@@ -54,13 +52,7 @@ def test_few_step_model_beats_multi_step_model_at_two_evaluations(metric):
     for name in ("digits-linear-lam0", "digits-linear-lam1"):
         zm = load_image_model(name)
         (point,) = image_quality_vs_nfe(
-            zm.model,
-            zm.transport,
-            metric,
-            [2],
-            label=name,
-            time_points_for=even_time_points,
-            rho=zm.consistency_ratio,
+            zm.model, zm.transport, metric, [2], label=name, time_points_for=even_time_points, rho=zm.consistency_ratio
         )
         assert point.nfe == 2 and point.settings["time_points"] == [0.999, 0.4995]
         values[name] = point.metrics[METRIC_NAME]
@@ -84,10 +76,7 @@ def test_zoo_metadata_and_sampling_overrides():
 
 def test_build_and_load_round_trip(tmp_path):
     paths = build(["digits-linear-lam1"], tmp_path, steps_scale=0.001, progress=False)
-    assert [p.name for p in paths] == [
-        "digits-linear-lam0.safetensors",
-        "digits-linear-lam1.safetensors",
-    ]
+    assert [p.name for p in paths] == ["digits-linear-lam0.safetensors", "digits-linear-lam1.safetensors"]
     zm = load_image_model("digits-linear-lam1", tmp_path)
     assert zm.metadata["recipe"]["steps"] == 1 and zm.metadata["parent"] == "digits-linear-lam0"
     assert zm.sample(torch.arange(2), nfe=1).sample.shape == (2, 1, 8, 8)
@@ -96,9 +85,7 @@ def test_build_and_load_round_trip(tmp_path):
 def test_missing_unknown_and_corrupt(tmp_path):
     with pytest.raises(KeyError, match="Known"):
         load_image_model("nope")
-    with pytest.raises(
-        CheckpointError, match="python -m ucgm_lab.images build --only digits-linear-lam0"
-    ):
+    with pytest.raises(CheckpointError, match="python -m ucgm_lab.images build --only digits-linear-lam0"):
         load_image_model("digits-linear-lam0", tmp_path)
     with pytest.raises(CheckpointError, match="--only digits-classifier"):
         load_classifier(tmp_path)
@@ -117,8 +104,6 @@ def test_even_grid_is_the_explorers_even_schedule():
     from ucgm_lab.widgets import SCHEDULES
 
     for n in (1, 2, 5, 16):
-        assert even_time_points(n) == pytest.approx(
-            SCHEDULES["even"].time_points(n)[:-1].tolist(), abs=1e-6
-        )
+        assert even_time_points(n) == pytest.approx(SCHEDULES["even"].time_points(n)[:-1].tolist(), abs=1e-6)
     with pytest.raises(ValueError, match="positive"):
         even_time_points(0)

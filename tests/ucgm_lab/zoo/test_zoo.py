@@ -61,9 +61,7 @@ def test_few_step_model_beats_multi_step_model_at_two_nfe(dataset):
     lam0, lam1 = load(f"{dataset}-linear-lam0"), load(f"{dataset}-linear-lam1")
     w_multi = wasserstein2(sample(lam0.model, noise, lam0.transport, 2).sample, ref)
     tp = few_step_time_points(2)
-    w_few = wasserstein2(
-        sample(lam1.model, noise, lam1.transport, time_points=tp, rho=1.0).sample, ref
-    )
+    w_few = wasserstein2(sample(lam1.model, noise, lam1.transport, time_points=tp, rho=1.0).sample, ref)
     assert w_few < w_multi / 2, (w_few, w_multi)
     # the paper's claim at toy scale: 2 NFE of the few-step model come within 1.5x of the
     # multi-step model at 100 NFE (measured 1.12x on checkerboard, 1.21x on moons)
