@@ -29,14 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import torch
+from torch import nn
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from scale.builders import (  # noqa: E402
+from scale.builders import (
     build_model,
     check_sampling,
     check_world_size,
@@ -46,19 +43,19 @@ from scale.builders import (  # noqa: E402
     load_model_weights,
     use_cpu,
 )
-from scale.config import ConfigError, RunConfig, config_to_dict, load_config  # noqa: E402
-from scale.errors import report_user_errors  # noqa: E402
-from scale.fid import (  # noqa: E402
+from scale.config import ConfigError, RunConfig, config_to_dict, load_config
+from scale.errors import report_user_errors
+from scale.fid import (
     FeatureMoments,
     PixelFeatures,
     ReferenceStats,
     fid_from_moments,
     load_inception,
 )
-from scale.images import make_grid, save_png  # noqa: E402
-from ucgm_lab.training.checkpoint import atomic_write  # noqa: E402
-from ucgm_lab.training.latents import INDEX_FILE, LatentIndex, LatentNormalizer  # noqa: E402
-from ucgm_lab.training.trainer import resolve_precision  # noqa: E402
+from scale.images import make_grid, save_png
+from ucgm_lab.training.checkpoint import atomic_write
+from ucgm_lab.training.latents import INDEX_FILE, LatentIndex, LatentNormalizer
+from ucgm_lab.training.trainer import resolve_precision
 
 __all__ = ["evaluate", "initial_noise", "main", "sample_indices"]
 

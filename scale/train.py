@@ -34,13 +34,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+from torch import nn
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from scale.builders import (  # noqa: E402
+from scale.builders import (
     build_model,
     build_objective,
     check_sampling,
@@ -51,19 +48,19 @@ from scale.builders import (  # noqa: E402
     load_model_weights,
     use_cpu,
 )
-from scale.config import ConfigError, RunConfig, config_to_dict, dump_config, load_config  # noqa: E402
-from scale.errors import report_user_errors  # noqa: E402
-from scale.images import latent_preview, make_grid, save_png  # noqa: E402
-from ucgm_lab.training import Trainer, TrainerConfig, TrainResult, save_weights  # noqa: E402
-from ucgm_lab.training.checkpoint import atomic_write, check_writable_dir  # noqa: E402
-from ucgm_lab.training.latents import (  # noqa: E402
+from scale.config import ConfigError, RunConfig, config_to_dict, dump_config, load_config
+from scale.errors import report_user_errors
+from scale.images import latent_preview, make_grid, save_png
+from ucgm_lab.training import Trainer, TrainerConfig, TrainResult, save_weights
+from ucgm_lab.training.checkpoint import atomic_write, check_writable_dir
+from ucgm_lab.training.latents import (
     INDEX_FILE,
     STATS_FILE,
     LatentIndex,
     LatentNormalizer,
     LatentShardDataSource,
 )
-from ucgm_lab.training.trainer import resolve_precision  # noqa: E402
+from ucgm_lab.training.trainer import resolve_precision
 
 __all__ = ["RESUME_MUTABLE_KEYS", "RUN_IMMUTABLE_SECTIONS", "main", "parameter_digest", "train"]
 
