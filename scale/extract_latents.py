@@ -14,10 +14,10 @@ folder).
 
 Examples::
 
-    accelerate launch --num_processes 8 scale/extract_latents.py --data-dir /data/imagenet/train \
+    accelerate launch --num_processes 8 -m scale.extract_latents --data-dir /data/imagenet/train \
         --output /data/latents/sdvae_ema_256 --image-size 256 \
         --autoencoder stabilityai/sd-vae-ft-ema
-    python scale/extract_latents.py --data-dir imgs --output latents --autoencoder ./tiny_vae
+    python -m scale.extract_latents --data-dir imgs --output latents --autoencoder ./tiny_vae
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ number checks the plumbing, it is not comparable to published FIDs. Each stage's
 Examples::
 
     python -m scale.rehearse                      # writes runs/rehearsal_<date>_<time>/
-    python -m scale.rehearse --workdir /tmp/rh --steps 80 --processes 2
+    python -m scale.rehearse --workdir /tmp/rh --steps 400 --processes 2
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def _reference_stats(report: RehearsalReport, latents: Path, vae: Path, out: Pat
 def rehearse(
     workdir: Path,
     processes: int = 2,
-    steps: int = 40,
+    steps: int = 200,
     classes: int = 4,
     per_class: int = 16,
     num_samples: int = 256,
@@ -244,6 +244,8 @@ def rehearse(
         return f"(steps 1-{steps // 2}, checkpoint every {every})"
 
     def train_resume() -> str:
+        from ucgm_lab.training.checkpoint import load_checkpoint
+
         out = _launch(
             report,
             "resume",
@@ -257,7 +259,9 @@ def rehearse(
         sync = json.loads((run / "sync_check.json").read_text())
         if not sync["in_sync"]:  # pragma: no cover - scale.train raises first
             raise RehearsalError(f"ranks diverged: {run / 'sync_check.json'}")
-        report.losses = [float(v) for v in sync["ranks"][0]["losses"]]
+        # the whole loss history (sync_check.json keeps only the last 100), read safely
+        state = load_checkpoint(run / "checkpoints" / "last.pt", mmap=True)
+        report.losses = [float(v) for v in state["losses"]]
         report.files["run"] = run
         return f"(resumed at step {report.resumed_at}, steps {report.resumed_at + 1}-{steps})"
 
@@ -290,7 +294,7 @@ def format_summary(report: RehearsalReport) -> str:
     ]
     lines += [f"  {s.name:<12}{s.wall_s:>8.1f}{s.cpu_s:>8.1f}  {s.detail}" for s in report.stages]
     if report.losses:
-        k = max(1, min(5, len(report.losses) // 4))
+        k = max(1, min(20, len(report.losses) // 10))
         first, last = report.losses[:k], report.losses[-k:]
         lines += [
             "",
@@ -322,7 +326,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Empty or new folder for everything (default: runs/rehearsal_<date>_<time>).",
     )
     p.add_argument("--processes", type=int, default=2, help="Processes of each stage (gloo).")
-    p.add_argument("--steps", type=int, default=40, help="Training steps (resumed at half).")
+    p.add_argument("--steps", type=int, default=200, help="Training steps (resumed at half).")
     p.add_argument("--classes", type=int, default=4, help="Classes of generated images.")
     p.add_argument("--per-class", type=int, default=16, help="Generated images per class.")
     p.add_argument("--num-samples", type=int, default=256, help="Images sampled for the FID.")
