@@ -51,7 +51,7 @@ def launch_on_cpu(
     timeout: float = 300,
     cwd: str | Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``accelerate launch --multi_gpu --num_processes N`` on the CPU and wait for it.
+    """Run ``accelerate launch [--multi_gpu] --num_processes N`` on the CPU and wait for it.
 
     Args:
         target: A module (``"scale.train"``, run with ``-m``) or a script path ending in
@@ -71,7 +71,7 @@ def launch_on_cpu(
         sys.executable,
         "-m",
         "accelerate.commands.launch",
-        "--multi_gpu",
+        *(["--multi_gpu"] if num_processes > 1 else []),
         "--num_processes",
         str(num_processes),
         "--num_machines",

@@ -1,7 +1,7 @@
 r"""The whole scale/ pipeline in one command on any machine: ``python -m scale.rehearse``.
 
 Runs, on ``--processes`` CPU processes through ``accelerate launch`` (gloo), what a real run
-does on GPUs, on generated data small enough for a 2-core CPU (about 2-3 minutes there):
+does on GPUs, on generated data small enough for a 2-core CPU (about a minute there):
 
 1. **images**: ``--classes`` x ``--per-class`` generated 24 x 24 PNGs in ImageFolder layout
    (:func:`scale.synthetic.make_image_folder`);
@@ -287,7 +287,8 @@ def rehearse(
 def format_summary(report: RehearsalReport) -> str:
     """The one-screen summary: stages, losses, FID, files."""
     lines = [
-        f"scale/ rehearsal on {report.processes} CPU processes (accelerate launch, gloo): "
+        f"scale/ rehearsal on {report.processes} CPU process{'es' if report.processes > 1 else ''} "
+        f"(accelerate launch{', gloo' if report.processes > 1 else ''}): "
         f"{report.wall_s:.0f} s wall, {report.cpu_s:.0f} s CPU",
         "",
         f"  {'stage':<12}{'wall s':>8}{'CPU s':>8}  detail",

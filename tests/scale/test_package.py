@@ -19,9 +19,10 @@ def test_no_sys_path_manipulation_in_scale():
     assert offenders == []
 
 
-def test_scale_fid_imports_no_plot_widget_or_sklearn_module():
+@pytest.mark.parametrize("module", ["scale.fid", "scale.train", "scale.sample"])
+def test_scale_imports_no_plot_widget_or_sklearn_module(module):
     code = (
-        "import sys, scale.fid\n"
+        f"import sys, {module}\n"
         "heavy = ('sklearn', 'matplotlib', 'plotly', 'ipywidgets', 'ucgm_lab.images', "
         "'ucgm_lab.widgets', 'ucgm_lab.viz')\n"
         "print(sorted({m for m in sys.modules for h in heavy if m == h or m.startswith(h + '.')}))"

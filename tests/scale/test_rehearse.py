@@ -22,6 +22,9 @@ def test_rehearsal_runs_the_pipeline_and_prints_a_summary(tmp_path, capsys):
     for name in ("checkpoints/last.pt", "ema.safetensors", "sync_check.json", "eval/results.json"):
         assert (run / name).is_file(), name
     assert len(list((work / "latents").glob("shard-*.safetensors"))) == 4
+    # checkpoints every 2 steps over both launches; keep_last 2 numbered ones beside last.pt
+    numbered = sorted(p.name for p in (run / "checkpoints").glob("step_*.pt"))
+    assert numbered == ["step_000000006.pt", "step_000000008.pt"]
     assert {p.name for p in (work / "logs").iterdir()} == {
         "extract.log",
         "train.log",
