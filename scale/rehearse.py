@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -119,15 +120,25 @@ def _launch(
 
     log = report.workdir / "logs" / f"{stage}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    result = launch_on_cpu(module, args, report.processes, timeout)
+    try:
+        result = launch_on_cpu(module, args, report.processes, timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise RehearsalError(
+            f"stage '{stage}' ({module}) did not finish within {timeout:g} s (--timeout); is the "
+            "machine busy?"
+        ) from exc
     log.write_text(
         f"$ accelerate launch -m {module} {' '.join(args)}\n\n" + result.stdout + result.stderr
     )
     if result.returncode != 0:
-        tail = [line for line in result.stderr.splitlines() if "error" in line.lower()][-1:]
+        lines = result.stderr.splitlines()
+        # the scripts' own one-line reports first, else the last exception line
+        ours = [line for line in lines if ": error: " in line]
+        other = [line for line in lines if "Error" in line and "ChildFailedError" not in line]
+        cause = (ours or other or ["see the log"])[-1].strip()
         raise RehearsalError(
-            f"stage '{stage}' ({module}) failed with exit status {result.returncode}: "
-            f"{tail[0] if tail else 'see the log'} (full output: {log})"
+            f"stage '{stage}' ({module}) failed with exit status {result.returncode}: {cause} "
+            f"(full output: {log})"
         )
     return result.stdout
 

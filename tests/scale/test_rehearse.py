@@ -56,3 +56,14 @@ def test_a_failed_stage_names_itself_and_its_log(tmp_path, monkeypatch):
         rehearse.RehearsalError, match=r"stage 'extract'.*broken thing.*extract\.log"
     ):
         rehearse.rehearse(tmp_path / "w")
+
+
+def test_a_stage_past_its_timeout_says_so(tmp_path, monkeypatch):
+    import subprocess
+
+    def hangs(*args, **kwargs):
+        raise subprocess.TimeoutExpired(args, 1)
+
+    monkeypatch.setattr("scale.launch.launch_on_cpu", hangs)
+    with pytest.raises(rehearse.RehearsalError, match=r"stage 'extract'.*within 7 s \(--timeout\)"):
+        rehearse.rehearse(tmp_path / "w", timeout=7)
