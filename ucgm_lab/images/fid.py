@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ..metrics import GaussianStats, frechet_distance_from_stats, gaussian_stats
+from ..metrics.inception import INCEPTION_WEIGHTS_FILE, INCEPTION_WEIGHTS_URL
 
 __all__ = [
     "INCEPTION_WEIGHTS_ENV",
@@ -37,8 +38,6 @@ __all__ = [
     "to_uint8",
 ]
 
-INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
-INCEPTION_WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_WEIGHTS_FILE
 INCEPTION_WEIGHTS_ENV = "UCGM_LAB_INCEPTION_WEIGHTS"
 _PIP = "pip install 'torch-fidelity>=0.3,<0.5'"
 
