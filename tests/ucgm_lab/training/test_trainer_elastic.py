@@ -1,14 +1,13 @@
 """Resume with another number of processes (gloo on the CPU): the global data order is kept."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.scale.helpers import REPO, free_port, subprocess_env
+from scale.launch import launch_on_cpu
+from tests.scale.helpers import REPO
 from toy_data import sample_2d
 from ucgm_lab.networks import MLP2D
 from ucgm_lab.objective import UCGMObjective
@@ -20,31 +19,10 @@ WORKER = Path(__file__).with_name("elastic_worker.py")
 
 
 def _run(out: Path, steps: int, processes: int, resume: Path | None = None) -> list[dict]:
+    """The worker under ``accelerate launch`` on ``processes`` CPU processes (gloo)."""
     out.mkdir(parents=True, exist_ok=True)
-    args = [str(WORKER), str(out), str(steps)] + ([str(resume)] if resume else [])
-    env = subprocess_env()
-    if processes == 1:
-        cmd = [sys.executable, *args]
-    else:
-        env["ACCELERATE_USE_CPU"] = "true"
-        cmd = [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--multi_gpu",
-            "--num_processes",
-            str(processes),
-            "--num_machines",
-            "1",
-            "--mixed_precision",
-            "no",
-            "--dynamo_backend",
-            "no",
-            "--main_process_port",
-            str(free_port()),
-            *args,
-        ]
-    result = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    args = [str(out), str(steps)] + ([str(resume)] if resume else [])
+    result = launch_on_cpu(str(WORKER), args, processes, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-6000:]
     return [json.loads((out / f"batches_rank{r}.json").read_text()) for r in range(processes)]
 
