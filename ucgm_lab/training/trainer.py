@@ -67,7 +67,8 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class ResumeMismatchError(ValueError):
-    """A checkpoint does not fit this run (other objective, model or process count)."""
+    """A checkpoint does not fit this run (other objective, model, accumulation, scaler, or a
+    process count the data source cannot follow)."""
 
 
 @dataclass
