@@ -67,8 +67,7 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class ResumeMismatchError(ValueError):
-    """A checkpoint does not fit this run (other objective, model, accumulation, scaler, or a
-    process count the data source cannot follow)."""
+    """A checkpoint does not fit this run (objective, model, accumulation, scaler, processes)."""
 
 
 @dataclass
