@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as torch_f
 from torch import Tensor, nn
 
-from .ema import ExponentialMovingAverage, unwrap_model
+from .ema import ExponentialMovingAverage
 from .model_api import (
     Model,
     call_model,
@@ -39,6 +39,7 @@ from .model_api import (
     check_labels,
     check_model_takes_labels,
     resolve_null_class,
+    unwrap_model,
 )
 from .schedules import BetaTimeDistribution
 from .time_sensitivity import TimeSensitivity, warn_if_time_sensitive

@@ -32,7 +32,7 @@ from .model_api import (
     model_dtype,
     resolve_null_class,
 )
-from .schedules import KumaraswamySchedule, explicit_time_points
+from .schedules import KumaraswamySchedule, explicit_time_points, get_schedule
 from .transports import Decomposition, Transport, get_transport
 
 __all__ = [
@@ -505,17 +505,12 @@ def _time_grid(
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         raise ValueError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}.")
     if isinstance(schedule, str):
-        key = schedule.lower()
-        if key == "uniform":
-            schedule = KumaraswamySchedule()
-        elif key == "even":
-            schedule = KumaraswamySchedule.even()
-        elif key == "auto":
-            schedule = KumaraswamySchedule.auto()
-        else:
+        try:
+            schedule = get_schedule(schedule)
+        except ValueError:
             raise ValueError(
-                f"schedule must be 'uniform', 'even', 'auto' or a KumaraswamySchedule, got {schedule!r}."
-            )
+                f"schedule must be 'uniform', 'even' (alias 'open'), 'auto' or a KumaraswamySchedule, got {schedule!r}."
+            ) from None
     elif not isinstance(schedule, KumaraswamySchedule):
         raise TypeError(
             f"schedule must be 'uniform', 'even', 'auto' or a KumaraswamySchedule, got {type(schedule).__name__}."

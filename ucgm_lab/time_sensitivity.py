@@ -27,8 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .ema import unwrap_model
-from .model_api import Model, call_model, check_batch, check_labels
+from .model_api import Model, call_model, check_batch, check_labels, unwrap_model
 from .schedules import BetaTimeDistribution
 from .transports import Transport, broadcast_time, get_transport
 

@@ -31,7 +31,7 @@ from ucgm_lab.adapters.flow import adapt_flow_matching, adapt_torchcfm
 from ucgm_lab.metrics import metric_floor, sliced_wasserstein2
 from ucgm_lab.metrics.two_d import FloorResult
 from ucgm_lab.networks import MLP2D
-from ucgm_lab.schedules import KumaraswamySchedule
+from ucgm_lab.schedules import KumaraswamySchedule, get_schedule
 
 __all__ = [
     "PEER_LIBRARIES",
@@ -333,11 +333,7 @@ def ucgm_schedule(name: str) -> KumaraswamySchedule:
         The schedule.
     """
     check_choice(name, UCGM_SCHEDULES, "UCGM-S schedule")
-    if name == "open":
-        return KumaraswamySchedule(gap_data=0.0)
-    if name == "auto":
-        return KumaraswamySchedule.auto()
-    return KumaraswamySchedule()
+    return get_schedule(name)
 
 
 @dataclass(frozen=True)
