@@ -35,7 +35,7 @@ import peer_samplers  # noqa: E402  (the cached peer models of benchmarks/peer_s
 
 from toy_data import sample_2d  # noqa: E402
 from ucgm_lab import sample, search_sampler  # noqa: E402
-from ucgm_lab.adapters.peers import TrainConfig, data_floor, peer_solve  # noqa: E402
+from ucgm_lab.peers import TrainConfig, data_floor, peer_solve  # noqa: E402
 from ucgm_lab.search import SlicedW2  # noqa: E402
 from ucgm_lab.zoo import load as load_zoo  # noqa: E402
 

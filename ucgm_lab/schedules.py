@@ -23,6 +23,7 @@ __all__ = [
     "KumaraswamySchedule",
     "SCHEDULES",
     "SCHEDULE_ALIASES",
+    "even_time_points",
     "explicit_time_points",
     "get_schedule",
     "kumaraswamy",
@@ -301,3 +302,24 @@ def get_schedule(name: str) -> KumaraswamySchedule:
         known = ", ".join(repr(k) for k in [*SCHEDULES, *SCHEDULE_ALIASES])
         raise ValueError(f"Unknown schedule {name!r}; known: {known}.")
     return SCHEDULES[key]
+
+
+def even_time_points(nfe: int) -> list[float]:
+    """The "even" grid's sampling times for ``nfe`` evaluations, as a list (the sampler appends 0).
+
+    The form stored in zoo metadata and passed as ``time_points=``: t = 0.999, about 1 - 1/N,
+    ..., about 1/N, rounded to 6 decimals; N = 2 gives the paper's few-step grid {1, 0.5}
+    (Tab. 6 uses 0.3 to 0.6 for the second point) with the first point kept below 1
+    (docs/paper-notes.md, E1 and F1). ``sample(..., steps=N)`` on the default grid uses the
+    same times.
+
+    Args:
+        nfe: Number of network evaluations N >= 1.
+
+    Returns:
+        N decreasing times, e.g. ``[0.999, 0.4995]`` for N = 2 and ``[0.999, 0.666, 0.333]``
+        for N = 3.
+    """
+    if isinstance(nfe, bool) or not isinstance(nfe, int) or nfe < 1:
+        raise ValueError(f"nfe must be a positive integer, got {nfe!r}.")
+    return [round(v, 6) for v in SCHEDULES["even"].time_points(nfe)[:-1].tolist()]

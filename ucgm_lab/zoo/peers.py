@@ -2,7 +2,7 @@
 
 Notebook 20 and ``benchmarks/peer_samplers.py`` compare UCGM-S with the peers' own solvers on
 one checkerboard model per peer library, each trained with that library's recipe
-(:func:`ucgm_lab.adapters.peers.train_peer`, 4000 steps). Training both takes minutes on a
+(:func:`ucgm_lab.peers.train_peer`, 4000 steps). Training both takes minutes on a
 2-core CPU, so the weights are stored here like the rest of the toy zoo: a safetensors file of
 the network's weights with JSON metadata (the library and its version, the training
 configuration, the training time and the final loss).
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters.base import check_choice
-from ..adapters.peers import PEER_LIBRARIES, PeerModel, TrainConfig, train_peer
+from ..peers.training import PEER_LIBRARIES, PeerModel, TrainConfig, train_peer
 from ..training.checkpoint import CheckpointError, load_weights, save_weights, update_manifest
 from . import ZOO_DIR
 
@@ -59,7 +59,7 @@ class PeerZooModel:
         peer: The model with its UCGM adapter (``peer.adapted``); ``peer.losses`` is empty and
             ``peer.seconds`` is the loading time (the training record is in ``metadata``).
         metadata: Everything stored with the weights: ``library``, ``library_version``,
-            ``config`` (the :class:`~ucgm_lab.adapters.peers.TrainConfig` fields),
+            ``config`` (the :class:`~ucgm_lab.peers.TrainConfig` fields),
             ``train_seconds``, ``final_loss`` (mean of the last 100 steps), ``description``.
     """
 
@@ -127,7 +127,7 @@ def build_peers(
     """Train the peer zoo models with their libraries' recipes and save them.
 
     Args:
-        only: Libraries to build (default: all of :data:`~ucgm_lab.adapters.peers.PEER_LIBRARIES`).
+        only: Libraries to build (default: all of :data:`~ucgm_lab.peers.PEER_LIBRARIES`).
         directory: Where to write.
         steps_scale: Multiply the training steps (e.g. 0.01 for a smoke test).
 

@@ -3,8 +3,7 @@ import json
 import pytest
 import torch
 
-from ucgm_lab.images import CIFAR10_RECIPE, DIGITS_RECIPE, train_images
-from ucgm_lab.images.recipes import build_image_network
+from ucgm_lab.recipes import CIFAR10_RECIPE, DIGITS_RECIPE, build_image_network, train_images
 
 
 def test_a_few_steps_of_digits_training_and_a_few_step_model_from_it():
@@ -12,7 +11,11 @@ def test_a_few_steps_of_digits_training_and_a_few_step_model_from_it():
     assert run.result.step == 2 and len(run.result.losses) == 2
     assert not any(p.requires_grad for p in run.model.parameters())
     assert run.model.config["num_classes"] == 10 and run.seconds_per_step > 0
-    few = train_images(DIGITS_RECIPE.with_(consistency_ratio=1.0, steps=1, batch_size=16), init=run.model, progress=False)
+    few = train_images(
+        DIGITS_RECIPE.with_(consistency_ratio=1.0, steps=1, batch_size=16),
+        init=run.model,
+        progress=False,
+    )
     assert few.trainer.config.optimizer == "radam" and few.trainer.config.lr == 2e-4
     assert few.trainer.objective.consistency_ratio == 1.0
     assert not any(p.requires_grad for p in run.model.parameters())  # init is copied, not trained
@@ -21,8 +24,13 @@ def test_a_few_steps_of_digits_training_and_a_few_step_model_from_it():
 def test_recipes_serialise_and_size_the_network():
     assert json.loads(json.dumps(CIFAR10_RECIPE.to_dict()))["channel_mults"] == [1, 2, 2]
     net = build_image_network(CIFAR10_RECIPE, (3, 32, 32), 10)
-    assert net(torch.zeros(2, 3, 32, 32), torch.ones(2), torch.zeros(2, dtype=torch.long)).shape == (2, 3, 32, 32)
-    assert DIGITS_RECIPE.learning_rate == 2e-3 and DIGITS_RECIPE.with_(consistency_ratio=0.5).learning_rate == 2e-4
+    assert net(
+        torch.zeros(2, 3, 32, 32), torch.ones(2), torch.zeros(2, dtype=torch.long)
+    ).shape == (2, 3, 32, 32)
+    assert (
+        DIGITS_RECIPE.learning_rate == 2e-3
+        and DIGITS_RECIPE.with_(consistency_ratio=0.5).learning_rate == 2e-4
+    )
 
 
 def test_errors(tmp_path):
