@@ -41,7 +41,11 @@ def test_old_package_names_warn_on_use():
     from ucgm_lab.recipes import train_images
     from ucgm_lab.zoo import ZooModel, load
 
-    for old, new in [("load_image_model", load), ("ImageZooModel", ZooModel), ("train_images", train_images)]:
+    for old, new in [
+        ("load_image_model", load),
+        ("ImageZooModel", ZooModel),
+        ("train_images", train_images),
+    ]:
         with pytest.deprecated_call(match=f"ucgm_lab.images.{old} is deprecated"):
             assert getattr(im, old) is new
     with pytest.raises(AttributeError):
@@ -65,5 +69,14 @@ def test_old_image_evaluation_and_zoo_helpers_still_answer():
         zoo = _fresh("ucgm_lab.images.zoo")
     assert ev.METRIC_NAME == "digits_fd"
     assert ev.format_quality_table([]).startswith("| curve |")
-    assert zoo.available() == ["digits-linear-lam0", "digits-linear-lam0.5", "digits-linear-lam1", "digits-classifier"]
-    assert [s.name for s in zoo.IMAGE_ZOO_SPECS] == ["digits-linear-lam0", "digits-linear-lam0.5", "digits-linear-lam1"]
+    assert zoo.available() == [
+        "digits-linear-lam0",
+        "digits-linear-lam0.5",
+        "digits-linear-lam1",
+        "digits-classifier",
+    ]
+    assert [s.name for s in zoo.IMAGE_ZOO_SPECS] == [
+        "digits-linear-lam0",
+        "digits-linear-lam0.5",
+        "digits-linear-lam1",
+    ]

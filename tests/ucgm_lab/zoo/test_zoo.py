@@ -94,3 +94,45 @@ def test_missing_unknown_and_corrupt(tmp_path):
     (tmp_path / "moons-linear-lam0.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="corrupt"):
         load("moons-linear-lam0", tmp_path)
+
+
+def test_every_zoo_model_samples_through_one_api():
+    for name, shape in (("moons-linear-lam0", (5, 2)), ("digits-linear-lam1", (5, 1, 8, 8))):
+        zm = load(name)
+        out = zm.sample(5, seed=3)
+        assert out.sample.shape == shape and zm.data_shape == shape[1:]
+        torch.testing.assert_close(out.sample, zm.sample(5, seed=3).sample)  # seeded
+    cond = load("8gaussians-cond-lam0")
+    assert cond.num_classes == 8
+    out = cond.sample(10, nfe=4)
+    assert out.nfe == 4
+    digits = load("digits-linear-lam1")
+    torch.testing.assert_close(
+        digits.sample(torch.arange(3)).sample, digits.sample(3, y=torch.arange(3)).sample
+    )
+    with pytest.raises(ValueError, match="positive number of samples"):
+        digits.sample(0)
+
+
+def test_nfe_uses_the_searched_settings_when_there_are_some(monkeypatch):
+    import sys
+    import types
+
+    zm = load("checkerboard-linear-lam0")
+    fallback = zm.settings(nfe=4, rho=0.25)
+    assert fallback == {"kappa": 0.0, "steps": 4, "rho": 0.25}  # recommended, steps = nfe, order 1
+    assert zm.settings(nfe=4, time_points=[0.9, 0.3]) == {"kappa": 0.0, "time_points": [0.9, 0.3]}
+
+    calls = []
+
+    def searched_settings(model_name, nfe):
+        calls.append((model_name, nfe))
+        return {"steps": 3, "order": 2, "kappa": 0.1} if nfe == 5 else None
+
+    fake = types.ModuleType("ucgm_lab.zoo.settings")
+    fake.searched_settings = searched_settings
+    monkeypatch.setitem(sys.modules, "ucgm_lab.zoo.settings", fake)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: object())
+    assert zm.settings(nfe=5, kappa=0.2) == {"steps": 3, "order": 2, "kappa": 0.2}
+    assert zm.settings(nfe=6) == {"kappa": 0.0, "steps": 6}
+    assert calls == [("checkerboard-linear-lam0", 5), ("checkerboard-linear-lam0", 6)]
