@@ -56,7 +56,7 @@ class ZooVelocity:
 
     def velocity(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         t = (1 - s.to(torch.float64)).expand(x.shape[0])
-        return -self.zm.model(x, self.zm.transport.network_time(t).to(x.dtype))
+        return -self.zm.model(x, self.zm.transport.model_time(t).to(x.dtype))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

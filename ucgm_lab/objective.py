@@ -441,7 +441,7 @@ class UCGMObjective:
         x_t = c_t.alpha * z_c + c_t.gamma * x_c
 
         net_dtype = self._model_dtype(model, x)
-        F_t = call_model(model, x_t.to(net_dtype), tr.network_time(t).to(net_dtype), labels)
+        F_t = call_model(model, x_t.to(net_dtype), tr.model_time(t).to(net_dtype), labels)
         F_sg = F_t.detach().to(compute_dtype)
 
         with torch.no_grad():
@@ -601,7 +601,7 @@ class UCGMObjective:
         with self._no_grad_context(x_in.device):
             in_dtype = torch.float32 if self.fp32_no_grad_forwards else self._model_dtype(net, x_in)
             F = call_model(
-                net, x_in.to(in_dtype), self.transport.network_time(t).to(in_dtype), labels
+                net, x_in.to(in_dtype), self.transport.model_time(t).to(in_dtype), labels
             )
         return F.to(dtype)
 

@@ -240,7 +240,7 @@ def sample(
             F = F(null) + w (F(y) - F(null)) for t_i inside ``guidance_interval``.
         guidance_interval: (lo, hi) of times where guidance applies.
         guidance_interval_time: "library" (default: ``guidance_interval`` is in library time,
-            data at 0) or "network" (in the network's own time ``transport.network_time(t)``,
+            data at 0) or "network" (in the network's own time ``transport.model_time(t)``,
             as the reference implementation's ``cfg_interval``; for ReLinear the reference's
             [0.125, 1.0] is (0, 0.875) in library time). See docs/architecture.md.
         null_class: Class id of the unconditional model (default ``model.null_class``).
@@ -360,7 +360,7 @@ def sample(
         )[:5],
         dim=1,
     ).tolist()
-    network_times = tr.network_time(times)  # map in the state dtype, then cast
+    network_times = tr.model_time(times)  # map in the state dtype, then cast
     t_net_rows = network_times.to(net_dtype)[:, None] * batch_ones
     # the times that guidance_interval is compared with (library or network time)
     guidance_times = (network_times if guidance_interval_time == "network" else times).tolist()

@@ -9,43 +9,9 @@ The plot is :func:`ucgm_lab.viz.quality.plot_quality_vs_nfe`; the table of the p
 :func:`ucgm_lab.evaluation.format_quality_table`; the stored peer models ``ucgm_lab.zoo.peers``.
 """
 
-from .comparison import (
-    DEFAULT_NFES,
-    DEFAULT_TOLERANCES,
-    PEER_METRIC,
-    UCGM_SCHEDULES,
-    compare_samplers,
-    data_floor,
-    format_match_table,
-    make_metric,
-    nfe_to_reach,
-    peer_curve,
-    peer_targets,
-    ucgm_curve,
-    ucgm_schedule,
-)
-from .solvers import PEER_METHODS, SolveResult, peer_solve
-from .training import PEER_LIBRARIES, PeerModel, TrainConfig, train_peer
+from . import comparison, solvers, training
+from .comparison import *  # noqa: F403  (the names of __all__)
+from .solvers import *  # noqa: F403
+from .training import *  # noqa: F403
 
-__all__ = [
-    "DEFAULT_NFES",
-    "DEFAULT_TOLERANCES",
-    "PEER_LIBRARIES",
-    "PEER_METHODS",
-    "PEER_METRIC",
-    "UCGM_SCHEDULES",
-    "PeerModel",
-    "SolveResult",
-    "TrainConfig",
-    "compare_samplers",
-    "data_floor",
-    "format_match_table",
-    "make_metric",
-    "nfe_to_reach",
-    "peer_curve",
-    "peer_solve",
-    "peer_targets",
-    "train_peer",
-    "ucgm_curve",
-    "ucgm_schedule",
-]
+__all__ = [*comparison.__all__, *solvers.__all__, *training.__all__]

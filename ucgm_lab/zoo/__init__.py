@@ -40,30 +40,18 @@ from ..recipes import train
 from ..sampler import SampleOutput, sample
 from ..training.checkpoint import CheckpointError, load_weights, save_weights, update_manifest
 from ..transports import Transport, get_transport
-from .specs import (
-    ALL_NAMES,
-    CLASSIFIER_NAME,
-    DIGITS_DIR,
-    ZOO_DIR,
-    ZOO_SPECS,
-    ZooSpec,
-    default_directory,
-    find_spec,
-)
+from . import specs
+from .specs import *  # noqa: F403  (the names of specs.__all__)
+from .specs import ALL_NAMES, CLASSIFIER_NAME, default_directory, find_spec
 
 __all__ = [
-    "ALL_NAMES",
-    "CLASSIFIER_NAME",
-    "DIGITS_DIR",
-    "ZOO_DIR",
-    "ZOO_SPECS",
     "ZooModel",
-    "ZooSpec",
     "available",
     "build",
     "check_zoo_metadata",
     "load",
     "load_classifier",
+    *specs.__all__,
 ]
 
 
