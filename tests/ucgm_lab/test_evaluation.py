@@ -1,10 +1,13 @@
 """One evaluation for every data kind: the reference chooses the metric."""
 
+import math
+
 import pytest
 import torch
 
-from ucgm_lab.evaluation import QualityPoint, format_quality_table, quality_vs_nfe
+from ucgm_lab.evaluation import QualityPoint, format_quality_table, guidance_sweep, quality_vs_nfe
 from ucgm_lab.metrics import wasserstein2
+from ucgm_lab.viz import quality_figure
 
 
 def _shrink(x, t, y=None):
@@ -59,3 +62,40 @@ def test_quality_point_views():
         "| UCGM-S k=0.5 o2 |  | 0.20 |",
         "| b | 0.50 |  |",
     ]
+
+
+class ClassNet(torch.nn.Module):
+    """A conditional 'model': F = x_t - centre(y), with a null class that maps to the origin."""
+
+    def __init__(self):
+        super().__init__()
+        self.num_classes = 8
+        self.null_class = 8
+        angles = torch.arange(8) * math.pi / 4
+        centres = torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
+        self.register_buffer("centres", torch.cat([centres, torch.zeros(1, 2)]))
+
+    def forward(self, x, t, y=None):
+        if y is None:
+            y = torch.full((x.shape[0],), 8)
+        return x - self.centres[y].to(x.dtype)
+
+
+def test_guidance_sweep_compares_at_equal_nfe():
+    curve = guidance_sweep(
+        (ClassNet(), "linear"),
+        "8gaussians",
+        [2, 4],
+        label="cfg",
+        guidance_scale=2.0,
+        num_samples=48,
+    )
+    assert [p.nfe for p in curve] == [2, 4] and [p.steps for p in curve] == [1, 2]
+    assert isinstance(curve[0], QualityPoint)
+    assert set(curve[0].metrics) == {"class_w2", "class_accuracy", "class_spread"}
+    fig = quality_figure(curve, metric="class_w2")
+    assert fig.data[0].name == "cfg"
+    with pytest.raises(ValueError, match="too small for guidance"):
+        guidance_sweep(
+            (ClassNet(), "linear"), "8gaussians", [1], label="x", guidance_scale=2.0, num_samples=8
+        )
