@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import load_image_data
-from ..training.checkpoint import CheckpointError, load_weights
+from ..training.checkpoint import CheckpointError, read_zoo_file
 
 __all__ = [
     "CLASSIFIER_DIR",
@@ -193,13 +193,9 @@ def load_classifier(directory: str | Path = CLASSIFIER_DIR) -> DigitsClassifier:
     Raises:
         CheckpointError: Missing (the message says how to build it) or corrupt checkpoint.
     """
-    path = Path(directory) / f"{CLASSIFIER_NAME}.safetensors"
-    if not path.is_file():
-        raise CheckpointError(
-            f"The zoo checkpoint {path.name} is missing from the folder {Path(directory).name!r}. "
-            f"Build it with `python -m ucgm_lab.zoo build --only {CLASSIFIER_NAME}`."
-        )
-    tensors, meta = load_weights(path)
+    path, tensors, meta = read_zoo_file(
+        directory, CLASSIFIER_NAME, f"python -m ucgm_lab.zoo build --only {CLASSIFIER_NAME}"
+    )
     try:
         config = {k: v for k, v in meta["network"].items() if k != "kind"}
         model = DigitsClassifier(**config)

@@ -38,7 +38,7 @@ from ..metrics.digits_classifier import load_classifier, train_digits_classifier
 from ..networks import build_network
 from ..recipes import train
 from ..sampler import SampleOutput, sample
-from ..training.checkpoint import CheckpointError, load_weights, save_weights, update_manifest
+from ..training.checkpoint import CheckpointError, read_zoo_file, save_weights, update_manifest
 from ..transports import Transport, get_transport
 from . import specs
 from .specs import *  # noqa: F403  (the names of specs.__all__)
@@ -189,14 +189,8 @@ def load(name: str, directory: str | Path | None = None, device: str = "cpu") ->
     """
     spec = find_spec(name)
     folder = Path(directory) if directory is not None else spec.directory
-    path = folder / f"{name}.safetensors"
-    if not path.is_file():
-        parent = f" (add its parent {spec.parent} if it has one)" if spec.parent else ""
-        raise CheckpointError(
-            f"The zoo checkpoint {path.name} is missing from the folder {folder.name!r}. Build it with "
-            f"`python -m ucgm_lab.zoo build --only {name}`{parent}."
-        )
-    tensors, meta = load_weights(path)
+    # A missing parent is built too, so the command names the model alone.
+    path, tensors, meta = read_zoo_file(folder, name, f"python -m ucgm_lab.zoo build --only {name}")
     check_zoo_metadata(path, meta)
     try:
         net = meta["network"]

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..adapters.base import check_choice
 from ..peers.training import PEER_LIBRARIES, PeerModel, TrainConfig, train_peer
-from ..training.checkpoint import CheckpointError, load_weights, save_weights, update_manifest
+from ..training.checkpoint import CheckpointError, read_zoo_file, save_weights, update_manifest
 from . import ZOO_DIR
 
 __all__ = [
@@ -97,13 +97,9 @@ def load_peer(library: str, directory: str | Path = ZOO_DIR) -> PeerZooModel:
         ImportError: The peer library is not installed (its network class comes from it).
     """
     name = peer_zoo_name(library)
-    path = Path(directory) / f"{name}.safetensors"
-    if not path.is_file():
-        raise CheckpointError(
-            f"The peer zoo checkpoint {path.name} is missing from the folder {Path(directory).name!r}. "
-            f"Build it with `python -m ucgm_lab.zoo build-peers --only {library}`."
-        )
-    tensors, meta = load_weights(path)
+    path, tensors, meta = read_zoo_file(
+        directory, name, f"python -m ucgm_lab.zoo build-peers --only {library}"
+    )
     if meta.get("library") != library:
         raise CheckpointError(
             f"{path.name} holds a {meta.get('library')!r} model, not a {library!r} one."
