@@ -93,6 +93,30 @@ def image_grid_figure(
     return fig
 
 
+def _panel_grid(
+    tiles: Sequence[Sequence[np.ndarray]],
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    size: tuple[float, float],
+    title: str,
+    fontsize: int,
+) -> Figure:
+    """A closed figure of tiled panels, column labels on top and row labels on the left."""
+    fig, axes = plt.subplots(len(row_labels), len(col_labels), figsize=size, squeeze=False)
+    for i, row in enumerate(tiles):
+        for j, tile in enumerate(row):
+            _show(axes[i, j], tile)
+            if i == 0:
+                axes[i, j].set_title(col_labels[j], fontsize=fontsize)
+            if j == 0:
+                axes[i, j].set_ylabel(row_labels[i], fontsize=fontsize)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
 def image_table_figure(
     table: Mapping[str, Mapping[str, Tensor]],
     nrow: int | None = None,
@@ -117,25 +141,9 @@ def image_table_figure(
     for r in rows:
         if list(table[r]) != cols:
             raise ValueError(f"row {r!r} has columns {list(table[r])}, expected {cols}.")
-    fig, axes = plt.subplots(
-        len(rows),
-        len(cols),
-        figsize=(panel_inches * len(cols) + 0.8, panel_inches * len(rows) + 0.5),
-        squeeze=False,
-    )
-    for i, r in enumerate(rows):
-        for j, c in enumerate(cols):
-            ax = axes[i, j]
-            _show(ax, tile_images(table[r][c], nrow))
-            if i == 0:
-                ax.set_title(c, fontsize=10)
-            if j == 0:
-                ax.set_ylabel(r, fontsize=10)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    tiles = [[tile_images(table[r][c], nrow) for c in cols] for r in rows]
+    size = (panel_inches * len(cols) + 0.8, panel_inches * len(rows) + 0.5)
+    return _panel_grid(tiles, rows, cols, size, title, fontsize=10)
 
 
 def trajectory_columns(num_steps: int, columns: int) -> list[int]:
@@ -172,22 +180,7 @@ def x_hat_grid_figure(
             raise ValueError(f"row {lab!r} has {rows[lab].x_hat.shape[0]} steps, expected {steps}.")
     picks = trajectory_columns(steps, columns)
     idx = list(images)
-    fig, axes = plt.subplots(
-        len(labels),
-        len(picks),
-        figsize=(panel_inches * len(picks) + 0.8, panel_inches * len(idx) * len(labels) + 0.6),
-        squeeze=False,
-    )
-    for r, lab in enumerate(labels):
-        for c, i in enumerate(picks):
-            ax = axes[r, c]
-            _show(ax, tile_images(rows[lab].x_hat[i, idx], nrow=1))
-            if r == 0:
-                ax.set_title(f"t={first.times[i].item():.2f}", fontsize=9)
-            if c == 0:
-                ax.set_ylabel(lab, fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    tiles = [[tile_images(rows[lab].x_hat[i, idx], nrow=1) for i in picks] for lab in labels]
+    names = [f"t={first.times[i].item():.2f}" for i in picks]
+    size = (panel_inches * len(picks) + 0.8, panel_inches * len(idx) * len(labels) + 0.6)
+    return _panel_grid(tiles, labels, names, size, title, fontsize=9)

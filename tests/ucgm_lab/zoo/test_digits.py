@@ -9,7 +9,7 @@ from ucgm_lab.evaluation import quality_vs_nfe as image_quality_vs_nfe
 from ucgm_lab.metrics.digits import digits_frechet
 from ucgm_lab.schedules import even_time_points
 from ucgm_lab.training import CheckpointError
-from ucgm_lab.zoo import CLASSIFIER_NAME, DIGITS_DIR, ZOO_SPECS, available, build, load_classifier
+from ucgm_lab.zoo import CLASSIFIER_NAME, DIGITS_DIR, ZOO_SPECS, available, load_classifier
 from ucgm_lab.zoo import load as load_image_model
 from ucgm_lab.zoo.__main__ import main
 
@@ -75,17 +75,6 @@ def test_zoo_metadata_and_sampling_overrides():
     assert zm.sample(torch.arange(3), steps=2).nfe == 2
     assert json.dumps(zm.metadata)
     assert load_classifier().feature_dim == 64
-
-
-def test_build_and_load_round_trip(tmp_path):
-    paths = build(["digits-linear-lam1"], tmp_path, steps_scale=0.001, progress=False)
-    assert [p.name for p in paths] == [
-        "digits-linear-lam0.safetensors",
-        "digits-linear-lam1.safetensors",
-    ]
-    zm = load_image_model("digits-linear-lam1", tmp_path)
-    assert zm.metadata["recipe"]["steps"] == 1 and zm.metadata["parent"] == "digits-linear-lam0"
-    assert zm.sample(torch.arange(2), nfe=1).sample.shape == (2, 1, 8, 8)
 
 
 def test_missing_unknown_and_corrupt(tmp_path):

@@ -5,7 +5,7 @@ from toy_data import sample_2d
 from ucgm_lab import sample
 from ucgm_lab.metrics import wasserstein2
 from ucgm_lab.training import CheckpointError
-from ucgm_lab.zoo import ALL_NAMES, ZOO_SPECS, available, build, load
+from ucgm_lab.zoo import ALL_NAMES, ZOO_SPECS, available, build, find_spec, load
 
 POINT_SPECS = [s for s in ZOO_SPECS if s.recipe.kind == "points"]
 
@@ -73,15 +73,19 @@ def test_few_step_model_beats_multi_step_model_at_two_nfe(dataset):
     assert w_few < 1.5 * w_multi_100, (w_few, w_multi_100)
 
 
-def test_build_and_load_round_trip(tmp_path):
-    paths = build(["moons-linear-lam1"], tmp_path, steps_scale=0.002, progress=False)
-    assert [p.name for p in paths] == [
-        "moons-linear-lam0.safetensors",
-        "moons-linear-lam1.safetensors",
-    ]
-    zm = load("moons-linear-lam1", tmp_path)
-    assert zm.metadata["parent"] == "moons-linear-lam0" and zm.consistency_ratio == 1.0
+@pytest.mark.parametrize(
+    ("name", "scale", "shape"),
+    [("moons-linear-lam1", 0.002, (2, 2)), ("digits-linear-lam1", 0.001, (2, 1, 8, 8))],
+)
+def test_build_and_load_round_trip(tmp_path, name, scale, shape):
+    parent = name.replace("lam1", "lam0")
+    paths = build([name], tmp_path, steps_scale=scale, progress=False)
+    assert [p.name for p in paths] == [f"{parent}.safetensors", f"{name}.safetensors"]
+    zm = load(name, tmp_path)
+    assert zm.metadata["parent"] == parent and zm.consistency_ratio == 1.0
+    assert zm.metadata["recipe"]["steps"] == max(1, int(find_spec(name).recipe.steps * scale))
     assert not any(p.requires_grad for p in zm.model.parameters())
+    assert zm.sample(2, nfe=1).sample.shape == shape
 
 
 def test_missing_unknown_and_corrupt(tmp_path):
