@@ -201,3 +201,38 @@ def test_the_reference_checks_can_fail(tmp_path):
     assert REPO_PATH.search("docs/paper-notes.md, E1").group(1) == "docs/paper-notes.md"
     out = {"output_type": "stream", "name": "stdout", "text": ["Test Mode: 500 samples"]}
     assert "test mode" in _output_text(out).lower()
+
+
+SYMPY_NOTEBOOKS = sorted(NOTEBOOKS.glob("0[1-5]_*.ipynb"))
+# The SymPy calls a derivation "in the open" makes in the notebook itself.
+SYMPY_STEPS = re.compile(r"\bsp\.(solve|simplify|series|diff|integrate|limit|factor|expand)\(")
+
+
+def _code_sources(path: Path) -> list[str]:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", SYMPY_NOTEBOOKS, ids=lambda p: p.name)
+def test_sympy_notebooks_derive_in_the_open(path):
+    """Notebooks 01-05 make the SymPy calls themselves; ucgm_lab.symbolic only confirms.
+
+    Every cell that compares its own derivation with the library's prints
+    "ucgm_lab.symbolic agrees: ..."; each such stored output must say True, and the code
+    cells must contain the derivation steps (sp.solve, sp.simplify, sp.series, ...).
+    """
+    sources = _code_sources(path)
+    steps = sum(len(SYMPY_STEPS.findall(s)) for s in sources)
+    assert steps >= 10, f"{path.name}: only {steps} SymPy derivation calls in its code cells."
+    confirmations = [
+        line
+        for _, out in _outputs(path)
+        for line in _output_text(out).splitlines()
+        if "ucgm_lab.symbolic agrees:" in line
+    ]
+    assert len(confirmations) >= 3, (
+        f"{path.name}: {len(confirmations)} stored 'ucgm_lab.symbolic agrees' lines; the "
+        "notebook should derive first and confirm with the library afterwards."
+    )
+    disagreeing = [line for line in confirmations if "False" in line]
+    assert not disagreeing, f"{path.name}: derivation and library disagree: {disagreeing}"
