@@ -83,5 +83,9 @@ def test_train_gives_the_weights_of_the_former_2d_training():
 
 def test_train_gives_the_weights_of_the_former_image_training():
     """201.82724324334737: the sum of the EMA weights the pre-merge images.train_images gave."""
-    state = train_images(DIGITS_RECIPE.with_(steps=2, base_channels=8), progress=False).model.state_dict()
-    assert sum(float(v.double().sum()) for v in state.values()) == pytest.approx(201.82724324334737, abs=1e-9)
+    state = train_images(
+        DIGITS_RECIPE.with_(steps=2, base_channels=8), progress=False
+    ).model.state_dict()
+    assert sum(float(v.double().sum()) for v in state.values()) == pytest.approx(
+        201.82724324334737, abs=1e-9
+    )
