@@ -24,7 +24,6 @@ def _fresh(module: str):
         ("ucgm_lab.images.timegrid", "ucgm_lab.schedules", "even_time_points"),
         ("ucgm_lab.images.zoo", "ucgm_lab.zoo", "load_image_model"),
         ("ucgm_lab.adapters.peers", "ucgm_lab.peers", "compare_samplers"),
-        ("ucgm_lab.adapters.peers", "ucgm_lab.evaluation", "QualityPoint"),
         ("ucgm_lab.adapters.peers", "ucgm_lab.viz.quality", "plot_quality_vs_nfe"),
     ],
 )
@@ -80,3 +79,26 @@ def test_old_image_evaluation_and_zoo_helpers_still_answer():
         "digits-linear-lam0.5",
         "digits-linear-lam1",
     ]
+
+
+def test_old_peer_point_and_table_keep_their_signatures():
+    with pytest.deprecated_call():
+        old = _fresh("ucgm_lab.adapters.peers")
+    from ucgm_lab.evaluation import QualityPoint
+
+    p = old.QualityPoint("torchcfm", "UCGM-S k=0.5 o2", "ucgm", 3, 0.25, "steps=3", 0.5, 2, "data")
+    assert isinstance(p, QualityPoint)
+    assert (p.model, p.sampler, p.family, p.nfe, p.score, p.setting) == (
+        "torchcfm",
+        "UCGM-S k=0.5 o2",
+        "ucgm",
+        3,
+        0.25,
+        "steps=3",
+    )
+    assert (p.kappa, p.order, p.correction) == (0.5, 2, "data")
+    q = old.QualityPoint("torchcfm", "peer dopri5", "peer", 14, 0.5, "tol=0.001")
+    assert q.steps is None and q.setting == "tol=0.001" and q.kappa is None
+    table = old.format_quality_table([p, q])
+    assert table.splitlines()[0] == "| curve | NFE 3 |"
+    assert "| torchcfm / UCGM-S k=0.5 o2 | 0.2500 |" in table
