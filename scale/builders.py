@@ -25,7 +25,9 @@ from ucgm_lab.networks.tit import TiT, tit_from_name
 from ucgm_lab.training import CheckpointError, load_checkpoint, load_weights
 
 __all__ = [
+    "SHARDED_DISTRIBUTED_TYPES",
     "build_model",
+    "check_distributed_type",
     "check_world_size",
     "use_cpu",
     "build_objective",
@@ -62,6 +64,52 @@ def check_world_size(num_processes: int) -> None:
             f"of {num_processes}; on CPUs launch with ACCELERATE_USE_CPU=true accelerate launch "
             "--multi_gpu ..."
         )
+
+
+SHARDED_DISTRIBUTED_TYPES = ("FSDP", "DEEPSPEED", "MEGATRON_LM")
+"""accelerate's ``DistributedType`` names that shard the model, which scale/ refuses; it runs on
+one process or with data parallelism (a full copy of the model on every process)."""
+
+_SHARDING_ENV = {
+    "ACCELERATE_USE_FSDP": "FSDP",
+    "ACCELERATE_USE_DEEPSPEED": "DEEPSPEED",
+    "ACCELERATE_USE_MEGATRON_LM": "MEGATRON_LM",
+}
+"""What ``accelerate launch --use_fsdp`` (or a config file asking for it) sets for the scripts."""
+
+
+def check_distributed_type(distributed_type: Any = None) -> None:
+    """Refuse accelerate configurations that shard the model (FSDP, DeepSpeed, Megatron-LM).
+
+    The trainer's EMA, the objective's teachers, the checkpoints and the rank-sync check all
+    assume full parameters on every process; under FSDP or DeepSpeed ZeRO they would average,
+    save and compare shards. Called before the ``Accelerator`` is made (from the variables that
+    ``accelerate launch`` sets, so that accelerate's own errors for these modes never come
+    first) and after (``Accelerator.distributed_type``), before anything is written.
+
+    Args:
+        distributed_type: ``Accelerator.distributed_type`` (an enum or its name), or None to
+            check only the launcher's environment variables.
+
+    Raises:
+        ConfigError: One line naming the configuration and what to use instead.
+    """
+    asked = [mode for var, mode in _SHARDING_ENV.items() if _env_flag(var)]
+    if distributed_type is not None:
+        asked.append(str(getattr(distributed_type, "value", distributed_type)).upper())
+    refused = [mode for mode in asked if mode in SHARDED_DISTRIBUTED_TYPES]
+    if refused:
+        raise ConfigError(
+            f"accelerate is configured for {refused[0]}, which scale/ does not support: the EMA, "
+            "the objective's teachers and the checkpoints need full parameters on every process. "
+            "Launch with data parallelism (accelerate launch --multi_gpu, or an accelerate config "
+            "without FSDP/DeepSpeed) and save memory with model.gradient_checkpointing: true or a "
+            "smaller per-GPU batch."
+        )
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
 def build_model(cfg: ModelConfig, latent_shape: tuple[int, int, int]) -> TiT:
@@ -204,7 +252,7 @@ def load_model_weights(model: nn.Module, path: str | Path, weights: str = "ema")
         tensors, meta = load_weights(path)
         step = meta.get("step")
     else:
-        state = load_checkpoint(path)
+        state = load_checkpoint(path, mmap=True)  # only the chosen weights are read from disk
         if weights not in ("ema", "model"):
             raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}.")
         tensors = state["ema"]["model"] if weights == "ema" else state["model"]

@@ -44,11 +44,17 @@ class ConfigError(ValueError):
 class DataConfig:
     """``data``: the latent folder written by scale/extract_latents.py.
 
+    The model sees normalised latents; sampling inverts the map before decoding. Two
+    conventions: "per_channel" (the default: zero mean, unit variance per channel, from the
+    extracted statistics) and "scalar" with ``scale_factor: 0.18215``, the SD-VAE scaling
+    (x * 0.18215, no shift) of the paper's reference code, DiT, SiT and REPA. Use "scalar" to
+    reproduce the reference; a run keeps its choice (a resume refuses a change).
+
     Attributes:
         path: Latent folder (with index.json, shards and stats.safetensors).
         normalization: "per_channel" ((x - mean_c) / std_c from stats.safetensors), "scalar"
             (x * scale_factor) or "none".
-        scale_factor: Factor for "scalar" (SD-VAE: 0.18215).
+        scale_factor: Factor for "scalar" (SD-VAE: 0.18215); a finite number > 0.
         flip: Use the flipped latents with probability 1/2 (horizontal-flip augmentation).
         preload: Load all shards into memory (small sets) instead of memory-mapped reads.
         verify_checksums: Check every shard's sha256 at start-up.
@@ -247,6 +253,10 @@ class EvaluationConfig:
             (weights-inception-2015-12-05-6726825d.pth).
         save_images: PNGs to save per process (0: none).
         output_dir: Where results go (default: <run>/eval).
+        precision: Precision of the sampling network: "fp32" (float32 weights and
+            activations, TF32 matmuls on CUDA GPUs: what the reference and REPA evaluate with)
+            or "bf16" (bf16 autocast: faster, may move FID slightly). The autoencoder runs in
+            ``autoencoder.dtype``.
     """
 
     num_samples: int = 50000
@@ -256,6 +266,7 @@ class EvaluationConfig:
     inception_weights: str | None = None
     save_images: int = 0
     output_dir: str | None = None
+    precision: Literal["fp32", "bf16"] = "fp32"
 
 
 @dataclass(frozen=True)
@@ -372,6 +383,11 @@ def _check_semantics(cfg: RunConfig, where: str) -> None:
         "evaluation.num_samples": cfg.evaluation.num_samples >= 1,
         "evaluation.batch_size": cfg.evaluation.batch_size >= 1,
     }
+    if not (math.isfinite(cfg.data.scale_factor) and cfg.data.scale_factor > 0):
+        raise _fail(
+            f"{where}:data.scale_factor",
+            f"must be a finite number > 0 (SD-VAE: 0.18215), got {cfg.data.scale_factor}",
+        )
     for key, ok in positive.items():
         if not ok:
             raise _fail(f"{where}:{key}", "must be positive (steps, every-intervals: non-negative)")

@@ -14,10 +14,10 @@ folder).
 
 Examples::
 
-    accelerate launch --num_processes 8 scale/extract_latents.py --data-dir /data/imagenet/train \
+    accelerate launch --num_processes 8 -m scale.extract_latents --data-dir /data/imagenet/train \
         --output /data/latents/sdvae_ema_256 --image-size 256 \
         --autoencoder stabilityai/sd-vae-ft-ema
-    python scale/extract_latents.py --data-dir imgs --output latents --autoencoder ./tiny_vae
+    python -m scale.extract_latents --data-dir imgs --output latents --autoencoder ./tiny_vae
 """
 
 from __future__ import annotations
@@ -31,17 +31,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+from torch.utils.data import DataLoader, Dataset
 
-import torch  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
-
-from scale.builders import check_world_size, encode_images, load_autoencoder, use_cpu  # noqa: E402
-from scale.config import AutoencoderConfig  # noqa: E402
-from scale.images import ImageFolderListing, list_image_folder, load_image  # noqa: E402
-from ucgm_lab.training.checkpoint import atomic_write  # noqa: E402
-from ucgm_lab.training.latents import (  # noqa: E402
+from scale.builders import check_world_size, encode_images, load_autoencoder, use_cpu
+from scale.config import AutoencoderConfig
+from scale.images import ImageFolderListing, list_image_folder, load_image
+from ucgm_lab.training.checkpoint import atomic_write
+from ucgm_lab.training.latents import (
     FLIP_KEY,
     LATENT_KEY,
     STATS_FILE,

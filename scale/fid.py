@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ucgm_lab.metrics.frechet import frechet_distance
+from ucgm_lab.metrics.inception import INCEPTION_WEIGHTS_FILE, INCEPTION_WEIGHTS_URL
 
 __all__ = [
     "INCEPTION_WEIGHTS_FILE",
@@ -38,9 +39,6 @@ __all__ = [
     "fid_from_moments",
     "load_inception",
 ]
-
-# One definition of the weights file the library's `fid` helper and scale/ both need.
-from ucgm_lab.images.fid import INCEPTION_WEIGHTS_FILE, INCEPTION_WEIGHTS_URL  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-r"""Class-balanced UCGM-S sampling and FID on many processes: ``accelerate launch scale/sample.py``.
+r"""Class-balanced UCGM-S sampling and FID on many processes: ``accelerate launch -m scale.sample``.
 
 Image i (of ``evaluation.num_samples``) has class ``i mod num_classes`` and its own initial
 noise drawn from a generator seeded by ``sampling.seed`` and i, so the images do not depend on
@@ -14,10 +14,10 @@ the generated images' features: usable as reference statistics), ``grid.png`` an
 
 Examples::
 
-    accelerate launch --num_processes 8 scale/sample.py --config runs/xl2/config.yaml \
+    accelerate launch --num_processes 8 -m scale.sample --config runs/xl2/config.yaml \
         --override evaluation.reference_stats=refs/in1k256.npz \
         --override evaluation.inception_weights=weights-inception-2015-12-05-6726825d.pth
-    python scale/sample.py --config runs/tiny/config.yaml --override evaluation.features=pixels
+    python -m scale.sample --config runs/tiny/config.yaml --override evaluation.features=pixels
 """
 
 from __future__ import annotations
@@ -29,15 +29,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import torch
+from torch import nn
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from scale.builders import (  # noqa: E402
+from scale.builders import (
     build_model,
+    check_distributed_type,
     check_sampling,
     check_world_size,
     decode_latents,
@@ -46,19 +44,18 @@ from scale.builders import (  # noqa: E402
     load_model_weights,
     use_cpu,
 )
-from scale.config import ConfigError, RunConfig, config_to_dict, load_config  # noqa: E402
-from scale.errors import report_user_errors  # noqa: E402
-from scale.fid import (  # noqa: E402
+from scale.config import ConfigError, RunConfig, config_to_dict, load_config
+from scale.errors import report_user_errors
+from scale.fid import (
     FeatureMoments,
     PixelFeatures,
     ReferenceStats,
     fid_from_moments,
     load_inception,
 )
-from scale.images import make_grid, save_png  # noqa: E402
-from ucgm_lab.training.checkpoint import atomic_write  # noqa: E402
-from ucgm_lab.training.latents import INDEX_FILE, LatentIndex, LatentNormalizer  # noqa: E402
-from ucgm_lab.training.trainer import resolve_precision  # noqa: E402
+from scale.images import make_grid, save_png
+from ucgm_lab.training.checkpoint import atomic_write
+from ucgm_lab.training.latents import INDEX_FILE, LatentIndex, LatentNormalizer
 
 __all__ = ["evaluate", "initial_noise", "main", "sample_indices"]
 
@@ -120,11 +117,15 @@ def evaluate(
         raise ConfigError(
             "sampling images needs the config's autoencoder section (to decode the latents)."
         )
+    check_distributed_type()  # before accelerate's own errors for FSDP/DeepSpeed
     cpu = use_cpu()
-    acc = Accelerator(
-        cpu=cpu, mixed_precision=resolve_precision(cfg.training.mixed_precision, cpu=cpu)
-    )
+    # fp32 by default (TF32 matmuls on CUDA), as the reference and REPA sample; bf16 on request.
+    acc = Accelerator(cpu=cpu, mixed_precision="bf16" if ev.precision == "bf16" else "no")
+    if ev.precision == "fp32" and acc.device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     check_world_size(acc.num_processes)
+    check_distributed_type(acc.distributed_type)
     device = acc.device
     out_dir = Path(ev.output_dir) if ev.output_dir else Path(cfg.training.output_dir) / "eval"
 
@@ -183,6 +184,7 @@ def evaluate(
         "checkpoint": info["source"],
         "step": info["step"],
         "weights": weights,
+        "precision": ev.precision,
         "seconds": seconds,
         "sampling": config_to_dict(cfg)["sampling"],
     }

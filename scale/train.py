@@ -1,4 +1,4 @@
-r"""Train a TiT with UCGM-T on sharded latents: ``accelerate launch scale/train.py --config C``.
+r"""Train a TiT with UCGM-T on sharded latents: ``accelerate launch -m scale.train --config C``.
 
 Everything numerical is the library's: :class:`ucgm_lab.UCGMObjective` (the loss),
 :class:`ucgm_lab.training.Trainer` (accelerate, bf16 autocast on GPUs, TF32, torch.compile,
@@ -17,9 +17,9 @@ This script only wires them from a YAML config (scale/config.py) and adds:
 
 Examples::
 
-    accelerate launch --num_processes 8 --mixed_precision bf16 scale/train.py \
+    accelerate launch --num_processes 8 --mixed_precision bf16 -m scale.train \
         --config scale/configs/in1k256_sdvae_xl2_multistep.yaml
-    ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 scale/train.py \
+    ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 -m scale.train \
         --config scale/configs/tiny_cpu.yaml --override data.path=/tmp/latents
 """
 
@@ -34,15 +34,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+from torch import nn
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from scale.builders import (  # noqa: E402
+from scale.builders import (
     build_model,
     build_objective,
+    check_distributed_type,
     check_sampling,
     check_world_size,
     decode_latents,
@@ -51,19 +49,19 @@ from scale.builders import (  # noqa: E402
     load_model_weights,
     use_cpu,
 )
-from scale.config import ConfigError, RunConfig, config_to_dict, dump_config, load_config  # noqa: E402
-from scale.errors import report_user_errors  # noqa: E402
-from scale.images import latent_preview, make_grid, save_png  # noqa: E402
-from ucgm_lab.training import Trainer, TrainerConfig, TrainResult, save_weights  # noqa: E402
-from ucgm_lab.training.checkpoint import atomic_write, check_writable_dir  # noqa: E402
-from ucgm_lab.training.latents import (  # noqa: E402
+from scale.config import ConfigError, RunConfig, config_to_dict, dump_config, load_config
+from scale.errors import report_user_errors
+from scale.images import latent_preview, make_grid, save_png
+from ucgm_lab.training import Trainer, TrainerConfig, TrainResult, save_weights
+from ucgm_lab.training.checkpoint import atomic_write, check_writable_dir
+from ucgm_lab.training.latents import (
     INDEX_FILE,
     STATS_FILE,
     LatentIndex,
     LatentNormalizer,
     LatentShardDataSource,
 )
-from ucgm_lab.training.trainer import resolve_precision  # noqa: E402
+from ucgm_lab.training.trainer import resolve_precision
 
 __all__ = ["RESUME_MUTABLE_KEYS", "RUN_IMMUTABLE_SECTIONS", "main", "parameter_digest", "train"]
 
@@ -300,6 +298,7 @@ def _train(cfg: RunConfig, resume: str, source: str) -> TrainResult:
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{source}:objective: {exc}") from exc
     log_with = None if t.log_with == "none" else t.log_with
+    check_distributed_type()  # before accelerate's own errors for FSDP/DeepSpeed
     cpu = use_cpu()
     acc = Accelerator(
         cpu=cpu,
@@ -308,6 +307,7 @@ def _train(cfg: RunConfig, resume: str, source: str) -> TrainResult:
         project_dir=str(run_dir / "logs"),
     )
     check_world_size(acc.num_processes)
+    check_distributed_type(acc.distributed_type)
     if acc.is_main_process:
         check_writable_dir(run_dir, f"run folder ({source}:training.output_dir)")
     resume_path = _find_resume(run_dir, resume)

@@ -130,7 +130,10 @@ class ExponentialMovingAverage:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: averaged weights (copies), current decay and update count."""
         return {
-            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            # host copies: a checkpoint never holds a second device copy of the averaged weights
+            "model": {
+                k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
+            },
             "current_decay": self.current_decay,
             "target_decay": self.target_decay,
             "warmup": self.warmup,

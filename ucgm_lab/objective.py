@@ -487,7 +487,8 @@ class UCGMObjective:
             state["ema_teacher"] = self.ema_teacher.state_dict()
         if self.frozen_teacher is not None:
             state["frozen_teacher"] = {
-                k: v.detach().clone() for k, v in self.frozen_teacher.state_dict().items()
+                k: v.detach().to("cpu", copy=True)
+                for k, v in self.frozen_teacher.state_dict().items()
             }
         if self._pending_state:
             for key, value in self._pending_state.items():

@@ -105,3 +105,32 @@ def test_overrides_are_validated_like_the_file():
         load_config(TINY_CONFIG, ["steps=9"])
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(Path("nope.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.scale_factor=0", r"data.scale_factor: must be a finite number > 0"),
+        ("data.scale_factor=.inf", r"data.scale_factor: must be a finite number > 0"),
+        ("data.normalization=sd_vae", r"data.normalization: must be one of \['per_channel'"),
+        ("evaluation.precision=fp16", r"evaluation.precision: must be one of \['fp32', 'bf16'\]"),
+    ],
+)
+def test_new_keys_fail_in_one_line_naming_the_key(override, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(TINY_CONFIG, [override])
+    assert "\n" not in str(info.value) and str(TINY_CONFIG) in str(info.value)
+
+
+def test_reference_sd_vae_scaling_is_x_times_0_18215(latents):
+    """normalization: scalar is the reference's SD-VAE convention: x * 0.18215, no shift."""
+    import torch
+
+    from ucgm_lab.training.latents import LatentNormalizer
+
+    cfg = load_config(TINY_CONFIG, ["data.normalization=scalar"])
+    assert cfg.data.scale_factor == 0.18215 and cfg.evaluation.precision == "fp32"
+    norm = LatentNormalizer.from_folder(latents, cfg.data.normalization, cfg.data.scale_factor)
+    x = torch.randn(2, 4, 4, 4)
+    torch.testing.assert_close(norm.normalize(x), x * 0.18215)
+    torch.testing.assert_close(norm.denormalize(norm.normalize(x)), x)

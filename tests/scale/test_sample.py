@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+import torch
+from accelerate.state import AcceleratorState
 
 from scale import sample as sample_script
 from scale.config import ConfigError
@@ -44,6 +46,7 @@ def test_sampling_end_to_end_with_pixel_features(straight_run, vae, tmp_path, mo
     result = json.loads((first / "results.json").read_text())
     assert result["nfe"] == 4 and result["feature_count"] == 8 and "fid" not in result
     assert result["checkpoint"].endswith("ema.safetensors") and result["step"] == 4
+    assert result["precision"] == "fp32"  # the default, whatever training.mixed_precision says
     assert (first / "grid.png").is_file() and len(list((first / "images").glob("*.png"))) == 3
     # The first run's statistics as the reference: the same images give FID 0.
     ref = first / "features_stats.npz"
@@ -97,3 +100,32 @@ def test_missing_inception_weights_fail_before_sampling(straight_run, vae, tmp_p
 def test_sampling_needs_an_autoencoder(straight_run, tmp_path):
     with pytest.raises(ConfigError, match="autoencoder section"):
         sample_script.main(["--config", str(straight_run / "config.yaml"), "--debug"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_sampling_precision_is_fp32_unless_bf16_is_asked(
+    straight_run, vae, tmp_path, monkeypatch, precision
+):
+    """The network samples outside autocast by default (training ran with mixed_precision
+    "no" here, but a bf16 run's config gives the same); evaluation.precision=bf16 autocasts."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    seen = []
+    real = sample_script.generate_latents
+
+    def recording(*args, **kwargs):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sample_script, "generate_latents", recording)
+    out = tmp_path / precision
+    args = _args(straight_run, vae, out, f"evaluation.precision={precision}")
+    args += ["--override", "training.mixed_precision=bf16", "--debug"]
+    # accelerate keeps one process-wide state; a real run is one process with one precision
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        assert sample_script.main(args) == 0
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    assert json.loads((out / "results.json").read_text())["precision"] == precision
+    assert set(seen) == ({False} if precision == "fp32" else {torch.bfloat16})

@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import ot
 from scipy.spatial.distance import cdist
 
 from ucgm_lab.metrics._points import PointsLike, as_point_pair
@@ -49,6 +48,8 @@ def wasserstein2(a: PointsLike, b: PointsLike) -> float:
     Raises:
         ValueError: If a cloud is empty, not 1-D/2-D, non-finite, or the dimensions differ.
     """
+    import ot  # POT imports scikit-learn: loaded on first use, not with ucgm_lab.metrics
+
     pa, pb = as_point_pair(a, b)
     wa = np.full(pa.shape[0], 1.0 / pa.shape[0])
     wb = np.full(pb.shape[0], 1.0 / pb.shape[0])
@@ -82,6 +83,8 @@ def sliced_wasserstein2(
     """
     if not isinstance(n_projections, int) or n_projections < 1:
         raise ValueError(f"n_projections must be a positive integer, got {n_projections!r}")
+    import ot  # see wasserstein2
+
     pa, pb = as_point_pair(a, b)
     value = ot.sliced_wasserstein_distance(pa, pb, n_projections=n_projections, p=2, seed=seed)
     return float(value)

@@ -205,8 +205,18 @@ def _check_plain(value: Any, where: str) -> None:
     )
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False
+) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` without running any code in it.
+
+    Args:
+        path: The file.
+        map_location: Where the tensors go (``mmap`` needs "cpu").
+        mmap: Memory-map the file instead of reading it (``torch.load(mmap=True)``): tensors
+            are read from the page cache when they are used, so the processes of a node share
+            one copy of a large checkpoint in host memory instead of each holding their own.
+            The mapping is private: writing to a loaded tensor never changes the file.
 
     Raises:
         CheckpointError: If the file is missing, unreadable, references a global outside the
@@ -218,7 +228,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"No checkpoint at {path}: the file does not exist.")
     try:
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
-            state = torch.load(path, map_location=map_location, weights_only=True)
+            state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as exc:  # noqa: BLE001 - any failure to unpickle means a bad file
         text = str(exc)
         if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:

@@ -418,8 +418,8 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume this process exactly (gathered across processes)."""
+    def _gather_rank_states(self) -> list[dict[str, Any]]:
+        """Every process's RNG states and data position (a collective: all processes call it)."""
         from accelerate.utils import gather_object
 
         rank_state = {
@@ -428,15 +428,27 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
             "data": self.data.state_dict(),
         }
-        ranks = gather_object([rank_state]) if self.accelerator.num_processes > 1 else [rank_state]
+        return gather_object([rank_state]) if self.accelerator.num_processes > 1 else [rank_state]
+
+    def state_dict(self, ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Everything needed to resume exactly; the weights, EMA and teachers as host copies.
+
+        Args:
+            ranks: The per-process states from :meth:`_gather_rank_states` (default: gathered
+                here, so then every process must call this).
+        """
+        if ranks is None:
+            ranks = self._gather_rank_states()
         model = self.unwrapped_model
         return {
             "step": self.step,
-            "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            # one host copy per tensor (.cpu().clone() made two of CPU tensors)
+            "model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
             "model_config": getattr(model, "config", None),
-            "ema": self.ema.state_dict(),
+            "ema": self.ema.state_dict(),  # host copies (ExponentialMovingAverage.state_dict)
+            # live references: torch.save copies device tensors to the host one at a time
             "optimizer": self.optimizer.state_dict(),
-            "objective": self.objective.state_dict(),
+            "objective": self.objective.state_dict(),  # host copies of the teachers
             "objective_settings": (
                 self.objective.settings() if hasattr(self.objective, "settings") else None
             ),
@@ -461,8 +473,11 @@ class Trainer:
                 raise ValueError("No path given and config.checkpoint_dir is not set.")
             path = Path(self.config.checkpoint_dir) / "last.pt"
         path = Path(path)
-        state = self.state_dict()
+        # Only the main process builds the full state (CPU copies); the others send their RNG
+        # states and data positions and hold no second copy of the weights, EMA or optimizer.
+        ranks = self._gather_rank_states()
         if self.is_main_process:
+            state = self.state_dict(ranks)
             if not self._tmp_cleaned:
                 remove_orphan_temporaries(path.parent)
                 self._tmp_cleaned = True
@@ -511,7 +526,7 @@ class Trainer:
                 from its weights).
         """
         path = Path(path)
-        state = load_checkpoint(path)
+        state = load_checkpoint(path, mmap=True)  # one copy per node, in the page cache
         if self.is_main_process:
             remove_orphan_temporaries(path.parent)
         if state["num_processes"] != self.accelerator.num_processes:
@@ -565,7 +580,7 @@ class Trainer:
         if weights not in ("ema", "model"):
             raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}.")
         path = Path(path)
-        state = load_checkpoint(path)
+        state = load_checkpoint(path, mmap=True)
         tensors = state["ema"]["model"] if weights == "ema" else state["model"]
         _check_tensors(path, "model", tensors, self.unwrapped_model.state_dict())
         self.unwrapped_model.load_state_dict(tensors)
