@@ -17,14 +17,11 @@ import time
 
 import torch
 
-from ucgm_lab.images import (
-    IMAGE_ZOO_DIR,
-    METRIC_NAME,
-    digits_frechet,
-    image_quality_vs_nfe,
-    load_image_model,
-)
-from ucgm_lab.images.timegrid import even_time_points
+from ucgm_lab.evaluation import DIGITS_METRIC as METRIC_NAME
+from ucgm_lab.evaluation import quality_vs_nfe
+from ucgm_lab.metrics.digits import digits_frechet
+from ucgm_lab.schedules import even_time_points
+from ucgm_lab.zoo import DIGITS_DIR, load
 
 CURVES = [
     # (label, zoo model, sampler settings, even grid?)
@@ -47,7 +44,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="*", default=[0])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--only", nargs="*", help="curve labels to run (default: all)")
-    parser.add_argument("--zoo", default=str(IMAGE_ZOO_DIR), help="zoo folder (default: the package's)")
+    parser.add_argument(
+        "--zoo", default=str(DIGITS_DIR), help="zoo folder (default: the package's)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -59,17 +58,19 @@ def main() -> None:
     for label, name, settings, even in CURVES:
         if args.only and label not in args.only:
             continue
-        zm = models.setdefault(name, load_image_model(name, args.zoo))
+        zm = models.setdefault(name, load(name, args.zoo))
         per_seed = []
         for seed in args.seeds:
-            points = image_quality_vs_nfe(
+            points = quality_vs_nfe(
                 zm.model, zm.transport, metric, args.nfe, label=label, seed=seed,
                 time_points_for=even_time_points if even else None, **settings,
             )  # fmt: skip
             per_seed.append([p.metrics[METRIC_NAME] for p in points])
         rows.append((label, per_seed))
         print(f"done {label} ({time.perf_counter() - start:.0f} s)", flush=True)
-    print(f"\nDigits metric (Frechet distance in classifier features, {metric.num_samples} samples) vs NFE;")
+    print(
+        f"\nDigits metric (Frechet distance in classifier features, {metric.num_samples} samples) vs NFE;"
+    )
     print(f"floor (test split vs train split) = {floor:.2f}; seeds {args.seeds}.\n")
     print("| curve | " + " | ".join(f"NFE {n}" for n in args.nfe) + " |")
     print("|---|" + "---|" * len(args.nfe))
@@ -78,7 +79,9 @@ def main() -> None:
         for j in range(len(args.nfe)):
             values = [s[j] for s in per_seed]
             mean = statistics.mean(values)
-            cells.append(f"{mean:.1f}" + (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else ""))
+            cells.append(
+                f"{mean:.1f}" + (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else "")
+            )
         print(f"| {label} | " + " | ".join(cells) + " |")
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 

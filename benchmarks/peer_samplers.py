@@ -32,18 +32,17 @@ from pathlib import Path
 import torch
 
 from toy_data import sample_2d
-from ucgm_lab.adapters.peers import (
+from ucgm_lab.evaluation import QualityPoint, format_quality_table
+from ucgm_lab.peers import (
     DEFAULT_NFES,
     DEFAULT_TOLERANCES,
     PEER_LIBRARIES,
     UCGM_SCHEDULES,
     PeerModel,
-    QualityPoint,
     TrainConfig,
     compare_samplers,
     data_floor,
     format_match_table,
-    format_quality_table,
     make_metric,
     nfe_to_reach,
     peer_targets,
@@ -204,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n== {peer.library}: score (lower is better) by NFE ({took:.0f} s)")
         print("   [n] = the run's own NFE where it differs from the column (dopri5, order 2);")
         print("   o2 = the paper's order-2 correction (averages z^), o2-data = correction='data'")
-        print(format_quality_table(pts, args.nfes))
+        print(format_quality_table(pts, nfes=args.nfes, fill_below=True, digits=4))
 
     print(
         f"\n== NFE needed to match each peer solver's quality at {args.budget} NFE "

@@ -35,7 +35,7 @@ import peer_samplers  # noqa: E402  (the cached peer models of benchmarks/peer_s
 
 from toy_data import sample_2d  # noqa: E402
 from ucgm_lab import sample, search_sampler  # noqa: E402
-from ucgm_lab.adapters.peers import TrainConfig, data_floor, peer_solve  # noqa: E402
+from ucgm_lab.peers import TrainConfig, data_floor, peer_solve  # noqa: E402
 from ucgm_lab.search import SlicedW2  # noqa: E402
 from ucgm_lab.zoo import load as load_zoo  # noqa: E402
 
@@ -56,7 +56,7 @@ class ZooVelocity:
 
     def velocity(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         t = (1 - s.to(torch.float64)).expand(x.shape[0])
-        return -self.zm.model(x, self.zm.transport.network_time(t).to(x.dtype))
+        return -self.zm.model(x, self.zm.transport.model_time(t).to(x.dtype))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -26,3 +26,15 @@ def test_readme_python_blocks_run_as_written():
             exec(compile(block, f"README.md python block {i}", "exec"), namespace)
         except Exception as error:  # pragma: no cover - the message is the point
             raise AssertionError(f"README.md python block {i} fails: {error!r}\n{block}") from error
+
+
+def test_readme_command_lines_name_existing_current_modules():
+    """Every `python -m ucgm_lab...` of the README exists and is not a deprecated alias."""
+    import importlib.util
+
+    text = README.read_text(encoding="utf-8")
+    modules = set(re.findall(r"python -m (ucgm_lab[\w.]*)", text))
+    assert "ucgm_lab.zoo" in modules
+    for module in modules:
+        assert importlib.util.find_spec(module) is not None, module
+        assert not module.startswith("ucgm_lab.images"), f"{module} is deprecated: use ucgm_lab.zoo"

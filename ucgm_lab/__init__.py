@@ -10,7 +10,14 @@ The three mathematical pieces of the paper:
 from .ema import ExponentialMovingAverage
 from .objective import ObjectiveOutput, UCGMObjective
 from .sampler import SampleOutput, sample
-from .schedules import AUTO_KUMARASWAMY, BetaTimeDistribution, KumaraswamySchedule, kumaraswamy
+from .schedules import (
+    AUTO_KUMARASWAMY,
+    SCHEDULES,
+    BetaTimeDistribution,
+    KumaraswamySchedule,
+    get_schedule,
+    kumaraswamy,
+)
 from .search import SamplerSettings, SearchResult, SearchSpace, search_sampler
 from .transports import (
     Transport,
@@ -28,6 +35,7 @@ __all__ = [
     "ExponentialMovingAverage",
     "KumaraswamySchedule",
     "ObjectiveOutput",
+    "SCHEDULES",
     "SampleOutput",
     "SamplerSettings",
     "SearchResult",
@@ -36,6 +44,7 @@ __all__ = [
     "TransportConstraintError",
     "TransportConstraintWarning",
     "UCGMObjective",
+    "get_schedule",
     "get_transport",
     "kumaraswamy",
     "list_transports",

@@ -17,18 +17,26 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ExponentialMovingAverage", "unwrap_model"]
+from .model_api import unwrap_model as _unwrap
+
+__all__ = ["ExponentialMovingAverage"]
 
 
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """Strip distributed / compile wrappers (``.module``, ``._orig_mod``) from a model."""
-    while True:
-        if hasattr(model, "module") and isinstance(model.module, nn.Module):
-            model = model.module
-        elif hasattr(model, "_orig_mod") and isinstance(model._orig_mod, nn.Module):
-            model = model._orig_mod
-        else:
-            return model
+def __getattr__(name: str) -> object:
+    """``ucgm_lab.ema.unwrap_model``: deprecated, now :func:`ucgm_lab.model_api.unwrap_model`."""
+    if name == "unwrap_model":
+        import warnings
+
+        from .model_api import unwrap_model
+
+        warnings.warn(
+            "ucgm_lab.ema.unwrap_model moved to ucgm_lab.model_api.unwrap_model; the old path "
+            "will be removed.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return unwrap_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,7 @@ class ExponentialMovingAverage:
         self.warmup = bool(warmup)
         self.current_decay = 0.0 if warmup else float(decay)
         self.num_updates = 0
-        self.model = copy.deepcopy(unwrap_model(model)).requires_grad_(False).eval()
+        self.model = copy.deepcopy(_unwrap(model)).requires_grad_(False).eval()
         self._cache: _Pairs | None = None
 
     @torch.no_grad()
@@ -71,7 +79,7 @@ class ExponentialMovingAverage:
         EMA and model tensors is made by name once and reused while the model's parameter and
         buffer objects stay the same; it is rebuilt when they change.
         """
-        source = unwrap_model(model)
+        source = _unwrap(model)
         d = self.current_decay
         pairs = self._pairs(source)
         if pairs.params_ema:

@@ -1,6 +1,11 @@
-"""Sample quality versus the number of function evaluations (NFE).
+"""Sample quality versus the number of function evaluations (NFE), for every data kind.
 
-Shared by the demo, the notebooks and the benchmarks.
+One point type (:class:`QualityPoint`), one sweep (:func:`quality_vs_nfe`) whose reference
+chooses the metric -- 2D points are scored with :func:`ucgm_lab.metrics.evaluate_2d`, a
+:class:`~ucgm_lab.metrics.digits.DigitsFrechet` scores digits with the digits metric and the
+class accuracy -- one class-conditional sweep with and without guidance
+(:func:`guidance_sweep`), and one table (:func:`format_quality_table`). Shared by the demo,
+the notebooks, the peer comparison and the benchmarks.
 """
 
 from __future__ import annotations
@@ -13,30 +18,84 @@ import torch
 from torch import Tensor
 
 from .metrics import evaluate_2d
+from .metrics.classes import balanced_labels, class_metrics
+from .metrics.digits import DigitsFrechet
 from .model_api import Model
-from .sampler import sample
-from .transports import Transport
+from .runtime import single_thread
+from .sampler import SampleOutput, sample
+from .schedules import KumaraswamySchedule, get_schedule
+from .transports import Transport, get_transport
 
-__all__ = ["QualityPoint", "format_quality_table", "model_device", "quality_vs_nfe", "sweep_nfe"]
+__all__ = [
+    "DIGITS_METRIC",
+    "QualityPoint",
+    "format_quality_table",
+    "guidance_sweep",
+    "model_and_transport",
+    "model_device",
+    "quality_vs_nfe",
+    "sample_at_nfe",
+    "sweep_nfe",
+]
+
+DIGITS_METRIC = "digits_fd"
+"""Key of the digits metric in ``QualityPoint.metrics``."""
 
 
 @dataclass(frozen=True)
 class QualityPoint:
-    """One point of a quality-versus-NFE curve.
+    """One point of a quality-versus-NFE curve (UCGM-S, or a peer library's solver).
 
     Attributes:
-        label: Name of the curve (e.g. "lambda=0, kappa=0.5").
-        steps: The ``steps`` argument given to the sampler.
+        label: Name of the curve (e.g. "lambda=0, kappa=0.5", "peer euler", "UCGM-S k=0.25 o2").
+        steps: The ``steps`` given to the sampler (None for an adaptive solver).
         nfe: Network evaluations actually made.
-        metrics: Metric name -> value (lower is better).
-        settings: The sampler keyword arguments used.
+        metrics: Metric name -> value (lower is better, except accuracies).
+        settings: The sampler keyword arguments used (an adaptive solver: ``tolerance``).
+        model: Which model the curve belongs to, when several share a table (e.g. the peer
+            library "torchcfm"); "" otherwise.
+        family: "ucgm" for UCGM-S, "peer" for a peer library's own solver.
     """
 
     label: str
-    steps: int
+    steps: int | None
     nfe: int
     metrics: dict[str, float]
     settings: dict[str, Any] = field(default_factory=dict)
+    model: str = ""
+    family: str = "ucgm"
+
+    @property
+    def sampler(self) -> str:
+        """The curve name (the peer comparison's word for :attr:`label`)."""
+        return self.label
+
+    @property
+    def score(self) -> float:
+        """The first metric's value (the peer comparison scores with one metric)."""
+        return next(iter(self.metrics.values()))
+
+    @property
+    def setting(self) -> str:
+        """The knob that produced this NFE: "steps=8" or, for an adaptive solver, "tol=0.001"."""
+        if "tolerance" in self.settings:
+            return f"tol={self.settings['tolerance']:g}"
+        return f"steps={self.steps}"
+
+    @property
+    def kappa(self) -> float | None:
+        """UCGM-S extrapolation ratio (None for a peer solver or when not set)."""
+        return self.settings.get("kappa")
+
+    @property
+    def order(self) -> int | None:
+        """UCGM-S order (None for a peer solver or when not set)."""
+        return self.settings.get("order")
+
+    @property
+    def correction(self) -> str | None:
+        """Form of the order-2 correction ("noise" or "data"; None otherwise)."""
+        return self.settings.get("correction") if self.order == 2 else None
 
 
 def model_device(model: Model) -> torch.device:
@@ -45,6 +104,29 @@ def model_device(model: Model) -> torch.device:
         for p in model.parameters():
             return p.device
     return torch.device("cpu")
+
+
+def model_and_transport(entry: Any) -> tuple[Model, Transport]:
+    """Accept a zoo model (with ``.model`` and ``.transport``) or a pair (model, transport).
+
+    Args:
+        entry: A :class:`~ucgm_lab.zoo.ZooModel`, or ``(model, transport)`` with the transport
+            given by name or as a :class:`~ucgm_lab.transports.Transport`.
+
+    Returns:
+        The model and its transport.
+
+    Raises:
+        TypeError: For anything else.
+    """
+    if hasattr(entry, "model") and hasattr(entry, "transport"):
+        return entry.model, get_transport(entry.transport)
+    if isinstance(entry, tuple) and len(entry) == 2 and callable(entry[0]):
+        return entry[0], get_transport(entry[1])
+    raise TypeError(
+        "Expected a zoo model (with .model and .transport) or a pair (model, transport); "
+        f"got {type(entry).__name__}."
+    )
 
 
 def sweep_nfe(
@@ -100,7 +182,7 @@ def sweep_nfe(
 def quality_vs_nfe(
     model: Model,
     transport: str | Transport,
-    reference: Tensor,
+    reference: Tensor | DigitsFrechet,
     steps_list: Sequence[int],
     *,
     label: str,
@@ -111,34 +193,63 @@ def quality_vs_nfe(
     time_points_for: Callable[[int], Sequence[float] | None] | None = None,
     **sampler_kwargs: Any,
 ) -> list[QualityPoint]:
-    """Sample ``model`` with UCGM-S at each step count and score the samples against ``reference``.
+    """Sample ``model`` with UCGM-S at each step count and score the samples.
+
+    The reference chooses the metric:
+
+    * data points (a tensor (n, d), e.g. 2D points): ``metrics`` of
+      :func:`ucgm_lab.metrics.evaluate_2d` against them, ``num_samples`` samples (default n);
+    * a :class:`~ucgm_lab.metrics.digits.DigitsFrechet` (digits): ``"digits_fd"`` (the digits
+      metric, comparable with its ``floor()``) and ``"accuracy"`` (how often a sample shows its
+      class), on ``metric.num_samples`` samples with the test split's labels as ``y``.
 
     Args:
         model: The network.
         transport: Its transport.
-        reference: Data points, shape (n, 2) (or (n, d)).
+        reference: Data points, shape (n, d), or the digits metric.
         steps_list: Step counts to try.
         label: Curve name.
-        metrics: Names accepted by :func:`ucgm_lab.metrics.evaluate_2d`.
-        num_samples: Samples per point (default: as many as ``reference``).
+        metrics: Names accepted by :func:`ucgm_lab.metrics.evaluate_2d` (data points only).
+        num_samples: Samples per point (data points only; default: as many as ``reference``).
         seed: Seed of the initial noise (the same noise for every step count) and of rho's noise.
-        y: Optional class ids, shape (num_samples,).
-        time_points_for: Optional function steps -> explicit time points (or None for the schedule).
+        y: Optional class ids, shape (num_samples,) (data points only).
+        time_points_for: Optional function steps -> explicit time points (or None for the
+            schedule), e.g. ``{2: [0.999, 0.5]}.get`` for a few-step model.
         **sampler_kwargs: Passed to :func:`ucgm_lab.sample` (kappa, rho, order, schedule, ...).
 
     Returns:
         One :class:`QualityPoint` per step count.
     """
-    n = num_samples or reference.shape[0]
-    noise = torch.randn((n, *reference.shape[1:]), generator=torch.Generator().manual_seed(seed))
-    noise = noise.to(model_device(model))
-    ref = reference.cpu()
+    device = model_device(model)
+    if isinstance(reference, DigitsFrechet):
+        digits = reference
+        y = digits.test_labels.to(device)
+        shape = (digits.num_samples, *digits.test_images.shape[1:])
+
+        def score(samples: Tensor) -> dict[str, float]:
+            return {
+                DIGITS_METRIC: digits.distance(samples),
+                "accuracy": digits.accuracy(samples, y),
+            }
+
+    elif isinstance(reference, Tensor):
+        ref = reference.cpu()
+        shape = (num_samples or ref.shape[0], *ref.shape[1:])
+
+        def score(samples: Tensor) -> dict[str, float]:
+            return evaluate_2d(samples.cpu(), ref, metrics=tuple(metrics))
+
+    else:
+        raise TypeError(
+            f"reference must be data points (a tensor) or a DigitsFrechet, got {type(reference).__name__}."
+        )
+    noise = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(device)
     return sweep_nfe(
         model,
         transport,
         noise,
         steps_list,
-        lambda samples: evaluate_2d(samples.cpu(), ref, metrics=tuple(metrics)),
+        score,
         label=label,
         seed=seed,
         y=y,
@@ -147,26 +258,139 @@ def quality_vs_nfe(
     )
 
 
-def format_quality_table(points: Sequence[QualityPoint], metric: str, digits: int = 3) -> str:
-    """A markdown table of quality points: one row per label, one column per NFE.
+def sample_at_nfe(
+    model: Model,
+    transport: str | Transport,
+    noise: Tensor,
+    labels: Tensor,
+    nfe: int,
+    guidance_scale: float,
+    seed: int,
+    schedule: KumaraswamySchedule | str = "even",
+) -> SampleOutput:
+    """Sample class-conditionally at a fixed NFE: nfe steps without guidance, nfe // 2 with it.
 
     Args:
-        points: Points of one or several curves.
-        metric: Which metric to show.
-        digits: Decimals.
+        model: The network.
+        transport: Its transport.
+        noise: Initial states, shape (n, ...).
+        labels: Class ids, shape (n,).
+        nfe: Network evaluations.
+        guidance_scale: CFG scale w (1 = none; otherwise two evaluations per step).
+        seed: Seed of rho's fresh noise (``seed + 1``).
+        schedule: Time grid (a name of :data:`~ucgm_lab.schedules.SCHEDULES` or a schedule).
+
+    Raises:
+        ValueError: An NFE below 2 with guidance.
+    """
+    steps = nfe // 2 if guidance_scale != 1.0 else nfe
+    if steps < 1:
+        raise ValueError(
+            f"NFE {nfe} is too small for guidance (two evaluations per step); use NFE >= 2."
+        )
+    with single_thread():
+        return sample(
+            model,
+            noise,
+            transport,
+            steps,
+            y=labels,
+            guidance_scale=guidance_scale,
+            schedule=schedule,
+            generator=torch.Generator().manual_seed(seed + 1),
+        )
+
+
+def guidance_sweep(
+    model: Any,
+    dataset: str,
+    nfes: Sequence[int],
+    *,
+    label: str,
+    guidance_scale: float = 1.0,
+    num_samples: int = 800,
+    seed: int = 0,
+    schedule: KumaraswamySchedule | str = "even",
+) -> list[QualityPoint]:
+    """Class-conditional quality versus NFE (Fig. 3b), for :func:`ucgm_lab.viz.quality_figure`.
+
+    With ``guidance_scale != 1`` each step costs two evaluations, so the sampler gets
+    ``nfe // 2`` steps and the curves compare models at equal cost.
+
+    Args:
+        model: A zoo model (or (model, transport) pair), class-conditional.
+        dataset: Its 2D data set.
+        nfes: Network evaluations to try.
+        label: Curve name.
+        guidance_scale: CFG scale w (1 = none).
+        num_samples: Samples per point (balanced over the classes).
+        seed: Seed of the noise (the same for every NFE).
+        schedule: Time grid: a name of :data:`~ucgm_lab.schedules.SCHEDULES` (default
+            ``"even"``) or a :class:`~ucgm_lab.schedules.KumaraswamySchedule`.
 
     Returns:
-        The table as text (a blank cell where a curve lacks an NFE).
+        One :class:`QualityPoint` per NFE with the metrics of
+        :func:`~ucgm_lab.metrics.classes.class_metrics` (``"class_w2"``, ``"class_accuracy"``,
+        ``"class_spread"``).
+
+    Raises:
+        ValueError: An NFE below 2 with guidance.
     """
-    nfes = sorted({p.nfe for p in points})
+    from toy_data import num_classes
+
+    net, transport = model_and_transport(model)
+    grid = get_schedule(schedule) if isinstance(schedule, str) else schedule
+    labels = balanced_labels(num_classes(dataset), num_samples)
+    noise = torch.randn(num_samples, 2, generator=torch.Generator().manual_seed(seed))
+    points = []
+    for nfe in nfes:
+        out = sample_at_nfe(net, transport, noise, labels, nfe, guidance_scale, seed, grid)
+        values = class_metrics(out.sample, labels, dataset, seed=seed)
+        settings = {"guidance_scale": guidance_scale, "steps": out.x_hat.shape[0], "schedule": grid}
+        points.append(QualityPoint(label, out.x_hat.shape[0], out.nfe, values, settings))
+    return points
+
+
+def format_quality_table(
+    points: Sequence[QualityPoint],
+    metric: str | None = None,
+    digits: int = 3,
+    nfes: Sequence[int] | None = None,
+    fill_below: bool = False,
+) -> str:
+    """A markdown table of quality points: one row per curve, one column per NFE.
+
+    Args:
+        points: Points of one or several curves (a curve: one ``(model, label)``; the row is
+            named "model / label" when ``model`` is set).
+        metric: Which metric to show (default: each point's first, :attr:`QualityPoint.score`).
+        digits: Decimals.
+        nfes: The columns (default: every NFE of the points).
+        fill_below: Where a curve has no point at a column's NFE (adaptive solvers, order 2),
+            show its point at the largest NFE below, marked with that NFE in brackets
+            ("0.0123 [7]"); otherwise leave the cell blank.
+
+    Returns:
+        The table as text.
+    """
+    cols = sorted(set(nfes) if nfes is not None else {p.nfe for p in points})
     rows: dict[str, dict[int, float]] = {}
     for p in points:
-        rows.setdefault(p.label, {})[p.nfe] = p.metrics[metric]
+        name = f"{p.model} / {p.label}" if p.model else p.label
+        rows.setdefault(name, {})[p.nfe] = p.metrics[metric] if metric is not None else p.score
     lines = [
-        "| curve | " + " | ".join(f"NFE {n}" for n in nfes) + " |",
-        "|---|" + "---|" * len(nfes),
+        "| curve | " + " | ".join(f"NFE {n}" for n in cols) + " |",
+        "|---|" + "---|" * len(cols),
     ]
-    for label, values in rows.items():
-        cells = [f"{values[n]:.{digits}f}" if n in values else "" for n in nfes]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for name, values in rows.items():
+        cells = []
+        for n in cols:
+            below = [m for m in values if m <= n] if fill_below else [m for m in values if m == n]
+            if not below:
+                cells.append("")
+            elif max(below) == n:
+                cells.append(f"{values[n]:.{digits}f}")
+            else:
+                cells.append(f"{values[max(below)]:.{digits}f} [{max(below)}]")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

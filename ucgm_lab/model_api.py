@@ -13,9 +13,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .ema import unwrap_model
-
 __all__ = [
+    "unwrap_model",
     "Model",
     "call_model",
     "check_batch",
@@ -26,6 +25,17 @@ __all__ = [
 ]
 
 Model = Callable[..., Tensor]
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """Strip distributed / compile wrappers (``.module``, ``._orig_mod``) from a model."""
+    while True:
+        if hasattr(model, "module") and isinstance(model.module, nn.Module):
+            model = model.module
+        elif hasattr(model, "_orig_mod") and isinstance(model._orig_mod, nn.Module):
+            model = model._orig_mod
+        else:
+            return model
 
 
 def call_model(model: Model, x_t: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as torch_f
 from torch import Tensor, nn
 
-from .ema import ExponentialMovingAverage, unwrap_model
+from .ema import ExponentialMovingAverage
 from .model_api import (
     Model,
     call_model,
@@ -39,6 +39,7 @@ from .model_api import (
     check_labels,
     check_model_takes_labels,
     resolve_null_class,
+    unwrap_model,
 )
 from .schedules import BetaTimeDistribution
 from .time_sensitivity import TimeSensitivity, warn_if_time_sensitive
@@ -445,7 +446,7 @@ class UCGMObjective:
         x_t = c_t.alpha * z_c + c_t.gamma * x_c
 
         net_dtype = self._model_dtype(model, x)
-        F_t = call_model(model, x_t.to(net_dtype), tr.network_time(t).to(net_dtype), labels)
+        F_t = call_model(model, x_t.to(net_dtype), tr.model_time(t).to(net_dtype), labels)
         F_sg = F_t.detach().to(compute_dtype)
 
         with torch.no_grad():
@@ -606,7 +607,7 @@ class UCGMObjective:
         with self._no_grad_context(x_in.device):
             in_dtype = torch.float32 if self.fp32_no_grad_forwards else self._model_dtype(net, x_in)
             F = call_model(
-                net, x_in.to(in_dtype), self.transport.network_time(t).to(in_dtype), labels
+                net, x_in.to(in_dtype), self.transport.model_time(t).to(in_dtype), labels
             )
         return F.to(dtype)
 

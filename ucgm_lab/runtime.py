@@ -9,8 +9,10 @@ shrinks or skips work in test mode says so in its output.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["TEST_MODE_ENV", "pick", "test_mode"]
+__all__ = ["TEST_MODE_ENV", "pick", "single_thread", "test_mode"]
 
 TEST_MODE_ENV = "UCGM_LAB_TEST_MODE"
 
@@ -23,3 +25,20 @@ def test_mode() -> bool:
 def pick(full, test):
     """Return ``test`` in test mode and ``full`` otherwise (e.g. ``steps = pick(2000, 50)``)."""
     return test if test_mode() else full
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block (restored afterwards).
+
+    The toy networks are tiny: one thread is fastest for them and keeps a notebook
+    responsive on a busy machine, where several threads mostly wait for each other.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

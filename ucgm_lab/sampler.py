@@ -32,7 +32,7 @@ from .model_api import (
     model_dtype,
     resolve_null_class,
 )
-from .schedules import KumaraswamySchedule, explicit_time_points
+from .schedules import KumaraswamySchedule, explicit_time_points, get_schedule
 from .transports import Decomposition, Transport, get_transport
 
 __all__ = [
@@ -240,7 +240,7 @@ def sample(
             F = F(null) + w (F(y) - F(null)) for t_i inside ``guidance_interval``.
         guidance_interval: (lo, hi) of times where guidance applies.
         guidance_interval_time: "library" (default: ``guidance_interval`` is in library time,
-            data at 0) or "network" (in the network's own time ``transport.network_time(t)``,
+            data at 0) or "network" (in the network's own time ``transport.model_time(t)``,
             as the reference implementation's ``cfg_interval``; for ReLinear the reference's
             [0.125, 1.0] is (0, 0.875) in library time). See docs/architecture.md.
         null_class: Class id of the unconditional model (default ``model.null_class``).
@@ -360,7 +360,7 @@ def sample(
         )[:5],
         dim=1,
     ).tolist()
-    network_times = tr.network_time(times)  # map in the state dtype, then cast
+    network_times = tr.model_time(times)  # map in the state dtype, then cast
     t_net_rows = network_times.to(net_dtype)[:, None] * batch_ones
     # the times that guidance_interval is compared with (library or network time)
     guidance_times = (network_times if guidance_interval_time == "network" else times).tolist()
@@ -505,17 +505,12 @@ def _time_grid(
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         raise ValueError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}.")
     if isinstance(schedule, str):
-        key = schedule.lower()
-        if key == "uniform":
-            schedule = KumaraswamySchedule()
-        elif key == "even":
-            schedule = KumaraswamySchedule.even()
-        elif key == "auto":
-            schedule = KumaraswamySchedule.auto()
-        else:
+        try:
+            schedule = get_schedule(schedule)
+        except ValueError:
             raise ValueError(
-                f"schedule must be 'uniform', 'even', 'auto' or a KumaraswamySchedule, got {schedule!r}."
-            )
+                f"schedule must be 'uniform', 'even' (alias 'open'), 'auto' or a KumaraswamySchedule, got {schedule!r}."
+            ) from None
     elif not isinstance(schedule, KumaraswamySchedule):
         raise TypeError(
             f"schedule must be 'uniform', 'even', 'auto' or a KumaraswamySchedule, got {type(schedule).__name__}."

@@ -21,7 +21,11 @@ __all__ = [
     "AUTO_KUMARASWAMY",
     "BetaTimeDistribution",
     "KumaraswamySchedule",
+    "SCHEDULES",
+    "SCHEDULE_ALIASES",
+    "even_time_points",
     "explicit_time_points",
+    "get_schedule",
     "kumaraswamy",
     "timeshift",
 ]
@@ -255,3 +259,67 @@ class BetaTimeDistribution:
                 cpu.set_state(saved)
         t = (t.double() * self.scale).clamp(lo, hi)
         return t.to(device=device, dtype=dtype)
+
+
+SCHEDULES: dict[str, KumaraswamySchedule] = {
+    "even": KumaraswamySchedule.even(),
+    "uniform": KumaraswamySchedule(),
+    "auto": KumaraswamySchedule.auto(),
+}
+"""The named sampling grids, in the one place the sampler, the widgets and the peer comparison
+read them:
+
+* ``"even"``: t_i = 1 - u_i with u evenly spaced from 0.001 and no gap at the data end
+  (:meth:`KumaraswamySchedule.even`): every evaluation does work; N = 2 gives {0.999, 0.4995}
+  (docs/paper-notes.md, E1 and F1). The sampler's default.
+* ``"uniform"``: the reference implementation's grid (gaps 0.001 at both ends; the last
+  evaluation sits at t = 0.001, where it barely changes the sample: costly at small N).
+* ``"auto"``: the paper's Kumaraswamy "Auto" schedule (1.17, 0.8, 1.1) (A.1.3).
+"""
+
+SCHEDULE_ALIASES: dict[str, str] = {"open": "even"}
+"""Other names of the grids: "open" (the peers' Euler grid started at t = 0.999) is "even"."""
+
+
+def get_schedule(name: str) -> KumaraswamySchedule:
+    """A named sampling grid (:data:`SCHEDULES`, beside :func:`ucgm_lab.get_transport`).
+
+    Args:
+        name: "even" (alias "open"), "uniform" or "auto" (case-insensitive).
+
+    Returns:
+        The schedule (a frozen dataclass, safe to share).
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        ValueError: Unknown name (the message lists the known ones).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"A schedule name must be a string, got {type(name).__name__}.")
+    key = name.lower()
+    key = SCHEDULE_ALIASES.get(key, key)
+    if key not in SCHEDULES:
+        known = ", ".join(repr(k) for k in [*SCHEDULES, *SCHEDULE_ALIASES])
+        raise ValueError(f"Unknown schedule {name!r}; known: {known}.")
+    return SCHEDULES[key]
+
+
+def even_time_points(nfe: int) -> list[float]:
+    """The "even" grid's sampling times for ``nfe`` evaluations, as a list (the sampler appends 0).
+
+    The form stored in zoo metadata and passed as ``time_points=``: t = 0.999, about 1 - 1/N,
+    ..., about 1/N, rounded to 6 decimals; N = 2 gives the paper's few-step grid {1, 0.5}
+    (Tab. 6 uses 0.3 to 0.6 for the second point) with the first point kept below 1
+    (docs/paper-notes.md, E1 and F1). ``sample(..., steps=N)`` on the default grid uses the
+    same times.
+
+    Args:
+        nfe: Number of network evaluations N >= 1.
+
+    Returns:
+        N decreasing times, e.g. ``[0.999, 0.4995]`` for N = 2 and ``[0.999, 0.666, 0.333]``
+        for N = 3.
+    """
+    if isinstance(nfe, bool) or not isinstance(nfe, int) or nfe < 1:
+        raise ValueError(f"nfe must be a positive integer, got {nfe!r}.")
+    return [round(v, 6) for v in SCHEDULES["even"].time_points(nfe)[:-1].tolist()]

@@ -369,7 +369,7 @@ def default_metric(reference: Tensor) -> Metric:
     * 2D points (M, 2): sliced W2 with 256 fixed directions (:class:`SlicedW2`, the value
       of :func:`ucgm_lab.metrics.sliced_wasserstein2`).
     * digits images (M, 1, 8, 8): the digits Frechet distance
-      (:func:`ucgm_lab.images.metric.digits_frechet`; the reference is not used, the metric
+      (:func:`ucgm_lab.metrics.digits.digits_frechet`; the reference is not used, the metric
       compares with the digits train split).
 
     Raises:
@@ -378,7 +378,7 @@ def default_metric(reference: Tensor) -> Metric:
     if reference.ndim == 2 and reference.shape[1] == 2:
         return SlicedW2()
     if tuple(reference.shape[1:]) == (1, 8, 8):
-        from .images.metric import digits_frechet
+        from .metrics.digits import digits_frechet
 
         frechet = digits_frechet()
         return lambda samples, _reference: frechet.distance(samples)

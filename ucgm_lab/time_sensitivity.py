@@ -27,8 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .ema import unwrap_model
-from .model_api import Model, call_model, check_batch, check_labels
+from .model_api import Model, call_model, check_batch, check_labels, unwrap_model
 from .schedules import BetaTimeDistribution
 from .transports import Transport, broadcast_time, get_transport
 
@@ -152,7 +151,7 @@ def time_sensitivity(
     x_t = c.alpha * z_all + c.gamma * x_all
     y_all = None if ys is None else ys.repeat(4)
     with torch.no_grad(), torch.autocast(device_type=device.type, enabled=False):
-        F = call_model(net, x_t, tr.network_time(t_all).to(dtype), y_all)
+        F = call_model(net, x_t, tr.model_time(t_all).to(dtype), y_all)
         f = tr.predict_x(F.to(dtype), x_t, t_b).double()
     f_plus, f_minus, f_half_plus, f_half_minus = f.chunk(4)
     d_full = (f_plus - f_minus) / (2 * epsilon)

@@ -347,7 +347,15 @@ class Transport:
         return self.coefficients(t).D
 
     def network_time(self, t: Tensor) -> Tensor:
-        """The time to pass to the network for library time ``t`` (see ``model_time``)."""
+        """Deprecated: call ``transport.model_time(t)``, the one name of the network's time."""
+        import warnings
+
+        warnings.warn(
+            "Transport.network_time(t) is deprecated: use Transport.model_time(t) (the old name "
+            "will be removed).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.model_time(t)
 
     # ------------------------------------------------------------------ data-space maps

@@ -66,3 +66,18 @@ def test_missing_parameter_is_a_clear_error():
     net.extra = nn.Linear(1, 1)
     with pytest.raises(KeyError, match="parameter 'extra.weight' of the model is missing"):
         ema.update(net)
+
+
+def test_unwrap_model_lives_in_model_api_and_the_old_path_warns():
+    from torch import nn
+
+    from ucgm_lab import ema
+    from ucgm_lab.model_api import unwrap_model
+
+    inner = nn.Linear(2, 2)
+    wrapper = nn.Module()
+    wrapper.module = inner
+    assert unwrap_model(wrapper) is inner
+    with pytest.deprecated_call(match="model_api.unwrap_model"):
+        old = ema.unwrap_model
+    assert old is unwrap_model

@@ -203,6 +203,7 @@ def test_demo_command_line_errors(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("module", ["ucgm_lab.zoo", "ucgm_lab.images"])
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_zoo_build_command_line_errors(module, tmp_path, capsys):
     """Obscure: `zoo build --only nope` and `--out` a file were tracebacks."""
     import importlib

@@ -20,7 +20,7 @@ def per_step_reference(model, noise, transport, kappa, rho, generator):
     ones = torch.ones(noise.shape[0])
     for i in range(len(POINTS)):
         t, t_next = times[i], times[i + 1]
-        F = model(state.float(), tr.network_time(t).float() * ones).double()
+        F = model(state.float(), tr.model_time(t).float() * ones).double()
         raw = tr.decompose(F, state, t)
         est = raw
         if kappa > 0 and previous is not None:

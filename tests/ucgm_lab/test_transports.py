@@ -94,8 +94,8 @@ def test_relinear_is_table_2_in_flipped_time():
     torch.testing.assert_close(c.gamma, s)
     torch.testing.assert_close(c.alpha_hat, -torch.ones_like(t))
     torch.testing.assert_close(c.gamma_hat, torch.ones_like(t))
-    torch.testing.assert_close(tr.network_time(t), s)
-    assert tr.network_time(torch.tensor(0.0)) == 1.0  # data end = network time 1
+    torch.testing.assert_close(tr.model_time(t), s)
+    assert tr.model_time(torch.tensor(0.0)) == 1.0  # data end = network time 1
 
 
 def _derivative(fn, t):
@@ -216,4 +216,11 @@ def test_from_data_at_one_matches_builtin_relinear():
     t = torch.rand(20, dtype=torch.float64)
     for field in ("alpha", "gamma", "alpha_hat", "gamma_hat"):
         torch.testing.assert_close(getattr(custom, field)(t), getattr(builtin, field)(t))
-    torch.testing.assert_close(custom.network_time(t), 1 - t)
+    torch.testing.assert_close(custom.model_time(t), 1 - t)
+
+
+def test_network_time_is_a_deprecated_name_of_model_time():
+    tr = get_transport("relinear")  # data at s = 1: model_time(t) = 1 - t
+    t = torch.tensor([0.0, 0.25, 1.0])
+    with pytest.deprecated_call(match="model_time"):
+        torch.testing.assert_close(tr.network_time(t), 1 - t)

@@ -21,8 +21,8 @@ adapter                            source convention -> UCGM transport
                                    gamma = 1 / sqrt(1 + sigma^2), F = D
 =================================  ===========================================================
 
-:mod:`ucgm_lab.adapters.peers` trains small 2D models with torchcfm and flow_matching and
-compares UCGM-S with those libraries' own solvers (quality versus NFE).
+The adapters are pure wrappers: training models with the peer libraries and comparing UCGM-S
+with their solvers is :mod:`ucgm_lab.peers` (``ucgm_lab.adapters.peers`` is its deprecated alias).
 """
 
 from ucgm_lab.adapters.base import INPUT_CONVENTIONS, AdaptedModel, AdaptedNetwork, call_source

@@ -1,71 +1,59 @@
-"""Small images on a CPU: the same UCGM knobs on 8x8 digits and CIFAR-10.
+"""Deprecated: the image lessons are part of the one lesson layer.
 
-* :mod:`~ucgm_lab.images.data`: ``load_image_data("digits" | "cifar10", split)``,
-  ``find_cifar10`` (a local ``cifar-10-batches-py`` folder, never downloaded).
-* :mod:`~ucgm_lab.images.recipes`: ``ImageRecipe`` + ``train_images`` on the shared trainer.
-* :mod:`~ucgm_lab.images.zoo`: the digits zoo (lambda = 0, 0.5, 1) and the digits classifier,
-  ``load_image_model``, ``python -m ucgm_lab.images build``.
-* :mod:`~ucgm_lab.images.metric`: the digits metric, a Frechet distance in the feature space
-  of the project's digits classifier (a teaching metric, not FID), with its floor.
-* :mod:`~ucgm_lab.images.fid`: FID with torch-fidelity's Inception weights, when you have them.
-* :mod:`~ucgm_lab.images.plots` and :mod:`~ucgm_lab.images.widgets`: image grids, Fig. 2, and
-  kappa / rho sliders over cached trajectories.
+=====================================  ==================================================
+old ``ucgm_lab.images`` name           new place
+=====================================  ==================================================
+``load_image_data``, ``find_cifar10``  :mod:`ucgm_lab.data`
+``ImageRecipe``, ``train_images``      :mod:`ucgm_lab.recipes` (``train``)
+``load_image_model``, ``build``        :mod:`ucgm_lab.zoo` (``load``, ``ZooModel.sample``)
+``DigitsClassifier``, ``DigitsFrechet`` :mod:`ucgm_lab.metrics.digits_classifier`, :mod:`ucgm_lab.metrics.digits`
+``fid``                                :mod:`ucgm_lab.metrics.fid`
+``image_quality_vs_nfe``               :func:`ucgm_lab.evaluation.quality_vs_nfe`
+``image_grid_figure`` ...              :mod:`ucgm_lab.viz.images`
+``KappaRhoExplorer`` ...               :mod:`ucgm_lab.widgets.images`
+``even_time_points``                   :func:`ucgm_lab.schedules.even_time_points`
+=====================================  ==================================================
+
+Each old name still works and warns (``DeprecationWarning``).
 """
 
-from .classifier import DigitsClassifier, train_digits_classifier
-from .data import cifar10_instructions, find_cifar10, load_image_data
-from .evaluation import METRIC_NAME, format_quality_table, image_quality_vs_nfe
-from .fid import INCEPTION_WEIGHTS_FILE, fid
-from .metric import DigitsFrechet, digits_frechet
-from .plots import image_grid_figure, image_table_figure, tile_images, x_hat_grid_figure
-from .recipes import CIFAR10_RECIPE, DIGITS_RECIPE, ImageRecipe, ImageRun, train_images
-from .timegrid import even_time_points
-from .widgets import KappaRhoExplorer, TrajectoryCache, cache_trajectories
-from .zoo import (
-    CLASSIFIER_NAME,
-    IMAGE_ZOO_DIR,
-    IMAGE_ZOO_SPECS,
-    ImageZooModel,
-    ImageZooSpec,
-    available,
-    build,
-    load_classifier,
-    load_image_model,
-)
+from .._deprecated import forward_names
 
-__all__ = [
-    "CIFAR10_RECIPE",
-    "CLASSIFIER_NAME",
-    "DIGITS_RECIPE",
-    "IMAGE_ZOO_DIR",
-    "IMAGE_ZOO_SPECS",
-    "INCEPTION_WEIGHTS_FILE",
-    "METRIC_NAME",
-    "DigitsClassifier",
-    "DigitsFrechet",
-    "ImageRecipe",
-    "ImageRun",
-    "ImageZooModel",
-    "ImageZooSpec",
-    "KappaRhoExplorer",
-    "TrajectoryCache",
-    "available",
-    "build",
-    "cache_trajectories",
-    "cifar10_instructions",
-    "digits_frechet",
-    "even_time_points",
-    "fid",
-    "find_cifar10",
-    "format_quality_table",
-    "image_grid_figure",
-    "image_quality_vs_nfe",
-    "image_table_figure",
-    "load_classifier",
-    "load_image_data",
-    "load_image_model",
-    "tile_images",
-    "train_digits_classifier",
-    "train_images",
-    "x_hat_grid_figure",
-]
+_NEW = {
+    "CIFAR10_RECIPE": "ucgm_lab.recipes:CIFAR10_RECIPE",
+    "DIGITS_RECIPE": "ucgm_lab.recipes:DIGITS_RECIPE",
+    "ImageRecipe": "ucgm_lab.recipes:ImageRecipe",
+    "ImageRun": "ucgm_lab.recipes:TrainRun",
+    "train_images": "ucgm_lab.recipes:train_images",
+    "CLASSIFIER_NAME": "ucgm_lab.zoo:CLASSIFIER_NAME",
+    "IMAGE_ZOO_DIR": "ucgm_lab.zoo:DIGITS_DIR",
+    "IMAGE_ZOO_SPECS": "ucgm_lab.images.zoo:IMAGE_ZOO_SPECS",
+    "ImageZooModel": "ucgm_lab.zoo:ZooModel",
+    "ImageZooSpec": "ucgm_lab.zoo:ZooSpec",
+    "available": "ucgm_lab.images.zoo:available",
+    "build": "ucgm_lab.images.zoo:build",
+    "load_classifier": "ucgm_lab.zoo:load_classifier",
+    "load_image_model": "ucgm_lab.zoo:load",
+    "DigitsClassifier": "ucgm_lab.metrics.digits_classifier:DigitsClassifier",
+    "train_digits_classifier": "ucgm_lab.metrics.digits_classifier:train_digits_classifier",
+    "DigitsFrechet": "ucgm_lab.metrics.digits:DigitsFrechet",
+    "digits_frechet": "ucgm_lab.metrics.digits:digits_frechet",
+    "INCEPTION_WEIGHTS_FILE": "ucgm_lab.metrics.inception:INCEPTION_WEIGHTS_FILE",
+    "fid": "ucgm_lab.metrics.fid:fid",
+    "cifar10_instructions": "ucgm_lab.data:cifar10_instructions",
+    "find_cifar10": "ucgm_lab.data:find_cifar10",
+    "load_image_data": "ucgm_lab.data:load_image_data",
+    "METRIC_NAME": "ucgm_lab.evaluation:DIGITS_METRIC",
+    "format_quality_table": "ucgm_lab.images.evaluation:format_quality_table",
+    "image_quality_vs_nfe": "ucgm_lab.images.evaluation:image_quality_vs_nfe",
+    "image_grid_figure": "ucgm_lab.viz.images:image_grid_figure",
+    "image_table_figure": "ucgm_lab.viz.images:image_table_figure",
+    "tile_images": "ucgm_lab.viz.images:tile_images",
+    "x_hat_grid_figure": "ucgm_lab.viz.images:x_hat_grid_figure",
+    "KappaRhoExplorer": "ucgm_lab.widgets.images:KappaRhoExplorer",
+    "TrajectoryCache": "ucgm_lab.widgets.images:TrajectoryCache",
+    "cache_trajectories": "ucgm_lab.widgets.images:cache_trajectories",
+    "even_time_points": "ucgm_lab.schedules:even_time_points",
+}
+__all__ = sorted(_NEW)
+__getattr__ = forward_names(__name__, _NEW)

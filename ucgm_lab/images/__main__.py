@@ -1,41 +1,22 @@
-"""Command line of the image zoo: ``python -m ucgm_lab.images {list,build}``."""
+"""Deprecated: ``python -m ucgm_lab.zoo {list,build}`` lists and builds the digits models too."""
 
 from __future__ import annotations
 
-import argparse
+import sys
 
-import torch
-
-from ..zoo.build_cli import check_build_arguments
-from .zoo import CLASSIFIER_NAME, IMAGE_ZOO_DIR, IMAGE_ZOO_SPECS, available, build
-
-ALL_NAMES = [CLASSIFIER_NAME, *(s.name for s in IMAGE_ZOO_SPECS)]
+from .._deprecated import warn_moved
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point."""
-    parser = argparse.ArgumentParser(prog="python -m ucgm_lab.images", description="The digits zoo.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the classifier and the zoo models and whether their checkpoint exists")
-    b = sub.add_parser("build", help="train and save the classifier and zoo models (CPU, seeded)")
-    b.add_argument("--only", nargs="*", help=f"names to build (default: {CLASSIFIER_NAME} and all models)")
-    b.add_argument("--out", default=str(IMAGE_ZOO_DIR), help="output folder (default: the package's zoo)")
-    b.add_argument("--steps-scale", type=float, default=1.0, help="multiply every training budget")
-    b.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    args = parser.parse_args(argv)
-    if args.command == "list":
-        have = set(available())
-        rows = [(CLASSIFIER_NAME, "digits classifier behind the digits metric")]
-        rows += [(s.name, s.description) for s in IMAGE_ZOO_SPECS]
-        for name, description in rows:
-            mark = "built  " if name in have else "missing"
-            print(f"{mark}  {name:24s} {description}")
-        return
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    check_build_arguments(b, args, ALL_NAMES)
-    for path in build(args.only, args.out, args.steps_scale):
-        print(f"wrote {path}")
+    """Forward to ``python -m ucgm_lab.zoo`` (``build`` without ``--only``: the digits names)."""
+    from ..zoo.__main__ import main as zoo_main
+    from .zoo import _NAMES
+
+    warn_moved("python -m ucgm_lab.images", "python -m ucgm_lab.zoo", stacklevel=2)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["build"] and "--only" not in args:
+        args += ["--only", *_NAMES]
+    zoo_main(args)
 
 
 if __name__ == "__main__":

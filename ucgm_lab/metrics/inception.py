@@ -1,7 +1,7 @@
 """Where the FID Inception network's weights come from: one definition for every FID helper.
 
 Published FID numbers use the TensorFlow-ported InceptionV3 weights that torch-fidelity loads.
-The library never downloads them; :mod:`ucgm_lab.images.fid` and ``scale/fid.py`` name this
+The library never downloads them; :mod:`ucgm_lab.metrics.fid` and ``scale/fid.py`` name this
 file and its address in their error messages. This module holds only the two constants, so
 that importing them loads nothing else.
 """

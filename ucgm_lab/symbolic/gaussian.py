@@ -295,7 +295,7 @@ def learned_affine_coefficients(
     with torch.no_grad():
         for value in times:
             tt = torch.full((x_grid.shape[0],), float(value), dtype=x_grid.dtype)
-            f_x = tr.predict_x(model(x_grid, tr.network_time(tt)), x_grid, tt)
+            f_x = tr.predict_x(model(x_grid, tr.model_time(tt)), x_grid, tt)
             coef = torch.linalg.lstsq(design, f_x).solution.flatten()
             out.append((float(coef[0]), float(coef[1])))
     return out

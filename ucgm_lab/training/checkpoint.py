@@ -45,6 +45,7 @@ __all__ = [
     "file_sha256",
     "load_checkpoint",
     "load_weights",
+    "read_zoo_file",
     "remove_orphan_temporaries",
     "save_checkpoint",
     "save_weights",
@@ -379,3 +380,27 @@ def update_manifest(path: str | Path) -> Path:
     manifest[path.name] = file_sha256(path)
     text = json.dumps(dict(sorted(manifest.items())), indent=2) + "\n"
     return atomic_write(path.parent / MANIFEST_NAME, lambda tmp: Path(tmp).write_text(text))
+
+
+def read_zoo_file(
+    folder: str | Path, name: str, build_command: str
+) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]]:
+    """Read ``<folder>/<name>.safetensors`` of a zoo: (path, tensors, metadata), checksummed.
+
+    Args:
+        folder: The checkpoint folder (with its ``checksums.json``).
+        name: The file stem.
+        build_command: The command that builds a missing file (quoted in the error).
+
+    Raises:
+        CheckpointError: The file is missing (the message names the folder and the command),
+            corrupt, or not listed in the folder's checksums.
+    """
+    path = Path(folder) / f"{name}.safetensors"
+    if not path.is_file():
+        raise CheckpointError(
+            f"The zoo checkpoint {path.name} is missing from the folder {Path(folder).name!r}. "
+            f"Build it with `{build_command}`."
+        )
+    tensors, meta = load_weights(path)
+    return path, tensors, meta

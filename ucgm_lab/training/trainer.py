@@ -37,7 +37,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..ema import ExponentialMovingAverage, unwrap_model
+from ..ema import ExponentialMovingAverage
+from ..model_api import unwrap_model
 from ..objective import UCGMObjective
 from .checkpoint import (
     atomic_write,

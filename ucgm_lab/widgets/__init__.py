@@ -18,23 +18,22 @@ inside a callback.
 * :class:`GuidanceExplorer`: enhanced target (zeta > 0) against CFG on a zeta = 0 model at
   equal NFE (Fig. 3b).
 
+* :class:`KappaRhoExplorer`: kappa and rho sliders over cached image trajectories
+  (:mod:`~ucgm_lab.widgets.images`).
+
 Static figures and helpers: :func:`coefficients_figure`, :func:`schedule_figure`,
-:func:`guidance_sweep`, :func:`class_metrics`, :func:`coefficient_from_expression`,
-:func:`parse_time_points`.
+:func:`coefficient_from_expression`, :func:`parse_time_points`. The class-conditional
+scores and the guidance sweep moved out of the widgets (``ucgm_lab.metrics.classes``,
+``ucgm_lab.evaluation.guidance_sweep``); their old names here are deprecated aliases.
 """
 
+from .._deprecated import forward_names
+from ..schedules import SCHEDULES
 from ._base import Explorer, FigureView, SettingsCache, figure_widget_available, single_thread
 from .consistency import ConsistencyExplorer, x_hat_columns
-from .guidance import (
-    GuidanceExplorer,
-    balanced_labels,
-    class_accuracy,
-    class_conditional_w2,
-    class_metrics,
-    class_spread,
-    guidance_sweep,
-)
-from .sampler import SCHEDULES, SamplerExplorer, parse_time_points, schedule_figure
+from .guidance import GuidanceExplorer
+from .images import KappaRhoExplorer, TrajectoryCache, cache_trajectories
+from .sampler import SamplerExplorer, parse_time_points, schedule_figure
 from .transports import (
     COEFFICIENT_NAMES,
     CustomTransportEditor,
@@ -51,20 +50,32 @@ __all__ = [
     "Explorer",
     "FigureView",
     "GuidanceExplorer",
+    "KappaRhoExplorer",
     "SamplerExplorer",
     "SettingsCache",
     "TransportExplorer",
-    "balanced_labels",
-    "class_accuracy",
-    "class_conditional_w2",
-    "class_metrics",
-    "class_spread",
+    "TrajectoryCache",
+    "cache_trajectories",
     "coefficient_from_expression",
     "coefficients_figure",
     "figure_widget_available",
-    "guidance_sweep",
     "parse_time_points",
     "schedule_figure",
     "single_thread",
     "x_hat_columns",
 ]
+
+_MOVED = {
+    **{
+        name: f"ucgm_lab.metrics.classes:{name}"
+        for name in (
+            "balanced_labels",
+            "class_accuracy",
+            "class_conditional_w2",
+            "class_metrics",
+            "class_spread",
+        )
+    },
+    "guidance_sweep": "ucgm_lab.evaluation:guidance_sweep",
+}
+__getattr__ = forward_names(__name__, _MOVED, stacklevel=2)

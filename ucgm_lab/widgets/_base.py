@@ -27,10 +27,9 @@ from typing import Any, Generic, Literal, TypeVar
 import ipywidgets as w
 import plotly.graph_objects as go
 import plotly.io as pio
-import torch
 
-from ..model_api import Model
-from ..transports import Transport, get_transport
+from ..evaluation import model_and_transport
+from ..runtime import single_thread
 from ..viz.static import LIVE_RENDERER, static_images_work
 
 __all__ = [
@@ -57,44 +56,6 @@ def figure_widget_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one thread inside the block (restored afterwards).
-
-    The toy networks are tiny: one thread is fastest for them and keeps a notebook
-    responsive on a busy machine, where several threads mostly wait for each other.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def model_and_transport(entry: Any) -> tuple[Model, Transport]:
-    """Accept a zoo model (with ``.model`` and ``.transport``) or a pair (model, transport).
-
-    Args:
-        entry: A :class:`~ucgm_lab.zoo.ZooModel`, or ``(model, transport)`` with the transport
-            given by name or as a :class:`~ucgm_lab.transports.Transport`.
-
-    Returns:
-        The model and its transport.
-
-    Raises:
-        TypeError: For anything else.
-    """
-    if hasattr(entry, "model") and hasattr(entry, "transport"):
-        return entry.model, get_transport(entry.transport)
-    if isinstance(entry, tuple) and len(entry) == 2 and callable(entry[0]):
-        return entry[0], get_transport(entry[1])
-    raise TypeError(
-        "Expected a zoo model (with .model and .transport) or a pair (model, transport); "
-        f"got {type(entry).__name__}."
-    )
 
 
 class FigureView:

@@ -18,10 +18,9 @@ from torch import Tensor
 
 from ..metrics import FloorResult, evaluate_2d
 from ..sampler import SampleOutput, sample
-from ..schedules import KumaraswamySchedule
+from ..schedules import SCHEDULES, KumaraswamySchedule
 from ..viz import density_heatmap
 from ._base import Backend, Explorer, SettingsCache, model_and_transport, single_thread
-from .sampler import SCHEDULES
 
 __all__ = ["ConsistencyExplorer", "x_hat_columns"]
 

@@ -10,7 +10,6 @@ target (zeta > 0) does it without guidance, at one evaluation per step.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,13 +20,18 @@ import torch
 from plotly.subplots import make_subplots
 from torch import Tensor
 
-from ..evaluation import QualityPoint
-from ..metrics import wasserstein2
-from ..sampler import SampleOutput, sample
-from ..schedules import KumaraswamySchedule
+from ..evaluation import guidance_sweep, sample_at_nfe
+from ..metrics.classes import (
+    balanced_labels,
+    class_accuracy,
+    class_conditional_w2,
+    class_metrics,
+    class_spread,
+)
+from ..sampler import SampleOutput
+from ..schedules import SCHEDULES, KumaraswamySchedule
 from ..viz import density_heatmap
 from ._base import Backend, Explorer, SettingsCache, model_and_transport, single_thread
-from .sampler import SCHEDULES
 
 __all__ = [
     "GuidanceExplorer",
@@ -52,200 +56,6 @@ _CLASS_MARKER = dict(
         for edge in (k / len(_PALETTE), (k + 1) / len(_PALETTE))
     ],
 )
-
-
-@functools.lru_cache(maxsize=256)
-def _class_points(dataset: str, n: int, class_id: int, seed: int) -> Tensor:
-    """Reference points of one class (cached: the explorers ask for the same ones again)."""
-    from toy_data import sample_2d_class
-
-    with single_thread():
-        return sample_2d_class(dataset, n, class_id, seed=seed).points
-
-
-@functools.lru_cache(maxsize=16)
-def _labelled_points(dataset: str, n: int, seed: int) -> tuple[Tensor, Tensor]:
-    """Labelled reference points (float64 points, labels), cached."""
-    from toy_data import sample_2d
-
-    with single_thread():
-        ref = sample_2d(dataset, n, seed=seed)
-    return ref.points.double(), ref.labels
-
-
-def balanced_labels(num_classes: int, n: int) -> Tensor:
-    """Class ids 0, 1, ..., K-1, 0, 1, ... of length n (int64): the same count per class (+-1)."""
-    if num_classes < 1 or n < 1:
-        raise ValueError(f"need num_classes >= 1 and n >= 1, got {num_classes} and {n}.")
-    return torch.arange(n) % num_classes
-
-
-def class_conditional_w2(samples: Tensor, labels: Tensor, dataset: str, seed: int = 123) -> float:
-    """Mean over the classes present of W2(samples of class k, fresh data of class k).
-
-    A conditional model is scored per class: a sample must not only look like the data, it
-    must look like the data of the class it was asked for.
-
-    Args:
-        samples: Shape (n, 2).
-        labels: Class ids, shape (n,).
-        dataset: 2D data set name (``toy_data``).
-        seed: Seed of the reference points (as many per class as samples of that class).
-
-    Returns:
-        The mean W2.
-    """
-    values = []
-    for k in sorted(set(labels.tolist())):
-        mine = samples[labels == k]
-        ref = _class_points(dataset, int(mine.shape[0]), int(k), seed + int(k))
-        values.append(wasserstein2(mine, ref))
-    return float(sum(values) / len(values))
-
-
-def class_accuracy(
-    samples: Tensor, labels: Tensor, dataset: str, seed: int = 321, reference_size: int = 4000
-) -> float:
-    """Fraction of samples that land in the class they were asked for.
-
-    Each sample is given the class of its nearest neighbour among ``reference_size`` labelled
-    data points (a 1-nearest-neighbour classifier of the data set); the score is the fraction
-    whose class matches the requested one. Guidance exists to raise it.
-
-    Args:
-        samples: Shape (n, 2).
-        labels: Requested class ids, shape (n,).
-        dataset: 2D data set name (``toy_data``).
-        seed: Seed of the labelled reference points.
-        reference_size: Number of labelled reference points.
-
-    Returns:
-        The fraction in [0, 1].
-    """
-    points, ref_labels = _labelled_points(dataset, reference_size, seed)
-    nearest = torch.cdist(samples.double(), points).argmin(dim=1)
-    return float((ref_labels[nearest] == labels).double().mean())
-
-
-def class_spread(
-    samples: Tensor, labels: Tensor, dataset: str, seed: int = 456, reference_size: int = 2000
-) -> float:
-    """How widely samples spread around their class, relative to the data: 1 = like the data.
-
-    For each class k present: the root-mean-square distance of the samples of class k to the
-    mean of the data of class k, divided by the same for ``reference_size`` data points of
-    class k; the ratios are averaged over the classes. Guidance (CFG, or the enhanced target)
-    sharpens the classes: it pulls the ratio below 1.
-
-    Args:
-        samples: Shape (n, 2).
-        labels: Requested class ids, shape (n,).
-        dataset: 2D data set name (``toy_data``).
-        seed: Seed of the reference points.
-        reference_size: Reference points per class.
-
-    Returns:
-        The mean ratio (> 0).
-    """
-    ratios = []
-    for k in sorted(set(labels.tolist())):
-        ref = _class_points(dataset, reference_size, int(k), seed + int(k)).double()
-        centre = ref.mean(dim=0)
-        mine = samples[labels == k].double()
-        spread = (mine - centre).pow(2).sum(dim=1).mean().sqrt()
-        ratios.append(float(spread / (ref - centre).pow(2).sum(dim=1).mean().sqrt()))
-    return float(sum(ratios) / len(ratios))
-
-
-def class_metrics(samples: Tensor, labels: Tensor, dataset: str, seed: int = 0) -> dict[str, float]:
-    """The class-conditional scores of a labelled sample.
-
-    Returns:
-        ``class_w2`` (:func:`class_conditional_w2`, lower is better), ``class_accuracy``
-        (:func:`class_accuracy`, higher is better) and ``class_spread``
-        (:func:`class_spread`, 1 is like the data, below 1 is sharpened).
-    """
-    return {
-        "class_w2": class_conditional_w2(samples, labels, dataset, seed=seed + 1000),
-        "class_accuracy": class_accuracy(samples, labels, dataset, seed=seed + 2000),
-        "class_spread": class_spread(samples, labels, dataset, seed=seed + 3000),
-    }
-
-
-def _run(
-    model: Any,
-    transport: Any,
-    noise: Tensor,
-    labels: Tensor,
-    nfe: int,
-    guidance_scale: float,
-    seed: int,
-    schedule: KumaraswamySchedule,
-) -> SampleOutput:
-    """Sample at a fixed NFE: nfe steps without guidance, nfe // 2 guided steps with it."""
-    guided = guidance_scale != 1.0
-    steps = nfe // 2 if guided else nfe
-    if steps < 1:
-        raise ValueError(
-            f"NFE {nfe} is too small for guidance (two evaluations per step); use NFE >= 2."
-        )
-    with single_thread():
-        return sample(
-            model,
-            noise,
-            transport,
-            steps,
-            y=labels,
-            guidance_scale=guidance_scale,
-            schedule=schedule,
-            generator=torch.Generator().manual_seed(seed + 1),
-        )
-
-
-def guidance_sweep(
-    model: Any,
-    dataset: str,
-    nfes: Sequence[int],
-    *,
-    label: str,
-    guidance_scale: float = 1.0,
-    num_samples: int = 800,
-    seed: int = 0,
-    schedule: KumaraswamySchedule | str = "even",
-) -> list[QualityPoint]:
-    """Class-conditional quality versus NFE, for :func:`ucgm_lab.viz.quality_figure`.
-
-    With ``guidance_scale != 1`` each step costs two evaluations, so the sampler gets
-    ``nfe // 2`` steps and the curves compare models at equal cost.
-
-    Args:
-        model: A zoo model (or (model, transport) pair), class-conditional.
-        dataset: Its 2D data set.
-        nfes: Network evaluations to try.
-        label: Curve name.
-        guidance_scale: CFG scale w (1 = none).
-        num_samples: Samples per point (balanced over the classes).
-        seed: Seed of the noise (the same for every NFE).
-        schedule: Time grid: a name of :data:`~ucgm_lab.widgets.SCHEDULES` (default
-            ``"even"``) or a :class:`~ucgm_lab.schedules.KumaraswamySchedule`.
-
-    Returns:
-        One :class:`~ucgm_lab.evaluation.QualityPoint` per NFE with the metrics of
-        :func:`class_metrics` (``"class_w2"``, ``"class_accuracy"``, ``"class_spread"``).
-    """
-    from toy_data import num_classes
-
-    net, transport = model_and_transport(model)
-    grid = SCHEDULES[schedule] if isinstance(schedule, str) else schedule
-    labels = balanced_labels(num_classes(dataset), num_samples)
-    noise = torch.randn(num_samples, 2, generator=torch.Generator().manual_seed(seed))
-    points = []
-    for nfe in nfes:
-        out = _run(net, transport, noise, labels, nfe, guidance_scale, seed, grid)
-        values = class_metrics(out.sample, labels, dataset, seed=seed)
-        settings = {"guidance_scale": guidance_scale, "steps": out.x_hat.shape[0], "schedule": grid}
-        points.append(QualityPoint(label, out.x_hat.shape[0], out.nfe, values, settings))
-    return points
 
 
 class GuidanceExplorer(Explorer):
@@ -372,7 +182,9 @@ class GuidanceExplorer(Explorer):
     ) -> tuple[SampleOutput, dict[str, float]]:
         model, transport = self.enhanced if which == "enhanced" else self.plain
         labels = self.labels(class_id)
-        out = _run(model, transport, self.noise, labels, nfe, scale, self.seed, self.schedule)
+        out = sample_at_nfe(
+            model, transport, self.noise, labels, nfe, scale, self.seed, self.schedule
+        )
         with single_thread():
             return out, class_metrics(out.sample, labels, self.dataset, seed=self.seed)
 

@@ -18,26 +18,11 @@ from torch import Tensor
 
 from ..metrics import FloorResult, evaluate_2d
 from ..sampler import SampleOutput, sample
-from ..schedules import KumaraswamySchedule, explicit_time_points, kumaraswamy, timeshift
+from ..schedules import SCHEDULES, KumaraswamySchedule, explicit_time_points, kumaraswamy, timeshift
 from ..viz import density_heatmap, trajectory_animation, trajectory_figure
 from ._base import Backend, Explorer, SettingsCache, model_and_transport, single_thread
 
 __all__ = ["SCHEDULES", "SamplerExplorer", "parse_time_points", "schedule_figure"]
-
-SCHEDULES: dict[str, KumaraswamySchedule] = {
-    "even": KumaraswamySchedule.even(),
-    "uniform": KumaraswamySchedule(),
-    "auto": KumaraswamySchedule.auto(),
-}
-"""Named time schedules of the explorers.
-
-* ``"even"``: the sampler's default, t_i = 1 - i / N from t_0 = 0.999 (the identity transform
-  with no gap at the data end): every step covers 1/N of the time, and 2 steps give {0.999, 0.5}.
-* ``"uniform"``: the identity transform with gaps 0.001 at both ends (as in the reference
-  implementation): its last evaluation sits at t = 0.001, on the data, so
-  with few steps one of them is nearly wasted.
-* ``"auto"``: the paper's "Auto" Kumaraswamy parameters (1.17, 0.8, 1.1), gaps 0.001.
-"""
 
 _AXIS = dict(range=[-2.2, 2.2], showgrid=False, zeroline=False)
 

@@ -1,120 +1,67 @@
-"""The pre-trained toy zoo: tiny 2D models built by the project's own script, stored in the repo.
+"""The zoo: small pre-trained models built by the project's own script, stored in the repo.
 
-Build (reproducible from the seeds in the specs; a few minutes on a 2-core CPU)::
+One zoo for every data kind: the 2D models (checkerboard, moons, 8 Gaussians), the digits
+models (8x8, class-conditional) and the digits classifier behind the digits metric. Build
+(reproducible from the seeds in the specs, for a given number of CPU threads; the 2D models
+take a few minutes on a 2-core CPU, the digits models about 7 minutes)::
 
-    python -m ucgm_lab.zoo build            # all models
-    python -m ucgm_lab.zoo build --only checkerboard-linear-lam0
     python -m ucgm_lab.zoo list
+    python -m ucgm_lab.zoo build                       # everything
+    python -m ucgm_lab.zoo build --only digits-linear-lam1 checkerboard-linear-lam0
 
-Load::
+Load and sample, the same way for every model::
 
     from ucgm_lab.zoo import load
     zm = load("checkerboard-linear-lam1")
-    out = ucgm_lab.sample(zm.model, noise, zm.transport, **zm.sampling)
+    out = zm.sample(1000)                               # recommended sampler settings
+    out = zm.sample(1000, nfe=4, kappa=0.25)            # an NFE budget, your own overrides
+    digits = load("digits-linear-lam1").sample(torch.arange(10))   # one image per class id
 
 Each checkpoint is a safetensors file of the EMA weights with JSON metadata: the network
 config, the recipe, the parent model (few-step models start from the multi-step one as in the
-paper), the training time and loss, and recommended sampler settings. ``checkpoints/checksums.json``
-holds the sha256 of every file; :func:`load` refuses a file that does not match it (a flipped
-byte, an edited transport) and :func:`build` updates it.
+paper), the training time and loss, and recommended sampler settings. Each checkpoint folder's
+``checksums.json`` holds the sha256 of every file; :func:`load` refuses a file that does not
+match it (a flipped byte, an edited transport) and :func:`build` updates it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
+from ..metrics.digits_classifier import load_classifier, train_digits_classifier
 from ..networks import build_network
-from ..recipes import ToyRecipe, train_toy
-from ..training.checkpoint import CheckpointError, load_weights, save_weights, update_manifest
+from ..recipes import train
+from ..sampler import SampleOutput, sample
+from ..training.checkpoint import CheckpointError, read_zoo_file, save_weights, update_manifest
 from ..transports import Transport, get_transport
+from . import specs
+from .specs import *  # noqa: F403  (the names of specs.__all__)
+from .specs import ALL_NAMES, CLASSIFIER_NAME, default_directory, find_spec
 
 __all__ = [
-    "ZOO_DIR",
-    "ZOO_SPECS",
     "ZooModel",
-    "ZooSpec",
     "available",
     "build",
     "check_zoo_metadata",
     "load",
+    "load_classifier",
+    *specs.__all__,
 ]
 
-ZOO_DIR = Path(__file__).parent / "checkpoints"
 
+def _searched_settings(name: str, nfe: int) -> dict[str, Any] | None:
+    """The sampler settings a search found for ``name`` at ``nfe`` (None without a search)."""
+    if importlib.util.find_spec(f"{__name__}.settings") is None:
+        return None
+    from .settings import searched_settings
 
-@dataclass(frozen=True)
-class ZooSpec:
-    """One zoo entry.
-
-    Attributes:
-        name: File stem and lookup key.
-        recipe: How it is trained.
-        parent: Name of the zoo model it starts from (lambda > 0), or None.
-        sampling: Recommended ``ucgm_lab.sample`` keyword arguments.
-        description: One line for listings.
-    """
-
-    name: str
-    recipe: ToyRecipe
-    parent: str | None = None
-    sampling: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-
-
-def _specs() -> list[ZooSpec]:
-    specs: list[ZooSpec] = []
-    for dataset in ("checkerboard", "moons"):
-        base = ToyRecipe(dataset=dataset, steps=4000)
-        root = f"{dataset}-linear-lam0"
-        specs.append(
-            ZooSpec(
-                root, base, None, {"steps": 32, "kappa": 0.0}, f"multi-step (lambda=0) on {dataset}"
-            )
-        )
-        for lam, tag in ((0.5, "lam0.5"), (1.0, "lam1")):
-            specs.append(
-                ZooSpec(
-                    f"{dataset}-linear-{tag}",
-                    base.with_(consistency_ratio=lam, steps=2000, seed=1),
-                    root,
-                    {"time_points": [0.999, 0.5], "rho": lam}
-                    if lam == 1
-                    else {"steps": 8, "rho": lam},
-                    f"lambda={lam} on {dataset}, started from {root}",
-                )
-            )
-    specs.append(
-        ZooSpec(
-            "checkerboard-trigflow-lam0",
-            ToyRecipe(dataset="checkerboard", transport="trigflow", steps=4000),
-            None,
-            {"steps": 32},
-            "multi-step TrigFlow on checkerboard",
-        )
-    )
-    cond = ToyRecipe(dataset="8gaussians", conditional=True, steps=4000)
-    specs.append(
-        ZooSpec(
-            "8gaussians-cond-lam0", cond, None, {"steps": 32}, "class-conditional, zeta=0 (use CFG)"
-        )
-    )
-    specs.append(
-        ZooSpec(
-            "8gaussians-cond-lam0-zeta0.6",
-            cond.with_(enhancement_ratio=0.6),
-            None,
-            {"steps": 32},
-            "class-conditional with the enhanced target zeta=0.6 (guidance-free)",
-        )
-    )
-    return specs
-
-
-ZOO_SPECS: list[ZooSpec] = _specs()
+    return searched_settings(name, nfe)
 
 
 @dataclass
@@ -126,9 +73,10 @@ class ZooModel:
         model: The network (EMA weights, eval mode, no gradients).
         transport: Its transport.
         consistency_ratio: lambda it was trained with.
-        dataset: The 2D data set.
+        dataset: The data set (2D points or images).
         sampling: Recommended sampler settings.
         metadata: Everything stored with the weights.
+        data_shape: Shape of one sample: (2,) for 2D points, (C, H, W) for images.
     """
 
     name: str
@@ -138,40 +86,123 @@ class ZooModel:
     dataset: str
     sampling: dict[str, Any]
     metadata: dict[str, Any]
+    data_shape: tuple[int, ...] = (2,)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """(C, H, W) of an image model (the same as :attr:`data_shape`)."""
+        return self.data_shape
+
+    @property
+    def num_classes(self) -> int | None:
+        """Number of classes of a class-conditional model, else None."""
+        return self.metadata["network"].get("num_classes")
+
+    def settings(self, nfe: int | None = None, **overrides: Any) -> dict[str, Any]:
+        """The sampler keyword arguments :meth:`sample` uses.
+
+        Without ``nfe``: the recommended settings. With ``nfe``: the settings a sampler search
+        found for this model at that budget (``ucgm_lab.zoo.settings``), or, without a search
+        result, the recommended settings on the default grid with ``steps = nfe`` at order 1.
+        ``overrides`` go on top; giving ``steps`` or ``time_points`` replaces the grid.
+        """
+        settings = dict(self.sampling)
+        if nfe is not None:
+            searched = _searched_settings(self.name, nfe)
+            if searched is not None:
+                settings = dict(searched)
+            else:
+                for key in ("steps", "time_points", "order"):
+                    settings.pop(key, None)
+                settings["steps"] = nfe
+        if "steps" in overrides or "time_points" in overrides:
+            settings.pop("steps", None)
+            settings.pop("time_points", None)
+        settings.update(overrides)
+        return settings
+
+    def sample(
+        self,
+        n: int | Tensor,
+        nfe: int | None = None,
+        seed: int = 0,
+        y: Tensor | None = None,
+        **overrides: Any,
+    ) -> SampleOutput:
+        """Draw samples with UCGM-S.
+
+        Args:
+            n: Number of samples, or the class ids (B,) of a class-conditional model (one
+                sample each). With a number, a class-conditional model gets the class ids
+                0, 1, ..., K-1, 0, 1, ... (unless ``y`` is given).
+            nfe: Network-evaluation budget (see :meth:`settings`); None keeps the recommended
+                settings.
+            seed: Seed of the initial noise (and of rho's fresh noise, with seed + 1).
+            y: Class ids (n,) when ``n`` is a number.
+            **overrides: Sampler settings replacing the chosen ones (kappa, rho, order, ...).
+
+        Returns:
+            The sampler's :class:`~ucgm_lab.sampler.SampleOutput`; ``sample`` has shape
+            (B, *data_shape).
+        """
+        if isinstance(n, Tensor):
+            y, n = n, int(n.shape[0])
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(
+                f"n must be a positive number of samples or a tensor of class ids, got {n!r}."
+            )
+        if y is None and self.num_classes is not None:
+            y = torch.arange(n) % self.num_classes
+        device = next(self.model.parameters()).device
+        noise = torch.randn((n, *self.data_shape), generator=torch.Generator().manual_seed(seed))
+        return sample(
+            self.model,
+            noise.to(device),
+            self.transport,
+            y=None if y is None else y.to(device),
+            generator=torch.Generator(device=device).manual_seed(seed + 1),
+            **self.settings(nfe, **overrides),
+        )
 
 
-def _spec(name: str) -> ZooSpec:
-    for spec in ZOO_SPECS:
-        if spec.name == name:
-            return spec
-    raise KeyError(f"Unknown zoo model {name!r}. Known: {', '.join(s.name for s in ZOO_SPECS)}.")
+def available(directory: str | Path | None = None) -> list[str]:
+    """Names (models and classifier) whose checkpoint exists (default: in their shipped folders)."""
+    found = []
+    for name in ALL_NAMES:
+        folder = Path(directory) if directory is not None else default_directory(name)
+        if (folder / f"{name}.safetensors").is_file():
+            found.append(name)
+    return found
 
 
-def available(directory: str | Path = ZOO_DIR) -> list[str]:
-    """Names of the zoo models whose checkpoint exists in ``directory``."""
-    return [s.name for s in ZOO_SPECS if (Path(directory) / f"{s.name}.safetensors").is_file()]
+def load(name: str, directory: str | Path | None = None, device: str = "cpu") -> ZooModel:
+    """Load a zoo model (2D or digits).
 
-
-def load(name: str, directory: str | Path = ZOO_DIR, device: str = "cpu") -> ZooModel:
-    """Load a zoo model.
+    Args:
+        name: A name of :data:`ZOO_SPECS`.
+        directory: The checkpoint folder (default: where the shipped checkpoint lives).
+        device: Where to put the network.
 
     Raises:
         KeyError: Unknown name (the message lists the known ones).
         CheckpointError: The checkpoint is missing (the message says how to build it) or corrupt.
     """
-    spec = _spec(name)
-    path = Path(directory) / f"{name}.safetensors"
-    if not path.is_file():
-        raise CheckpointError(
-            f"The zoo checkpoint {path.name} is missing from {Path(directory)}. Build it with "
-            f"`python -m ucgm_lab.zoo build --only {name}` (add its parent {spec.parent} if it has one)."
-        )
-    tensors, meta = load_weights(path)
+    spec = find_spec(name)
+    folder = Path(directory) if directory is not None else spec.directory
+    # A missing parent is built too, so the command names the model alone.
+    path, tensors, meta = read_zoo_file(folder, name, f"python -m ucgm_lab.zoo build --only {name}")
     check_zoo_metadata(path, meta)
     try:
-        model = build_network(meta["network"])
-        model.load_state_dict(tensors)
+        net = meta["network"]
+        model = build_network(net)
+        model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+        )
         transport = get_transport(meta["recipe"]["transport"])
+        if "image_size" in net:
+            data_shape: tuple[int, ...] = (net["in_channels"], net["image_size"], net["image_size"])
+        else:
+            data_shape = (int(net.get("dim", 2)),)
     except (ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise CheckpointError(
             f"{path}: the metadata or weights do not describe a zoo model ({exc})."
@@ -185,6 +216,7 @@ def load(name: str, directory: str | Path = ZOO_DIR, device: str = "cpu") -> Zoo
         dataset=meta["recipe"]["dataset"],
         sampling=dict(meta["sampling"]),
         metadata=meta,
+        data_shape=data_shape,
     )
 
 
@@ -210,57 +242,86 @@ def check_zoo_metadata(
         raise CheckpointError(f"{path}: the metadata's recipe lacks {missing}. Rebuild it.")
 
 
+def _build_classifier(path: Path, steps_scale: float) -> Path:
+    run = train_digits_classifier(epochs=max(1, round(80 * steps_scale)))
+    meta = {
+        "name": CLASSIFIER_NAME,
+        "network": run.model.config,
+        "training": run.settings,
+        "test_accuracy": round(run.test_accuracy, 4),
+        "train_seconds": round(run.seconds, 1),
+        "description": "digits classifier; its 64-d penultimate layer gives the digits metric's features",
+    }
+    save_weights(path, run.model.state_dict(), meta)
+    update_manifest(path)
+    return path
+
+
 def build(
     only: list[str] | None = None,
-    directory: str | Path = ZOO_DIR,
+    directory: str | Path | None = None,
     steps_scale: float = 1.0,
     progress: bool = True,
 ) -> list[Path]:
-    """Train and save zoo models (parents first).
+    """Train and save zoo models (parents first) and, if asked, the digits classifier.
 
     Args:
-        only: Names to build (default all). A parent that is missing is built too.
-        directory: Where to write.
-        steps_scale: Multiply every recipe's steps (e.g. 0.01 for a smoke test).
+        only: Names to build (default: every name of :data:`ALL_NAMES`). A missing parent is
+            built too.
+        directory: Where to write (default: each model's shipped folder).
+        steps_scale: Multiply every training budget (e.g. 0.01 for a smoke test).
         progress: Progress bars.
 
     Returns:
         Paths written.
     """
-    directory = Path(directory)
-    wanted = [s.name for s in ZOO_SPECS] if not only else list(only)
+    wanted = list(ALL_NAMES) if not only else list(only)
     for name in wanted:
-        _spec(name)
+        if name != CLASSIFIER_NAME:
+            find_spec(name)
+
+    def folder(name: str) -> Path:
+        return Path(directory) if directory is not None else default_directory(name)
+
     written: list[Path] = []
+    if CLASSIFIER_NAME in wanted:
+        written.append(
+            _build_classifier(
+                folder(CLASSIFIER_NAME) / f"{CLASSIFIER_NAME}.safetensors", steps_scale
+            )
+        )
     built: dict[str, nn.Module] = {}
 
     def ensure(name: str) -> nn.Module:
         if name in built:
             return built[name]
-        spec = _spec(name)
-        path = directory / f"{name}.safetensors"
+        spec = find_spec(name)
+        path = folder(name) / f"{name}.safetensors"
         if name not in wanted and path.is_file():
-            built[name] = load(name, directory).model
+            built[name] = load(name, folder(name)).model
             return built[name]
         init = ensure(spec.parent) if spec.parent else None
         recipe = spec.recipe.with_(steps=max(1, int(spec.recipe.steps * steps_scale)))
-        run = train_toy(recipe, init=init, progress=progress, device="cpu")
-        model = run.model
+        run = train(recipe, init=init, progress=progress, device="cpu")
+        tail = run.result.losses[-100:]
         meta = {
             "name": name,
-            "network": model.config,
+            "network": run.model.config,
             "recipe": recipe.to_dict(),
             "parent": spec.parent,
             "sampling": spec.sampling,
             "description": spec.description,
             "train_seconds": round(run.result.seconds, 1),
-            "final_loss": sum(run.result.losses[-100:]) / len(run.result.losses[-100:]),
+            "seconds_per_step": round(run.seconds_per_step, 4),
+            "torch_threads": torch.get_num_threads(),
+            "final_loss": sum(tail) / len(tail),
         }
-        written.append(save_weights(path, model.state_dict(), meta))
+        written.append(save_weights(path, run.model.state_dict(), meta))
         update_manifest(path)
-        built[name] = model
-        return model
+        built[name] = run.model
+        return run.model
 
     for name in wanted:
-        ensure(name)
+        if name != CLASSIFIER_NAME:
+            ensure(name)
     return written

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import argparse
 
-from . import ZOO_DIR, ZOO_SPECS, available, build
+from . import ALL_NAMES, CLASSIFIER_NAME, ZOO_DIR, ZOO_SPECS, available, build
 from .build_cli import check_build_arguments
-
-ALL_NAMES = [s.name for s in ZOO_SPECS]
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     parser = argparse.ArgumentParser(
-        prog="python -m ucgm_lab.zoo", description="The pre-trained toy zoo."
+        prog="python -m ucgm_lab.zoo", description="The pre-trained zoo: 2D and digits models."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the zoo models and whether their checkpoint exists")
-    b = sub.add_parser("build", help="train and save zoo models")
-    b.add_argument("--only", nargs="*", help="names to build (default: all)")
-    b.add_argument("--out", default=str(ZOO_DIR), help="output folder (default: the package's zoo)")
+    b = sub.add_parser(
+        "build", help="train and save zoo models and the digits classifier (CPU, seeded)"
+    )
+    b.add_argument(
+        "--only", nargs="*", help=f"names to build (default: all, with {CLASSIFIER_NAME})"
+    )
+    b.add_argument(
+        "--out", default=None, help="output folder (default: each model's folder in the package)"
+    )
     b.add_argument("--steps-scale", type=float, default=1.0, help="multiply every training budget")
+    b.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
     p = sub.add_parser(
         "build-peers", help="train and save the torchcfm and flow_matching models of notebook 20"
     )
@@ -32,9 +39,11 @@ def main(argv: list[str] | None = None) -> None:
         from .peers import PEER_LIBRARIES, available_peers, peer_zoo_name
 
         have = set(available())
-        for spec in ZOO_SPECS:
-            mark = "built  " if spec.name in have else "missing"
-            print(f"{mark}  {spec.name:32s} {spec.description}")
+        rows = [(s.name, s.description) for s in ZOO_SPECS]
+        rows.append((CLASSIFIER_NAME, "digits classifier behind the digits metric"))
+        for name, description in rows:
+            mark = "built  " if name in have else "missing"
+            print(f"{mark}  {name:32s} {description}")
         peers = set(available_peers())
         for library in PEER_LIBRARIES:
             mark = "built  " if library in peers else "missing"
@@ -46,6 +55,10 @@ def main(argv: list[str] | None = None) -> None:
         for path in build_peers(args.only, args.out, args.steps_scale):
             print(f"wrote {path}")
         return
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     check_build_arguments(b, args, ALL_NAMES)
     for path in build(args.only, args.out, args.steps_scale):
         print(f"wrote {path}")

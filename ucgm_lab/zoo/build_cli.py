@@ -1,4 +1,4 @@
-"""Checks of a zoo ``build`` command line, shared by the toy and the digits zoo CLIs."""
+"""Checks of a zoo ``build`` command line, used by ``python -m ucgm_lab.zoo build``."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ def check_build_arguments(
     An ``--out`` that is a file, unknown ``--only`` names and a non-positive ``--steps-scale``
     each end the command with ``parser.error`` (one line naming the option, exit status 2).
     """
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
+    out = Path(args.out) if args.out is not None else None
+    if out is not None and out.exists() and not out.is_dir():
         parser.error(f"--out {args.out} is a file; give a folder")
     unknown = [n for n in args.only or [] if n not in known]
     if unknown:

@@ -2,7 +2,7 @@
 
 Notebook 20 and ``benchmarks/peer_samplers.py`` compare UCGM-S with the peers' own solvers on
 one checkerboard model per peer library, each trained with that library's recipe
-(:func:`ucgm_lab.adapters.peers.train_peer`, 4000 steps). Training both takes minutes on a
+(:func:`ucgm_lab.peers.train_peer`, 4000 steps). Training both takes minutes on a
 2-core CPU, so the weights are stored here like the rest of the toy zoo: a safetensors file of
 the network's weights with JSON metadata (the library and its version, the training
 configuration, the training time and the final loss).
@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters.base import check_choice
-from ..adapters.peers import PEER_LIBRARIES, PeerModel, TrainConfig, train_peer
-from ..training.checkpoint import CheckpointError, load_weights, save_weights, update_manifest
+from ..peers.training import PEER_LIBRARIES, PeerModel, TrainConfig, train_peer
+from ..training.checkpoint import CheckpointError, read_zoo_file, save_weights, update_manifest
 from . import ZOO_DIR
 
 __all__ = [
@@ -59,7 +59,7 @@ class PeerZooModel:
         peer: The model with its UCGM adapter (``peer.adapted``); ``peer.losses`` is empty and
             ``peer.seconds`` is the loading time (the training record is in ``metadata``).
         metadata: Everything stored with the weights: ``library``, ``library_version``,
-            ``config`` (the :class:`~ucgm_lab.adapters.peers.TrainConfig` fields),
+            ``config`` (the :class:`~ucgm_lab.peers.TrainConfig` fields),
             ``train_seconds``, ``final_loss`` (mean of the last 100 steps), ``description``.
     """
 
@@ -97,13 +97,9 @@ def load_peer(library: str, directory: str | Path = ZOO_DIR) -> PeerZooModel:
         ImportError: The peer library is not installed (its network class comes from it).
     """
     name = peer_zoo_name(library)
-    path = Path(directory) / f"{name}.safetensors"
-    if not path.is_file():
-        raise CheckpointError(
-            f"The peer zoo checkpoint {path.name} is missing from the folder {Path(directory).name!r}. "
-            f"Build it with `python -m ucgm_lab.zoo build-peers --only {library}`."
-        )
-    tensors, meta = load_weights(path)
+    path, tensors, meta = read_zoo_file(
+        directory, name, f"python -m ucgm_lab.zoo build-peers --only {library}"
+    )
     if meta.get("library") != library:
         raise CheckpointError(
             f"{path.name} holds a {meta.get('library')!r} model, not a {library!r} one."
@@ -127,7 +123,7 @@ def build_peers(
     """Train the peer zoo models with their libraries' recipes and save them.
 
     Args:
-        only: Libraries to build (default: all of :data:`~ucgm_lab.adapters.peers.PEER_LIBRARIES`).
+        only: Libraries to build (default: all of :data:`~ucgm_lab.peers.PEER_LIBRARIES`).
         directory: Where to write.
         steps_scale: Multiply the training steps (e.g. 0.01 for a smoke test).
 

@@ -41,7 +41,7 @@ def test_transport_reproduces_flow_matching_path_and_velocity(name):
     t = 1 - s  # library time
     torch.testing.assert_close(tr.interpolate(x1, x0, t), ps.x_t)
     torch.testing.assert_close(tr.target(x1, x0, t), ps.dx_t)
-    torch.testing.assert_close(tr.network_time(t), s)
+    torch.testing.assert_close(tr.model_time(t), s)
 
 
 class _FMVelocity(fm_utils.ModelWrapper):

@@ -46,7 +46,7 @@ def test_symbolic_coefficients_equal_library_on_fine_grid(name):
             rtol=1e-13,
             atol=1e-13,
         )
-    torch.testing.assert_close(lambdify_torch(sym.model_time, t)(GRID), num.network_time(GRID))
+    torch.testing.assert_close(lambdify_torch(sym.model_time, t)(GRID), num.model_time(GRID))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -89,7 +89,7 @@ def test_to_numeric_of_builtin_equals_library(name):
         torch.testing.assert_close(
             getattr(ours, key)(GRID), getattr(theirs, key)(GRID), rtol=1e-13, atol=1e-13
         )
-    torch.testing.assert_close(ours.network_time(GRID), theirs.network_time(GRID))
+    torch.testing.assert_close(ours.model_time(GRID), theirs.model_time(GRID))
     assert ours.allowed_deviations == theirs.allowed_deviations
 
 
@@ -143,7 +143,7 @@ def test_from_data_at_one_matches_library_semantics():
     torch.testing.assert_close(
         num.alpha(GRID), torch.sin(math.pi * GRID / 2), rtol=1e-13, atol=1e-13
     )
-    torch.testing.assert_close(num.network_time(GRID), 1 - GRID)
+    torch.testing.assert_close(num.model_time(GRID), 1 - GRID)
 
 
 def test_custom_sympy_transport_works_in_the_numeric_world():

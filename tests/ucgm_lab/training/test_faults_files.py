@@ -185,11 +185,10 @@ def zoo_copy(tmp_path):
 
 
 def test_shipped_zoo_files_match_their_checksums():
-    from ucgm_lab.images.zoo import IMAGE_ZOO_DIR
     from ucgm_lab.training.checkpoint import file_sha256
-    from ucgm_lab.zoo import ZOO_DIR
+    from ucgm_lab.zoo import DIGITS_DIR, ZOO_DIR
 
-    for folder in (ZOO_DIR, IMAGE_ZOO_DIR):
+    for folder in (ZOO_DIR, DIGITS_DIR):
         manifest = json.loads((folder / MANIFEST_NAME).read_text())
         files = sorted(p.name for p in folder.glob("*.safetensors"))
         assert sorted(manifest) == files
@@ -276,7 +275,8 @@ def test_zoo_metadata_not_json_or_incomplete(tmp_path):
 
 
 def test_image_zoo_refuses_a_modified_file(tmp_path):
-    from ucgm_lab.images.zoo import IMAGE_ZOO_DIR, load_image_model
+    from ucgm_lab.zoo import DIGITS_DIR as IMAGE_ZOO_DIR
+    from ucgm_lab.zoo import load as load_image_model
 
     name = "digits-linear-lam1"
     for f in (f"{name}.safetensors", MANIFEST_NAME):

@@ -7,9 +7,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from ucgm_lab.evaluation import QualityPoint
 from ucgm_lab.transports import Transport
-from ucgm_lab.viz import quality_figure
 from ucgm_lab.widgets import (
     ConsistencyExplorer,
     CustomTransportEditor,
@@ -18,13 +16,9 @@ from ucgm_lab.widgets import (
     SamplerExplorer,
     SettingsCache,
     TransportExplorer,
-    class_accuracy,
-    class_conditional_w2,
-    class_spread,
     coefficient_from_expression,
     coefficients_figure,
     figure_widget_available,
-    guidance_sweep,
     parse_time_points,
     schedule_figure,
     x_hat_columns,
@@ -298,35 +292,6 @@ def test_sampler_explorer_follows_every_knob(backend, reference):
 
 
 # ---------------------------------------------------------------------- enhanced target / CFG
-def test_class_conditional_w2_and_guidance_sweep():
-    from toy_data import sample_2d_class
-
-    pts = torch.cat([sample_2d_class("8gaussians", 20, k, seed=k).points for k in range(8)])
-    labels = torch.arange(8).repeat_interleave(20)
-    good = class_conditional_w2(pts, labels, "8gaussians")
-    shuffled = class_conditional_w2(pts, labels.roll(20), "8gaussians")
-    assert good < 0.2 < shuffled
-    assert class_accuracy(pts, labels, "8gaussians") > 0.95
-    assert class_accuracy(pts, labels.roll(20), "8gaussians") < 0.05
-    assert 0.8 < class_spread(pts, labels, "8gaussians") < 1.2
-    centres = torch.stack([torch.cos(labels * math.pi / 4), torch.sin(labels * math.pi / 4)], 1)
-    sharpened = centres + 0.5 * (pts - centres)
-    assert 0.4 < class_spread(sharpened, labels, "8gaussians") < 0.6
-    curve = guidance_sweep(
-        (ClassNet(), "linear"),
-        "8gaussians",
-        [2, 4],
-        label="cfg",
-        guidance_scale=2.0,
-        num_samples=48,
-    )
-    assert [p.nfe for p in curve] == [2, 4] and [p.steps for p in curve] == [1, 2]
-    assert isinstance(curve[0], QualityPoint)
-    assert set(curve[0].metrics) == {"class_w2", "class_accuracy", "class_spread"}
-    fig = quality_figure(curve, metric="class_w2")
-    assert fig.data[0].name == "cfg"
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_guidance_explorer_compares_at_equal_nfe(backend):
     ex = GuidanceExplorer(

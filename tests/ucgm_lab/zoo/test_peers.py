@@ -8,7 +8,7 @@ pytest.importorskip("flow_matching")
 pytest.importorskip("torchdiffeq")
 
 from toy_data import sample_2d  # noqa: E402
-from ucgm_lab.adapters.peers import PEER_LIBRARIES, make_metric, peer_solve  # noqa: E402
+from ucgm_lab.peers import PEER_LIBRARIES, make_metric, peer_solve  # noqa: E402
 from ucgm_lab.training import CheckpointError  # noqa: E402
 from ucgm_lab.training.checkpoint import update_manifest  # noqa: E402
 from ucgm_lab.zoo.__main__ import main as zoo_main  # noqa: E402

@@ -3,8 +3,13 @@ import pytest
 import torch
 
 from ucgm_lab import sample
-from ucgm_lab.images import image_grid_figure, image_table_figure, tile_images, x_hat_grid_figure
-from ucgm_lab.images.plots import trajectory_columns
+from ucgm_lab.viz.images import (
+    image_grid_figure,
+    image_table_figure,
+    tile_images,
+    trajectory_columns,
+    x_hat_grid_figure,
+)
 
 
 def test_tile_images_places_every_image_with_gaps():

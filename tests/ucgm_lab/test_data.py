@@ -1,7 +1,12 @@
 import pytest
 
-from ucgm_lab.images import cifar10_instructions, find_cifar10, load_image_data
-from ucgm_lab.images.data import CIFAR10_ENV
+from ucgm_lab.data import (
+    CIFAR10_ENV,
+    cifar10_instructions,
+    data_kind,
+    find_cifar10,
+    load_image_data,
+)
 
 
 def test_digits_splits_are_the_toy_data_splits():
@@ -28,3 +33,10 @@ def test_missing_cifar10_explains_where_to_put_it(tmp_path):
     assert CIFAR10_ENV in cifar10_instructions()
     with pytest.raises(ValueError, match="known: digits, cifar10"):
         load_image_data("mnist")
+
+
+def test_data_kind_from_the_name():
+    assert data_kind("digits") == "images" and data_kind("cifar10") == "images"
+    assert data_kind("checkerboard") == "points" and data_kind("8gaussians") == "points"
+    with pytest.raises(ValueError, match="images: digits, cifar10; 2D points: .*checkerboard"):
+        data_kind("mnist")

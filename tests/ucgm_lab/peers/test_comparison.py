@@ -7,18 +7,17 @@ pytest.importorskip("torchcfm")
 pytest.importorskip("flow_matching")
 pytest.importorskip("torchdiffeq")
 
-from ucgm_lab.adapters.peers import (  # noqa: E402
-    QualityPoint,
+from ucgm_lab.evaluation import QualityPoint, format_quality_table  # noqa: E402
+from ucgm_lab.peers import (  # noqa: E402
     TrainConfig,
     compare_samplers,
     format_match_table,
-    format_quality_table,
     make_metric,
     nfe_to_reach,
     peer_solve,
-    plot_quality_vs_nfe,
     train_peer,
 )
+from ucgm_lab.viz.quality import plot_quality_vs_nfe  # noqa: E402
 
 TINY = TrainConfig(dataset="moons", steps=3, batch_size=32, hidden=16, seed=1)
 
@@ -76,8 +75,11 @@ def test_compare_samplers_and_tables(peer):
     data_form = [p for p in points if p.sampler == "UCGM-S k=0 o2-data"]
     assert [(p.nfe, p.correction, p.order) for p in data_form] == [(3, "data", 2)]
     assert sorted(p.nfe for p in points if p.sampler == "peer midpoint") == [2, 4]
-    table = format_quality_table(points, (2, 3, 4))
+    table = format_quality_table(points, nfes=(2, 3, 4), fill_below=True, digits=4)
     assert "peer midpoint" in table and "UCGM-S k=0.5 o1" in table
+    (dopri,) = [p for p in points if p.sampler == "peer dopri5"]
+    assert dopri.steps is None and dopri.setting == "tol=0.1" and dopri.family == "peer"
+    assert all(p.model == peer.library for p in points)
     text = format_match_table(points, budget=4)
     assert "peer euler @ 4" in text and "UCGM-S k=0 o1" in text
 
@@ -90,10 +92,10 @@ def test_compare_samplers_and_tables(peer):
 
 def test_nfe_to_reach():
     pts = [
-        QualityPoint("m", "a", "peer", 4, 0.5, ""),
-        QualityPoint("m", "a", "peer", 8, 0.2, ""),
-        QualityPoint("m", "a", "peer", 16, 0.1, ""),
-        QualityPoint("m", "b", "ucgm", 4, 0.3, ""),
+        QualityPoint("a", 4, 4, {"w": 0.5}, model="m", family="peer"),
+        QualityPoint("a", 8, 8, {"w": 0.2}, model="m", family="peer"),
+        QualityPoint("a", 16, 16, {"w": 0.1}, model="m", family="peer"),
+        QualityPoint("b", 4, 4, {"w": 0.3}, model="m"),
     ]
     assert nfe_to_reach(pts, 0.25) == {("m", "a"): 8, ("m", "b"): None}
     table = format_match_table(pts, budget=8, rel_tol=0.5)
@@ -115,4 +117,21 @@ def test_fast_metric_equals_ucgm_lab_sliced_w2():
     # unequal sizes fall back to the library function
     assert make_metric(32)(a[:500], b) == pytest.approx(
         sliced_wasserstein2(a[:500], b, n_projections=32)
+    )
+
+
+def test_quality_table_fills_from_below_for_off_grid_curves():
+    pts = [
+        QualityPoint(
+            "peer dopri5", None, 7, {"w": 0.25}, {"tolerance": 0.1}, model="m", family="peer"
+        ),
+        QualityPoint("UCGM-S k=0 o1", 4, 4, {"w": 0.5}, model="m"),
+        QualityPoint("UCGM-S k=0 o1", 8, 8, {"w": 0.125}, model="m"),
+    ]
+    table = format_quality_table(pts, nfes=(4, 8), fill_below=True, digits=2)
+    assert table.splitlines()[2] == "| m / peer dopri5 |  | 0.25 [7] |"
+    assert table.splitlines()[3] == "| m / UCGM-S k=0 o1 | 0.50 | 0.12 |"
+    assert (
+        format_quality_table(pts, nfes=(4, 8), digits=2).splitlines()[2]
+        == "| m / peer dopri5 |  |  |"
     )

@@ -4,9 +4,9 @@ import types
 import pytest
 import torch
 
-from ucgm_lab.images import INCEPTION_WEIGHTS_FILE, fid
-from ucgm_lab.images.fid import INCEPTION_WEIGHTS_ENV, resolve_inception_weights, to_uint8
 from ucgm_lab.metrics import frechet_distance_from_stats, gaussian_stats
+from ucgm_lab.metrics.fid import INCEPTION_WEIGHTS_ENV, fid, resolve_inception_weights, to_uint8
+from ucgm_lab.metrics.inception import INCEPTION_WEIGHTS_FILE
 
 
 @pytest.fixture
@@ -73,7 +73,9 @@ def test_fid_plumbing_with_a_stand_in_extractor(no_env, tmp_path, monkeypatch):
     value = fid(a, b, weights=path, batch_size=7)
     fake = _FakeInception("inception-v3-compat", ["2048"], str(path))
     fa, fb = fake(to_uint8(a))[0], fake(to_uint8(b))[0]
-    assert value == pytest.approx(frechet_distance_from_stats(gaussian_stats(fa), gaussian_stats(fb)), rel=1e-6)
+    assert value == pytest.approx(
+        frechet_distance_from_stats(gaussian_stats(fa), gaussian_stats(fb)), rel=1e-6
+    )
     # precomputed reference statistics give the same number; identical sets give ~0
     assert fid(a, gaussian_stats(fb), weights=path) == pytest.approx(value, rel=1e-6)
     assert fid(a, a, weights=path) == pytest.approx(0.0, abs=1e-6)

@@ -3,22 +3,15 @@ import json
 import pytest
 import torch
 
-from ucgm_lab.images import (
-    CLASSIFIER_NAME,
-    IMAGE_ZOO_DIR,
-    IMAGE_ZOO_SPECS,
-    METRIC_NAME,
-    available,
-    build,
-    digits_frechet,
-    image_quality_vs_nfe,
-    load_classifier,
-    load_image_model,
-)
-from ucgm_lab.images.__main__ import main
-from ucgm_lab.images.evaluation import format_quality_table
-from ucgm_lab.images.timegrid import even_time_points
+from ucgm_lab.evaluation import DIGITS_METRIC as METRIC_NAME
+from ucgm_lab.evaluation import format_quality_table
+from ucgm_lab.evaluation import quality_vs_nfe as image_quality_vs_nfe
+from ucgm_lab.metrics.digits import digits_frechet
+from ucgm_lab.schedules import even_time_points
 from ucgm_lab.training import CheckpointError
+from ucgm_lab.zoo import CLASSIFIER_NAME, DIGITS_DIR, ZOO_SPECS, available, load_classifier
+from ucgm_lab.zoo import load as load_image_model
+from ucgm_lab.zoo.__main__ import main
 
 # Digits metric (Frechet distance in the digits classifier's features, 359 samples, seed 0;
 # lower is better). The floor (test split vs train split) is 6.9 and Gaussian noise scores
@@ -26,6 +19,8 @@ from ucgm_lab.training import CheckpointError
 # lam0 5.6 (16 NFE, kappa 0.5), lam0.5 6.1 (8 NFE, rho 0.5), lam1 9.4 (2 NFE, rho 1).
 THRESHOLDS = {"digits-linear-lam0": 12.0, "digits-linear-lam0.5": 12.0, "digits-linear-lam1": 15.0}
 MAX_ZOO_BYTES = 8 * 2**20
+IMAGE_ZOO_SPECS = [s for s in ZOO_SPECS if s.recipe.kind == "images"]
+IMAGE_ZOO_DIR = DIGITS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +29,7 @@ def metric():
 
 
 def test_every_spec_and_the_classifier_are_built_and_small():
-    assert available() == [CLASSIFIER_NAME, *(s.name for s in IMAGE_ZOO_SPECS)]
+    assert available(IMAGE_ZOO_DIR) == [*(s.name for s in IMAGE_ZOO_SPECS), CLASSIFIER_NAME]
     assert sum(p.stat().st_size for p in IMAGE_ZOO_DIR.glob("*.safetensors")) < MAX_ZOO_BYTES
 
 
@@ -43,7 +38,9 @@ def test_zoo_model_quality_at_its_recommended_settings(name, metric):
     zm = load_image_model(name)
     out = zm.sample(metric.test_labels, seed=0)
     fd = metric.distance(out.sample)
-    assert fd < THRESHOLDS[name], f"{name}: digits FD {fd:.1f} at {zm.sampling} (floor {metric.floor().mean:.1f})"
+    assert fd < THRESHOLDS[name], (
+        f"{name}: digits FD {fd:.1f} at {zm.sampling} (floor {metric.floor().mean:.1f})"
+    )
     assert metric.accuracy(out.sample, metric.test_labels) > 0.9
 
 
@@ -52,7 +49,13 @@ def test_few_step_model_beats_multi_step_model_at_two_evaluations(metric):
     for name in ("digits-linear-lam0", "digits-linear-lam1"):
         zm = load_image_model(name)
         (point,) = image_quality_vs_nfe(
-            zm.model, zm.transport, metric, [2], label=name, time_points_for=even_time_points, rho=zm.consistency_ratio
+            zm.model,
+            zm.transport,
+            metric,
+            [2],
+            label=name,
+            time_points_for=even_time_points,
+            rho=zm.consistency_ratio,
         )
         assert point.nfe == 2 and point.settings["time_points"] == [0.999, 0.4995]
         values[name] = point.metrics[METRIC_NAME]
@@ -74,18 +77,12 @@ def test_zoo_metadata_and_sampling_overrides():
     assert load_classifier().feature_dim == 64
 
 
-def test_build_and_load_round_trip(tmp_path):
-    paths = build(["digits-linear-lam1"], tmp_path, steps_scale=0.001, progress=False)
-    assert [p.name for p in paths] == ["digits-linear-lam0.safetensors", "digits-linear-lam1.safetensors"]
-    zm = load_image_model("digits-linear-lam1", tmp_path)
-    assert zm.metadata["recipe"]["steps"] == 1 and zm.metadata["parent"] == "digits-linear-lam0"
-    assert zm.sample(torch.arange(2), nfe=1).sample.shape == (2, 1, 8, 8)
-
-
 def test_missing_unknown_and_corrupt(tmp_path):
     with pytest.raises(KeyError, match="Known"):
         load_image_model("nope")
-    with pytest.raises(CheckpointError, match="python -m ucgm_lab.images build --only digits-linear-lam0"):
+    with pytest.raises(
+        CheckpointError, match="python -m ucgm_lab.zoo build --only digits-linear-lam0"
+    ):
         load_image_model("digits-linear-lam0", tmp_path)
     with pytest.raises(CheckpointError, match="--only digits-classifier"):
         load_classifier(tmp_path)
@@ -104,6 +101,8 @@ def test_even_grid_is_the_explorers_even_schedule():
     from ucgm_lab.widgets import SCHEDULES
 
     for n in (1, 2, 5, 16):
-        assert even_time_points(n) == pytest.approx(SCHEDULES["even"].time_points(n)[:-1].tolist(), abs=1e-6)
+        assert even_time_points(n) == pytest.approx(
+            SCHEDULES["even"].time_points(n)[:-1].tolist(), abs=1e-6
+        )
     with pytest.raises(ValueError, match="positive"):
         even_time_points(0)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from ucgm_lab.images import KappaRhoExplorer, cache_trajectories
+from ucgm_lab.widgets.images import KappaRhoExplorer, cache_trajectories
 
 
 class Net(torch.nn.Module):
@@ -54,14 +54,19 @@ def test_widget_sliders_drive_the_update(cache):
 
 
 def test_several_caches_get_a_model_drop_down(cache):
-    other = cache_trajectories(Net(), "linear", torch.arange(10).repeat(2), kappas=(0.0, 0.5), rhos=(0.0, 1.0), steps=2)
+    other = cache_trajectories(
+        Net(), "linear", torch.arange(10).repeat(2), kappas=(0.0, 0.5), rhos=(0.0, 1.0), steps=2
+    )
     explorer = KappaRhoExplorer({"four steps": cache, "two steps": other}, num_samples=10)
     box = explorer.widget()
     model, kappa, rho = box.children[0].children
     assert list(model.options) == ["four steps", "two steps"]
     width_before = explorer.trajectory_image.get_array().shape[1]
     model.value = "two steps"
-    assert explorer.name == "two steps" and explorer.trajectory_image.get_array().shape[1] < width_before
+    assert (
+        explorer.name == "two steps"
+        and explorer.trajectory_image.get_array().shape[1] < width_before
+    )
     assert "two steps: NFE 2" in explorer._ax_samples.get_title()
     with pytest.raises(KeyError, match="No cache"):
         explorer.update(0.0, 0.0, "nope")
@@ -71,10 +76,12 @@ def test_several_caches_get_a_model_drop_down(cache):
 
 
 def test_scores_are_cached_with_a_metric_and_tabulated():
-    from ucgm_lab.images import digits_frechet
+    from ucgm_lab.metrics.digits import digits_frechet
 
     metric = digits_frechet()
-    cache = cache_trajectories(Net(), "linear", metric.test_labels, kappas=(0.0, 0.5), rhos=(0.0,), steps=2, metric=metric)
+    cache = cache_trajectories(
+        Net(), "linear", metric.test_labels, kappas=(0.0, 0.5), rhos=(0.0,), steps=2, metric=metric
+    )
     assert set(cache.scores) == {(0.0, 0.0), (0.5, 0.0)}
     assert cache.scores[(0.0, 0.0)] == metric.distance(cache.get(0.0, 0.0).sample)
     table = cache.score_table()

@@ -2,13 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from ucgm_lab.images import (
-    DigitsClassifier,
-    digits_frechet,
-    load_image_data,
-    train_digits_classifier,
-)
+from ucgm_lab.data import load_image_data
 from ucgm_lab.metrics import frechet_distance, gaussian_stats
+from ucgm_lab.metrics.digits import digits_frechet
+from ucgm_lab.metrics.digits_classifier import DigitsClassifier, train_digits_classifier
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +26,9 @@ def test_distance_is_the_frechet_distance_of_the_feature_gaussians(metric):
     x = metric.test_images
     feats = metric.features(x).double().numpy()
     ref = metric.classifier.features(load_image_data("digits", "train").images).double().numpy()
-    direct = frechet_distance(feats.mean(0), np.cov(feats, rowvar=False), ref.mean(0), np.cov(ref, rowvar=False))
+    direct = frechet_distance(
+        feats.mean(0), np.cov(feats, rowvar=False), ref.mean(0), np.cov(ref, rowvar=False)
+    )
     assert metric.distance(x) == pytest.approx(direct, rel=1e-4)
 
 
@@ -44,7 +43,9 @@ def test_floor_is_far_below_broken_images(metric):
     for broken in (noise, shuffled, blurred):
         assert metric.distance(broken) > 10 * floor.mean
     # one class only (mode collapse) is far off too
-    zeros = load_image_data("digits", "train").images[load_image_data("digits", "train").labels == 0]
+    zeros = load_image_data("digits", "train").images[
+        load_image_data("digits", "train").labels == 0
+    ]
     assert metric.distance(zeros) > 10 * floor.mean
 
 
@@ -71,11 +72,13 @@ def test_gaussian_stats_of_features_match_numpy(metric):
 
 
 def test_shift_augmentation_moves_by_at_most_one_pixel():
-    from ucgm_lab.images.classifier import _shift
+    from ucgm_lab.metrics.digits_classifier import _shift
 
     x = torch.full((50, 1, 8, 8), -1.0)
     x[:, 0, 3, 4] = 1.0
     out = _shift(x, torch.Generator().manual_seed(0))
     where = (out[:, 0] == 1.0).nonzero()[:, 1:]
     assert out.shape == x.shape and len(where) == 50
-    assert ((where - torch.tensor([3, 4])).abs() <= 1).all() and len({tuple(w) for w in where.tolist()}) == 9
+    assert ((where - torch.tensor([3, 4])).abs() <= 1).all() and len(
+        {tuple(w) for w in where.tolist()}
+    ) == 9
