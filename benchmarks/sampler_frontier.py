@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--nfes", default="2,4,8,16,32", help="comma-separated budgets")
     parser.add_argument("--samples", type=int, default=10000, help="held-out points per cloud")
     parser.add_argument("--search-samples", type=int, default=2000, help="selection points")
+    parser.add_argument(
+        "--search-reference-factor",
+        type=int,
+        default=16,
+        help="selection reference = this many times --search-samples data points (1: as large)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", default="torchcfm,flow_matching,zoo")
     parser.add_argument("--max-seconds", type=float, default=None, help="per search")
@@ -136,6 +142,7 @@ def measure(name, model, transport, peer, data, metric, args) -> dict:
         search_ref,
         nfe=args.nfes,
         metric=metric,
+        num_samples=args.search_samples,
         seed=args.seed + 1,
         max_seconds=args.max_seconds,
     )
@@ -200,7 +207,11 @@ def main(argv: list[str] | None = None) -> int:
         gen = torch.Generator().manual_seed(args.seed + 7)
         noise = torch.randn(args.samples, 2, generator=gen)  # the held-out noise, shared by all
         reference = sample_2d("checkerboard", args.samples, seed=args.seed + 10_000).points
-        search_ref = sample_2d("checkerboard", args.search_samples, seed=args.seed + 30_000).points
+        search_ref = sample_2d(
+            "checkerboard",
+            args.search_samples * args.search_reference_factor,
+            seed=args.seed + 30_000,
+        ).points
         floor = data_floor("checkerboard", args.samples, metric=metric, seed=args.seed + 20_000)
         floor_path.write_text(json.dumps({"floor": floor.mean, "samples": args.samples}))
         for name, (model, transport, peer) in load_models(names).items():
@@ -225,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
 
         args.png.parent.mkdir(parents=True, exist_ok=True)
         pio.write_image(fig, args.png, width=1200, height=420, scale=1)
-        print(f"\nfigure: {args.png.relative_to(ROOT)} (and {args.out / 'frontier.html'})")
+        print(f"\nfigure: {args.png} (and {args.out / 'frontier.html'})")
     return 0
 
 
