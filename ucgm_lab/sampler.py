@@ -12,7 +12,7 @@ kappa = 0 and order 1 on a flow-matching transport this is exactly the Euler met
 (App. B.1.6).
 
 ``multistep="velocity"``, ``"noise"`` or ``"data"`` (an addition of ucgm-lab, docs/paper-notes.md
-F6) replaces the constant kappa by the two-step Adams-Bashforth weight of the step sizes and
+F7) replaces the constant kappa by the two-step Adams-Bashforth weight of the step sizes and
 decomposes the state again, which makes order 1 second order at one evaluation per step
 (:func:`multistep_estimates`).
 """
@@ -140,7 +140,7 @@ def multistep_estimates(
       divides by alpha_i, which is ill-conditioned for grid points near t = 0.
 
     All three are second order (tests/ucgm_lab/test_sampler.py) at one evaluation per step;
-    docs/paper-notes.md F6 and notebook 20 derive them.
+    docs/paper-notes.md F7 and notebook 20 derive them.
 
     Args:
         form: "velocity", "noise" or "data".

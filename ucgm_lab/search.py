@@ -4,7 +4,7 @@ For every budget of network evaluations N, :func:`search_sampler` looks for the 
 :func:`ucgm_lab.sample` (Alg. 2) that minimise a quality metric (lower is better):
 
 * the order (1, or 2 with the "noise" or "data" correction), the two-step Adams-Bashforth
-  multistep forms of order 1 (``multistep="velocity"`` / ``"noise"``, docs/paper-notes.md F6)
+  multistep forms of order 1 (``multistep="velocity"`` / ``"noise"``, docs/paper-notes.md F7)
   and, where labels are given, the classifier-free guidance scale and interval;
 * the time grid: Kumaraswamy shapes (a, b, c) (App. B.2.2) with the data-end gap 0.001
   ("uniform") or 0 ("even"), and for small budgets explicit time points optimised directly;
@@ -537,12 +537,13 @@ def _search_budget(
     budget: int,
     space: SearchSpace,
     smaller: Sequence[SamplerSettings] = (),
+    exact_nfe: bool = False,
 ) -> SamplerSettings:
     """Coordinate descent per structure, pattern search, explicit time points (module doc).
 
     ``smaller`` are the winners of smaller budgets: each is a candidate as it is (it fits
     the budget, so a larger budget never selects worse on the selection noise) and with its
-    grid refitted to this budget.
+    grid refitted to this budget. With ``exact_nfe`` only candidates with NFE = budget count.
     """
     best: list[Any] = [None, math.inf]  # settings, score
 
@@ -550,7 +551,7 @@ def _search_budget(
         if candidate is None:
             return math.inf
         fitted = _fit(candidate, budget)
-        if fitted is None:
+        if fitted is None or (exact_nfe and fitted.nfe != budget):
             return math.inf
         value = runner.score(fitted)
         if value < best[1] or best[0] is None:
@@ -575,9 +576,10 @@ def _search_budget(
         return current
 
     for previous in smaller:
-        value = runner.score(previous)
-        if value < best[1] or best[0] is None:
-            best[0], best[1] = previous, value
+        if not exact_nfe:
+            value = runner.score(previous)
+            if value < best[1] or best[0] is None:
+                best[0], best[1] = previous, value
         consider(previous)
 
     schedules = [
@@ -726,6 +728,7 @@ def search_sampler(
     seed: int = 0,
     max_seconds: float | None = None,
     max_trials: int | None = None,
+    exact_nfe: bool = False,
     progress: bool = True,
 ) -> SearchResult:
     """Search the UCGM-S settings (Alg. 2) that minimise ``metric`` at each NFE budget.
@@ -751,6 +754,8 @@ def search_sampler(
         max_seconds: Wall-time budget of the whole search (shared evenly by the remaining
             budgets); the held-out runs are always made.
         max_trials: Most distinct settings run per NFE budget.
+        exact_nfe: Keep only settings whose NFE equals the budget (default: at most the
+            budget; order 2 then cannot serve even budgets).
         progress: Show a tqdm progress bar.
 
     Returns:
@@ -805,6 +810,8 @@ def search_sampler(
         raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}.")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an integer, got {seed!r}.")
+    if not isinstance(exact_nfe, bool):
+        raise TypeError(f"exact_nfe must be True or False, got {exact_nfe!r}.")
     if max_seconds is not None and not (_is_number(max_seconds) and max_seconds > 0):
         raise ValueError(f"max_seconds must be a positive number or None, got {max_seconds!r}.")
     if max_trials is not None and (
@@ -895,7 +902,9 @@ def search_sampler(
 
         selection = runner(0, deadline, on_trial)
         try:
-            best = _search_budget(selection, budget, space, [r.settings for r in results])
+            best = _search_budget(
+                selection, budget, space, [r.settings for r in results], exact_nfe
+            )
         except _BudgetSpentError:
             stopped = True
             if not selection.cache:  # not even one run: run the defaults outside the budget
