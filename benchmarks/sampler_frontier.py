@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nfes", default="2,4,8,16,32", help="comma-separated budgets")
     parser.add_argument("--samples", type=int, default=10000, help="held-out points per cloud")
-    parser.add_argument("--search-samples", type=int, default=2000, help="selection points")
+    parser.add_argument("--search-samples", type=int, default=4000, help="selection points")
     parser.add_argument(
         "--search-reference-factor",
         type=int,

@@ -18,9 +18,12 @@ and 0.01, then a pattern search on explicit time points, moved in logit(t) (step
 0.1, 0.03: fine near both ends of [0, 1]), when the grid has at most
 ``space.explicit_max_points`` points. Every candidate is
 run on the same *selection* noise (and the same fresh-noise stream for rho > 0), so that the
-candidates differ by their settings only; the best of each budget is then run once more on a
-disjoint *held-out* noise (and fresh-noise stream), and only that run gives the reported
-figure.
+candidates differ by their settings only. Picking the best of hundreds of candidates on one noise
+favours the ones that happen to suit it (most of all with rho > 0, whose fresh noise is not shared
+with the deterministic candidates), so the finalists (the best ``space.finalists`` and the best of
+each structure) are run on a second, *validation* noise and the best there is chosen. The chosen
+settings are then run once more on a disjoint *held-out* noise (and fresh-noise stream), and only
+that run gives the reported figure.
 
 NFE accounting is exact and mirrors :class:`~ucgm_lab.sampler.SampleOutput.nfe`: a grid of P
 points costs P evaluations at order 1 and 2P - 1 at order 2 (the last step takes x^ without a
@@ -189,6 +192,8 @@ class SearchSpace:
         guidance_scales: Guidance scales to try (only with labels; 1 = no guidance).
         guidance_intervals: Guidance intervals to try (with scale != 1).
         refine: Run the pattern search on kappa, rho, a, b, c after the coordinate descent.
+        finalists: How many of the best candidates (besides the best of each structure) are
+            run on the validation noise, which chooses among them (1: the selection's best).
     """
 
     orders: tuple[int, ...] = (1, 2)
@@ -207,6 +212,7 @@ class SearchSpace:
     guidance_scales: tuple[float, ...] = (1.0,)
     guidance_intervals: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
     refine: bool = True
+    finalists: int = 8
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -220,6 +226,12 @@ class SearchSpace:
         need(
             bool(self.corrections) and set(self.corrections) <= {"noise", "data"},
             f"corrections must be a non-empty subset of ('noise', 'data'), got {self.corrections!r}.",
+        )
+        need(
+            isinstance(self.finalists, int)
+            and not isinstance(self.finalists, bool)
+            and self.finalists >= 1,
+            f"finalists must be an integer >= 1, got {self.finalists!r}.",
         )
         need(
             set(self.multisteps) <= set(MULTISTEP_FORMS),
@@ -274,7 +286,9 @@ class BudgetResult:
     Attributes:
         budget: The requested NFE budget.
         settings: The best settings (their ``nfe`` is at most ``budget``).
-        selection_score: Its metric on the selection noise (what it was chosen by).
+        selection_score: Its metric on the selection noise (what the search descended on).
+        validation_score: Its metric on the validation noise (what chose it among the
+            finalists).
         holdout_score: Its metric on the held-out noise (the figure to report).
         default_holdout_score: ``sample``'s defaults (order 1, kappa 0, rho 0, "uniform"
             grid, ``steps = budget``) on the same held-out noise.
@@ -285,6 +299,7 @@ class BudgetResult:
     budget: int
     settings: SamplerSettings
     selection_score: float
+    validation_score: float
     holdout_score: float
     default_holdout_score: float
     trials: int
@@ -324,13 +339,15 @@ class SearchResult:
     def table(self) -> str:
         """A markdown table: budget, NFE used, held-out score, defaults' held-out score, settings."""
         lines = [
-            "| budget | NFE | held-out score | selection score | defaults (held-out) | settings |",
-            "|---|---|---|---|---|---|",
+            "| budget | NFE | held-out score | selection | validation | defaults (held-out) "
+            "| settings |",
+            "|---|---|---|---|---|---|---|",
         ]
         for b in self.budgets:
             lines.append(
                 f"| {b.budget} | {b.settings.nfe} | {b.holdout_score:.4f} | {b.selection_score:.4f} "
-                f"| {b.default_holdout_score:.4f} | {b.settings.describe()} |"
+                f"| {b.validation_score:.4f} | {b.default_holdout_score:.4f} "
+                f"| {b.settings.describe()} |"
             )
         return "\n".join(lines)
 
@@ -691,6 +708,24 @@ def _search_budget(
     return best[0]
 
 
+def _finalists(cache: dict[SamplerSettings, float], count: int) -> list[SamplerSettings]:
+    """The ``count`` best settings of a selection cache and the best of each structure.
+
+    A structure is (order, correction, multistep form, rho = 0 or not): the deterministic and
+    the stochastic candidates always both reach the validation run.
+    """
+    ranked = sorted((v, i, s) for i, (s, v) in enumerate(cache.items()) if math.isfinite(v))
+    chosen = [s for _, _, s in ranked[:count]]
+    seen = set()
+    for _, _, s in ranked:
+        key = (s.order, s.correction if s.order == 2 else None, s.multistep, s.rho == 0.0)
+        if key not in seen:
+            seen.add(key)
+            if s not in chosen:
+                chosen.append(s)
+    return chosen
+
+
 def _move_point(settings: SamplerSettings, i: int, delta: float) -> SamplerSettings | None:
     """Time point i moved by ``delta`` in logit(t), clipped to [1e-4, 0.9999].
 
@@ -723,8 +758,10 @@ def search_sampler(
     labels: Tensor | None = None,
     null_class: int | None = None,
     holdout_reference: Tensor | None = None,
+    validation_reference: Tensor | None = None,
     selection_noise: Tensor | None = None,
     holdout_noise: Tensor | None = None,
+    validation_noise: Tensor | None = None,
     seed: int = 0,
     max_seconds: float | None = None,
     max_trials: int | None = None,
@@ -748,8 +785,10 @@ def search_sampler(
         labels: Class ids of the B samples, shape (B,), for conditional models.
         null_class: The unconditional class id for guidance (default ``model.null_class``).
         holdout_reference: Reference for the held-out figures (default ``reference_data``).
-        selection_noise, holdout_noise: Explicit initial noises, shape (B, ...) (default: drawn
-            from ``seed``, disjoint streams). They must differ.
+        validation_reference: Reference for the validation runs (default ``reference_data``).
+        selection_noise, holdout_noise, validation_noise: Explicit initial noises, shape
+            (B, ...) (default: drawn from ``seed``, disjoint streams). The held-out noise must
+            differ from the other two.
         seed: Seed of the noises and of the fresh-noise streams (rho > 0).
         max_seconds: Wall-time budget of the whole search (shared evenly by the remaining
             budgets); the held-out runs are always made.
@@ -799,6 +838,15 @@ def search_sampler(
         or holdout_reference.shape[1:] != reference_data.shape[1:]
     ):
         raise ValueError("holdout_reference must be a tensor shaped like reference_data (M', ...).")
+    if validation_reference is None:
+        validation_reference = reference_data
+    elif (
+        not isinstance(validation_reference, Tensor)
+        or validation_reference.shape[1:] != reference_data.shape[1:]
+    ):
+        raise ValueError(
+            "validation_reference must be a tensor shaped like reference_data (M', ...)."
+        )
     if metric is None:
         metric = default_metric(reference_data)
     elif not callable(metric):
@@ -851,10 +899,14 @@ def search_sampler(
     )
     gen = torch.Generator(device="cpu").manual_seed(seed)
     draws = [torch.randn(shape, generator=gen, dtype=dtype).to(device) for _ in range(2)]
+    fresh_seeds = [int(v) for v in torch.randint(0, 2**62, (2,), generator=gen)]
+    draws.append(torch.randn(shape, generator=gen, dtype=dtype).to(device))
+    fresh_seeds.append(int(torch.randint(0, 2**62, (1,), generator=gen)))
     noises = []
     for given, drawn, name in (
         (selection_noise, draws[0], "selection_noise"),
         (holdout_noise, draws[1], "holdout_noise"),
+        (validation_noise, draws[2], "validation_noise"),
     ):
         if given is None:
             noises.append(drawn)
@@ -864,18 +916,18 @@ def search_sampler(
             )
         else:
             noises.append(given)
-    if torch.equal(noises[0], noises[1]):
+    if torch.equal(noises[0], noises[1]) or torch.equal(noises[2], noises[1]):
         raise ValueError(
-            "selection_noise and holdout_noise must differ (the reported figure must not be measured on the selection noise)."
+            "holdout_noise must differ from selection_noise and validation_noise (the reported "
+            "figure must not be measured on a noise that chose the settings)."
         )
-    fresh_seeds = [int(v) for v in torch.randint(0, 2**62, (2,), generator=gen)]
 
     def runner(which: int, deadline: float | None, on_trial=None) -> _Runner:
         return _Runner(
             model,
             tr,
             noises[which],
-            reference_data if which == 0 else holdout_reference,
+            (reference_data, holdout_reference, validation_reference)[which],
             metric,
             labels,
             null_class,
@@ -890,6 +942,7 @@ def search_sampler(
     total_trials = 0
     bar = tqdm(total=len(budgets), desc="search_sampler", disable=not progress, leave=False)
     holdout = runner(1, None)
+    validation = runner(2, None)
     for k, budget in enumerate(budgets):
         t0 = time.perf_counter()
         deadline = None
@@ -911,12 +964,18 @@ def search_sampler(
                 default = _fit(SamplerSettings(nfe=0, schedule=KumaraswamySchedule()), budget)
                 selection.score(default, budgeted=False)
             best = min(selection.cache, key=selection.cache.get)
+        finalists = _finalists(selection.cache, space.finalists) if space.finalists > 1 else []
+        if best not in finalists:
+            finalists.insert(0, best)
+        checked = {f: validation.score(f, budgeted=False) for f in finalists}
+        best = min(finalists, key=lambda f: (checked[f], selection.cache[f]))
         default = SamplerSettings(nfe=budget, steps=budget, schedule=KumaraswamySchedule())
         results.append(
             BudgetResult(
                 budget=budget,
                 settings=best,
                 selection_score=selection.cache[best],
+                validation_score=checked[best],
                 holdout_score=holdout.score(best, budgeted=False),
                 default_holdout_score=holdout.score(default, budgeted=False),
                 trials=selection.trials,

@@ -79,7 +79,7 @@ def test_search_finds_the_second_order_family_on_the_exact_gaussian_model():
     cov = torch.tensor([[0.5, 0.2], [0.2, 0.3]], dtype=torch.float64)
     model = GaussianOracle(LINEAR, mu, cov)
     gen = torch.Generator().manual_seed(1)
-    sel, held = (torch.randn(200, 2, generator=gen, dtype=torch.float64) for _ in range(2))
+    sel, held, val = (torch.randn(200, 2, generator=gen, dtype=torch.float64) for _ in range(3))
 
     def exact(noise):  # every candidate starts at t_0 = 0.999 (no explicit time points)
         return exact_flow_endpoint(noise, 0.999, LINEAR.alpha, LINEAR.gamma, mu, cov)
@@ -93,6 +93,8 @@ def test_search_finds_the_second_order_family_on_the_exact_gaussian_model():
         selection_noise=sel,
         holdout_noise=held,
         holdout_reference=exact(held),
+        validation_noise=val,
+        validation_reference=exact(val),
         space=SearchSpace(rhos=(0.0,), explicit_max_points=0, refine=False),
         progress=False,
     )
@@ -161,7 +163,8 @@ def test_reported_figures_are_never_measured_on_the_selection_noise():
     gen = torch.Generator().manual_seed(0)
     sel = torch.randn(500, 3, generator=gen)
     held = torch.randn(500, 3, generator=gen)
-    sel[:, 2], held[:, 2] = 1000.0, -1000.0  # marker coordinate
+    val = torch.randn(500, 3, generator=gen)
+    sel[:, 2], held[:, 2], val[:, 2] = 1000.0, -1000.0, 1000.0  # marker: chooses / reports
     metric = RecordingMetric()
     ref_sel, ref_held = torch.randn(500, 3, generator=gen), torch.randn(500, 3, generator=gen)
     ref_sel[:, 2], ref_held[:, 2] = 1.0, -1.0  # marker of each reference
@@ -173,6 +176,7 @@ def test_reported_figures_are_never_measured_on_the_selection_noise():
         metric=metric,
         selection_noise=sel,
         holdout_noise=held,
+        validation_noise=val,
         holdout_reference=ref_held,
         space=SearchSpace(rhos=(0.0, 0.25), explicit_max_points=2),
         progress=False,
@@ -180,11 +184,13 @@ def test_reported_figures_are_never_measured_on_the_selection_noise():
     holdout_values = [v for which, v in metric.calls if which == "holdout"]
     selection_values = [v for which, v in metric.calls if which == "selection"]
     assert 2 <= len(holdout_values) <= 4  # best and defaults, per budget (equal ones run once)
-    assert len(selection_values) == sum(b.trials for b in result.budgets)
+    # every search trial, and the finalists' validation runs
+    assert len(selection_values) > sum(b.trials for b in result.budgets)
     for b in result.budgets:
         assert b.holdout_score in holdout_values and b.holdout_score not in selection_values
         assert b.default_holdout_score in holdout_values
         assert b.selection_score in selection_values
+        assert b.validation_score in selection_values
     # and the held-out runs are scored against the held-out reference only
     assert {m for which, m in metric.references if which == "selection"} == {1.0}
     assert {m for which, m in metric.references if which == "holdout"} == {-1.0}
@@ -224,8 +230,9 @@ def test_budgets_are_respected_and_the_nfe_is_exact(budget):
     assert b.settings.nfe <= budget
     if b.settings.order == 1 and b.settings.guidance_scale == 1.0:
         assert b.settings.nfe == budget  # order 1 can always use the whole budget
-    # every run made exactly the predicted NFE: trials + 2 held-out runs, each <= budget
-    assert len(calls) <= (b.trials + 2) * budget
+    # every run made at most the budget: the trials, at most one validation run per trial
+    # (the finalists) and 2 held-out runs
+    assert len(calls) <= (2 * b.trials + 2) * budget
 
 
 def test_count_nfe_matches_the_sampler_with_order_2_and_guidance():
