@@ -21,7 +21,8 @@ run on the same *selection* noise (and the same fresh-noise stream for rho > 0),
 candidates differ by their settings only. Picking the best of hundreds of candidates on one noise
 favours the ones that happen to suit it (most of all with rho > 0, whose fresh noise is not shared
 with the deterministic candidates), so the finalists (the best ``space.finalists`` and the best of
-each structure) are run on a second, *validation* noise and the best there is chosen. The chosen
+each structure) are run on a second, *validation* noise, ``validation_factor`` (4) times larger,
+and the best there is chosen. The chosen
 settings are then run once more on a disjoint *held-out* noise (and fresh-noise stream), and only
 that run gives the reported figure.
 
@@ -762,6 +763,7 @@ def search_sampler(
     selection_noise: Tensor | None = None,
     holdout_noise: Tensor | None = None,
     validation_noise: Tensor | None = None,
+    validation_factor: int = 4,
     seed: int = 0,
     max_seconds: float | None = None,
     max_trials: int | None = None,
@@ -787,8 +789,11 @@ def search_sampler(
         holdout_reference: Reference for the held-out figures (default ``reference_data``).
         validation_reference: Reference for the validation runs (default ``reference_data``).
         selection_noise, holdout_noise, validation_noise: Explicit initial noises, shape
-            (B, ...) (default: drawn from ``seed``, disjoint streams). The held-out noise must
-            differ from the other two.
+            (B, ...) (the validation noise (``validation_factor`` B, ...); default: drawn from
+            ``seed``, disjoint streams). The held-out noise must differ from the other two.
+        validation_factor: The validation noise has this many times ``num_samples`` points
+            (labels repeated): the finalists' scores are that much less noisy, so that a
+            candidate that merely suited the selection noise does not win.
         seed: Seed of the noises and of the fresh-noise streams (rho > 0).
         max_seconds: Wall-time budget of the whole search (shared evenly by the remaining
             budgets); the held-out runs are always made.
@@ -858,6 +863,14 @@ def search_sampler(
         raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}.")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an integer, got {seed!r}.")
+    if (
+        isinstance(validation_factor, bool)
+        or not isinstance(validation_factor, int)
+        or validation_factor < 1
+    ):
+        raise ValueError(
+            f"validation_factor must be a positive integer, got {validation_factor!r}."
+        )
     if not isinstance(exact_nfe, bool):
         raise TypeError(f"exact_nfe must be True or False, got {exact_nfe!r}.")
     if max_seconds is not None and not (_is_number(max_seconds) and max_seconds > 0):
@@ -900,7 +913,8 @@ def search_sampler(
     gen = torch.Generator(device="cpu").manual_seed(seed)
     draws = [torch.randn(shape, generator=gen, dtype=dtype).to(device) for _ in range(2)]
     fresh_seeds = [int(v) for v in torch.randint(0, 2**62, (2,), generator=gen)]
-    draws.append(torch.randn(shape, generator=gen, dtype=dtype).to(device))
+    val_shape = (num_samples * validation_factor, *reference_data.shape[1:])
+    draws.append(torch.randn(val_shape, generator=gen, dtype=dtype).to(device))
     fresh_seeds.append(int(torch.randint(0, 2**62, (1,), generator=gen)))
     noises = []
     for given, drawn, name in (
@@ -910,13 +924,15 @@ def search_sampler(
     ):
         if given is None:
             noises.append(drawn)
-        elif not isinstance(given, Tensor) or tuple(given.shape) != shape:
+        elif not isinstance(given, Tensor) or tuple(given.shape) != tuple(drawn.shape):
             raise ValueError(
-                f"{name} must be a tensor of shape {shape}, got {getattr(given, 'shape', type(given).__name__)}."
+                f"{name} must be a tensor of shape {tuple(drawn.shape)}, got {getattr(given, 'shape', type(given).__name__)}."
             )
         else:
             noises.append(given)
-    if torch.equal(noises[0], noises[1]) or torch.equal(noises[2], noises[1]):
+    if torch.equal(noises[0], noises[1]) or (
+        noises[2].shape == noises[1].shape and torch.equal(noises[2], noises[1])
+    ):
         raise ValueError(
             "holdout_noise must differ from selection_noise and validation_noise (the reported "
             "figure must not be measured on a noise that chose the settings)."
@@ -929,7 +945,7 @@ def search_sampler(
             noises[which],
             (reference_data, holdout_reference, validation_reference)[which],
             metric,
-            labels,
+            labels if which < 2 or labels is None else labels.repeat(validation_factor),
             null_class,
             fresh_seeds[which],
             deadline,

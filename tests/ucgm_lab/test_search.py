@@ -79,7 +79,9 @@ def test_search_finds_the_second_order_family_on_the_exact_gaussian_model():
     cov = torch.tensor([[0.5, 0.2], [0.2, 0.3]], dtype=torch.float64)
     model = GaussianOracle(LINEAR, mu, cov)
     gen = torch.Generator().manual_seed(1)
-    sel, held, val = (torch.randn(200, 2, generator=gen, dtype=torch.float64) for _ in range(3))
+    sel, held, val = (
+        torch.randn(n, 2, generator=gen, dtype=torch.float64) for n in (200, 200, 800)
+    )
 
     def exact(noise):  # every candidate starts at t_0 = 0.999 (no explicit time points)
         return exact_flow_endpoint(noise, 0.999, LINEAR.alpha, LINEAR.gamma, mu, cov)
@@ -163,7 +165,7 @@ def test_reported_figures_are_never_measured_on_the_selection_noise():
     gen = torch.Generator().manual_seed(0)
     sel = torch.randn(500, 3, generator=gen)
     held = torch.randn(500, 3, generator=gen)
-    val = torch.randn(500, 3, generator=gen)
+    val = torch.randn(4 * 500, 3, generator=gen)  # validation_factor 4
     sel[:, 2], held[:, 2], val[:, 2] = 1000.0, -1000.0, 1000.0  # marker: chooses / reports
     metric = RecordingMetric()
     ref_sel, ref_held = torch.randn(500, 3, generator=gen), torch.randn(500, 3, generator=gen)
