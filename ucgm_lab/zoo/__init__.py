@@ -11,6 +11,10 @@ Load::
     from ucgm_lab.zoo import load
     zm = load("checkerboard-linear-lam1")
     out = ucgm_lab.sample(zm.model, noise, zm.transport, **zm.sampling)
+    out = zm.sample(1000, nfe=8)  # the settings a sampler search found for 8 NFE
+
+Searched settings per budget live in ``sampler_settings.json`` (:mod:`ucgm_lab.zoo.settings`,
+written by ``python -m ucgm_lab.zoo search-settings``).
 
 Each checkpoint is a safetensors file of the EMA weights with JSON metadata: the network
 config, the recipe, the parent model (few-step models start from the multi-step one as in the
@@ -25,10 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..networks import build_network
 from ..recipes import ToyRecipe, train_toy
+from ..sampler import SampleOutput, sample
 from ..training.checkpoint import CheckpointError, load_weights, save_weights, update_manifest
 from ..transports import Transport, get_transport
 
@@ -138,6 +144,58 @@ class ZooModel:
     dataset: str
     sampling: dict[str, Any]
     metadata: dict[str, Any]
+
+    def settings(self, nfe: int | None = None, **overrides: Any) -> dict[str, Any]:
+        """The sampler keyword arguments :meth:`sample` uses.
+
+        Without ``nfe``: the recommended settings. With ``nfe``: the settings a sampler search
+        found for this model at that budget (:func:`ucgm_lab.zoo.settings.searched_settings`),
+        or, without one, the recommended settings with ``steps = nfe`` at order 1.
+        ``overrides`` go on top; giving ``steps`` or ``time_points`` replaces the grid.
+        """
+        from .settings import searched_settings
+
+        settings = dict(self.sampling)
+        if nfe is not None:
+            searched = searched_settings(self.name, nfe)
+            if searched is not None:
+                settings = searched
+            else:
+                for key in ("steps", "time_points", "order"):
+                    settings.pop(key, None)
+                settings["steps"] = nfe
+        if "steps" in overrides or "time_points" in overrides:
+            settings.pop("steps", None)
+            settings.pop("time_points", None)
+        settings.update(overrides)
+        return settings
+
+    def sample(
+        self, n: int, nfe: int | None = None, seed: int = 0, **overrides: Any
+    ) -> SampleOutput:
+        """Draw ``n`` samples with UCGM-S (:meth:`settings` chooses the keyword arguments).
+
+        Args:
+            n: Number of samples.
+            nfe: Network-evaluation budget; None keeps the recommended settings.
+            seed: Seed of the initial noise (and of rho's fresh noise, with seed + 1).
+            **overrides: Sampler settings replacing the chosen ones (kappa, rho, order, ...).
+
+        Returns:
+            The sampler's :class:`~ucgm_lab.sampler.SampleOutput` (``sample``: shape (n, 2);
+            ``nfe``: the evaluations made).
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive number of samples, got {n!r}.")
+        device = next(self.model.parameters()).device
+        noise = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
+        return sample(
+            self.model,
+            noise.to(device),
+            self.transport,
+            generator=torch.Generator(device=device).manual_seed(seed + 1),
+            **self.settings(nfe, **overrides),
+        )
 
 
 def _spec(name: str) -> ZooSpec:
