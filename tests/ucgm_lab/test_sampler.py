@@ -191,7 +191,7 @@ def test_extrapolation_by_hand():
 
 @pytest.mark.parametrize("name", ["linear", "trigflow"])
 def test_multistep_is_second_order_with_exact_gaussian_model(name):
-    """The Adams-Bashforth multistep option (docs/paper-notes.md F6) at one evaluation per step.
+    """The Adams-Bashforth multistep option (docs/paper-notes.md F7) at one evaluation per step.
 
     Global error against the exact PF-ODE map: order 1 halves per doubling, every multistep
     form quarters (measured on this grid: velocity 2.0-2.2, noise 1.7-1.9, data 1.2-1.9 and
