@@ -63,7 +63,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nfes", default="2,4,8,16,32", help="comma-separated budgets")
     parser.add_argument("--samples", type=int, default=10000, help="held-out points per cloud")
-    parser.add_argument("--search-samples", type=int, default=2000, help="selection points")
+    parser.add_argument("--search-samples", type=int, default=4000, help="selection points")
+    parser.add_argument(
+        "--search-reference-factor",
+        type=int,
+        default=16,
+        help="selection reference = this many times --search-samples data points (1: as large)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", default="torchcfm,flow_matching,zoo")
     parser.add_argument("--max-seconds", type=float, default=None, help="per search")
@@ -136,6 +142,7 @@ def measure(name, model, transport, peer, data, metric, args) -> dict:
         search_ref,
         nfe=args.nfes,
         metric=metric,
+        num_samples=args.search_samples,
         seed=args.seed + 1,
         max_seconds=args.max_seconds,
     )
@@ -150,7 +157,9 @@ def measure(name, model, transport, peer, data, metric, args) -> dict:
         out = sample(model, noise, transport, steps=n)
         defaults.append((out.nfe, metric(out.sample, reference)))
     curves = {"UCGM-S searched": searched, "UCGM-S defaults": defaults, **curves}
+    ratios = ratio_over_draws(model, transport, peer, found, metric, args)
     return {
+        "ratios_8": ratios,
         "curves": curves,
         "search_seconds": search_s,
         "search_cpu_seconds": search_cpu,
@@ -159,6 +168,33 @@ def measure(name, model, transport, peer, data, metric, args) -> dict:
         "settings": {b.budget: b.settings.describe() for b in found.budgets},
         "kwargs": {b.budget: repr(b.settings.as_kwargs()) for b in found.budgets},
     }
+
+
+def ratio_over_draws(model, transport, peer, found, metric, args, draws: int = 5) -> dict:
+    """Score at 8 NFE / UCGM-S defaults at 100 NFE, on ``draws`` independent held-out noises.
+
+    One held-out draw of N points moves every score by about as much as the good 8-NFE samplers
+    differ (sliced W2 of N samples has a spread of its own), and a stochastic setting (rho > 0)
+    does not share that spread with the deterministic 100-NFE run; the mean over draws against a
+    reference 8 times larger is the figure to compare with the 1.10x target.
+    """
+    budget = max((b.budget for b in found.budgets if b.budget <= 8), default=None)
+    if budget is None:
+        return {}
+    settings = found.best(budget).as_kwargs()
+    big = sample_2d("checkerboard", 8 * args.samples, seed=args.seed + 50_000).points
+    out = {"searched": [], "peer midpoint": [], "peer rk4": []}
+    for r in range(draws):
+        noise = torch.randn(args.samples, 2, generator=torch.Generator().manual_seed(1000 + r))
+        fresh = torch.Generator().manual_seed(2000 + r)
+        target = metric(sample(model, noise, transport, steps=100).sample, big)
+        got = sample(model, noise, transport, generator=fresh, **settings).sample
+        out["searched"].append(metric(got, big) / target)
+        out["peer midpoint"].append(
+            metric(peer_solve(peer, noise, "midpoint", steps=4).sample, big) / target
+        )
+        out["peer rk4"].append(metric(peer_solve(peer, noise, "rk4", steps=2).sample, big) / target)
+    return out
 
 
 def report(name: str, rec: dict, nfes: list[int]) -> None:
@@ -185,6 +221,13 @@ def report(name: str, rec: dict, nfes: list[int]) -> None:
     if any(n <= 8 for n, _ in searched):
         best8 = dict(searched)[max(n for n, _ in searched if n <= 8)]
         print(f"searched UCGM-S at 8 NFE / defaults at 100 NFE: {best8 / default100:.3f}x")
+    for label, values in rec.get("ratios_8", {}).items():
+        mean = sum(values) / len(values)
+        spread = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
+        print(
+            f"  8 NFE / 100 NFE over {len(values)} held-out draws ({label}): "
+            f"{mean:.3f}x +- {spread:.3f} (" + ", ".join(f"{v:.2f}" for v in values) + ")"
+        )
     for budget, text in rec["settings"].items():
         print(f"  NFE {budget}: {text}")
 
@@ -200,7 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         gen = torch.Generator().manual_seed(args.seed + 7)
         noise = torch.randn(args.samples, 2, generator=gen)  # the held-out noise, shared by all
         reference = sample_2d("checkerboard", args.samples, seed=args.seed + 10_000).points
-        search_ref = sample_2d("checkerboard", args.search_samples, seed=args.seed + 30_000).points
+        search_ref = sample_2d(
+            "checkerboard",
+            args.search_samples * args.search_reference_factor,
+            seed=args.seed + 30_000,
+        ).points
         floor = data_floor("checkerboard", args.samples, metric=metric, seed=args.seed + 20_000)
         floor_path.write_text(json.dumps({"floor": floor.mean, "samples": args.samples}))
         for name, (model, transport, peer) in load_models(names).items():
@@ -225,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
 
         args.png.parent.mkdir(parents=True, exist_ok=True)
         pio.write_image(fig, args.png, width=1200, height=420, scale=1)
-        print(f"\nfigure: {args.png.relative_to(ROOT)} (and {args.out / 'frontier.html'})")
+        print(f"\nfigure: {args.png} (and {args.out / 'frontier.html'})")
     return 0
 
 

@@ -10,6 +10,11 @@ Order 2 adds a correction with a second evaluation at t_{i+1} (lines 9-12), aver
 noise estimates z^ (docs/paper-notes.md, E1: the printed algorithm averages x^). With rho = 0,
 kappa = 0 and order 1 on a flow-matching transport this is exactly the Euler method
 (App. B.1.6).
+
+``multistep="velocity"``, ``"noise"`` or ``"data"`` (an addition of ucgm-lab, docs/paper-notes.md
+F7) replaces the constant kappa by the two-step Adams-Bashforth weight of the step sizes and
+decomposes the state again, which makes order 1 second order at one evaluation per step
+(:func:`multistep_estimates`).
 """
 
 from __future__ import annotations
@@ -39,8 +44,12 @@ __all__ = [
     "MAX_STEPS",
     "NonFiniteSampleError",
     "SampleOutput",
+    "MULTISTEP_FORMS",
+    "adams_bashforth_weight",
     "auto_stochastic_ratio",
     "extrapolate",
+    "multistep_estimates",
+    "transport_rates",
     "reconstruct",
     "sample",
     "second_order_correction",
@@ -84,6 +93,113 @@ class SampleOutput:
 def extrapolate(current: Tensor, previous: Tensor, kappa: float) -> Tensor:
     """Extrapolated estimate e_i + kappa (e_i - e_{i-1}) (Alg. 2 line 5)."""
     return current + kappa * (current - previous)
+
+
+def adams_bashforth_weight(s_prev: float, s_now: float, s_next: float) -> float:
+    """kappa_i = h_i / (2 h_{i-1}) with h_i = s_{i+1} - s_i (0 when h_{i-1} is infinite).
+
+    The weight that makes e_i + kappa_i (e_i - e_{i-1}) the mean over [s_i, s_{i+1}] of the line
+    through (s_{i-1}, e_{i-1}) and (s_i, e_i): the two-step Adams-Bashforth rule with variable
+    steps.
+    """
+    h_prev, h_now = s_now - s_prev, s_next - s_now
+    return 0.0 if math.isinf(h_prev) else h_now / (2.0 * h_prev)
+
+
+MULTISTEP_FORMS = ("velocity", "noise", "data")
+"""Forms of :func:`multistep_estimates` (the ``multistep`` argument of :func:`sample`)."""
+
+
+def multistep_estimates(
+    form: Literal["velocity", "noise", "data"],
+    state: Tensor,
+    raw: Decomposition,
+    previous: Decomposition,
+    rows: tuple[Sequence[float], Sequence[float], Sequence[float]],
+    times: tuple[float, float, float],
+    rates: tuple[Sequence[float], Sequence[float]] | None = None,
+) -> Decomposition:
+    """Estimates whose reconstruction (Alg. 2 line 8) is a two-step Adams-Bashforth step.
+
+    Alg. 2's kappa extrapolates both estimates by a constant and stays first order
+    (docs/paper-notes.md E6). Here one quantity e, whose integral over a time variable s gives
+    the state, is extrapolated with the step-size weight kappa_i = h_i / (2 h_{i-1}) of
+    :func:`adams_bashforth_weight`, and the estimates are made consistent with the current
+    state x~_i again, so that the reconstruction alpha(t') z^' + gamma(t') x^' integrates the
+    line through e_{i-1}, e_i over [s_i, s_{i+1}] exactly:
+
+    * ``"velocity"``: e = v = alpha'(t) z^ + gamma'(t) x^ (the PF-ODE dx/dt = v; on Linear
+      v = F), s = t: the target x_T = x~_i + h_i (v_i + kappa_i (v_i - v_{i-1})) and (x^', z^')
+      the solution of alpha_i z^' + gamma_i x^' = x~_i, alpha(t') z^' + gamma(t') x^' = x_T
+      (determinant alpha_i gamma(t') - gamma_i alpha(t') > 0 for a transport whose
+      signal-to-noise ratio falls with t).
+    * ``"noise"``: e = z^, s = alpha / gamma (the PF-ODE reads d(x / gamma) / ds = z^);
+      x^' = (x~_i - alpha_i z^') / gamma_i.
+    * ``"data"``: e = x^, s = gamma / alpha (d(x / alpha) / ds = x^); z^' = (x~_i - gamma_i
+      x^') / alpha_i. Its s is infinite at t = 0, where the noise form is used instead; it
+      divides by alpha_i, which is ill-conditioned for grid points near t = 0.
+
+    All three are second order (tests/ucgm_lab/test_sampler.py) at one evaluation per step;
+    docs/paper-notes.md F7 and notebook 20 derive them.
+
+    Args:
+        form: "velocity", "noise" or "data".
+        state: x~_i, shape (B, ...).
+        raw: The estimates at t_i (Alg. 2 line 3), shapes (B, ...).
+        previous: The raw estimates at t_{i-1}.
+        rows: (alpha, gamma, ...) at t_{i-1}, t_i and t_{i+1} (the first two entries are used).
+        times: (t_{i-1}, t_i, t_{i+1}).
+        rates: (alpha'(t), gamma'(t)) at t_{i-1} and t_i (needed by "velocity").
+
+    Returns:
+        The estimates (x^', z^') to reconstruct the state at t_{i+1} from; with rho = 0 the
+        reconstruction is the Adams-Bashforth step. Equal to ``raw`` when e_i = e_{i-1}.
+    """
+    if form == "data" and rows[2][0] == 0.0:
+        form = "noise"  # s = gamma / alpha is infinite at the data end
+    alpha, gamma = rows[1][0], rows[1][1]
+    if form == "velocity":
+        if rates is None:
+            raise ValueError("multistep='velocity' needs the rates alpha'(t), gamma'(t).")
+        kappa = adams_bashforth_weight(*times)
+        (ad_prev, gd_prev), (ad_now, gd_now) = rates
+        v_now = ad_now * raw.z_hat + gd_now * raw.x_hat
+        v_prev = ad_prev * previous.z_hat + gd_prev * previous.x_hat
+        target = state + (times[2] - times[1]) * extrapolate(v_now, v_prev, kappa)
+        a_next, g_next = rows[2][0], rows[2][1]
+        det = alpha * g_next - gamma * a_next
+        return Decomposition(
+            x_hat=(alpha * target - a_next * state) / det,
+            z_hat=(g_next * state - gamma * target) / det,
+        )
+
+    def s(row: Sequence[float]) -> float:
+        num, den = (row[0], row[1]) if form == "noise" else (row[1], row[0])
+        return math.inf if den == 0.0 else num / den
+
+    kappa = adams_bashforth_weight(s(rows[0]), s(rows[1]), s(rows[2]))
+    if form == "noise":
+        z_hat = extrapolate(raw.z_hat, previous.z_hat, kappa)
+        return Decomposition(x_hat=(state - alpha * z_hat) / gamma, z_hat=z_hat)
+    x_hat = extrapolate(raw.x_hat, previous.x_hat, kappa)
+    return Decomposition(x_hat=x_hat, z_hat=(state - gamma * x_hat) / alpha)
+
+
+def transport_rates(transport: Transport, times: Tensor) -> list[tuple[float, float]]:
+    """(alpha'(t), gamma'(t)) at every time of a grid, by automatic differentiation.
+
+    Args:
+        transport: The transport.
+        times: The grid, shape (P,), float64.
+
+    Returns:
+        One (alpha', gamma') pair per time.
+    """
+    t = times.detach().to(torch.float64).clone().requires_grad_(True)
+    with torch.enable_grad():
+        (d_alpha,) = torch.autograd.grad(transport.alpha(t).sum(), t)
+        (d_gamma,) = torch.autograd.grad(transport.gamma(t).sum(), t)
+    return list(zip(d_alpha.tolist(), d_gamma.tolist(), strict=True))
 
 
 def auto_stochastic_ratio(transport: Transport, t_now: Tensor, t_next: Tensor) -> Tensor:
@@ -210,6 +326,7 @@ def sample(
     null_class: int | None = None,
     extrapolation_start: int = 1,
     correction: Literal["noise", "data"] = "noise",
+    multistep: Literal["velocity", "noise", "data"] | None = None,
     generator: torch.Generator | None = None,
     accumulate_float64: bool | None = None,
     progress: bool = False,
@@ -248,6 +365,10 @@ def sample(
         correction: Form of the order-2 correction: "noise" (the paper's, averaging z^; unstable
             at few steps when gamma(t_0) is near 0) or "data" (averaging x^ in the data-prediction
             variables; well conditioned near t = 1). See :func:`second_order_correction`.
+        multistep: None (default: Alg. 2) or "velocity" / "noise" / "data": from step
+            ``extrapolation_start`` on, a two-step Adams-Bashforth step that reuses the previous
+            evaluation (of the velocity dx/dt, z^ or x^; second order at one evaluation per step; order 1 and
+            kappa = 0 only). See :func:`multistep_estimates`.
         generator: Torch generator for the fresh noise (on the noise tensor's device).
         accumulate_float64: Keep the state in float64 (default: yes except on MPS).
         progress: Show a tqdm progress bar.
@@ -297,6 +418,11 @@ def sample(
         raise ValueError(f"order must be 1 or 2, got {order!r}.")
     if correction not in ("noise", "data"):
         raise ValueError(f"correction must be 'noise' (the paper's) or 'data', got {correction!r}.")
+    if multistep is not None and multistep not in MULTISTEP_FORMS:
+        raise ValueError(
+            "multistep must be None (Alg. 2), 'velocity', 'noise' or 'data' (two-step "
+            f"Adams-Bashforth), got {multistep!r}."
+        )
     kappa = _unit_number(kappa, "kappa (extrapolation ratio)")
     if isinstance(rho, str):
         if rho.lower() != "auto":
@@ -304,6 +430,11 @@ def sample(
         rho_mode: float | None = None
     else:
         rho_mode = _unit_number(rho, "rho (stochastic ratio)")
+    if multistep is not None and (order != 1 or kappa != 0.0):
+        raise ValueError(
+            f"multistep={multistep!r} replaces kappa and the order-2 correction: use it with "
+            f"order=1 and kappa=0 (got order={order}, kappa={kappa})."
+        )
     if (
         isinstance(extrapolation_start, bool)
         or not isinstance(extrapolation_start, int)
@@ -395,6 +526,8 @@ def sample(
     state = noise.to(state_dtype)
     states, x_hats, z_hats = [state], [], []
     previous: Decomposition | None = None
+    time_list = times.tolist()
+    rates = transport_rates(tr, times) if multistep == "velocity" else None
     # no tqdm object at all without a progress bar (building one costs more than a small step)
     bar = tqdm(range(num_points), desc="UCGM-S", leave=False) if progress else None
     with torch.no_grad():
@@ -404,7 +537,17 @@ def sample(
             x_hats.append(raw.x_hat)
             z_hats.append(raw.z_hat)
             est = raw
-            if kappa > 0 and previous is not None and i >= extrapolation_start:
+            if multistep is not None and previous is not None and i >= extrapolation_start:
+                est = multistep_estimates(
+                    multistep,
+                    state,
+                    raw,
+                    previous,
+                    (coef_rows[i - 1], coef_rows[i], coef_rows[i + 1]),
+                    (time_list[i - 1], time_list[i], time_list[i + 1]),
+                    None if rates is None else (rates[i - 1], rates[i]),
+                )
+            elif kappa > 0 and previous is not None and i >= extrapolation_start:
                 est = Decomposition(
                     x_hat=extrapolate(raw.x_hat, previous.x_hat, kappa),
                     z_hat=extrapolate(raw.z_hat, previous.z_hat, kappa),

@@ -3,27 +3,36 @@
 For every budget of network evaluations N, :func:`search_sampler` looks for the settings of
 :func:`ucgm_lab.sample` (Alg. 2) that minimise a quality metric (lower is better):
 
-* the order (1, or 2 with the "noise" or "data" correction) and, where labels are given, the
-  classifier-free guidance scale and interval;
+* the order (1, or 2 with the "noise" or "data" correction), the two-step Adams-Bashforth
+  multistep forms of order 1 (``multistep="velocity"`` / ``"noise"``, docs/paper-notes.md F7)
+  and, where labels are given, the classifier-free guidance scale and interval;
 * the time grid: Kumaraswamy shapes (a, b, c) (App. B.2.2) with the data-end gap 0.001
   ("uniform") or 0 ("even"), and for small budgets explicit time points optimised directly;
 * the extrapolation ratio kappa (Alg. 2 line 5) and the stochastic ratio rho, constant or
   "auto" (App. B.1.6).
 
 How it searches (a few hundred sampler runs per budget at most): for every structure (order,
-correction) a coordinate descent over preset values of each setting, then a pattern search
-on the continuous ones (kappa, rho, a, b, c) of the best, then coordinate descent on explicit
-time points when the grid has at most ``space.explicit_max_points`` points. Every candidate is
+correction, multistep form) a coordinate descent over preset values of each setting, then a
+pattern search on the continuous ones (kappa, rho, a, b, c) of the best with steps 0.1, 0.03
+and 0.01, then a pattern search on explicit time points, moved in logit(t) (steps 1, 0.3,
+0.1, 0.03: fine near both ends of [0, 1]), when the grid has at most
+``space.explicit_max_points`` points. Every candidate is
 run on the same *selection* noise (and the same fresh-noise stream for rho > 0), so that the
-candidates differ by their settings only; the best of each budget is then run once more on a
-disjoint *held-out* noise (and fresh-noise stream), and only that run gives the reported
-figure.
+candidates differ by their settings only. Picking the best of hundreds of candidates on one noise
+favours the ones that happen to suit it (most of all with rho > 0, whose fresh noise is not shared
+with the deterministic candidates), so the finalists (the best ``space.finalists`` and the best of
+each structure) are run on a second, *validation* noise, ``validation_factor`` (4) times larger,
+and the best there is chosen. The chosen
+settings are then run once more on a disjoint *held-out* noise (and fresh-noise stream), and only
+that run gives the reported figure.
 
 NFE accounting is exact and mirrors :class:`~ucgm_lab.sampler.SampleOutput.nfe`: a grid of P
 points costs P evaluations at order 1 and 2P - 1 at order 2 (the last step takes x^ without a
 correction), a guided evaluation counts 2. A candidate is kept only if its NFE is at most the
 budget (order 2 fits odd budgets exactly and uses N - 1 evaluations for even N), and every
-run checks the sampler's own count against the prediction.
+run checks the sampler's own count against the prediction. The winners of the smaller budgets
+are candidates of every larger one (as they are, and with their grid refitted), so the
+selection score never gets worse with the budget.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .model_api import Model, resolve_null_class
-from .sampler import _time_grid, sample
+from .sampler import MULTISTEP_FORMS, _time_grid, sample
 from .schedules import AUTO_KUMARASWAMY, KumaraswamySchedule
 from .transports import Transport, get_transport
 
@@ -78,6 +87,8 @@ class SamplerSettings:
         time_points: Explicit decreasing times (0 excluded), or None.
         guidance_scale: Classifier-free guidance scale (1 = none).
         guidance_interval: (lo, hi) of times where guidance applies.
+        multistep: None (Alg. 2) or the Adams-Bashforth form ("velocity", "noise", "data";
+            order 1 and kappa = 0 only).
     """
 
     nfe: int
@@ -90,6 +101,7 @@ class SamplerSettings:
     time_points: tuple[float, ...] | None = None
     guidance_scale: float = 1.0
     guidance_interval: tuple[float, float] = (0.0, 1.0)
+    multistep: str | None = None
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``ucgm_lab.sample(model, noise, transport, **kwargs)``.
@@ -104,6 +116,8 @@ class SamplerSettings:
             kwargs["schedule"] = self.schedule
         if self.order == 2:
             kwargs["correction"] = self.correction
+        if self.multistep is not None:
+            kwargs["multistep"] = self.multistep
         if self.guidance_scale != 1.0:
             kwargs["guidance_scale"] = self.guidance_scale
             kwargs["guidance_interval"] = self.guidance_interval
@@ -114,6 +128,8 @@ class SamplerSettings:
         parts = [
             f"o{self.order}" + ("-data" if self.order == 2 and self.correction == "data" else "")
         ]
+        if self.multistep is not None:
+            parts[0] = f"AB2-{self.multistep}"
         parts.append(f"kappa={self.kappa:.3g}")
         parts.append(f"rho={self.rho if isinstance(self.rho, str) else f'{self.rho:.3g}'}")
         if self.time_points is not None:
@@ -165,6 +181,8 @@ class SearchSpace:
     Attributes:
         orders: Orders to try (1 and/or 2; order 2 needs a budget of at least 3).
         corrections: Order-2 correction forms ("noise": the paper's; "data").
+        multisteps: Adams-Bashforth forms of order 1 to try (``sample(multistep=...)``:
+            "velocity", "noise", "data"; empty: none). Tried when 1 is in ``orders``.
         kappas: Preset extrapolation ratios (refined continuously in [0, 1] afterwards).
         rhos: Preset stochastic ratios: numbers in [0, 1] and/or "auto" (constants are refined).
         shapes: Preset Kumaraswamy (a, b, c) (refined multiplicatively afterwards).
@@ -175,10 +193,13 @@ class SearchSpace:
         guidance_scales: Guidance scales to try (only with labels; 1 = no guidance).
         guidance_intervals: Guidance intervals to try (with scale != 1).
         refine: Run the pattern search on kappa, rho, a, b, c after the coordinate descent.
+        finalists: How many of the best candidates (besides the best of each structure) are
+            run on the validation noise, which chooses among them (1: the selection's best).
     """
 
     orders: tuple[int, ...] = (1, 2)
     corrections: tuple[str, ...] = ("noise", "data")
+    multisteps: tuple[str, ...] = ("velocity", "noise")
     kappas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
     rhos: tuple[Rho, ...] = (0.0, "auto", 0.25, 1.0)
     shapes: tuple[tuple[float, float, float], ...] = (
@@ -192,6 +213,7 @@ class SearchSpace:
     guidance_scales: tuple[float, ...] = (1.0,)
     guidance_intervals: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
     refine: bool = True
+    finalists: int = 8
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -205,6 +227,16 @@ class SearchSpace:
         need(
             bool(self.corrections) and set(self.corrections) <= {"noise", "data"},
             f"corrections must be a non-empty subset of ('noise', 'data'), got {self.corrections!r}.",
+        )
+        need(
+            isinstance(self.finalists, int)
+            and not isinstance(self.finalists, bool)
+            and self.finalists >= 1,
+            f"finalists must be an integer >= 1, got {self.finalists!r}.",
+        )
+        need(
+            set(self.multisteps) <= set(MULTISTEP_FORMS),
+            f"multisteps must be a subset of {MULTISTEP_FORMS}, got {self.multisteps!r}.",
         )
         need(
             bool(self.kappas) and all(_is_unit(k) for k in self.kappas),
@@ -255,7 +287,9 @@ class BudgetResult:
     Attributes:
         budget: The requested NFE budget.
         settings: The best settings (their ``nfe`` is at most ``budget``).
-        selection_score: Its metric on the selection noise (what it was chosen by).
+        selection_score: Its metric on the selection noise (what the search descended on).
+        validation_score: Its metric on the validation noise (what chose it among the
+            finalists).
         holdout_score: Its metric on the held-out noise (the figure to report).
         default_holdout_score: ``sample``'s defaults (order 1, kappa 0, rho 0, "uniform"
             grid, ``steps = budget``) on the same held-out noise.
@@ -266,6 +300,7 @@ class BudgetResult:
     budget: int
     settings: SamplerSettings
     selection_score: float
+    validation_score: float
     holdout_score: float
     default_holdout_score: float
     trials: int
@@ -305,13 +340,15 @@ class SearchResult:
     def table(self) -> str:
         """A markdown table: budget, NFE used, held-out score, defaults' held-out score, settings."""
         lines = [
-            "| budget | NFE | held-out score | selection score | defaults (held-out) | settings |",
-            "|---|---|---|---|---|---|",
+            "| budget | NFE | held-out score | selection | validation | defaults (held-out) "
+            "| settings |",
+            "|---|---|---|---|---|---|---|",
         ]
         for b in self.budgets:
             lines.append(
                 f"| {b.budget} | {b.settings.nfe} | {b.holdout_score:.4f} | {b.selection_score:.4f} "
-                f"| {b.default_holdout_score:.4f} | {b.settings.describe()} |"
+                f"| {b.validation_score:.4f} | {b.default_holdout_score:.4f} "
+                f"| {b.settings.describe()} |"
             )
         return "\n".join(lines)
 
@@ -325,6 +362,13 @@ class SlicedW2:
     sorting the projections (exact for uniform weights) with NumPy, about ten times faster
     than torch's CPU sort, and the sorted projections of the last reference are cached:
     a search scores hundreds of clouds against the same reference.
+
+    A reference k times larger than the samples (M = k N, 2D) is also exact and fast: sorted
+    sample j is matched with the j-th block of k sorted reference points, so per direction
+    W2^2 = (1 / M) sum_j (k s_j^2 - 2 s_j S_j + Q_j) with the block sums S_j, Q_j of the
+    reference's projections and their squares (cached). A large reference removes the
+    reference's share of the metric's sampling noise, which is what a search that selects
+    among close settings needs (docs/architecture.md, "The sampler-settings search").
 
     Args:
         n_projections: Number of directions.
@@ -344,13 +388,16 @@ class SlicedW2:
         self._theta = np.asarray(ot.sliced.get_random_projections(2, n_projections, seed)).T
         self._ref_key: tuple[Any, ...] | None = None
         self._ref_sorted: np.ndarray | None = None
+        self._blocks: tuple[int, np.ndarray, np.ndarray] | None = None
 
     def _sorted(self, points: Tensor) -> np.ndarray:
         return np.sort(self._theta @ points.detach().cpu().double().numpy().T, axis=-1)
 
     def __call__(self, samples: Tensor, reference: Tensor) -> float:
         """Sliced W2 between ``samples`` (N, 2) and ``reference`` (M, 2)."""
-        if samples.shape != reference.shape or samples.ndim != 2 or samples.shape[1] != 2:
+        n, m = samples.shape[0], reference.shape[0]
+        plain = samples.ndim == 2 == reference.ndim and samples.shape[1] == 2 == reference.shape[1]
+        if not plain or n == 0 or m % n != 0:
             from .metrics import sliced_wasserstein2
 
             return sliced_wasserstein2(
@@ -358,9 +405,18 @@ class SlicedW2:
             )
         key = (reference.data_ptr(), tuple(reference.shape), reference._version)
         if key != self._ref_key:
-            self._ref_key, self._ref_sorted = key, self._sorted(reference)
-        diff = self._sorted(samples) - self._ref_sorted
-        return float(np.sqrt(np.mean(diff * diff)))
+            self._ref_key, self._ref_sorted, self._blocks = key, self._sorted(reference), None
+        if m == n:
+            diff = self._sorted(samples) - self._ref_sorted
+            return float(np.sqrt(np.mean(diff * diff)))
+        k = m // n
+        if self._blocks is None or self._blocks[0] != n:
+            ref = self._ref_sorted.reshape(self.n_projections, n, k)
+            self._blocks = (n, ref.sum(-1), (ref * ref).sum(-1))
+        _, block_sum, block_sq = self._blocks
+        s = self._sorted(samples)
+        per_point = k * s * s - 2 * s * block_sum + block_sq
+        return float(np.sqrt(max(per_point.sum() / (m * self.n_projections), 0.0)))
 
 
 def default_metric(reference: Tensor) -> Metric:
@@ -494,15 +550,26 @@ def _grid_points(settings: SamplerSettings) -> list[float]:
     return [float(t) for t in grid[:-1]]
 
 
-def _search_budget(runner: _Runner, budget: int, space: SearchSpace) -> SamplerSettings:
-    """Coordinate descent per structure, pattern search, explicit time points (module doc)."""
+def _search_budget(
+    runner: _Runner,
+    budget: int,
+    space: SearchSpace,
+    smaller: Sequence[SamplerSettings] = (),
+    exact_nfe: bool = False,
+) -> SamplerSettings:
+    """Coordinate descent per structure, pattern search, explicit time points (module doc).
+
+    ``smaller`` are the winners of smaller budgets: each is a candidate as it is (it fits
+    the budget, so a larger budget never selects worse on the selection noise) and with its
+    grid refitted to this budget. With ``exact_nfe`` only candidates with NFE = budget count.
+    """
     best: list[Any] = [None, math.inf]  # settings, score
 
     def consider(candidate: SamplerSettings | None) -> float:
         if candidate is None:
             return math.inf
         fitted = _fit(candidate, budget)
-        if fitted is None:
+        if fitted is None or (exact_nfe and fitted.nfe != budget):
             return math.inf
         value = runner.score(fitted)
         if value < best[1] or best[0] is None:
@@ -526,6 +593,13 @@ def _search_budget(runner: _Runner, budget: int, space: SearchSpace) -> SamplerS
                 break
         return current
 
+    for previous in smaller:
+        if not exact_nfe:
+            value = runner.score(previous)
+            if value < best[1] or best[0] is None:
+                best[0], best[1] = previous, value
+        consider(previous)
+
     schedules = [
         KumaraswamySchedule(a, b, c, gap_data=g)
         for g in space.data_gaps
@@ -538,7 +612,7 @@ def _search_budget(runner: _Runner, budget: int, space: SearchSpace) -> SamplerS
         ]
     axes = [
         lambda s: [replace(s, schedule=sch) for sch in schedules],
-        lambda s: [replace(s, kappa=float(k)) for k in space.kappas],
+        lambda s: [replace(s, kappa=float(k)) for k in space.kappas] if s.multistep is None else [],
         lambda s: [replace(s, rho=r if r == "auto" else float(r)) for r in space.rhos],
     ]
     if len(guidance) > 1:
@@ -549,38 +623,52 @@ def _search_budget(runner: _Runner, budget: int, space: SearchSpace) -> SamplerS
             ]
         )
 
-    structures = [(1, "noise")] + [
-        (2, c) for c in space.corrections if 2 in space.orders and budget >= 3
-    ]
-    if 1 not in space.orders:
-        structures = structures[1:]
+    structures: list[tuple[int, str, str | None]] = []
+    if 1 in space.orders:
+        structures.append((1, "noise", None))
+        structures += [(1, "noise", m) for m in space.multisteps if budget >= 2]
+    if 2 in space.orders and budget >= 3:
+        structures += [(2, c, None) for c in space.corrections]
     if not structures:
         raise ValueError(
             f"No order in {space.orders} fits a budget of {budget} NFE (order 2 needs at least 3)."
         )
     # the first structure gets the full descent from the presets' first values; the others
-    # start from its best (kappa, rho and grid transfer well between orders) for one round
+    # start from its best (rho and grid transfer well between orders): the multistep forms
+    # (kappa 0, grids of their own) for two rounds, order 2 for one
     first: SamplerSettings | None = None
-    for order, correction in structures:
+    for order, correction, multistep in structures:
         if first is None:
             start = SamplerSettings(
                 nfe=0,
                 order=order,
                 correction=correction,
+                multistep=multistep,
                 schedule=schedules[0],
-                kappa=float(space.kappas[0]),
+                kappa=0.0 if multistep else float(space.kappas[0]),
                 rho=space.rhos[0] if space.rhos[0] == "auto" else float(space.rhos[0]),
             )
             first = descend(start, axes, rounds=2)
         else:
-            descend(replace(first, order=order, correction=correction), axes, rounds=1)
+            kappa = 0.0 if multistep else first.kappa
+            descend(
+                replace(
+                    first, order=order, correction=correction, multistep=multistep, kappa=kappa
+                ),
+                axes,
+                rounds=2 if multistep else 1,
+            )
 
     if best[0] is None:
         raise ValueError(f"No setting fits a budget of {budget} NFE.")
     if space.refine:
-        for step in (0.1, 0.03):
+        for step in (0.1, 0.03, 0.01):
             moves = [
-                lambda s, d=d: [replace(s, kappa=min(max(s.kappa + d, 0.0), 1.0))]
+                lambda s, d=d: (
+                    [replace(s, kappa=min(max(s.kappa + d, 0.0), 1.0))]
+                    if s.multistep is None
+                    else []
+                )
                 for d in (-step, step)
             ]
             moves += [
@@ -612,7 +700,7 @@ def _search_budget(runner: _Runner, budget: int, space: SearchSpace) -> SamplerS
     points = _grid_points(chosen)
     if 0 < len(points) <= space.explicit_max_points:
         explicit = replace(chosen, time_points=tuple(points), steps=None, schedule=None)
-        for step in (0.1, 0.03, 0.01):
+        for step in (1.0, 0.3, 0.1, 0.03):
             moves = []
             for i in range(len(points)):
                 for d in (-step, step):
@@ -621,12 +709,40 @@ def _search_budget(runner: _Runner, budget: int, space: SearchSpace) -> SamplerS
     return best[0]
 
 
+def _finalists(cache: dict[SamplerSettings, float], count: int) -> list[SamplerSettings]:
+    """The ``count`` best settings of a selection cache and the best of each structure.
+
+    A structure is (order, correction, multistep form, rho = 0 or not): the deterministic and
+    the stochastic candidates always both reach the validation run.
+    """
+    ranked = sorted((v, i, s) for i, (s, v) in enumerate(cache.items()) if math.isfinite(v))
+    chosen = [s for _, _, s in ranked[:count]]
+    seen = set()
+    for _, _, s in ranked:
+        key = (s.order, s.correction if s.order == 2 else None, s.multistep, s.rho == 0.0)
+        if key not in seen:
+            seen.add(key)
+            if s not in chosen:
+                chosen.append(s)
+    return chosen
+
+
 def _move_point(settings: SamplerSettings, i: int, delta: float) -> SamplerSettings | None:
+    """Time point i moved by ``delta`` in logit(t), clipped to [1e-4, 0.9999].
+
+    Returns None if the grid would not stay decreasing or the point does not move.
+    """
     pts = list(settings.time_points or ())
-    pts[i] = round(pts[i] + delta, 6)
+    t = min(max(pts[i], 1e-4), 0.9999)
+    logit = math.log(t / (1 - t)) + delta
+    pts[i] = round(min(max(1 / (1 + math.exp(-logit)), 1e-4), 0.9999), 6)
     upper = 1.0 if i == 0 else pts[i - 1]
     lower = 0.0 if i == len(pts) - 1 else pts[i + 1]
-    if not lower < pts[i] <= 1.0 or (i > 0 and pts[i] >= upper):
+    if (
+        not lower < pts[i] <= 1.0
+        or (i > 0 and pts[i] >= upper)
+        or pts[i] == settings.time_points[i]
+    ):
         return None
     return replace(settings, time_points=tuple(pts))
 
@@ -643,11 +759,15 @@ def search_sampler(
     labels: Tensor | None = None,
     null_class: int | None = None,
     holdout_reference: Tensor | None = None,
+    validation_reference: Tensor | None = None,
     selection_noise: Tensor | None = None,
     holdout_noise: Tensor | None = None,
+    validation_noise: Tensor | None = None,
+    validation_factor: int = 4,
     seed: int = 0,
     max_seconds: float | None = None,
     max_trials: int | None = None,
+    exact_nfe: bool = False,
     progress: bool = True,
 ) -> SearchResult:
     """Search the UCGM-S settings (Alg. 2) that minimise ``metric`` at each NFE budget.
@@ -667,12 +787,19 @@ def search_sampler(
         labels: Class ids of the B samples, shape (B,), for conditional models.
         null_class: The unconditional class id for guidance (default ``model.null_class``).
         holdout_reference: Reference for the held-out figures (default ``reference_data``).
-        selection_noise, holdout_noise: Explicit initial noises, shape (B, ...) (default: drawn
-            from ``seed``, disjoint streams). They must differ.
+        validation_reference: Reference for the validation runs (default ``reference_data``).
+        selection_noise, holdout_noise, validation_noise: Explicit initial noises, shape
+            (B, ...) (the validation noise (``validation_factor`` B, ...); default: drawn from
+            ``seed``, disjoint streams). The held-out noise must differ from the other two.
+        validation_factor: The validation noise has this many times ``num_samples`` points
+            (labels repeated): the finalists' scores are that much less noisy, so that a
+            candidate that merely suited the selection noise does not win.
         seed: Seed of the noises and of the fresh-noise streams (rho > 0).
         max_seconds: Wall-time budget of the whole search (shared evenly by the remaining
             budgets); the held-out runs are always made.
         max_trials: Most distinct settings run per NFE budget.
+        exact_nfe: Keep only settings whose NFE equals the budget (default: at most the
+            budget; order 2 then cannot serve even budgets).
         progress: Show a tqdm progress bar.
 
     Returns:
@@ -716,6 +843,15 @@ def search_sampler(
         or holdout_reference.shape[1:] != reference_data.shape[1:]
     ):
         raise ValueError("holdout_reference must be a tensor shaped like reference_data (M', ...).")
+    if validation_reference is None:
+        validation_reference = reference_data
+    elif (
+        not isinstance(validation_reference, Tensor)
+        or validation_reference.shape[1:] != reference_data.shape[1:]
+    ):
+        raise ValueError(
+            "validation_reference must be a tensor shaped like reference_data (M', ...)."
+        )
     if metric is None:
         metric = default_metric(reference_data)
     elif not callable(metric):
@@ -727,6 +863,16 @@ def search_sampler(
         raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}.")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an integer, got {seed!r}.")
+    if (
+        isinstance(validation_factor, bool)
+        or not isinstance(validation_factor, int)
+        or validation_factor < 1
+    ):
+        raise ValueError(
+            f"validation_factor must be a positive integer, got {validation_factor!r}."
+        )
+    if not isinstance(exact_nfe, bool):
+        raise TypeError(f"exact_nfe must be True or False, got {exact_nfe!r}.")
     if max_seconds is not None and not (_is_number(max_seconds) and max_seconds > 0):
         raise ValueError(f"max_seconds must be a positive number or None, got {max_seconds!r}.")
     if max_trials is not None and (
@@ -766,33 +912,40 @@ def search_sampler(
     )
     gen = torch.Generator(device="cpu").manual_seed(seed)
     draws = [torch.randn(shape, generator=gen, dtype=dtype).to(device) for _ in range(2)]
+    fresh_seeds = [int(v) for v in torch.randint(0, 2**62, (2,), generator=gen)]
+    val_shape = (num_samples * validation_factor, *reference_data.shape[1:])
+    draws.append(torch.randn(val_shape, generator=gen, dtype=dtype).to(device))
+    fresh_seeds.append(int(torch.randint(0, 2**62, (1,), generator=gen)))
     noises = []
     for given, drawn, name in (
         (selection_noise, draws[0], "selection_noise"),
         (holdout_noise, draws[1], "holdout_noise"),
+        (validation_noise, draws[2], "validation_noise"),
     ):
         if given is None:
             noises.append(drawn)
-        elif not isinstance(given, Tensor) or tuple(given.shape) != shape:
+        elif not isinstance(given, Tensor) or tuple(given.shape) != tuple(drawn.shape):
             raise ValueError(
-                f"{name} must be a tensor of shape {shape}, got {getattr(given, 'shape', type(given).__name__)}."
+                f"{name} must be a tensor of shape {tuple(drawn.shape)}, got {getattr(given, 'shape', type(given).__name__)}."
             )
         else:
             noises.append(given)
-    if torch.equal(noises[0], noises[1]):
+    if torch.equal(noises[0], noises[1]) or (
+        noises[2].shape == noises[1].shape and torch.equal(noises[2], noises[1])
+    ):
         raise ValueError(
-            "selection_noise and holdout_noise must differ (the reported figure must not be measured on the selection noise)."
+            "holdout_noise must differ from selection_noise and validation_noise (the reported "
+            "figure must not be measured on a noise that chose the settings)."
         )
-    fresh_seeds = [int(v) for v in torch.randint(0, 2**62, (2,), generator=gen)]
 
     def runner(which: int, deadline: float | None, on_trial=None) -> _Runner:
         return _Runner(
             model,
             tr,
             noises[which],
-            reference_data if which == 0 else holdout_reference,
+            (reference_data, holdout_reference, validation_reference)[which],
             metric,
-            labels,
+            labels if which < 2 or labels is None else labels.repeat(validation_factor),
             null_class,
             fresh_seeds[which],
             deadline,
@@ -805,6 +958,7 @@ def search_sampler(
     total_trials = 0
     bar = tqdm(total=len(budgets), desc="search_sampler", disable=not progress, leave=False)
     holdout = runner(1, None)
+    validation = runner(2, None)
     for k, budget in enumerate(budgets):
         t0 = time.perf_counter()
         deadline = None
@@ -817,19 +971,27 @@ def search_sampler(
 
         selection = runner(0, deadline, on_trial)
         try:
-            best = _search_budget(selection, budget, space)
+            best = _search_budget(
+                selection, budget, space, [r.settings for r in results], exact_nfe
+            )
         except _BudgetSpentError:
             stopped = True
             if not selection.cache:  # not even one run: run the defaults outside the budget
                 default = _fit(SamplerSettings(nfe=0, schedule=KumaraswamySchedule()), budget)
                 selection.score(default, budgeted=False)
             best = min(selection.cache, key=selection.cache.get)
+        finalists = _finalists(selection.cache, space.finalists) if space.finalists > 1 else []
+        if best not in finalists:
+            finalists.insert(0, best)
+        checked = {f: validation.score(f, budgeted=False) for f in finalists}
+        best = min(finalists, key=lambda f: (checked[f], selection.cache[f]))
         default = SamplerSettings(nfe=budget, steps=budget, schedule=KumaraswamySchedule())
         results.append(
             BudgetResult(
                 budget=budget,
                 settings=best,
                 selection_score=selection.cache[best],
+                validation_score=checked[best],
                 holdout_score=holdout.score(best, budgeted=False),
                 default_holdout_score=holdout.score(default, budgeted=False),
                 trials=selection.trials,

@@ -3,10 +3,11 @@ import math
 import pytest
 import torch
 
-from tests.gaussian_oracle import GaussianOracle
+from tests.gaussian_oracle import GaussianOracle, exact_flow_endpoint
 from ucgm_lab import SamplerSettings, SearchSpace, sample, search_sampler
+from ucgm_lab.metrics import sliced_wasserstein2
 from ucgm_lab.schedules import KumaraswamySchedule
-from ucgm_lab.search import count_nfe
+from ucgm_lab.search import SlicedW2, count_nfe
 from ucgm_lab.transports import get_transport
 
 LINEAR = get_transport("linear")
@@ -65,14 +66,88 @@ def test_multi_step_search_beats_the_defaults_and_settings_reproduce_the_figure(
     assert out.nfe == result.best(4).nfe
 
 
+def pairwise_error(samples: torch.Tensor, reference: torch.Tensor) -> float:
+    """Mean distance of each sample to its own exact endpoint (reference row i for noise row i)."""
+    return float((samples.double() - reference.double()).norm(dim=1).mean())
+
+
+def test_search_finds_the_second_order_family_on_the_exact_gaussian_model():
+    """Known optimum: with an exact model and the exact PF-ODE map as the target, at 8 NFE a
+    second-order method (error ~ 1/N^2) beats every first-order one (Euler with or without
+    kappa, error ~ 1/N; tests/ucgm_lab/test_sampler.py measures both)."""
+    mu = torch.tensor([1.0, -0.5], dtype=torch.float64)
+    cov = torch.tensor([[0.5, 0.2], [0.2, 0.3]], dtype=torch.float64)
+    model = GaussianOracle(LINEAR, mu, cov)
+    gen = torch.Generator().manual_seed(1)
+    sel, held, val = (
+        torch.randn(n, 2, generator=gen, dtype=torch.float64) for n in (200, 200, 800)
+    )
+
+    def exact(noise):  # every candidate starts at t_0 = 0.999 (no explicit time points)
+        return exact_flow_endpoint(noise, 0.999, LINEAR.alpha, LINEAR.gamma, mu, cov)
+
+    result = search_sampler(
+        model,
+        "linear",
+        exact(sel),
+        nfe=[8],
+        metric=pairwise_error,
+        selection_noise=sel,
+        holdout_noise=held,
+        holdout_reference=exact(held),
+        validation_noise=val,
+        validation_reference=exact(val),
+        space=SearchSpace(rhos=(0.0,), explicit_max_points=0, refine=False),
+        progress=False,
+    )
+    best, b = result.best(8), result.budgets[0]
+    assert best.multistep is not None or best.order == 2, best.describe()
+    assert b.holdout_score < 0.2 * b.default_holdout_score, (b, best.describe())
+
+
+def test_sliced_w2_matches_pot_for_equal_and_multiple_reference_sizes():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(300, 2, generator=gen)
+    b = 1.3 * torch.randn(1200, 2, generator=gen) + 0.2
+    fast = SlicedW2(64, seed=3)
+    for ref in (b[:300], b, b[:900], b[:1000]):  # equal, 4x, 3x, not a multiple (POT itself)
+        expected = sliced_wasserstein2(a, ref, n_projections=64, seed=3)
+        assert fast(a, ref) == pytest.approx(expected, rel=1e-9)
+    # the cache follows the reference (a new tensor, or the same one modified in place)
+    c = b.clone()
+    first = fast(a, c)
+    c.mul_(2.0)
+    assert fast(a, c) == pytest.approx(sliced_wasserstein2(a, c, n_projections=64, seed=3))
+    assert fast(a, c) != pytest.approx(first)
+
+
+def test_a_larger_budget_never_selects_worse():
+    """The winners of smaller budgets are candidates of larger ones (selection scores)."""
+    ref = reference(500)
+    result = search_sampler(
+        gaussian_model(),
+        "linear",
+        ref,
+        nfe=[2, 3, 4],
+        metric=moment_w2,
+        space=SearchSpace(refine=False, explicit_max_points=2),
+        seed=1,  # without the smaller budgets' winners: 0.070, 0.030, 0.047 (measured)
+        progress=False,
+    )
+    scores = [b.selection_score for b in result.budgets]
+    assert scores == sorted(scores, reverse=True), scores
+
+
 class RecordingMetric:
     """Remembers which noise each scored cloud came from (the sign of a marker coordinate)."""
 
     def __init__(self):
         self.calls = []  # (which noise, value returned)
+        self.references = []  # (which noise, marker of the reference it was scored against)
 
     def __call__(self, samples, reference):
         which = "selection" if float(samples[:, 2].mean()) > 0 else "holdout"
+        self.references.append((which, float(reference[0, 2])))
         value = float(samples[:, :2].std(0).sub(0.5).abs().sum()) + 0.001 * len(self.calls)
         self.calls.append((which, value))
         return value
@@ -90,27 +165,37 @@ def test_reported_figures_are_never_measured_on_the_selection_noise():
     gen = torch.Generator().manual_seed(0)
     sel = torch.randn(500, 3, generator=gen)
     held = torch.randn(500, 3, generator=gen)
-    sel[:, 2], held[:, 2] = 1000.0, -1000.0  # marker coordinate
+    val = torch.randn(4 * 500, 3, generator=gen)  # validation_factor 4
+    sel[:, 2], held[:, 2], val[:, 2] = 1000.0, -1000.0, 1000.0  # marker: chooses / reports
     metric = RecordingMetric()
+    ref_sel, ref_held = torch.randn(500, 3, generator=gen), torch.randn(500, 3, generator=gen)
+    ref_sel[:, 2], ref_held[:, 2] = 1.0, -1.0  # marker of each reference
     result = search_sampler(
         ZeroModel(),
         "linear",
-        torch.randn(500, 3, generator=gen),
+        ref_sel,
         nfe=[1, 3],
         metric=metric,
         selection_noise=sel,
         holdout_noise=held,
+        validation_noise=val,
+        holdout_reference=ref_held,
         space=SearchSpace(rhos=(0.0, 0.25), explicit_max_points=2),
         progress=False,
     )
     holdout_values = [v for which, v in metric.calls if which == "holdout"]
     selection_values = [v for which, v in metric.calls if which == "selection"]
     assert 2 <= len(holdout_values) <= 4  # best and defaults, per budget (equal ones run once)
-    assert len(selection_values) == sum(b.trials for b in result.budgets)
+    # every search trial, and the finalists' validation runs
+    assert len(selection_values) > sum(b.trials for b in result.budgets)
     for b in result.budgets:
         assert b.holdout_score in holdout_values and b.holdout_score not in selection_values
         assert b.default_holdout_score in holdout_values
         assert b.selection_score in selection_values
+        assert b.validation_score in selection_values
+    # and the held-out runs are scored against the held-out reference only
+    assert {m for which, m in metric.references if which == "selection"} == {1.0}
+    assert {m for which, m in metric.references if which == "holdout"} == {-1.0}
 
 
 def test_same_seed_same_result_and_different_seed_different_noise():
@@ -147,8 +232,9 @@ def test_budgets_are_respected_and_the_nfe_is_exact(budget):
     assert b.settings.nfe <= budget
     if b.settings.order == 1 and b.settings.guidance_scale == 1.0:
         assert b.settings.nfe == budget  # order 1 can always use the whole budget
-    # every run made exactly the predicted NFE: trials + 2 held-out runs, each <= budget
-    assert len(calls) <= (b.trials + 2) * budget
+    # every run made at most the budget: the trials, at most one validation run per trial
+    # (the finalists) and 2 held-out runs
+    assert len(calls) <= (2 * b.trials + 2) * budget
 
 
 def test_count_nfe_matches_the_sampler_with_order_2_and_guidance():
@@ -227,6 +313,10 @@ def test_as_kwargs_is_accepted_by_sample():
         ({"seed": 1.5}, TypeError, "seed"),
         ({"max_seconds": -1}, ValueError, "max_seconds"),
         ({"max_trials": 0}, ValueError, "max_trials"),
+        ({"validation_factor": 0}, ValueError, "validation_factor"),
+        ({"exact_nfe": 1}, TypeError, "exact_nfe"),
+        ({"validation_noise": torch.zeros(64, 2)}, ValueError, r"shape \(256, 2\)"),
+        ({"validation_reference": torch.zeros(5, 3)}, ValueError, "validation_reference"),
         ({"num_samples": 1}, ValueError, "num_samples"),
         ({"labels": torch.zeros(3)}, ValueError, "labels"),
         ({"space": SearchSpace(guidance_scales=(2.0,))}, ValueError, "need labels"),

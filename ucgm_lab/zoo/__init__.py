@@ -16,6 +16,7 @@ Load and sample, the same way for every model::
     out = zm.sample(1000)                               # recommended sampler settings
     out = zm.sample(1000, nfe=4, kappa=0.25)            # an NFE budget, your own overrides
     digits = load("digits-linear-lam1").sample(torch.arange(10))   # one image per class id
+    out = zm.sample(1000, nfe=8)                        # the settings a search found for 8 NFE
 
 Each checkpoint is a safetensors file of the EMA weights with JSON metadata: the network
 config, the recipe, the parent model (few-step models start from the multi-step one as in the

@@ -1,4 +1,4 @@
-"""Command line of the zoo: ``python -m ucgm_lab.zoo {list,build,build-peers}``."""
+"""Command line of the zoo: ``python -m ucgm_lab.zoo {list,build,build-peers,search-settings}``."""
 
 from __future__ import annotations
 
@@ -34,6 +34,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--only", nargs="*", help="libraries to build (default: all)")
     p.add_argument("--out", default=str(ZOO_DIR), help="output folder (default: the package's zoo)")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the training budget")
+    s = sub.add_parser(
+        "search-settings",
+        help="search the best sampler settings per NFE budget into ucgm_lab/zoo/sampler_settings.json",
+    )
+    s.add_argument("--only", nargs="*", help="zoo names (default: every unconditional model)")
+    s.add_argument("--nfe", type=int, nargs="+", default=[2, 4, 8, 16, 32], help="NFE budgets")
+    s.add_argument("--samples", type=int, default=2000, help="points per candidate run")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default=None, help="settings file (default: the package's)")
     args = parser.parse_args(argv)
     if args.command == "list":
         from .peers import PEER_LIBRARIES, available_peers, peer_zoo_name
@@ -55,10 +64,29 @@ def main(argv: list[str] | None = None) -> None:
         for path in build_peers(args.only, args.out, args.steps_scale):
             print(f"wrote {path}")
         return
-    if args.threads:
+    if getattr(args, "threads", None):
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.command == "search-settings":
+        from .settings import SETTINGS_PATH, search_zoo_settings
+
+        unknown = [n for n in args.only or [] if n not in ALL_NAMES]
+        if unknown:
+            s.error(f"unknown name(s) {', '.join(unknown)}; known: {', '.join(ALL_NAMES)}")
+        if any(n < 1 for n in args.nfe) or len(set(args.nfe)) != len(args.nfe):
+            s.error(f"--nfe must be distinct positive integers, got {args.nfe}")
+        if args.samples < 2:
+            s.error(f"--samples must be at least 2, got {args.samples}")
+        out = args.out or SETTINGS_PATH
+        found = search_zoo_settings(
+            args.only or None, args.nfe, samples=args.samples, seed=args.seed, path=out
+        )
+        for name, budgets in found.items():
+            for nfe, settings in budgets.items():
+                print(f"{name:32s} NFE {nfe:3d}: {settings.describe()}")
+        print(f"wrote {out}")
+        return
     check_build_arguments(b, args, ALL_NAMES)
     for path in build(args.only, args.out, args.steps_scale):
         print(f"wrote {path}")
