@@ -49,7 +49,7 @@ def test_a_failed_stage_names_itself_and_its_log(tmp_path, monkeypatch):
     import subprocess
 
     def fails(*args, **kwargs):
-        return subprocess.CompletedProcess(args, 1, "", "scale/x.py: error: broken thing\n")
+        return subprocess.CompletedProcess(args, 1, "", "train.py: error: broken thing\n")
 
     monkeypatch.setattr("scale.launch.launch_on_cpu", fails)
     with pytest.raises(

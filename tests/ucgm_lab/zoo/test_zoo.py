@@ -123,9 +123,9 @@ def test_nfe_uses_the_searched_settings_when_there_are_some(monkeypatch):
     import types
 
     zm = load("checkerboard-linear-lam0")
-    fallback = zm.settings(nfe=4, rho=0.25)
-    assert fallback == {"kappa": 0.0, "steps": 4, "rho": 0.25}  # recommended, steps = nfe, order 1
-    assert zm.settings(nfe=4, time_points=[0.9, 0.3]) == {"kappa": 0.0, "time_points": [0.9, 0.3]}
+    fallback = zm.settings(nfe=3, rho=0.25)  # no searched settings for 3 NFE
+    assert fallback == {"kappa": 0.0, "steps": 3, "rho": 0.25}  # recommended, steps = nfe, order 1
+    assert zm.settings(nfe=3, time_points=[0.9, 0.3]) == {"kappa": 0.0, "time_points": [0.9, 0.3]}
 
     calls = []
 
