@@ -27,7 +27,6 @@ match it (a flipped byte, an edited transport) and :func:`build` updates it.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,15 +53,6 @@ __all__ = [
     "load_classifier",
     *specs.__all__,
 ]
-
-
-def _searched_settings(name: str, nfe: int) -> dict[str, Any] | None:
-    """The sampler settings a search found for ``name`` at ``nfe`` (None without a search)."""
-    if importlib.util.find_spec(f"{__name__}.settings") is None:
-        return None
-    from .settings import searched_settings
-
-    return searched_settings(name, nfe)
 
 
 @dataclass
@@ -107,9 +97,11 @@ class ZooModel:
         result, the recommended settings on the default grid with ``steps = nfe`` at order 1.
         ``overrides`` go on top; giving ``steps`` or ``time_points`` replaces the grid.
         """
+        from .settings import searched_settings  # lazy: it imports the search
+
         settings = dict(self.sampling)
         if nfe is not None:
-            searched = _searched_settings(self.name, nfe)
+            searched = searched_settings(self.name, nfe)
             if searched is not None:
                 settings = dict(searched)
             else:

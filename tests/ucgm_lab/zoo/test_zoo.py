@@ -136,7 +136,6 @@ def test_nfe_uses_the_searched_settings_when_there_are_some(monkeypatch):
     fake = types.ModuleType("ucgm_lab.zoo.settings")
     fake.searched_settings = searched_settings
     monkeypatch.setitem(sys.modules, "ucgm_lab.zoo.settings", fake)
-    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: object())
     assert zm.settings(nfe=5, kappa=0.2) == {"steps": 3, "order": 2, "kappa": 0.2}
     assert zm.settings(nfe=6) == {"kappa": 0.0, "steps": 6}
     assert calls == [("checkerboard-linear-lam0", 5), ("checkerboard-linear-lam0", 6)]
