@@ -21,8 +21,12 @@ run on the same *selection* noise (and the same fresh-noise stream for rho > 0),
 candidates differ by their settings only. Picking the best of hundreds of candidates on one noise
 favours the ones that happen to suit it (most of all with rho > 0, whose fresh noise is not shared
 with the deterministic candidates), so the finalists (the best ``space.finalists`` and the best of
-each structure) are run on a second, *validation* noise, ``validation_factor`` (4) times larger,
-and the best there is chosen. The chosen
+each structure) are run on ``validation_streams`` (4) *validation* streams, each an initial noise
+``validation_factor`` (2) times larger than the selection noise with a fresh-noise stream of its
+own, and chosen by their mean score over the streams (:func:`robust_choice`). A stochastic
+setting (rho > 0) carries the fresh noise's variance besides the initial noise's: the best
+deterministic (rho = 0) finalist is kept unless a stochastic one beats it by more than the
+standard error of their paired score differences across the streams. The chosen
 settings are then run once more on a disjoint *held-out* noise (and fresh-noise stream), and only
 that run gives the reported figure.
 
@@ -61,6 +65,7 @@ __all__ = [
     "SlicedW2",
     "count_nfe",
     "default_metric",
+    "robust_choice",
     "search_sampler",
 ]
 
@@ -194,7 +199,7 @@ class SearchSpace:
         guidance_intervals: Guidance intervals to try (with scale != 1).
         refine: Run the pattern search on kappa, rho, a, b, c after the coordinate descent.
         finalists: How many of the best candidates (besides the best of each structure) are
-            run on the validation noise, which chooses among them (1: the selection's best).
+            run on the validation streams, which choose among them (:func:`robust_choice`).
     """
 
     orders: tuple[int, ...] = (1, 2)
@@ -288,8 +293,9 @@ class BudgetResult:
         budget: The requested NFE budget.
         settings: The best settings (their ``nfe`` is at most ``budget``).
         selection_score: Its metric on the selection noise (what the search descended on).
-        validation_score: Its metric on the validation noise (what chose it among the
-            finalists).
+        validation_score: Its mean metric over the validation streams (what chose it among
+            the finalists, :func:`robust_choice`).
+        validation_se: The standard error of that mean across the streams (0 with one stream).
         holdout_score: Its metric on the held-out noise (the figure to report).
         default_holdout_score: ``sample``'s defaults (order 1, kappa 0, rho 0, "uniform"
             grid, ``steps = budget``) on the same held-out noise.
@@ -305,6 +311,7 @@ class BudgetResult:
     default_holdout_score: float
     trials: int
     seconds: float
+    validation_se: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -347,7 +354,7 @@ class SearchResult:
         for b in self.budgets:
             lines.append(
                 f"| {b.budget} | {b.settings.nfe} | {b.holdout_score:.4f} | {b.selection_score:.4f} "
-                f"| {b.validation_score:.4f} | {b.default_holdout_score:.4f} "
+                f"| {b.validation_score:.4f} +- {b.validation_se:.4f} | {b.default_holdout_score:.4f} "
                 f"| {b.settings.describe()} |"
             )
         return "\n".join(lines)
@@ -665,7 +672,7 @@ def _search_budget(
         for step in (0.1, 0.03, 0.01):
             moves = [
                 lambda s, d=d: (
-                    [replace(s, kappa=min(max(s.kappa + d, 0.0), 1.0))]
+                    [replace(s, kappa=round(min(max(s.kappa + d, 0.0), 1.0), 4))]
                     if s.multistep is None
                     else []
                 )
@@ -673,7 +680,7 @@ def _search_budget(
             ]
             moves += [
                 lambda s, d=d: (
-                    [replace(s, rho=min(max(s.rho + d, 0.0), 1.0))]
+                    [replace(s, rho=round(min(max(s.rho + d, 0.0), 1.0), 4))]
                     if not isinstance(s.rho, str)
                     else []
                 )
@@ -687,7 +694,8 @@ def _search_budget(
                                 replace(
                                     s,
                                     schedule=replace(
-                                        s.schedule, **{name: getattr(s.schedule, name) * f}
+                                        s.schedule,
+                                        **{name: round(getattr(s.schedule, name) * f, 4)},
                                     ),
                                 )
                             ]
@@ -727,6 +735,82 @@ def _finalists(cache: dict[SamplerSettings, float], count: int) -> list[SamplerS
     return chosen
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What :func:`robust_choice` chose.
+
+    Attributes:
+        settings: The chosen settings.
+        mean: Their mean score over the streams.
+        se: The standard error of that mean across the streams (0 with one stream).
+        best_mean: The settings with the lowest mean (``settings`` unless the tie rule kept a
+            deterministic one).
+    """
+
+    settings: SamplerSettings
+    mean: float
+    se: float
+    best_mean: SamplerSettings
+
+
+def robust_choice(
+    scores: dict[SamplerSettings, Sequence[float]],
+    tiebreak: dict[SamplerSettings, float] | None = None,
+) -> Choice:
+    """Choose among finalists scored on the same S validation streams (lower is better).
+
+    Every finalist is scored on the same S streams (initial noise and fresh-noise seed), so
+    their scores are paired. The finalist with the lowest mean over the streams wins, except
+    that a stochastic one (rho > 0, whose score also varies with the fresh noise) must beat the
+    best deterministic (rho = 0) finalist by more than the standard error of the paired
+    differences d_s = score_s(stochastic) - score_s(deterministic):
+
+        keep the stochastic one only if mean(d) + sd(d) / sqrt(S) < 0.
+
+    With S = 1 the standard error is unknown and the lowest score wins (the rule of a single
+    validation noise).
+
+    Args:
+        scores: finalist -> its S scores (the same S for all; a non-finite score excludes it).
+        tiebreak: finalist -> a secondary key for equal means (e.g. the selection score).
+
+    Returns:
+        :class:`Choice`.
+
+    Raises:
+        ValueError: No finalist, finalists with different numbers of scores, or none finite.
+    """
+    if not scores:
+        raise ValueError("robust_choice needs at least one finalist.")
+    counts = {len(v) for v in scores.values()}
+    if len(counts) != 1 or 0 in counts:
+        raise ValueError(f"every finalist needs the same number (>= 1) of scores, got {counts}.")
+    n = counts.pop()
+    tiebreak = tiebreak or {}
+    values = {f: np.asarray(v, dtype=np.float64) for f, v in scores.items()}
+    finite = {f: v for f, v in values.items() if np.isfinite(v).all()}
+    if not finite:
+        raise ValueError("no finalist has a finite score on every stream.")
+    order = list(finite)
+
+    def key(f: SamplerSettings) -> tuple[float, float, int]:
+        return (float(finite[f].mean()), tiebreak.get(f, 0.0), order.index(f))
+
+    def se(v: np.ndarray) -> float:
+        return float(v.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+
+    best = min(finite, key=key)
+    chosen = best
+    if n > 1 and best.rho != 0.0:
+        deterministic = [f for f in finite if f.rho == 0.0]
+        if deterministic:
+            simple = min(deterministic, key=key)
+            d = finite[best] - finite[simple]
+            if not float(d.mean()) + se(d) < 0.0:
+                chosen = simple
+    return Choice(chosen, float(finite[chosen].mean()), se(finite[chosen]), best)
+
+
 def _move_point(settings: SamplerSettings, i: int, delta: float) -> SamplerSettings | None:
     """Time point i moved by ``delta`` in logit(t), clipped to [1e-4, 0.9999].
 
@@ -762,8 +846,9 @@ def search_sampler(
     validation_reference: Tensor | None = None,
     selection_noise: Tensor | None = None,
     holdout_noise: Tensor | None = None,
-    validation_noise: Tensor | None = None,
-    validation_factor: int = 4,
+    validation_noise: Tensor | Sequence[Tensor] | None = None,
+    validation_factor: int = 2,
+    validation_streams: int | None = None,
     seed: int = 0,
     max_seconds: float | None = None,
     max_trials: int | None = None,
@@ -788,12 +873,20 @@ def search_sampler(
         null_class: The unconditional class id for guidance (default ``model.null_class``).
         holdout_reference: Reference for the held-out figures (default ``reference_data``).
         validation_reference: Reference for the validation runs (default ``reference_data``).
-        selection_noise, holdout_noise, validation_noise: Explicit initial noises, shape
-            (B, ...) (the validation noise (``validation_factor`` B, ...); default: drawn from
-            ``seed``, disjoint streams). The held-out noise must differ from the other two.
-        validation_factor: The validation noise has this many times ``num_samples`` points
+        selection_noise, holdout_noise: Explicit initial noises, shape (B, ...) (default:
+            drawn from ``seed``, disjoint streams).
+        validation_noise: Explicit validation noises: one tensor (one stream) or a sequence
+            of them, each of shape (``validation_factor`` B, ...) (default: drawn from
+            ``seed``). The held-out noise must differ from all the others, and the validation
+            streams from the selection noise and from each other.
+        validation_factor: Each validation stream has this many times ``num_samples`` points
             (labels repeated): the finalists' scores are that much less noisy, so that a
             candidate that merely suited the selection noise does not win.
+        validation_streams: S, the number of validation streams (each its own initial noise
+            and fresh-noise seed); the finalists are chosen by their mean over the S streams
+            with the tie rule of :func:`robust_choice` (a stochastic setting must win by more
+            than its standard error across the streams). Default: 4, or the number of
+            ``validation_noise`` tensors given.
         seed: Seed of the noises and of the fresh-noise streams (rho > 0).
         max_seconds: Wall-time budget of the whole search (shared evenly by the remaining
             budgets); the held-out runs are always made.
@@ -871,6 +964,27 @@ def search_sampler(
         raise ValueError(
             f"validation_factor must be a positive integer, got {validation_factor!r}."
         )
+    if isinstance(validation_noise, Tensor):
+        validation_noise = [validation_noise]
+    elif validation_noise is not None:
+        validation_noise = list(validation_noise)
+        if not validation_noise:
+            raise ValueError("validation_noise must not be an empty sequence (or pass None).")
+    if validation_streams is None:
+        validation_streams = 4 if validation_noise is None else len(validation_noise)
+    if (
+        isinstance(validation_streams, bool)
+        or not isinstance(validation_streams, int)
+        or validation_streams < 1
+    ):
+        raise ValueError(
+            f"validation_streams must be a positive integer, got {validation_streams!r}."
+        )
+    if validation_noise is not None and len(validation_noise) != validation_streams:
+        raise ValueError(
+            f"validation_noise has {len(validation_noise)} streams but validation_streams is "
+            f"{validation_streams}: give one tensor per stream."
+        )
     if not isinstance(exact_nfe, bool):
         raise TypeError(f"exact_nfe must be True or False, got {exact_nfe!r}.")
     if max_seconds is not None and not (_is_number(max_seconds) and max_seconds > 0):
@@ -916,12 +1030,20 @@ def search_sampler(
     val_shape = (num_samples * validation_factor, *reference_data.shape[1:])
     draws.append(torch.randn(val_shape, generator=gen, dtype=dtype).to(device))
     fresh_seeds.append(int(torch.randint(0, 2**62, (1,), generator=gen)))
+    for _ in range(validation_streams - 1):  # further streams after the first (stable seeds)
+        draws.append(torch.randn(val_shape, generator=gen, dtype=dtype).to(device))
+        fresh_seeds.append(int(torch.randint(0, 2**62, (1,), generator=gen)))
+    given_all = [selection_noise, holdout_noise] + (
+        validation_noise if validation_noise is not None else [None] * validation_streams
+    )
+    names = ["selection_noise", "holdout_noise"] + [
+        f"validation_noise[{i}]"
+        if validation_noise is not None and len(validation_noise) > 1
+        else "validation_noise"
+        for i in range(validation_streams)
+    ]
     noises = []
-    for given, drawn, name in (
-        (selection_noise, draws[0], "selection_noise"),
-        (holdout_noise, draws[1], "holdout_noise"),
-        (validation_noise, draws[2], "validation_noise"),
-    ):
+    for given, drawn, name in zip(given_all, draws, names, strict=True):
         if given is None:
             noises.append(drawn)
         elif not isinstance(given, Tensor) or tuple(given.shape) != tuple(drawn.shape):
@@ -930,20 +1052,28 @@ def search_sampler(
             )
         else:
             noises.append(given)
-    if torch.equal(noises[0], noises[1]) or (
-        noises[2].shape == noises[1].shape and torch.equal(noises[2], noises[1])
-    ):
+
+    def same(a: Tensor, b: Tensor) -> bool:
+        return a.shape == b.shape and bool(torch.equal(a, b))
+
+    if any(same(noises[1], other) for i, other in enumerate(noises) if i != 1):
         raise ValueError(
             "holdout_noise must differ from selection_noise and validation_noise (the reported "
             "figure must not be measured on a noise that chose the settings)."
         )
+    for i in range(2, len(noises)):
+        if same(noises[i], noises[0]) or any(same(noises[i], noises[j]) for j in range(2, i)):
+            raise ValueError(
+                "the validation streams must differ from selection_noise and from each other "
+                "(their spread is what the choice among the finalists weighs)."
+            )
 
     def runner(which: int, deadline: float | None, on_trial=None) -> _Runner:
         return _Runner(
             model,
             tr,
             noises[which],
-            (reference_data, holdout_reference, validation_reference)[which],
+            (reference_data, holdout_reference)[which] if which < 2 else validation_reference,
             metric,
             labels if which < 2 or labels is None else labels.repeat(validation_factor),
             null_class,
@@ -958,7 +1088,7 @@ def search_sampler(
     total_trials = 0
     bar = tqdm(total=len(budgets), desc="search_sampler", disable=not progress, leave=False)
     holdout = runner(1, None)
-    validation = runner(2, None)
+    validations = [runner(2 + i, None) for i in range(validation_streams)]
     for k, budget in enumerate(budgets):
         t0 = time.perf_counter()
         deadline = None
@@ -983,15 +1113,20 @@ def search_sampler(
         finalists = _finalists(selection.cache, space.finalists) if space.finalists > 1 else []
         if best not in finalists:
             finalists.insert(0, best)
-        checked = {f: validation.score(f, budgeted=False) for f in finalists}
-        best = min(finalists, key=lambda f: (checked[f], selection.cache[f]))
+        checked = {f: [v.score(f, budgeted=False) for v in validations] for f in finalists}
+        if not any(all(math.isfinite(x) for x in scores) for scores in checked.values()):
+            choice = Choice(best, math.inf, 0.0, best)
+        else:
+            choice = robust_choice(checked, tiebreak=selection.cache)
+        best = choice.settings
         default = SamplerSettings(nfe=budget, steps=budget, schedule=KumaraswamySchedule())
         results.append(
             BudgetResult(
                 budget=budget,
                 settings=best,
                 selection_score=selection.cache[best],
-                validation_score=checked[best],
+                validation_score=choice.mean,
+                validation_se=choice.se,
                 holdout_score=holdout.score(best, budgeted=False),
                 default_holdout_score=holdout.score(default, budgeted=False),
                 trials=selection.trials,

@@ -7,7 +7,7 @@ from tests.gaussian_oracle import GaussianOracle, exact_flow_endpoint
 from ucgm_lab import SamplerSettings, SearchSpace, sample, search_sampler
 from ucgm_lab.metrics import sliced_wasserstein2
 from ucgm_lab.schedules import KumaraswamySchedule
-from ucgm_lab.search import SlicedW2, count_nfe
+from ucgm_lab.search import SlicedW2, count_nfe, robust_choice
 from ucgm_lab.transports import get_transport
 
 LINEAR = get_transport("linear")
@@ -97,6 +97,7 @@ def test_search_finds_the_second_order_family_on_the_exact_gaussian_model():
         holdout_reference=exact(held),
         validation_noise=val,
         validation_reference=exact(val),
+        validation_factor=4,
         space=SearchSpace(rhos=(0.0,), explicit_max_points=0, refine=False),
         progress=False,
     )
@@ -139,14 +140,17 @@ def test_a_larger_budget_never_selects_worse():
 
 
 class RecordingMetric:
-    """Remembers which noise each scored cloud came from (the sign of a marker coordinate)."""
+    """Remembers which noise each scored cloud came from (the signs of two marker coordinates)."""
 
     def __init__(self):
         self.calls = []  # (which noise, value returned)
         self.references = []  # (which noise, marker of the reference it was scored against)
 
     def __call__(self, samples, reference):
-        which = "selection" if float(samples[:, 2].mean()) > 0 else "holdout"
+        if float(samples[:, 2].mean()) < 0:
+            which = "holdout"
+        else:
+            which = "validation" if float(samples[:, 3].mean()) > 0 else "selection"
         self.references.append((which, float(reference[0, 2])))
         value = float(samples[:, :2].std(0).sub(0.5).abs().sum()) + 0.001 * len(self.calls)
         self.calls.append((which, value))
@@ -163,13 +167,17 @@ class ZeroModel(torch.nn.Module):
 
 def test_reported_figures_are_never_measured_on_the_selection_noise():
     gen = torch.Generator().manual_seed(0)
-    sel = torch.randn(500, 3, generator=gen)
-    held = torch.randn(500, 3, generator=gen)
-    val = torch.randn(4 * 500, 3, generator=gen)  # validation_factor 4
-    sel[:, 2], held[:, 2], val[:, 2] = 1000.0, -1000.0, 1000.0  # marker: chooses / reports
+    streams = 3
+    sel = torch.randn(500, 4, generator=gen)
+    held = torch.randn(500, 4, generator=gen)
+    vals = [torch.randn(2 * 500, 4, generator=gen) for _ in range(streams)]  # factor 2
+    # markers: column 2 < 0 only on the held-out noise, column 3 > 0 only on the validation
+    sel[:, 2], sel[:, 3], held[:, 2], held[:, 3] = 1000.0, -1000.0, -1000.0, -1000.0
+    for v in vals:
+        v[:, 2], v[:, 3] = 1000.0, 1000.0
     metric = RecordingMetric()
-    ref_sel, ref_held = torch.randn(500, 3, generator=gen), torch.randn(500, 3, generator=gen)
-    ref_sel[:, 2], ref_held[:, 2] = 1.0, -1.0  # marker of each reference
+    ref_sel, ref_held, ref_val = (torch.randn(500, 4, generator=gen) for _ in range(3))
+    ref_sel[:, 2], ref_held[:, 2], ref_val[:, 2] = 1.0, -1.0, 2.0  # marker of each reference
     result = search_sampler(
         ZeroModel(),
         "linear",
@@ -178,23 +186,34 @@ def test_reported_figures_are_never_measured_on_the_selection_noise():
         metric=metric,
         selection_noise=sel,
         holdout_noise=held,
-        validation_noise=val,
+        validation_noise=vals,
         holdout_reference=ref_held,
+        validation_reference=ref_val,
         space=SearchSpace(rhos=(0.0, 0.25), explicit_max_points=2),
         progress=False,
     )
-    holdout_values = [v for which, v in metric.calls if which == "holdout"]
-    selection_values = [v for which, v in metric.calls if which == "selection"]
-    assert 2 <= len(holdout_values) <= 4  # best and defaults, per budget (equal ones run once)
-    # every search trial, and the finalists' validation runs
-    assert len(selection_values) > sum(b.trials for b in result.budgets)
+    values = {
+        k: [v for which, v in metric.calls if which == k]
+        for k in ("selection", "validation", "holdout")
+    }
+    assert 2 <= len(values["holdout"]) <= 4  # best and defaults, per budget (equal ones run once)
+    assert len(values["selection"]) == sum(b.trials for b in result.budgets)  # the search's trials
+    # the finalists, each on every validation stream
+    assert len(values["validation"]) % streams == 0 and len(values["validation"]) >= 2 * streams
+    means = [
+        sum(values["validation"][i : i + streams]) / streams
+        for i in range(len(values["validation"]) - streams + 1)
+    ]
     for b in result.budgets:
-        assert b.holdout_score in holdout_values and b.holdout_score not in selection_values
-        assert b.default_holdout_score in holdout_values
-        assert b.selection_score in selection_values
-        assert b.validation_score in selection_values
-    # and the held-out runs are scored against the held-out reference only
+        assert b.holdout_score in values["holdout"]
+        assert b.holdout_score not in values["selection"] + values["validation"]
+        assert b.default_holdout_score in values["holdout"]
+        assert b.selection_score in values["selection"]
+        assert any(b.validation_score == pytest.approx(m, abs=1e-12) for m in means)
+        assert b.validation_se > 0  # estimated from the streams
+    # and each run is scored against its own reference only
     assert {m for which, m in metric.references if which == "selection"} == {1.0}
+    assert {m for which, m in metric.references if which == "validation"} == {2.0}
     assert {m for which, m in metric.references if which == "holdout"} == {-1.0}
 
 
@@ -232,9 +251,9 @@ def test_budgets_are_respected_and_the_nfe_is_exact(budget):
     assert b.settings.nfe <= budget
     if b.settings.order == 1 and b.settings.guidance_scale == 1.0:
         assert b.settings.nfe == budget  # order 1 can always use the whole budget
-    # every run made at most the budget: the trials, at most one validation run per trial
-    # (the finalists) and 2 held-out runs
-    assert len(calls) <= (2 * b.trials + 2) * budget
+    # every run made at most the budget: the trials, at most 4 validation runs per trial
+    # (the finalists on the 4 default streams) and 2 held-out runs
+    assert len(calls) <= (5 * b.trials + 2) * budget
 
 
 def test_count_nfe_matches_the_sampler_with_order_2_and_guidance():
@@ -315,7 +334,29 @@ def test_as_kwargs_is_accepted_by_sample():
         ({"max_trials": 0}, ValueError, "max_trials"),
         ({"validation_factor": 0}, ValueError, "validation_factor"),
         ({"exact_nfe": 1}, TypeError, "exact_nfe"),
-        ({"validation_noise": torch.zeros(64, 2)}, ValueError, r"shape \(256, 2\)"),
+        ({"validation_noise": torch.zeros(64, 2)}, ValueError, r"shape \(128, 2\)"),
+        ({"validation_noise": []}, ValueError, "empty"),
+        ({"validation_streams": 0}, ValueError, "validation_streams"),
+        (
+            {"validation_noise": [torch.randn(128, 2)], "validation_streams": 2},
+            ValueError,
+            "one tensor per stream",
+        ),
+        (
+            {"validation_noise": [torch.ones(128, 2), torch.ones(128, 2)]},
+            ValueError,
+            "validation streams must differ",
+        ),
+        (
+            {
+                "validation_noise": torch.ones(128, 2),
+                "validation_factor": 1,
+                "num_samples": 128,
+                "holdout_noise": torch.ones(128, 2),
+            },
+            ValueError,
+            "must differ",
+        ),
         ({"validation_reference": torch.zeros(5, 3)}, ValueError, "validation_reference"),
         ({"num_samples": 1}, ValueError, "num_samples"),
         ({"labels": torch.zeros(3)}, ValueError, "labels"),
@@ -379,3 +420,71 @@ def test_errors_of_the_model_are_not_swallowed():
 def test_non_callable_model_is_refused():
     with pytest.raises(TypeError, match="callable"):
         search_sampler(object(), "linear", torch.randn(16, 2), nfe=[2], metric=moment_w2)
+
+
+def t_stat_and_shrink(samples: torch.Tensor, reference: torch.Tensor) -> float:
+    """|mean| / std of the first coordinate plus half its std's distance to 1 (lower is better).
+
+    With :class:`ZeroModel` every deterministic setting returns the initial noise (std 1), and a
+    stochastic one (rho > 0) a mixture with fresh noise whose std shrinks: its expected score is
+    worse, but each of its many variants is a new random draw of the |mean| / std term.
+    """
+    x = samples[:, 0].double()
+    return float(x.mean().abs() / x.std()) + 0.5 * float((x.std() - 1).abs())
+
+
+def test_a_stochastic_setting_that_wins_one_stream_but_loses_on_average_is_not_chosen():
+    space = SearchSpace(
+        orders=(1,), multisteps=(), rhos=(0.0, 0.5, 1.0), explicit_max_points=0, refine=False
+    )
+    kw = dict(nfe=[4], metric=t_stat_and_shrink, space=space, num_samples=64, seed=4)
+    ref = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    # the rule of a single validation noise picks a stochastic setting (lucky on that noise) ...
+    one = search_sampler(ZeroModel(), "linear", ref, validation_streams=1, progress=False, **kw)
+    lucky = one.best(4)
+    assert lucky.rho != 0.0, lucky.describe()
+    # ... that is worse on average over independent noises and fresh-noise streams
+    gen = torch.Generator().manual_seed(999)
+    stochastic, deterministic = [], []
+    for i in range(200):
+        z = torch.randn(64, 2, generator=gen)
+        fresh = torch.Generator().manual_seed(i)
+        out = sample(ZeroModel(), z, "linear", generator=fresh, **lucky.as_kwargs()).sample
+        stochastic.append(t_stat_and_shrink(out, ref))
+        deterministic.append(t_stat_and_shrink(z, ref))  # every rho = 0 setting returns z
+    assert sum(stochastic) / 200 > 1.05 * sum(deterministic) / 200
+    # with several streams the search keeps the deterministic setting
+    robust = search_sampler(ZeroModel(), "linear", ref, progress=False, **kw)
+    assert robust.best(4).rho == 0.0, robust.best(4).describe()
+    assert robust.budgets[0].validation_se > 0
+
+
+def _settings(rho: float, kappa: float = 0.0) -> SamplerSettings:
+    return SamplerSettings(nfe=4, steps=4, rho=rho, kappa=kappa, schedule=KumaraswamySchedule())
+
+
+def test_robust_choice_keeps_the_deterministic_setting_unless_beaten_beyond_the_se():
+    det, sto = _settings(0.0), _settings(0.3)
+    # the stochastic one is better on average, but by less than the SE of the differences
+    close = robust_choice({det: [1.0, 1.0, 1.0, 1.0], sto: [0.7, 1.3, 0.8, 1.1]})
+    assert close.settings == det and close.best_mean == sto
+    assert close.mean == 1.0 and close.se == 0.0
+    # better on every stream by a clear margin: it wins
+    clear = robust_choice({det: [1.0, 1.1, 0.9, 1.0], sto: [0.8, 0.92, 0.69, 0.81]})
+    assert clear.settings == sto
+    assert clear.se == pytest.approx(float(torch.tensor([0.8, 0.92, 0.69, 0.81]).std()) / 2)
+    # among deterministic settings the lowest mean wins (ties: the tiebreak key)
+    other = _settings(0.0, kappa=0.5)
+    assert robust_choice({det: [1.0, 1.2], other: [1.1, 1.0]}).settings == other
+    assert (
+        robust_choice({det: [1.0], other: [1.0]}, tiebreak={det: 2.0, other: 1.0}).settings == other
+    )
+    # one stream: the lowest score (no SE to weigh), a non-finite score excludes a finalist
+    assert robust_choice({det: [1.0], sto: [0.9]}).settings == sto
+    assert robust_choice({det: [1.0, math.inf], sto: [0.9, 1.3]}).settings == sto
+    with pytest.raises(ValueError, match="same number"):
+        robust_choice({det: [1.0], sto: [1.0, 2.0]})
+    with pytest.raises(ValueError, match="finite"):
+        robust_choice({det: [math.nan]})
+    with pytest.raises(ValueError, match="at least one"):
+        robust_choice({})
