@@ -70,6 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=16,
         help="selection reference = this many times --search-samples data points (1: as large)",
     )
+    parser.add_argument(
+        "--validation-streams", type=int, default=4, help="validation streams of the search"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", default="torchcfm,flow_matching,zoo")
     parser.add_argument("--max-seconds", type=float, default=None, help="per search")
@@ -145,6 +148,8 @@ def measure(name, model, transport, peer, data, metric, args) -> dict:
         num_samples=args.search_samples,
         seed=args.seed + 1,
         max_seconds=args.max_seconds,
+        validation_streams=args.validation_streams,
+        progress=False,
     )
     search_s, search_cpu = time.perf_counter() - t0, time.process_time() - c0
     curves = peer_points(peer, noise, reference, metric, args.nfes)
@@ -166,6 +171,7 @@ def measure(name, model, transport, peer, data, metric, args) -> dict:
         "search_trials": found.trials,
         "stopped_early": found.stopped_early,
         "settings": {b.budget: b.settings.describe() for b in found.budgets},
+        "validation": {b.budget: [b.validation_score, b.validation_se] for b in found.budgets},
         "kwargs": {b.budget: repr(b.settings.as_kwargs()) for b in found.budgets},
     }
 
@@ -183,13 +189,20 @@ def ratio_over_draws(model, transport, peer, found, metric, args, draws: int = 5
         return {}
     settings = found.best(budget).as_kwargs()
     big = sample_2d("checkerboard", 8 * args.samples, seed=args.seed + 50_000).points
-    out = {"searched": [], "peer midpoint": [], "peer rk4": []}
+    out = {
+        "searched": [],
+        "multistep velocity, even grid": [],
+        "peer midpoint": [],
+        "peer rk4": [],
+    }
     for r in range(draws):
         noise = torch.randn(args.samples, 2, generator=torch.Generator().manual_seed(1000 + r))
         fresh = torch.Generator().manual_seed(2000 + r)
         target = metric(sample(model, noise, transport, steps=100).sample, big)
         got = sample(model, noise, transport, generator=fresh, **settings).sample
         out["searched"].append(metric(got, big) / target)
+        plain = sample(model, noise, transport, steps=budget, multistep="velocity").sample
+        out["multistep velocity, even grid"].append(metric(plain, big) / target)
         out["peer midpoint"].append(
             metric(peer_solve(peer, noise, "midpoint", steps=4).sample, big) / target
         )
@@ -229,7 +242,9 @@ def report(name: str, rec: dict, nfes: list[int]) -> None:
             f"{mean:.3f}x +- {spread:.3f} (" + ", ".join(f"{v:.2f}" for v in values) + ")"
         )
     for budget, text in rec["settings"].items():
-        print(f"  NFE {budget}: {text}")
+        val = rec.get("validation", {}).get(budget)
+        extra = f" (validation {val[0]:.4f} +- {val[1]:.4f})" if val else ""
+        print(f"  NFE {budget}: {text}{extra}")
 
 
 def main(argv: list[str] | None = None) -> int:

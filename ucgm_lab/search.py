@@ -657,10 +657,18 @@ def _search_budget(
             )
             first = descend(start, axes, rounds=2)
         else:
+            # the grid is searched at rho = 0 first (paired with the other deterministic
+            # candidates: the same noise, no fresh noise), then rho
             kappa = 0.0 if multistep else first.kappa
+            rho: Rho = 0.0 if 0.0 in space.rhos else first.rho
             descend(
                 replace(
-                    first, order=order, correction=correction, multistep=multistep, kappa=kappa
+                    first,
+                    order=order,
+                    correction=correction,
+                    multistep=multistep,
+                    kappa=kappa,
+                    rho=rho,
                 ),
                 axes,
                 rounds=2 if multistep else 1,
@@ -668,7 +676,10 @@ def _search_budget(
 
     if best[0] is None:
         raise ValueError(f"No setting fits a budget of {budget} NFE.")
-    if space.refine:
+
+    def pattern(start: SamplerSettings, deterministic: bool) -> None:
+        """Pattern search on kappa, rho (not when ``deterministic``), a, b, c."""
+        current = start
         for step in (0.1, 0.03, 0.01):
             moves = [
                 lambda s, d=d: (
@@ -678,14 +689,15 @@ def _search_budget(
                 )
                 for d in (-step, step)
             ]
-            moves += [
-                lambda s, d=d: (
-                    [replace(s, rho=round(min(max(s.rho + d, 0.0), 1.0), 4))]
-                    if not isinstance(s.rho, str)
-                    else []
-                )
-                for d in (-step, step)
-            ]
+            if not deterministic:
+                moves += [
+                    lambda s, d=d: (
+                        [replace(s, rho=round(min(max(s.rho + d, 0.0), 1.0), 4))]
+                        if not isinstance(s.rho, str)
+                        else []
+                    )
+                    for d in (-step, step)
+                ]
             for name in ("a", "b", "c"):
                 for f in (1 - 2 * step, 1 / (1 - 2 * step)):
                     moves.append(
@@ -703,17 +715,44 @@ def _search_budget(
                             else []
                         )
                     )
-            descend(best[0], moves, rounds=_PATTERN_ROUNDS)
-    chosen = best[0]
-    points = _grid_points(chosen)
-    if 0 < len(points) <= space.explicit_max_points:
-        explicit = replace(chosen, time_points=tuple(points), steps=None, schedule=None)
-        for step in (1.0, 0.3, 0.1, 0.03):
-            moves = []
-            for i in range(len(points)):
-                for d in (-step, step):
-                    moves.append(lambda s, i=i, d=d: [_move_point(s, i, d)])
-            explicit = descend(explicit, moves, rounds=_PATTERN_ROUNDS)
+            current = descend(best[0] if not deterministic else current, moves, _PATTERN_ROUNDS)
+
+    def explicit_points(chosen: SamplerSettings) -> None:
+        points = [round(t, 6) for t in _grid_points(chosen)]  # stored settings stay readable
+        if 0 < len(points) <= space.explicit_max_points:
+            explicit = replace(chosen, time_points=tuple(points), steps=None, schedule=None)
+            for step in (1.0, 0.3, 0.1, 0.03):
+                moves = []
+                for i in range(len(points)):
+                    for d in (-step, step):
+                        moves.append(lambda s, i=i, d=d: [_move_point(s, i, d)])
+                explicit = descend(explicit, moves, rounds=_PATTERN_ROUNDS)
+
+    def best_deterministic() -> SamplerSettings | None:
+        """The best rho = 0 candidate that fits (the validation's fallback: refined too)."""
+        fits = [
+            (v, i, c)
+            for i, (c, v) in enumerate(runner.cache.items())
+            if c.rho == 0.0
+            and math.isfinite(v)
+            and c.nfe <= budget
+            and (not exact_nfe or c.nfe == budget)
+        ]
+        return min(fits)[2] if fits else None
+
+    # the overall best (often stochastic) and the best deterministic candidate are refined
+    # both: a stochastic winner of the selection noise must not leave the deterministic
+    # settings it is compared with on the validation streams unrefined
+    stochastic_first = best[0].rho != 0.0
+    if space.refine:
+        pattern(best[0], deterministic=False)
+    explicit_points(best[0])
+    if stochastic_first or best[0].rho != 0.0:
+        steady = best_deterministic()
+        if steady is not None:
+            if space.refine:
+                pattern(steady, deterministic=True)
+            explicit_points(best_deterministic())
     return best[0]
 
 
