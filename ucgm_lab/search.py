@@ -198,8 +198,10 @@ class SearchSpace:
         guidance_scales: Guidance scales to try (only with labels; 1 = no guidance).
         guidance_intervals: Guidance intervals to try (with scale != 1).
         refine: Run the pattern search on kappa, rho, a, b, c after the coordinate descent.
-        finalists: How many of the best candidates (besides the best of each structure) are
-            run on the validation streams, which choose among them (:func:`robust_choice`).
+        finalists: How many of the best candidates are run on the validation streams besides
+            the best of each structure and, per deterministic structure, its best on a preset
+            grid and on the "even" grid; the streams choose among them
+            (:func:`robust_choice`; 1: the selection's best, no validation).
     """
 
     orders: tuple[int, ...] = (1, 2)
@@ -218,7 +220,7 @@ class SearchSpace:
     guidance_scales: tuple[float, ...] = (1.0,)
     guidance_intervals: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
     refine: bool = True
-    finalists: int = 8
+    finalists: int = 4
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -548,6 +550,15 @@ def _fit(settings: SamplerSettings, budget: int) -> SamplerSettings | None:
     return None
 
 
+def _preset_schedules(space: SearchSpace) -> list[KumaraswamySchedule]:
+    """The preset grids: every shape with every data-end gap."""
+    return [
+        KumaraswamySchedule(a, b, c, gap_data=g)
+        for g in space.data_gaps
+        for (a, b, c) in space.shapes
+    ]
+
+
 def _grid_points(settings: SamplerSettings) -> list[float]:
     grid = (
         torch.tensor([*settings.time_points, 0.0], dtype=torch.float64)
@@ -607,11 +618,7 @@ def _search_budget(
                 best[0], best[1] = previous, value
         consider(previous)
 
-    schedules = [
-        KumaraswamySchedule(a, b, c, gap_data=g)
-        for g in space.data_gaps
-        for (a, b, c) in space.shapes
-    ]
+    schedules = _preset_schedules(space)
     guidance = [(1.0, (0.0, 1.0))]
     if runner.labels is not None:
         guidance += [
@@ -756,21 +763,41 @@ def _search_budget(
     return best[0]
 
 
-def _finalists(cache: dict[SamplerSettings, float], count: int) -> list[SamplerSettings]:
-    """The ``count`` best settings of a selection cache and the best of each structure.
+def _finalists(
+    cache: dict[SamplerSettings, float],
+    count: int,
+    presets: Sequence[KumaraswamySchedule] = (),
+) -> list[SamplerSettings]:
+    """The finalists of a selection cache (in this order, without repeats).
 
-    A structure is (order, correction, multistep form, rho = 0 or not): the deterministic and
-    the stochastic candidates always both reach the validation run.
+    * the ``count`` best settings;
+    * the best of each structure (order, correction, multistep form, rho = 0 or not): the
+      deterministic and the stochastic candidates always both reach the validation runs;
+    * for each deterministic structure its best candidate on a preset grid (one of
+      ``presets``, as the coordinate descent left it) and on the "even" grid: the pattern
+      search's refinements of a, b, c fit the selection noise, and the validation streams
+      judge whether they hold.
     """
     ranked = sorted((v, i, s) for i, (s, v) in enumerate(cache.items()) if math.isfinite(v))
     chosen = [s for _, _, s in ranked[:count]]
     seen = set()
-    for _, _, s in ranked:
-        key = (s.order, s.correction if s.order == 2 else None, s.multistep, s.rho == 0.0)
+    even = KumaraswamySchedule.even()
+    preset_set = set(presets)
+
+    def add(key: tuple[Any, ...], s: SamplerSettings) -> None:
         if key not in seen:
             seen.add(key)
             if s not in chosen:
                 chosen.append(s)
+
+    for _, _, s in ranked:
+        structure = (s.order, s.correction if s.order == 2 else None, s.multistep)
+        add((*structure, s.rho == 0.0), s)
+        if s.rho == 0.0 and s.schedule is not None:
+            if s.schedule in preset_set:
+                add((*structure, "preset"), s)
+            if s.schedule == even:
+                add((*structure, "even"), s)
     return chosen
 
 
@@ -1149,7 +1176,11 @@ def search_sampler(
                 default = _fit(SamplerSettings(nfe=0, schedule=KumaraswamySchedule()), budget)
                 selection.score(default, budgeted=False)
             best = min(selection.cache, key=selection.cache.get)
-        finalists = _finalists(selection.cache, space.finalists) if space.finalists > 1 else []
+        finalists = (
+            _finalists(selection.cache, space.finalists, _preset_schedules(space))
+            if space.finalists > 1
+            else []
+        )
         if best not in finalists:
             finalists.insert(0, best)
         checked = {f: [v.score(f, budgeted=False) for v in validations] for f in finalists}
