@@ -12,31 +12,36 @@ For every budget of network evaluations N, :func:`search_sampler` looks for the 
   "auto" (App. B.1.6).
 
 How it searches (a few hundred sampler runs per budget at most): for every structure (order,
-correction, multistep form) a coordinate descent over preset values of each setting, then a
-pattern search on the continuous ones (kappa, rho, a, b, c) of the best with steps 0.1, 0.03
-and 0.01, then a pattern search on explicit time points, moved in logit(t) (steps 1, 0.3,
-0.1, 0.03: fine near both ends of [0, 1]), when the grid has at most
-``space.explicit_max_points`` points. Every candidate is
-run on the same *selection* noise (and the same fresh-noise stream for rho > 0), so that the
-candidates differ by their settings only. Picking the best of hundreds of candidates on one noise
-favours the ones that happen to suit it (most of all with rho > 0, whose fresh noise is not shared
-with the deterministic candidates), so the finalists (the best ``space.finalists`` and the best of
-each structure) are run on ``validation_streams`` (4) *validation* streams, each an initial noise
-``validation_factor`` (2) times larger than the selection noise with a fresh-noise stream of its
-own, and chosen by their mean score over the streams (:func:`robust_choice`). A stochastic
-setting (rho > 0) carries the fresh noise's variance besides the initial noise's: the best
-deterministic (rho = 0) finalist is kept unless a stochastic one beats it by more than the
-standard error of their paired score differences across the streams. The chosen
-settings are then run once more on a disjoint *held-out* noise (and fresh-noise stream), and only
-that run gives the reported figure.
+correction, multistep form) a coordinate descent over preset values of each setting, the grid
+first at rho = 0 (every deterministic candidate sees the same noise and no fresh noise, so
+their comparison is paired), then a pattern search on the continuous ones (kappa, rho, a, b, c)
+of the best with steps 0.1, 0.03 and 0.01, then a pattern search on explicit time points, moved
+in logit(t) (steps 1, 0.3, 0.1, 0.03: fine near both ends of [0, 1]), when the grid has at most
+``space.explicit_max_points`` points; when the best is stochastic (rho > 0), the best
+deterministic candidate gets the same two pattern searches with rho kept at 0. Every candidate
+is run on the same *selection* noise (and the same fresh-noise stream for rho > 0), so that the
+candidates differ by their settings only.
+
+Picking the best of hundreds of candidates on one noise favours the ones that happen to suit it
+(most of all with rho > 0, whose fresh noise is not shared with the deterministic candidates,
+and the pattern search's fine moves of a, b, c), so the finalists (the best ``space.finalists``,
+the best of each structure with rho = 0 and with rho > 0, and per deterministic structure its
+best on a preset grid and on the "even" grid) are run on ``validation_streams`` (4)
+*validation* streams, each an initial noise ``validation_factor`` (2) times larger than the
+selection noise with a fresh-noise seed of its own, and chosen by their mean score over the
+streams (:func:`robust_choice`). A stochastic setting carries the fresh noise's variance
+besides the initial noise's: the best deterministic finalist is kept unless a stochastic one
+beats it by more than the standard error of their paired score differences across the streams.
+The chosen settings are then run once more on a disjoint *held-out* noise (and fresh-noise
+stream), and only that run gives the reported figure.
 
 NFE accounting is exact and mirrors :class:`~ucgm_lab.sampler.SampleOutput.nfe`: a grid of P
 points costs P evaluations at order 1 and 2P - 1 at order 2 (the last step takes x^ without a
 correction), a guided evaluation counts 2. A candidate is kept only if its NFE is at most the
 budget (order 2 fits odd budgets exactly and uses N - 1 evaluations for even N), and every
 run checks the sampler's own count against the prediction. The winners of the smaller budgets
-are candidates of every larger one (as they are, and with their grid refitted), so the
-selection score never gets worse with the budget.
+are candidates of every larger one (as they are, and with their grid refitted), so the best
+selection score never gets worse with the budget (the validation may still choose another).
 """
 
 from __future__ import annotations
@@ -559,6 +564,17 @@ def _preset_schedules(space: SearchSpace) -> list[KumaraswamySchedule]:
     ]
 
 
+def _readable_points(points: Sequence[float]) -> list[float]:
+    """Time points rounded to 6 decimals, so that stored settings stay readable.
+
+    Not when a point near t = 0 would round to 0 or two points would merge: then as they are.
+    """
+    rounded = [round(t, 6) for t in points]
+    if all(a > b for a, b in zip(rounded, [*rounded[1:], 0.0], strict=True)):
+        return rounded
+    return list(points)
+
+
 def _grid_points(settings: SamplerSettings) -> list[float]:
     grid = (
         torch.tensor([*settings.time_points, 0.0], dtype=torch.float64)
@@ -725,7 +741,7 @@ def _search_budget(
             current = descend(best[0] if not deterministic else current, moves, _PATTERN_ROUNDS)
 
     def explicit_points(chosen: SamplerSettings) -> None:
-        points = [round(t, 6) for t in _grid_points(chosen)]  # stored settings stay readable
+        points = _readable_points(_grid_points(chosen))
         if 0 < len(points) <= space.explicit_max_points:
             explicit = replace(chosen, time_points=tuple(points), steps=None, schedule=None)
             for step in (1.0, 0.3, 0.1, 0.03):

@@ -7,7 +7,7 @@ from tests.gaussian_oracle import GaussianOracle, exact_flow_endpoint
 from ucgm_lab import SamplerSettings, SearchSpace, sample, search_sampler
 from ucgm_lab.metrics import sliced_wasserstein2
 from ucgm_lab.schedules import KumaraswamySchedule
-from ucgm_lab.search import SlicedW2, count_nfe, robust_choice
+from ucgm_lab.search import SlicedW2, _readable_points, count_nfe, robust_choice
 from ucgm_lab.transports import get_transport
 
 LINEAR = get_transport("linear")
@@ -489,3 +489,12 @@ def test_robust_choice_keeps_the_deterministic_setting_unless_beaten_beyond_the_
         robust_choice({det: [math.nan]})
     with pytest.raises(ValueError, match="at least one"):
         robust_choice({})
+
+
+def test_explicit_points_are_rounded_only_when_the_grid_survives():
+    assert _readable_points([0.99712345678, 0.3514999999]) == [0.997123, 0.3515]
+    # a point near t = 0 must not round to 0 (the sampler would make one evaluation fewer)
+    tiny = [0.997, 0.351, 0.072, 3e-8]
+    assert _readable_points(tiny) == tiny
+    close = [0.5, 0.2000001, 0.2000002]
+    assert _readable_points(close) == close
