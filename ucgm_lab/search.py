@@ -534,6 +534,15 @@ class _Runner:
         return value if math.isfinite(value) else math.inf
 
 
+def _proper(grid: Tensor) -> bool:
+    """A grid t_0 > ... > t_{P-1} > t_P = 0: every point above 0 and strictly decreasing.
+
+    The pattern search can push a Kumaraswamy shape so far that points round to 0 or merge
+    in float64; the sampler would then make fewer evaluations than the grid has points.
+    """
+    return bool((grid[:-1] > 0).all()) and bool((grid[:-1] > grid[1:]).all())
+
+
 def _fit(settings: SamplerSettings, budget: int) -> SamplerSettings | None:
     """``settings`` with the largest grid whose exact NFE is at most ``budget`` (None if none)."""
     kw = dict(
@@ -543,10 +552,14 @@ def _fit(settings: SamplerSettings, budget: int) -> SamplerSettings | None:
     )
     if settings.time_points is not None:
         grid = torch.tensor([*settings.time_points, 0.0], dtype=torch.float64)
+        if not _proper(grid):
+            return None
         nfe = count_nfe(grid, **kw)
         return replace(settings, nfe=nfe, steps=None, schedule=None) if nfe <= budget else None
     for steps in range(budget, 0, -1):
         grid = _time_grid(steps, settings.order, settings.schedule, None)
+        if not _proper(grid):
+            return None  # an extreme shape: points at t = 0 or merged in float64
         if settings.order == 2 and grid.numel() < 3:
             return None  # no corrected step: that is order 1
         nfe = count_nfe(grid, **kw)

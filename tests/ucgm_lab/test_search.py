@@ -498,3 +498,16 @@ def test_explicit_points_are_rounded_only_when_the_grid_survives():
     assert _readable_points(tiny) == tiny
     close = [0.5, 0.2000001, 0.2000002]
     assert _readable_points(close) == close
+
+
+def test_degenerate_grids_are_not_candidates():
+    """A shape pushed far enough puts grid points at t = 0 in float64 (the sampler would make
+    fewer evaluations than the grid has points): such settings are not candidates."""
+    from ucgm_lab.search import _fit
+
+    extreme = SamplerSettings(nfe=0, schedule=KumaraswamySchedule(1.0, 40.0, 1.0, gap_data=0.0))
+    assert _fit(extreme, 4) is None
+    assert _fit(SamplerSettings(nfe=0, time_points=(0.9, 0.0)), 4) is None
+    assert _fit(SamplerSettings(nfe=0, time_points=(0.9, 0.9)), 4) is None
+    fine = _fit(SamplerSettings(nfe=0, schedule=KumaraswamySchedule(1.0, 2.0, 1.0)), 4)
+    assert fine is not None and fine.nfe == 4
