@@ -64,6 +64,7 @@ from .transports import Transport, get_transport
 
 __all__ = [
     "BudgetResult",
+    "Choice",
     "SamplerSettings",
     "SearchResult",
     "SearchSpace",
@@ -206,7 +207,7 @@ class SearchSpace:
         finalists: How many of the best candidates are run on the validation streams besides
             the best of each structure and, per deterministic structure, its best on a preset
             grid and on the "even" grid; the streams choose among them
-            (:func:`robust_choice`; 1: the selection's best, no validation).
+            (:func:`robust_choice`; 1: the selection's best, only scored on the streams).
     """
 
     orders: tuple[int, ...] = (1, 2)
