@@ -38,7 +38,11 @@ def main(argv: list[str] | None = None) -> None:
         "search-settings",
         help="search the best sampler settings per NFE budget into ucgm_lab/zoo/sampler_settings.json",
     )
-    s.add_argument("--only", nargs="*", help="zoo names (default: every unconditional model)")
+    s.add_argument(
+        "--only",
+        nargs="*",
+        help="zoo names (default: every 2D model, class-conditional ones with guidance searched)",
+    )
     s.add_argument("--nfe", type=int, nargs="+", default=[2, 4, 8, 16, 32], help="NFE budgets")
     s.add_argument("--samples", type=int, default=2000, help="points per candidate run")
     s.add_argument("--seed", type=int, default=0)
