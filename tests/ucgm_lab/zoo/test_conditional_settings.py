@@ -165,6 +165,20 @@ def test_conditional_zoo_sample_uses_the_stored_settings_with_exactly_the_budget
     torch.testing.assert_close(out.sample, direct.sample)
 
 
+@pytest.mark.parametrize("name", [COND, "8gaussians-cond-lam0-zeta0.6"])
+def test_every_stored_conditional_budget_makes_exactly_its_evaluations(name):
+    """Guided or not: rows evaluated = budget x batch; a guided call pairs labels and null class."""
+    zm = load(name)
+    labels = balanced_labels(8, 16)
+    for nfe, entry in load_settings_file()[name].items():
+        out, hook = count_evaluations(zm, labels, nfe=nfe)
+        assert out.nfe == nfe and hook.rows == nfe * 16, (name, nfe)
+        guided = [y for y in hook.labels if y.shape[0] == 32]
+        assert bool(guided) == (entry.get("guidance_scale", 1.0) != 1.0), (name, nfe)
+        for y in guided:
+            assert torch.equal(y[:16], labels) and bool((y[16:] == zm.model.null_class).all())
+
+
 def test_stored_guidance_is_used_with_the_null_class_of_the_model(tmp_path, monkeypatch):
     """A guided entry: 8 NFE = 4 guided steps, each on the labels and on the model's null class."""
     path = tmp_path / "settings.json"
