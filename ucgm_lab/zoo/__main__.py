@@ -78,6 +78,13 @@ def main(argv: list[str] | None = None) -> None:
         unknown = [n for n in args.only or [] if n not in ALL_NAMES]
         if unknown:
             s.error(f"unknown name(s) {', '.join(unknown)}; known: {', '.join(ALL_NAMES)}")
+        points = [spec.name for spec in ZOO_SPECS if spec.recipe.kind == "points"]
+        images = [n for n in args.only or [] if n not in points]
+        if images:
+            s.error(
+                f"only the 2D models are searched, not {', '.join(images)}; "
+                f"2D models: {', '.join(points)}"
+            )
         if any(n < 1 for n in args.nfe) or len(set(args.nfe)) != len(args.nfe):
             s.error(f"--nfe must be distinct positive integers, got {args.nfe}")
         if args.samples < 2:

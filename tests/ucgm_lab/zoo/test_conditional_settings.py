@@ -12,6 +12,7 @@ from ucgm_lab.search import SearchSpace
 from ucgm_lab.transports import get_transport
 from ucgm_lab.zoo import load
 from ucgm_lab.zoo import settings as settings_module
+from ucgm_lab.zoo.__main__ import main as zoo_main
 from ucgm_lab.zoo.settings import (
     CONDITIONAL_GUIDANCE_INTERVALS,
     CONDITIONAL_GUIDANCE_SCALES,
@@ -219,3 +220,16 @@ def test_bad_guidance_fields_are_refused_clearly(tmp_path, entry, match):
     with pytest.raises(SettingsFileError, match=match) as info:
         load_settings_file(path)
     assert f"model '{COND}', NFE 8" in str(info.value)
+
+
+def test_the_command_searches_only_the_named_conditional_model(tmp_path, capsys):
+    path = tmp_path / "settings.json"
+    zoo_main(
+        ["search-settings", "--only", COND, "--nfe", "2", "--samples", "40", "--out", str(path)]
+    )
+    assert list(load_settings_file(path)) == [COND]
+    assert f"{COND}" in capsys.readouterr().out
+    for name in ("digits-linear-lam1", "digits-classifier"):
+        with pytest.raises(SystemExit):
+            zoo_main(["search-settings", "--only", name, "--out", str(path)])
+        assert "only the 2D models are searched" in capsys.readouterr().err
