@@ -847,8 +847,26 @@ def _check_memory(
         num_processes=accelerator.num_processes,
         optimizer_states=2,
         ema_copies=1 + int(teacher),
+        accumulating=cfg.gradient_accumulation_steps > 1,
+        optimizer_kernel=_optimizer_kernel(cfg, accelerator.device),
+        no_grad_pass=_has_no_grad_pass(objective),
         action="warn" if cfg.memory_check == "warn" else "auto",
         log=accelerator.print,
+    )
+
+
+def _optimizer_kernel(cfg: TrainerConfig, device: torch.device) -> str:
+    """The optimizer implementation torch will run (for the memory planner's step temporaries)."""
+    if cfg.optimizer == "adamw" and _use_fused(cfg.fused_optimizer, device):
+        return "fused"
+    return "foreach" if device.type == "cuda" else "loop"
+
+
+def _has_no_grad_pass(objective: Any) -> bool:
+    """Whether the objective runs a no-grad network pass after the training forward."""
+    return bool(
+        getattr(objective, "enhancement_ratio", 0) > 0
+        or getattr(objective, "consistency_ratio", 0) > 0
     )
 
 
