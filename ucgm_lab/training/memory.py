@@ -76,11 +76,11 @@ cuBLAS and NCCL workspaces, allocator fragmentation): an assumption, stated in t
 
 Worked example (the issue's case): TiT-XL/2 on 256 x 256 images (32 x 32 x 4 latents, 256
 tokens), bf16, 128 images per GPU on 8 GPUs, two EMA copies, fused AdamW: 17.3 MiB per block
-per image, 28 blocks -> 60.9 GiB of activations, 1.2 GiB of bf16 weight copies, 1.0 GiB of
-working memory and 15.1 GiB of state (675 M parameters x 24 bytes): 78.4 GiB at the end of
-the forward pass, more than the 69.2 GiB the planner lets an 80 GB H100 use; with gradient
-checkpointing 20.9 GiB. The largest batch per GPU without checkpointing is 111 on 80 GB and
-197 on 141 GB (H200).
+per image, 28 blocks -> 60.9 GiB of activations, 1.25 GiB of bf16 weight copies, 0.96 GiB of
+working memory for the teacher's pass and 15.1 GiB of state (675 M parameters x 24 bytes):
+78.2 GiB at the end of the forward pass, more than the 69.2 GiB the planner lets an 80 GB
+H100 use; with gradient checkpointing 20.1 GiB (peak in the backward pass). The largest
+batch per GPU without checkpointing is 109 on 80 GB and 221 on 141 GB (H200).
 """
 
 from __future__ import annotations
