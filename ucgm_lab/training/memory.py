@@ -85,7 +85,6 @@ batch per GPU without checkpointing is 109 on 80 GB and 221 on 141 GB (H200).
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass

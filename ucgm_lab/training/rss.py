@@ -90,7 +90,9 @@ class RSSRun:
         if self.precision not in ("no", "bf16", "fp16"):
             raise ValueError(f"precision must be 'no', 'bf16' or 'fp16', got {self.precision!r}.")
         if self.steps < 2:
-            raise ValueError(f"steps must be >= 2 (the optimizer's moments come at the first), got {self.steps}.")
+            raise ValueError(
+                f"steps must be >= 2 (the optimizer's moments come at the first), got {self.steps}."
+            )
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ class RSSMeasurement:
 
     @property
     def ratio(self) -> float:
-        """planned / measured."""
+        """The planner's total over the measured growth."""
         return self.planned / self.measured
 
 
@@ -232,7 +234,11 @@ def measure_here(run: RSSRun, allocator: str = "unknown") -> RSSMeasurement:
         optimizer_kernel="loop",
         no_grad_pass=run.enhancement_ratio > 0 or run.consistency_ratio > 0,
     )
-    parts = plan.components() | {"forward": plan.forward, "backward": plan.backward, "step": plan.step}
+    parts = plan.components() | {
+        "forward": plan.forward,
+        "backward": plan.backward,
+        "step": plan.step,
+    }
     return RSSMeasurement(
         run=run,
         allocator=allocator,
