@@ -1,6 +1,7 @@
 """The trainer refuses model-sharding accelerate modes and says when fp16 falls back to fp32."""
 
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -86,3 +87,24 @@ def test_other_precisions_do_not_warn(precision):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         Trainer(model, objective, data, cfg)
+
+
+@pytest.mark.timeout(300)
+def test_accelerate_launch_use_fsdp_on_two_cpu_processes_is_refused(tmp_path):
+    """The real launcher: both ranks stop with the one-line refusal; nothing is written."""
+    from scale.launch import launch_on_cpu
+    from tests.scale.helpers import REPO
+
+    worker = Path(__file__).with_name("plain_worker.py")
+    out = tmp_path / "out"
+    out.mkdir()
+    done = launch_on_cpu(str(worker), [str(out)], 2, cwd=REPO, launcher_args=["--use_fsdp"])
+    assert done.returncode != 0
+    refusals = [
+        line
+        for line in done.stderr.splitlines()
+        if "UnsupportedDistributedError: accelerate is configured for FSDP" in line
+    ]
+    assert len(refusals) == 2, done.stderr[-3000:]
+    assert "the Trainer does not support" in refusals[0]
+    assert list(out.iterdir()) == []
