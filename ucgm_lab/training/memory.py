@@ -217,16 +217,40 @@ class MemoryPlan:
         )
         return {name: getattr(self, name) for name in names}
 
+    def phase_parts(self) -> list[tuple[str, int]]:
+        """What the peak phase holds above the state: (label, bytes), non-zero parts only."""
+        held = self.activations + self.autocast_weights
+        if self.peak_phase == "forward":
+            parts = [
+                ("activations", self.activations),
+                ("autocast weight copies", self.autocast_weights),
+                ("teacher pass", self.forward_transient),
+                ("accumulated gradients", self.forward - held - self.forward_transient),
+            ]
+        elif self.peak_phase == "backward":
+            rest = self.backward - self.recompute - self.backward_transient
+            if rest == held + self.gradients and held and self.gradients:
+                label = "activations and accumulated gradients"
+            else:
+                label = "gradients" if rest == self.gradients else "activations"
+            parts = [
+                (label, rest),
+                ("recomputed block", self.recompute),
+                ("block backward", self.backward_transient),
+            ]
+        else:
+            parts = [("gradients", self.gradients), ("optimizer temporaries", self.optimizer_step)]
+        return [(label, size) for label, size in parts if size > 0]
+
     def summary(self) -> str:
         """One line: the parts in GiB."""
+        inside = ", ".join(f"{label} {size / GIB:.1f}" for label, size in self.phase_parts())
         return (
             f"{self.batch_per_gpu} images/GPU, {self.precision}, checkpointing "
             f"{'on' if self.checkpointing else 'off'}: state {self.state / GIB:.1f} GiB + "
-            f"{self.peak_phase} peak {(self.total - self.state) / GIB:.1f} GiB (activations "
-            f"{self.activations / GIB:.1f} GiB at {self.block_bytes_per_image / 2**20:.2f} MiB "
-            f"per block per image, gradients {self.gradients / GIB:.1f} GiB, working "
-            f"{(self.total - self.state - self.activations - self.gradients) / GIB:.1f} GiB) = "
-            f"{self.total / GIB:.1f} GiB"
+            f"{self.peak_phase} peak {(self.total - self.state) / GIB:.1f} GiB ({inside}; "
+            f"{self.block_bytes_per_image / 2**20:.2f} MiB of activations per block per image) "
+            f"= {self.total / GIB:.1f} GiB"
         )
 
 

@@ -5,9 +5,12 @@ does for a small TiT and measures the growth of the process's peak resident set 
 ``VmHWM``) over a baseline, next to the planner's estimate
 (:func:`~ucgm_lab.training.memory.plan_memory`) for the same run:
 
-1. Runtime first: imports, then a warm-up that trains a tiny TiT with the same precision,
-   checkpointing and objective for two steps (loads kernels, autocast, accelerate's state,
-   thread pools: the runtime, not the model) and is deleted.
+1. Runtime first: imports, then a warm-up that trains a one-block copy of the model (same
+   width, tokens, batch, precision, checkpointing and objective) for two steps and is
+   deleted: it loads kernels, autocast and accelerate's state and makes the math libraries'
+   buffers for these matrix shapes (GEMM packing buffers, oneDNN's primitive cache), the
+   runtime, not the model; on a GPU the planner leaves the CUDA context and workspaces out
+   the same way.
 2. Baseline: the resident set after a garbage collection, with the peak counter reset
    (``echo 5 > /proc/self/clear_refs``), so the peak measured later starts from it.
 3. The model, objective, data, optimizer and EMA are built by the trainer, as in a real run,
@@ -21,8 +24,9 @@ reserved memory; the planner, like ``torch.cuda.max_memory_allocated``, counts l
 ``allocator="returning"`` (the default) runs the child with ``MALLOC_MMAP_THRESHOLD_=65536``,
 so blocks from 64 KiB up are mapped on their own and handed back when freed, and the
 resident set follows the live tensors; ``allocator="default"`` leaves glibc as it is (the
-peak is then larger: about +20 % for TiT-S/2, see ``benchmarks/scale_throughput.py --grid
-cpu``). Linux only (``/proc``).
+growth then depends on what its heap kept: 3-13 % above the "returning" figure for TiT-S/2,
+and below it for a tiny TiT whose blocks fit into the heap the warm-up left; see
+``benchmarks/scale_throughput.py --grid cpu``). Linux only (``/proc``).
 
 Usage::
 

@@ -194,3 +194,22 @@ def test_phases_and_optimizer_kernels():
     assert bare.backward == max(bare.activations, bare.gradients) + bare.backward_transient
     with pytest.raises(ValueError, match="optimizer_kernel must be"):
         plan_memory(model, 2, "no", optimizer_kernel="adam")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(checkpointing=False),
+        dict(checkpointing=True),
+        dict(checkpointing=False, accumulating=True),
+        dict(checkpointing=True, accumulating=True),
+        dict(checkpointing=True, optimizer_kernel="foreach"),
+    ],
+)
+def test_summary_parts_add_up_to_the_peak(kwargs):
+    for batch in (1, 64):
+        plan = plan_memory(_tiny(), batch, "bf16", **kwargs)
+        parts = plan.phase_parts()
+        assert sum(size for _, size in parts) == plan.total - plan.state
+        assert plan.summary().startswith(f"{batch} images/GPU, bf16")
+        assert f"{plan.peak_phase} peak" in plan.summary()
