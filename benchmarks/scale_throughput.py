@@ -17,8 +17,13 @@ process) on random latents and reports, after ``--warmup`` steps:
   the activations autograd saves in one training forward (saved-tensor hooks, each storage
   once, parameters excluded; on every device) against the planner's activations, and the
   planner's total per GPU against ``torch.cuda.max_memory_allocated`` on CUDA (on the CPU the
-  peak resident set holds the Python runtime and allocator caches, so it is printed but not
-  compared).
+  peak resident set of this process holds the Python runtime, so it is printed but not
+  compared here);
+* with ``--grid cpu``, also the planner against the growth of the peak resident set of real
+  training steps in fresh processes over a runtime baseline (:mod:`ucgm_lab.training.rss`),
+  for TiT-S/2 and a small TiT, fp32 and bf16, checkpointing off and on, with glibc handing
+  freed blocks back (what the planner predicts) and with glibc as it is (it keeps freed
+  blocks, a cache the planner leaves out).
 
 The trainer's own memory check is set to "warn" here, so that ``--gradient-checkpointing``
 stays what was asked for.
@@ -49,6 +54,7 @@ from ucgm_lab import BetaTimeDistribution, UCGMObjective  # noqa: E402
 from ucgm_lab.networks.tit import TiT, tit_from_name  # noqa: E402
 from ucgm_lab.training import TensorDataSource, Trainer, TrainerConfig  # noqa: E402
 from ucgm_lab.training.memory import plan_memory  # noqa: E402
+from ucgm_lab.training.rss import RSSRun, measure_training_rss  # noqa: E402
 
 # Dense (non-sparse) bf16 tensor-core peaks in TFLOP/s, by substring of the device name.
 GPU_BF16_PEAK_TFLOPS = {
@@ -165,13 +171,12 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         precision if precision in ("bf16", "fp16") else "no",
         checkpointing=args.gradient_checkpointing,
         ema_copies=1 + int(teacher),
+        optimizer_kernel="fused" if device.type == "cuda" else "loop",
+        no_grad_pass=args.enhancement_ratio > 0 or args.consistency_ratio > 0,
     )
-    planned_saved = plan.activations
-    if args.gradient_checkpointing:
-        planned_saved -= args.batch_size * plan.block_bytes_per_image  # the forward keeps less
-    if precision in ("bf16", "fp16") and not args.gradient_checkpointing:
-        # autocast's weight copies, saved with the activations (recomputed under checkpointing)
-        planned_saved += 2 * sum(p.numel() for p in model.blocks.parameters())
+    # what the training forward saves: activations and autocast's weight copies (with
+    # checkpointing only the block inputs; the recomputed block comes in the backward pass)
+    planned_saved = plan.activations + plan.autocast_weights
     peak_tflops, peak_source = _peak(args, device, precision)
     achieved = flops_per_step * args.steps / seconds / 1e12
     return {
@@ -254,6 +259,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--peak-tflops", type=float, default=None, help="Peak FLOP/s of the device for MFU."
     )
     p.add_argument("--json", default=None, help="Also write the report to this file.")
+    p.add_argument(
+        "--no-rss", action="store_true", help="With --grid cpu: skip the peak-RSS check."
+    )
     p.add_argument(
         "--grid",
         choices=sorted(GRIDS),
@@ -344,11 +352,68 @@ def grid_table(reports: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+RSS_ROWS: list[tuple[str, dict[str, object]]] = [
+    ("TiT-S/2", {}),
+    ("TiT-S/2", {"precision": "bf16"}),
+    ("TiT-S/2", {"checkpointing": True}),
+    ("TiT-S/2", {"precision": "bf16", "checkpointing": True}),
+    (
+        "small (D 256, 4 blocks, 8 images)",
+        {"hidden_size": 256, "depth": 4, "num_heads": 4, "batch": 8},
+    ),
+    (
+        "small (D 256, 4 blocks, 8 images)",
+        {"hidden_size": 256, "depth": 4, "num_heads": 4, "batch": 8, "precision": "bf16"},
+    ),
+    (
+        "small, k = 2 micro-batches",
+        {
+            "hidden_size": 256,
+            "depth": 4,
+            "num_heads": 4,
+            "batch": 8,
+            "gradient_accumulation_steps": 2,
+        },
+    ),
+    (
+        "tiny (D 128, 2 blocks, 4 images)",
+        {"hidden_size": 128, "depth": 2, "num_heads": 2, "batch": 4},
+    ),
+]
+"""Runs of the CPU peak-RSS check (TiT-S/2: 4 images of 32 x 32 x 4 latents)."""
+
+
+def rss_table(threads: int = 1) -> str:
+    """The planner against the measured peak-RSS growth (fresh processes; both allocators)."""
+    lines = [
+        "| model | precision | checkpointing | allocator | measured MiB | planner MiB "
+        "| planner / measured | planner's peak phase |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, kwargs in RSS_ROWS:
+        run = RSSRun(**kwargs, threads=threads)  # type: ignore[arg-type]
+        for allocator in ("returning", "default"):
+            try:
+                m = measure_training_rss(run, allocator)  # type: ignore[arg-type]
+            except (RuntimeError, OSError) as err:
+                lines.append(f"| {name} | {run.precision} | | {allocator} | failed: {err} | | | |")
+                continue
+            lines.append(
+                f"| {name} | {run.precision} | {'on' if run.checkpointing else 'off'} | "
+                f"{allocator} | {m.measured / 2**20:.1f} | {m.planned / 2**20:.1f} | "
+                f"{m.ratio:.3f} | {m.peak_phase} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.grid:
         reports = run_grid(args)
         print(grid_table(reports))
+        if args.grid == "cpu" and not args.no_rss:
+            print("\nPeak resident set growth over the runtime baseline (CPU):")
+            print(rss_table(args.threads or 1))
         if args.json:
             Path(args.json).write_text(json.dumps(reports, indent=2))
         return 0

@@ -23,6 +23,7 @@ from scale.config import (
 from ucgm_lab import BetaTimeDistribution, KumaraswamySchedule, UCGMObjective, sample
 from ucgm_lab.networks.tit import TiT, tit_from_name
 from ucgm_lab.training import CheckpointError, load_checkpoint, load_weights
+from ucgm_lab.training import distributed as _training_distributed
 
 __all__ = [
     "SHARDED_DISTRIBUTED_TYPES",
@@ -66,26 +67,17 @@ def check_world_size(num_processes: int) -> None:
         )
 
 
-SHARDED_DISTRIBUTED_TYPES = ("FSDP", "DEEPSPEED", "MEGATRON_LM")
+SHARDED_DISTRIBUTED_TYPES = _training_distributed.SHARDED_DISTRIBUTED_TYPES
 """accelerate's ``DistributedType`` names that shard the model, which scale/ refuses; it runs on
 one process or with data parallelism (a full copy of the model on every process)."""
-
-_SHARDING_ENV = {
-    "ACCELERATE_USE_FSDP": "FSDP",
-    "ACCELERATE_USE_DEEPSPEED": "DEEPSPEED",
-    "ACCELERATE_USE_MEGATRON_LM": "MEGATRON_LM",
-}
-"""What ``accelerate launch --use_fsdp`` (or a config file asking for it) sets for the scripts."""
 
 
 def check_distributed_type(distributed_type: Any = None) -> None:
     """Refuse accelerate configurations that shard the model (FSDP, DeepSpeed, Megatron-LM).
 
-    The trainer's EMA, the objective's teachers, the checkpoints and the rank-sync check all
-    assume full parameters on every process; under FSDP or DeepSpeed ZeRO they would average,
-    save and compare shards. Called before the ``Accelerator`` is made (from the variables that
-    ``accelerate launch`` sets, so that accelerate's own errors for these modes never come
-    first) and after (``Accelerator.distributed_type``), before anything is written.
+    :func:`ucgm_lab.training.distributed.check_distributed_type` (which the trainer also runs),
+    with scale/'s wording and error type. Called before the ``Accelerator`` is made and after,
+    before anything is written.
 
     Args:
         distributed_type: ``Accelerator.distributed_type`` (an enum or its name), or None to
@@ -94,22 +86,14 @@ def check_distributed_type(distributed_type: Any = None) -> None:
     Raises:
         ConfigError: One line naming the configuration and what to use instead.
     """
-    asked = [mode for var, mode in _SHARDING_ENV.items() if _env_flag(var)]
-    if distributed_type is not None:
-        asked.append(str(getattr(distributed_type, "value", distributed_type)).upper())
-    refused = [mode for mode in asked if mode in SHARDED_DISTRIBUTED_TYPES]
-    if refused:
-        raise ConfigError(
-            f"accelerate is configured for {refused[0]}, which scale/ does not support: the EMA, "
-            "the objective's teachers and the checkpoints need full parameters on every process. "
-            "Launch with data parallelism (accelerate launch --multi_gpu, or an accelerate config "
-            "without FSDP/DeepSpeed) and save memory with model.gradient_checkpointing: true or a "
-            "smaller per-GPU batch."
+    try:
+        _training_distributed.check_distributed_type(
+            distributed_type,
+            who="scale/",
+            memory_hint="model.gradient_checkpointing: true",
         )
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+    except _training_distributed.UnsupportedDistributedError as err:
+        raise ConfigError(str(err)) from None
 
 
 def build_model(cfg: ModelConfig, latent_shape: tuple[int, int, int]) -> TiT:

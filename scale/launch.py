@@ -50,6 +50,7 @@ def launch_on_cpu(
     num_processes: int = 2,
     timeout: float = 300,
     cwd: str | Path | None = None,
+    launcher_args: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Run ``accelerate launch [--multi_gpu] --num_processes N`` on the CPU and wait for it.
 
@@ -60,6 +61,8 @@ def launch_on_cpu(
         num_processes: Processes of the gloo group.
         timeout: Seconds before the launch is killed (``subprocess.TimeoutExpired``).
         cwd: Working folder of the children (default: the caller's).
+        launcher_args: More ``accelerate launch`` options (e.g. ``["--use_fsdp"]``, which the
+            trainer refuses).
 
     Returns:
         The finished process, with ``stdout`` and ``stderr`` captured as text.
@@ -67,11 +70,13 @@ def launch_on_cpu(
     if not isinstance(num_processes, int) or num_processes < 1:
         raise ValueError(f"num_processes must be a positive integer, got {num_processes!r}.")
     where = ["--module", target] if not target.endswith(".py") else [target]
+    # accelerate takes one of --multi_gpu, --use_fsdp, --use_deepspeed
+    sharded = any(a in ("--use_fsdp", "--use_deepspeed") for a in launcher_args)
     cmd = [
         sys.executable,
         "-m",
         "accelerate.commands.launch",
-        *(["--multi_gpu"] if num_processes > 1 else []),
+        *(["--multi_gpu"] if num_processes > 1 and not sharded else []),
         "--num_processes",
         str(num_processes),
         "--num_machines",
@@ -82,6 +87,7 @@ def launch_on_cpu(
         "no",
         "--main_process_port",
         str(free_port()),
+        *launcher_args,
         *where,
         *args,
     ]

@@ -151,7 +151,9 @@ class SampleGrid:
 
     The noise and labels are fixed for the run (seeded by sampling.seed), so grids of
     different steps are comparable. Sampling uses its own generators and leaves the training
-    RNG states untouched (exact resume is unaffected).
+    RNG states untouched (exact resume is unaffected). The network samples in
+    ``evaluation.precision`` as scale/sample.py does (fp32 by default, TF32 matmuls on CUDA;
+    bf16 autocast on request), not under the training's mixed precision.
     """
 
     def __init__(
@@ -178,7 +180,8 @@ class SampleGrid:
         gen = torch.Generator(device=device).manual_seed(self.cfg.sampling.seed)
         # fork_rng: nothing here (e.g. building the autoencoder) may move the training RNGs.
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            with torch.no_grad(), acc.autocast():
+            bf16 = self.cfg.evaluation.precision == "bf16"
+            with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=bf16):
                 latents, _ = generate_latents(
                     trainer.ema_model,
                     self.labels.to(device),

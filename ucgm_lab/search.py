@@ -305,7 +305,7 @@ class BudgetResult:
             the finalists, :func:`robust_choice`).
         validation_se: The standard error of that mean across the streams (0 with one stream).
         holdout_score: Its metric on the held-out noise (the figure to report).
-        default_holdout_score: ``sample``'s defaults (order 1, kappa 0, rho 0, "uniform"
+        default_holdout_score: ``sample``'s defaults (order 1, kappa 0, rho 0, "even"
             grid, ``steps = budget``) on the same held-out noise.
         trials: Distinct settings run on the selection noise.
         seconds: Wall time spent on this budget.
@@ -1203,7 +1203,7 @@ def search_sampler(
         except _BudgetSpentError:
             stopped = True
             if not selection.cache:  # not even one run: run the defaults outside the budget
-                default = _fit(SamplerSettings(nfe=0, schedule=KumaraswamySchedule()), budget)
+                default = _fit(SamplerSettings(nfe=0, schedule=KumaraswamySchedule.even()), budget)
                 selection.score(default, budgeted=False)
             best = min(selection.cache, key=selection.cache.get)
         finalists = (
@@ -1219,7 +1219,7 @@ def search_sampler(
         else:
             choice = robust_choice(checked, tiebreak=selection.cache)
         best = choice.settings
-        default = SamplerSettings(nfe=budget, steps=budget, schedule=KumaraswamySchedule())
+        default = SamplerSettings(nfe=budget, steps=budget, schedule=KumaraswamySchedule.even())
         results.append(
             BudgetResult(
                 budget=budget,

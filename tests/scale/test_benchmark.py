@@ -36,3 +36,18 @@ def test_throughput_grid_prints_one_row_per_setting_with_the_planner(tmp_path):
     assert table.count("| TiT-tiny/1 | 4 |") == 2 and "failed" not in table
     failed = module.grid_table([{"row": "--model TiT-XL/2", "error": "CUDA out of memory"}])
     assert "failed: CUDA out of memory" in failed
+
+
+def test_cpu_grid_prints_the_planner_against_the_peak_rss(monkeypatch):
+    spec = importlib.util.spec_from_file_location(
+        "scale_throughput", REPO / "benchmarks" / "scale_throughput.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    small = {"hidden_size": 128, "depth": 2, "num_heads": 2, "batch": 4}
+    monkeypatch.setattr(module, "RSS_ROWS", [("tiny", small)])
+    table = module.rss_table()
+    rows = [line for line in table.splitlines() if line.startswith("| tiny |")]
+    assert [r.split("|")[4].strip() for r in rows] == ["returning", "default"]
+    ratio = float(rows[0].split("|")[7])
+    assert 0.85 < ratio < 1.15, table

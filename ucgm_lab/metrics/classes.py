@@ -3,11 +3,25 @@
 A class-conditional model is scored per class: a sample must not only look like the data, it
 must look like the data of the class it was asked for. Guidance (CFG, or the enhanced target
 of section 3.1) exists to raise the class accuracy and sharpens the classes (spread below 1).
+
+Two forms of the per-class W2 share one definition, the mean over the classes k present of a
+distance between the samples of class k and reference points of class k
+(:func:`mean_over_classes`):
+
+* :func:`class_conditional_w2` (notebook 13's "class W2"): exact W2 against fresh data of
+  each class, as many points as samples;
+* :class:`ClassSlicedW2`: sliced W2 against a given *class-ordered* reference (row i of
+  class i mod K, :func:`class_ordered_points`), with the samples in the same order
+  (:func:`balanced_labels`). It is the metric of the sampler-settings search for
+  class-conditional models (``metric(samples, reference) -> float``: the labels are
+  implied by the row order, which the search keeps for its validation runs, whose labels
+  are the selection labels repeated).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -16,11 +30,14 @@ from ..runtime import single_thread
 from .two_d import wasserstein2
 
 __all__ = [
+    "ClassSlicedW2",
     "balanced_labels",
     "class_accuracy",
     "class_conditional_w2",
     "class_metrics",
+    "class_ordered_points",
     "class_spread",
+    "mean_over_classes",
 ]
 
 
@@ -50,6 +67,33 @@ def balanced_labels(num_classes: int, n: int) -> Tensor:
     return torch.arange(n) % num_classes
 
 
+def mean_over_classes(
+    samples: Tensor, labels: Tensor, distance: Callable[[Tensor, int], float]
+) -> float:
+    """Mean over the classes k present in ``labels`` of ``distance(samples of class k, k)``.
+
+    The one definition behind :func:`class_conditional_w2` and :class:`ClassSlicedW2`: every
+    class counts the same, however many samples it has.
+
+    Args:
+        samples: Shape (n, ...).
+        labels: Class ids, shape (n,).
+        distance: ``distance(points of class k (n_k, ...), k) -> float``.
+
+    Returns:
+        The mean distance.
+    """
+    if labels.shape != samples.shape[:1]:
+        raise ValueError(
+            f"labels must have shape ({samples.shape[0]},) (one class id per sample), "
+            f"got {tuple(labels.shape)}."
+        )
+    values = [distance(samples[labels == k], int(k)) for k in sorted(set(labels.tolist()))]
+    if not values:
+        raise ValueError("no samples to score (labels is empty).")
+    return float(sum(values) / len(values))
+
+
 def class_conditional_w2(samples: Tensor, labels: Tensor, dataset: str, seed: int = 123) -> float:
     """Mean over the classes present of W2(samples of class k, fresh data of class k).
 
@@ -65,12 +109,82 @@ def class_conditional_w2(samples: Tensor, labels: Tensor, dataset: str, seed: in
     Returns:
         The mean W2.
     """
-    values = []
-    for k in sorted(set(labels.tolist())):
-        mine = samples[labels == k]
-        ref = _class_points(dataset, int(mine.shape[0]), int(k), seed + int(k))
-        values.append(wasserstein2(mine, ref))
-    return float(sum(values) / len(values))
+
+    def w2(mine: Tensor, k: int) -> float:
+        return wasserstein2(mine, _class_points(dataset, int(mine.shape[0]), k, seed + k))
+
+    return mean_over_classes(samples, labels, w2)
+
+
+def class_ordered_points(dataset: str, per_class: int, seed: int = 0) -> Tensor:
+    """Data points of every class of a 2D data set, class-ordered: row i is of class i mod K.
+
+    The reference :class:`ClassSlicedW2` expects (K = the data set's number of classes).
+
+    Args:
+        dataset: 2D data set name (``toy_data``).
+        per_class: Points per class.
+        seed: Seed (class k uses ``seed + k``).
+
+    Returns:
+        Shape (K * per_class, 2), float32.
+    """
+    from toy_data import num_classes, sample_2d_class
+
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
+        raise ValueError(f"per_class must be a positive integer, got {per_class!r}.")
+    k_count = num_classes(dataset)
+    with single_thread():
+        blocks = [
+            sample_2d_class(dataset, per_class, k, seed=seed + k).points for k in range(k_count)
+        ]
+    # (K, per_class, 2) -> (per_class, K, 2): row i holds class i mod K
+    return torch.stack(blocks).transpose(0, 1).reshape(-1, 2).contiguous()
+
+
+class ClassSlicedW2:
+    """Mean over classes of the sliced W2 between class-k samples and class-k reference points.
+
+    The class-aware metric of the sampler-settings search for class-conditional 2D models
+    (:func:`mean_over_classes` with :class:`ucgm_lab.search.SlicedW2`, 256 fixed directions):
+    ``metric(samples, reference) -> float``, lower is better. Both clouds are class-ordered:
+    row i is of class i mod K (samples drawn with :func:`balanced_labels`, the reference
+    from :func:`class_ordered_points`). A reference per class k times larger than the
+    samples per class is exact and fast (``SlicedW2``'s block sums, its sorted projections
+    cached per class).
+
+    Args:
+        num_classes: K.
+        n_projections: Directions of the sliced W2.
+        seed: Seed of the directions.
+    """
+
+    def __init__(self, num_classes: int, n_projections: int = 256, seed: int = 0) -> None:
+        from ..search import SlicedW2  # lazy: the search imports the sampler
+
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}.")
+        self.num_classes = num_classes
+        self._per_class = [SlicedW2(n_projections, seed) for _ in range(num_classes)]
+
+    def _check(self, points: Tensor, what: str) -> None:
+        if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] % self.num_classes:
+            raise ValueError(
+                f"{what} must be class-ordered 2D points (n, 2) with n a multiple of the "
+                f"{self.num_classes} classes (row i of class i mod {self.num_classes}), "
+                f"got shape {tuple(points.shape)}."
+            )
+
+    def __call__(self, samples: Tensor, reference: Tensor) -> float:
+        """Mean over the K classes of sliced W2(samples[k::K], reference[k::K])."""
+        self._check(samples, "samples")
+        self._check(reference, "reference")
+        k_count = self.num_classes
+
+        def sw2(mine: Tensor, k: int) -> float:
+            return self._per_class[k](mine, reference[k::k_count])
+
+        return mean_over_classes(samples, balanced_labels(k_count, samples.shape[0]), sw2)
 
 
 def class_accuracy(

@@ -26,6 +26,7 @@ import os
 import random
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .data import DataSource
+from .distributed import check_distributed_type
 
 __all__ = [
     "Callback",
@@ -280,6 +282,8 @@ class Trainer:
 
         self.config = config or TrainerConfig()
         cfg = self.config
+        # Before accelerate's own errors for these modes, and before anything is written.
+        check_distributed_type()
         if accelerator is None:
             accelerator = Accelerator(
                 cpu=cfg.cpu,
@@ -295,6 +299,8 @@ class Trainer:
                 f"{cfg.gradient_accumulation_steps}: make them equal "
                 "(Accelerator(gradient_accumulation_steps=...))."
             )
+        check_distributed_type(getattr(accelerator, "distributed_type", None))
+        _warn_if_fp16_falls_back(accelerator)
         self.accelerator = accelerator
         _check_micro_batches(data, accelerator.num_processes, cfg.gradient_accumulation_steps)
         if cfg.checkpoint_dir and accelerator.is_main_process:
@@ -847,8 +853,43 @@ def _check_memory(
         num_processes=accelerator.num_processes,
         optimizer_states=2,
         ema_copies=1 + int(teacher),
+        accumulating=cfg.gradient_accumulation_steps > 1,
+        optimizer_kernel=_optimizer_kernel(cfg, accelerator.device),
+        no_grad_pass=_has_no_grad_pass(objective),
         action="warn" if cfg.memory_check == "warn" else "auto",
         log=accelerator.print,
+    )
+
+
+def _optimizer_kernel(cfg: TrainerConfig, device: torch.device) -> str:
+    """The optimizer implementation torch will run (for the memory planner's step temporaries)."""
+    if cfg.optimizer == "adamw" and _use_fused(cfg.fused_optimizer, device):
+        return "fused"
+    return "foreach" if device.type == "cuda" else "loop"
+
+
+def _warn_if_fp16_falls_back(accelerator: Any) -> None:
+    """Warn once that accelerate runs float32 when fp16 is asked for on a device without it."""
+    device = getattr(accelerator, "device", None)
+    if (
+        str(getattr(accelerator, "mixed_precision", "no")) == "fp16"
+        and getattr(device, "type", None) == "cpu"
+        and not getattr(accelerator, "native_amp", False)
+    ):
+        warnings.warn(
+            "mixed_precision='fp16' is not available on the CPU: accelerate runs float32 "
+            "(no autocast, no gradient scaler). Use 'bf16' for half-precision autocast on the "
+            "CPU, or 'no' to run float32 without this warning.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _has_no_grad_pass(objective: Any) -> bool:
+    """Whether the objective runs a no-grad network pass after the training forward."""
+    return bool(
+        getattr(objective, "enhancement_ratio", 0) > 0
+        or getattr(objective, "consistency_ratio", 0) > 0
     )
 
 

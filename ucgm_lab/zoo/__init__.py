@@ -17,6 +17,7 @@ Load and sample, the same way for every model::
     out = zm.sample(1000, nfe=4, kappa=0.25)            # an NFE budget, your own overrides
     digits = load("digits-linear-lam1").sample(torch.arange(10))   # one image per class id
     out = zm.sample(1000, nfe=8)                        # the settings a search found for 8 NFE
+    cond = load("8gaussians-cond-lam0").sample(torch.arange(8).repeat(100), nfe=8)  # guidance too
 
 Each checkpoint is a safetensors file of the EMA weights with JSON metadata: the network
 config, the recipe, the parent model (few-step models start from the multi-step one as in the
@@ -93,9 +94,11 @@ class ZooModel:
         """The sampler keyword arguments :meth:`sample` uses.
 
         Without ``nfe``: the recommended settings. With ``nfe``: the settings a sampler search
-        found for this model at that budget (``ucgm_lab.zoo.settings``), or, without a search
-        result, the recommended settings on the default grid with ``steps = nfe`` at order 1.
-        ``overrides`` go on top; giving ``steps`` or ``time_points`` replaces the grid.
+        found for this model at that budget (``ucgm_lab.zoo.settings``; for a class-conditional
+        model they may include ``guidance_scale`` and ``guidance_interval``, a guided
+        evaluation counting 2 NFE), or, without a search result, the recommended settings on
+        the default grid with ``steps = nfe`` at order 1. ``overrides`` go on top; giving
+        ``steps`` or ``time_points`` replaces the grid.
         """
         from .settings import searched_settings  # lazy: it imports the search
 
@@ -129,7 +132,7 @@ class ZooModel:
                 sample each). With a number, a class-conditional model gets the class ids
                 0, 1, ..., K-1, 0, 1, ... (unless ``y`` is given).
             nfe: Network-evaluation budget (see :meth:`settings`); None keeps the recommended
-                settings.
+                settings. Stored guidance is applied with the model's null class.
             seed: Seed of the initial noise (and of rho's fresh noise, with seed + 1).
             y: Class ids (n,) when ``n`` is a number.
             **overrides: Sampler settings replacing the chosen ones (kappa, rho, order, ...).

@@ -38,7 +38,11 @@ def main(argv: list[str] | None = None) -> None:
         "search-settings",
         help="search the best sampler settings per NFE budget into ucgm_lab/zoo/sampler_settings.json",
     )
-    s.add_argument("--only", nargs="*", help="zoo names (default: every unconditional model)")
+    s.add_argument(
+        "--only",
+        nargs="*",
+        help="zoo names (default: every 2D model, class-conditional ones with guidance searched)",
+    )
     s.add_argument("--nfe", type=int, nargs="+", default=[2, 4, 8, 16, 32], help="NFE budgets")
     s.add_argument("--samples", type=int, default=2000, help="points per candidate run")
     s.add_argument("--seed", type=int, default=0)
@@ -74,6 +78,13 @@ def main(argv: list[str] | None = None) -> None:
         unknown = [n for n in args.only or [] if n not in ALL_NAMES]
         if unknown:
             s.error(f"unknown name(s) {', '.join(unknown)}; known: {', '.join(ALL_NAMES)}")
+        points = [spec.name for spec in ZOO_SPECS if spec.recipe.kind == "points"]
+        images = [n for n in args.only or [] if n not in points]
+        if images:
+            s.error(
+                f"only the 2D models are searched, not {', '.join(images)}; "
+                f"2D models: {', '.join(points)}"
+            )
         if any(n < 1 for n in args.nfe) or len(set(args.nfe)) != len(args.nfe):
             s.error(f"--nfe must be distinct positive integers, got {args.nfe}")
         if args.samples < 2:

@@ -11,6 +11,12 @@ JSON (a Kumaraswamy grid is an object of its five numbers)::
 Write it with ``python -m ucgm_lab.zoo search-settings`` (:func:`search_zoo_settings`); read
 it with :func:`searched_settings`, which validates the whole file (JSON only: loading never
 executes code) and names the model, the budget and the key of anything malformed.
+
+Class-conditional 2D models are searched on balanced labels with a class-aware metric (the
+mean over classes of the per-class sliced W2, :class:`~ucgm_lab.metrics.classes.ClassSlicedW2`)
+and the classifier-free guidance scale and interval searched too; their entries may hold
+``guidance_scale`` and ``guidance_interval`` (a guided evaluation counts 2 NFE). The null
+class is not stored: ``sample`` takes the model's.
 """
 
 from __future__ import annotations
@@ -19,23 +25,31 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
 
 from ..sampler import MULTISTEP_FORMS, _time_grid
 from ..schedules import KumaraswamySchedule
-from ..search import SamplerSettings, SearchSpace, count_nfe, search_sampler
+from ..search import SamplerSettings, SearchResult, SearchSpace, count_nfe, search_sampler
+from ..transports import Transport
 
 __all__ = [
+    "CONDITIONAL_GUIDANCE_INTERVALS",
+    "CONDITIONAL_GUIDANCE_SCALES",
     "SETTINGS_PATH",
+    "ModelSearch",
     "SettingsFileError",
     "load_settings_file",
+    "search_model_settings",
     "search_zoo_settings",
     "searched_settings",
     "settings_to_json",
+    "zoo_search_space",
 ]
 
 SETTINGS_PATH = Path(__file__).parent / "sampler_settings.json"
@@ -102,12 +116,27 @@ def _entry_kwargs(entry: Any, where: str, budget: int) -> dict[str, Any]:
         raise bad(f"'correction' must be 'noise' or 'data', got {kwargs['correction']!r}.")
     if kwargs.get("multistep") not in (None, *MULTISTEP_FORMS):
         raise bad(f"'multistep' must be one of {MULTISTEP_FORMS}, got {kwargs['multistep']!r}.")
-    if "guidance_scale" in kwargs and not _number(kwargs["guidance_scale"]):
-        raise bad(f"'guidance_scale' must be a number, got {kwargs['guidance_scale']!r}.")
+    if "guidance_scale" in kwargs and not (
+        _number(kwargs["guidance_scale"]) and kwargs["guidance_scale"] >= 0
+    ):
+        raise bad(
+            f"'guidance_scale' must be a number >= 0 (1 = no guidance), "
+            f"got {kwargs['guidance_scale']!r}."
+        )
     if "guidance_interval" in kwargs:
         iv = kwargs["guidance_interval"]
         if not (isinstance(iv, list) and len(iv) == 2 and all(_number(v) for v in iv)):
             raise bad(f"'guidance_interval' must be a list [lo, hi] of numbers, got {iv!r}.")
+        if not 0 <= iv[0] <= iv[1] <= 1:
+            raise bad(
+                f"'guidance_interval' must satisfy 0 <= lo <= hi <= 1 (library time: 1 is "
+                f"noise, 0 is data), got {iv!r}."
+            )
+        if kwargs.get("guidance_scale", 1.0) == 1.0:
+            raise bad(
+                "'guidance_interval' without a 'guidance_scale' other than 1 does nothing; "
+                "give both or neither."
+            )
         kwargs["guidance_interval"] = (float(iv[0]), float(iv[1]))
     has_steps, has_points = "steps" in kwargs, "time_points" in kwargs
     if has_steps == has_points:
@@ -246,6 +275,137 @@ def searched_settings(
     return None if entry is None else dict(entry)
 
 
+CONDITIONAL_GUIDANCE_SCALES: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 4.0)
+"""Guidance scales searched for class-conditional models (1 = none)."""
+CONDITIONAL_GUIDANCE_INTERVALS: tuple[tuple[float, float], ...] = ((0.0, 1.0), (0.2, 0.8))
+"""Guidance intervals searched (library time, 1 = noise): everywhere, and the middle noise
+levels only (guidance limited to an interval, Kynkaanniemi et al. 2024, arXiv 2404.07724:
+their EDM2 range sigma in (0.28, 5.42] is about t in (0.2, 0.85) on the Linear transport)."""
+
+
+def zoo_search_space(conditional: bool) -> SearchSpace:
+    """The search space of ``search-settings``: the default one, with guidance if conditional.
+
+    A guided evaluation costs 2 NFE (:func:`~ucgm_lab.search.count_nfe`), so at small budgets
+    guidance competes with grid points: an unguided winner is a legitimate result.
+    """
+    if not conditional:
+        return SearchSpace()
+    return SearchSpace(
+        guidance_scales=CONDITIONAL_GUIDANCE_SCALES,
+        guidance_intervals=CONDITIONAL_GUIDANCE_INTERVALS,
+    )
+
+
+@dataclass(frozen=True)
+class ModelSearch:
+    """One model's settings search and what it was scored with.
+
+    Attributes:
+        result: The :func:`~ucgm_lab.search_sampler` result (per budget: settings, selection,
+            validation and held-out scores).
+        metric: ``metric(samples, reference) -> float``: sliced W2 (unconditional) or
+            :class:`~ucgm_lab.metrics.classes.ClassSlicedW2` (conditional: the mean over
+            classes of the per-class sliced W2).
+        reference: The selection (and validation) reference, shape (M, 2); class-ordered for
+            a conditional model (row i of class i mod K).
+        holdout_reference: The reference of the held-out figures (the selection reference for
+            an unconditional model; disjoint points for a conditional one).
+        labels: Class ids of the samples (B,) (:func:`~ucgm_lab.metrics.classes.balanced_labels`),
+            or None.
+    """
+
+    result: SearchResult
+    metric: Callable[[Tensor, Tensor], float]
+    reference: Tensor
+    holdout_reference: Tensor
+    labels: Tensor | None = None
+
+
+def search_model_settings(
+    model: nn.Module,
+    transport: Transport | str,
+    dataset: str,
+    nfes: Sequence[int] = (2, 4, 8, 16, 32),
+    *,
+    num_classes: int | None = None,
+    samples: int = 2000,
+    reference_factor: int = 16,
+    seed: int = 0,
+    space: SearchSpace | None = None,
+    holdout_noise: Tensor | None = None,
+    max_seconds: float | None = None,
+    progress: bool = True,
+) -> ModelSearch:
+    """Search one 2D model's sampler settings as ``search-settings`` does (NFE = budget).
+
+    Unconditional: sliced W2 against ``samples * reference_factor`` points of ``dataset``.
+    Class-conditional (``num_classes`` = K): balanced labels (sample i of class i mod K,
+    ``samples`` rounded up to a multiple of K), the mean over classes of the per-class sliced
+    W2 (:class:`~ucgm_lab.metrics.classes.ClassSlicedW2`) against a class-ordered reference
+    ``reference_factor`` times larger per class, a held-out reference of other points, and the
+    guidance scales and intervals of :func:`zoo_search_space` (the null class is the model's).
+
+    Args:
+        model: ``model(x_t, t, y=None) -> F``.
+        transport: Its transport.
+        dataset: Its 2D data set (``toy_data`` name).
+        nfes: Budgets.
+        num_classes: K for a class-conditional model, else None.
+        samples: Points per candidate run (selection noise).
+        reference_factor: The references are this many times larger (less noise).
+        seed: Seed of the noises and the reference data.
+        space: The search space (default :func:`zoo_search_space`).
+        holdout_noise: The held-out initial noise (default: drawn from ``seed``); shape
+            (B, 2).
+        max_seconds: Wall-time budget.
+        progress: Progress bars.
+
+    Returns:
+        :class:`ModelSearch`.
+    """
+    from toy_data import sample_2d
+
+    from ..metrics.classes import ClassSlicedW2, balanced_labels, class_ordered_points
+    from ..search import SlicedW2
+
+    conditional = num_classes is not None
+    space = space if space is not None else zoo_search_space(conditional)
+    if not conditional:
+        reference = sample_2d(dataset, samples * reference_factor, seed=seed + 10_000).points
+        reference = reference.to(torch.float32)
+        labels, metric, holdout_reference = None, SlicedW2(), reference
+        num_samples = samples
+    else:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}.")
+        per_class = -(-samples // num_classes)
+        num_samples = per_class * num_classes
+        labels = balanced_labels(num_classes, num_samples)
+        reference = class_ordered_points(dataset, per_class * reference_factor, seed + 10_000)
+        holdout_reference = class_ordered_points(
+            dataset, per_class * reference_factor, seed + 20_000
+        )
+        metric = ClassSlicedW2(num_classes)
+    result = search_sampler(
+        model,
+        transport,
+        reference,
+        nfe=list(nfes),
+        metric=metric,
+        num_samples=num_samples,
+        labels=labels,
+        holdout_reference=holdout_reference,
+        holdout_noise=holdout_noise,
+        space=space,
+        seed=seed,
+        max_seconds=max_seconds,
+        exact_nfe=True,
+        progress=progress,
+    )
+    return ModelSearch(result, metric, reference, holdout_reference, labels)
+
+
 def search_zoo_settings(
     names: Sequence[str] | None = None,
     nfes: Sequence[int] = (2, 4, 8, 16, 32),
@@ -259,14 +419,16 @@ def search_zoo_settings(
 ) -> dict[str, dict[int, SamplerSettings]]:
     """Search the settings of zoo models and write them into the settings file.
 
-    Every budget of every model gets its own :func:`~ucgm_lab.search_sampler` run against
-    ``samples * reference_factor`` points of the model's data set (sliced W2), with NFE equal to
-    the budget (``exact_nfe=True``). Entries of other models in the file are kept; the file is
-    replaced atomically.
+    Every budget of every model gets its own :func:`~ucgm_lab.search_sampler` run
+    (:func:`search_model_settings`) with NFE equal to the budget (``exact_nfe=True``): sliced
+    W2 against ``samples * reference_factor`` points of the model's data set; for a
+    class-conditional 2D model, the per-class sliced W2 on balanced labels with the guidance
+    scale and interval searched too. Entries of other models in the file are kept; the file
+    is replaced atomically.
 
     Args:
-        names: Zoo names (default: every unconditional 2D model whose checkpoint exists;
-            class-conditional models need labels and are not searched).
+        names: Zoo names (default: every 2D model whose checkpoint exists, class-conditional
+            ones included; the digits models are not searched).
         nfes: Budgets.
         samples: Points per candidate run (selection noise).
         reference_factor: The selection reference is this many times larger (less noise).
@@ -277,14 +439,23 @@ def search_zoo_settings(
 
     Returns:
         {name: {budget: settings}} of the models searched.
-    """
-    from toy_data import sample_2d
 
-    from . import ZOO_SPECS, available, load
+    Raises:
+        ValueError: A digits model is named (its search is not supported: see
+            docs/architecture.md).
+    """
+    from . import ZOO_SPECS, available, find_spec, load
 
     if names is None:
         have = set(available())
-        names = [s.name for s in ZOO_SPECS if s.name in have and not s.recipe.conditional]
+        names = [s.name for s in ZOO_SPECS if s.name in have and s.recipe.kind == "points"]
+    for name in names:
+        if find_spec(name).recipe.kind != "points":
+            raise ValueError(
+                f"{name} is an image model: search-settings searches the 2D models only (a "
+                "digits search would take hours on a 2-core CPU and needs a per-class digits "
+                "metric). Name 2D models, or none for all of them."
+            )
     path = Path(path)
     existing: dict[str, Any] = {}
     if path.is_file():
@@ -293,23 +464,18 @@ def search_zoo_settings(
     found: dict[str, dict[int, SamplerSettings]] = {}
     for name in names:
         zm = load(name)
-        if zm.metadata["network"].get("num_classes") is not None:
-            raise ValueError(
-                f"{name} is class-conditional: its search needs labels (not supported)."
-            )
-        reference = sample_2d(zm.dataset, samples * reference_factor, seed=seed + 10_000).points
-        result = search_sampler(
+        result = search_model_settings(
             zm.model,
             zm.transport,
-            reference.to(torch.float32),
-            nfe=list(nfes),
-            num_samples=samples,
-            space=SearchSpace(),
+            zm.dataset,
+            nfes,
+            num_classes=zm.num_classes,
+            samples=samples,
+            reference_factor=reference_factor,
             seed=seed,
             max_seconds=max_seconds,
-            exact_nfe=True,
             progress=progress,
-        )
+        ).result
         found[name] = {b.budget: b.settings for b in result.budgets}
         existing[name] = {str(b.budget): settings_to_json(b.settings) for b in result.budgets}
     text = json.dumps(existing, indent=1, sort_keys=True) + "\n"

@@ -88,10 +88,13 @@ def test_energy_distance_blocks_cover_all_rows():
     b = _cloud(50, seed=8) + 1.0
     dist_ab = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)).mean()
     dist_bb = np.sqrt(((b[:, None, :] - b[None, :, :]) ** 2).sum(-1)).mean()
-    dist_aa = sum(
-        np.sqrt(((a[i : i + 100, None, :] - a[None, :, :]) ** 2).sum(-1)).sum()
-        for i in range(0, 1100, 100)
-    ) / 1100**2
+    dist_aa = (
+        sum(
+            np.sqrt(((a[i : i + 100, None, :] - a[None, :, :]) ** 2).sum(-1)).sum()
+            for i in range(0, 1100, 100)
+        )
+        / 1100**2
+    )
     assert energy_distance(a, b) == pytest.approx(2 * dist_ab - dist_aa - dist_bb, rel=1e-10)
 
 

@@ -136,5 +136,6 @@ def test_build_network_errors():
         build_network({"kind": "mlp2d", "widht": 3})
     with pytest.raises(ValueError, match="mapping"):
         build_network(["mlp2d"])
-    assert isinstance(build_network({"kind": "small_unet", "in_channels": 1, "image_size": 8}),
-                      SmallUNet)
+    assert isinstance(
+        build_network({"kind": "small_unet", "in_channels": 1, "image_size": 8}), SmallUNet
+    )

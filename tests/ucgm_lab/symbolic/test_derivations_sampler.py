@@ -112,8 +112,12 @@ def test_library_correction_is_the_derived_formula(name):
         torch.tensor([0.4], dtype=torch.float64),
         torch.tensor(t0, dtype=torch.float64),
         torch.tensor(t1, dtype=torch.float64),
-        Decomposition(torch.zeros(1, dtype=torch.float64), torch.tensor([-0.7], dtype=torch.float64)),
-        Decomposition(torch.zeros(1, dtype=torch.float64), torch.tensor([1.3], dtype=torch.float64)),
+        Decomposition(
+            torch.zeros(1, dtype=torch.float64), torch.tensor([-0.7], dtype=torch.float64)
+        ),
+        Decomposition(
+            torch.zeros(1, dtype=torch.float64), torch.tensor([1.3], dtype=torch.float64)
+        ),
     )
     assert abs(float(lib[0]) - expected) < 1e-12
 

@@ -55,9 +55,9 @@ def test_activation_estimate_matches_saved_tensor_bytes_within_5_percent(precisi
     model = _tiny()
     measured = _saved_bytes(model, batch, precision)
     plan = plan_memory(model, batch, precision, checkpointing=False)
-    expected = plan.activations
-    if precision != "no":  # autocast's half-precision weight copies, counted in the state
-        expected += 2 * sum(p.numel() for p in model.blocks.parameters())
+    expected = plan.activations + plan.autocast_weights  # autocast's weight copies are saved too
+    if precision != "no":
+        assert plan.autocast_weights == 2 * sum(p.numel() for p in model.blocks.parameters())
     assert measured == pytest.approx(expected, rel=0.05)
 
 
@@ -68,8 +68,8 @@ def test_checkpointed_forward_keeps_about_the_block_inputs(precision):
     batch = 8
     measured = _saved_bytes(model, batch, precision)
     plan = plan_memory(model, batch, precision, checkpointing=True)
-    forward_only = plan.activations - batch * plan.block_bytes_per_image  # minus the recompute
-    assert measured == pytest.approx(forward_only, rel=0.25)
+    assert plan.autocast_weights == 0 and plan.recompute == batch * plan.block_bytes_per_image
+    assert measured == pytest.approx(plan.activations, rel=0.25)
     assert measured < 0.3 * _saved_bytes(_tiny(), batch, precision)
 
 
@@ -94,10 +94,19 @@ def test_tit_xl2_worked_example():
     on = plan_memory(shape, 128, "bf16", True, num_processes=8, ema_copies=2)
     h100 = 80 * 10**9
     assert off.activations == 28 * 128 * 18_159_872 + 128 * 256 * 8 * 1152
-    assert off.state == 7 * 4 * shape.parameters + 2 * shape.block_parameters
+    # weights, DDP buckets, two Adam moments, two EMAs; gradients are a phase of their own
+    assert off.state == 6 * 4 * shape.parameters and off.gradients == 4 * shape.parameters
+    assert off.autocast_weights == 2 * shape.block_parameters and on.autocast_weights == 0
+    # without checkpointing: the end of the forward pass, with the teacher's no-grad pass
+    assert off.peak_phase == "forward"
+    assert off.forward_transient == 128 * 256 * ((4 + 2) * 1152 + 4 * 2 * 3072)
+    assert off.total == off.state + off.activations + off.autocast_weights + off.forward_transient
+    # with it: the backward pass, when the gradients are complete and a block is recomputed
+    assert on.peak_phase == "backward" and on.gradients > on.activations
+    assert on.total == on.state + on.gradients + on.recompute + on.backward_transient
     assert off.total > usable_bytes(h100) > on.total
-    assert 80 < off.total / GIB < 85 and 20 < on.total / GIB < 30
-    assert largest_batch(shape, h100, False, precision="bf16", num_processes=8) == 102
+    assert 75 < off.total / GIB < 80 and 18 < on.total / GIB < 22
+    assert largest_batch(shape, h100, False, precision="bf16", num_processes=8) == 109
 
 
 def test_ensure_fits_turns_on_checkpointing_or_names_the_largest_batch():
@@ -145,9 +154,14 @@ def test_the_trainer_plans_per_gpu_micro_batches_and_counts_the_teacher(monkeypa
     from ucgm_lab.training import trainer as trainer_module
 
     model = _tiny(depth=4)
-    # 64 images, 2 processes, 2 micro-batches: 16 per GPU; the EMA teacher is a second copy
-    off = plan_memory(model, 16, "bf16", False, num_processes=2, ema_copies=2)
-    on = plan_memory(model, 16, "bf16", True, num_processes=2, ema_copies=2)
+    # 64 images, 2 processes, 2 micro-batches: 16 per GPU, gradients held through the
+    # micro-batches; the EMA teacher is a second copy; fused AdamW (CUDA)
+    common = dict(num_processes=2, ema_copies=2, accumulating=True, optimizer_kernel="fused")
+    off = plan_memory(model, 16, "bf16", False, **common)
+    on = plan_memory(model, 16, "bf16", True, **common)
+    assert off.forward == off.activations + off.autocast_weights + off.forward_transient + (
+        off.gradients
+    )
     device = int((on.total + off.total) / 2 / 0.95 + 1.5 * GIB / 0.95)
     monkeypatch.setattr(
         torch.cuda, "get_device_properties", lambda d: SimpleNamespace(total_memory=device)
@@ -163,3 +177,39 @@ def test_the_trainer_plans_per_gpu_micro_batches_and_counts_the_teacher(monkeypa
     assert plan.total == on.total and "Gradient checkpointing is now on" in messages[0]
     # a model the planner does not know is left alone
     assert trainer_module._check_memory(torch.nn.Linear(2, 2), objective, None, acc, cfg) is None
+
+
+def test_phases_and_optimizer_kernels():
+    """The step phase holds the gradients and the kernel's temporaries; no teacher pass: none."""
+    model = _tiny()
+    shape = TiTShape.of(model)
+    fused = plan_memory(model, 2, "no", optimizer_kernel="fused")
+    foreach = plan_memory(model, 2, "no", optimizer_kernel="foreach")
+    loop = plan_memory(model, 2, "no", optimizer_kernel="loop")
+    assert fused.step == fused.gradients == 4 * shape.parameters
+    assert foreach.step == 2 * foreach.gradients
+    assert loop.optimizer_step == 8 * shape.largest_parameter > 0
+    bare = plan_memory(model, 2, "no", no_grad_pass=False)
+    assert bare.forward_transient == 0 and bare.forward == bare.activations
+    assert bare.backward == max(bare.activations, bare.gradients) + bare.backward_transient
+    with pytest.raises(ValueError, match="optimizer_kernel must be"):
+        plan_memory(model, 2, "no", optimizer_kernel="adam")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(checkpointing=False),
+        dict(checkpointing=True),
+        dict(checkpointing=False, accumulating=True),
+        dict(checkpointing=True, accumulating=True),
+        dict(checkpointing=True, optimizer_kernel="foreach"),
+    ],
+)
+def test_summary_parts_add_up_to_the_peak(kwargs):
+    for batch in (1, 64):
+        plan = plan_memory(_tiny(), batch, "bf16", **kwargs)
+        parts = plan.phase_parts()
+        assert sum(size for _, size in parts) == plan.total - plan.state
+        assert plan.summary().startswith(f"{batch} images/GPU, bf16")
+        assert f"{plan.peak_phase} peak" in plan.summary()

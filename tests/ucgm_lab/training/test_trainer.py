@@ -51,7 +51,9 @@ def test_resume_continues_exactly(tmp_path, lam, zeta, conditional):
     assert second.resume(ckpt) == 6
     resumed = second.fit()
     assert resumed.losses == full.losses
-    for a, b in zip(straight.unwrapped_model.parameters(), second.unwrapped_model.parameters(), strict=True):
+    for a, b in zip(
+        straight.unwrapped_model.parameters(), second.unwrapped_model.parameters(), strict=True
+    ):
         assert torch.equal(a, b)
     for a, b in zip(straight.ema_model.parameters(), second.ema_model.parameters(), strict=True):
         assert torch.equal(a, b)
