@@ -53,6 +53,7 @@ __all__ = [
     "reconstruct",
     "sample",
     "second_order_correction",
+    "time_grid",
 ]
 
 
@@ -465,7 +466,7 @@ def sample(
             f"guidance_interval must satisfy 0 <= lo <= hi <= 1, got {guidance_interval}."
         )
 
-    times = _time_grid(steps, order, schedule, time_points)
+    times = time_grid(steps, order, schedule, time_points)
     num_points = times.numel() - 1
     if accumulate_float64 is None:
         accumulate_float64 = noise.device.type != "mps"
@@ -629,12 +630,31 @@ def _raise_non_finite(
     )
 
 
-def _time_grid(
+def time_grid(
     steps: int | None,
     order: int,
     schedule: KumaraswamySchedule | str,
     time_points: Sequence[float] | Tensor | None,
 ) -> Tensor:
+    """The grid t_0 > t_1 > ... > t_P = 0 that :func:`sample` walks (Alg. 2 line 3).
+
+    The one place where ``steps``, ``order``, ``schedule`` and ``time_points`` become times, so
+    that the search and the zoo predict exactly the grid (and the NFE) :func:`sample` uses.
+
+    Args:
+        steps: Network evaluations requested (order 2: P = (steps + 1) // 2 points above 0), or
+            None with explicit ``time_points``.
+        order: 1 or 2.
+        schedule: A :class:`KumaraswamySchedule` or a name of :data:`ucgm_lab.schedules.SCHEDULES`.
+        time_points: Explicit decreasing times in (0, 1) (0 appended), or None.
+
+    Returns:
+        The grid, shape (P + 1,), float64, ending at 0 (``SampleOutput.times``).
+
+    Raises:
+        ValueError: Neither or disagreeing ``steps`` and ``time_points``, or a bad value.
+        TypeError: ``schedule`` of another type.
+    """
     if time_points is not None:
         grid = explicit_time_points(time_points)
         if steps is not None and steps != grid.numel() - 1:

@@ -58,7 +58,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .model_api import Model, resolve_null_class
-from .sampler import MULTISTEP_FORMS, _time_grid, sample
+from .sampler import MULTISTEP_FORMS, sample, time_grid
 from .schedules import AUTO_KUMARASWAMY, KumaraswamySchedule
 from .transports import Transport, get_transport
 
@@ -558,7 +558,7 @@ def _fit(settings: SamplerSettings, budget: int) -> SamplerSettings | None:
         nfe = count_nfe(grid, **kw)
         return replace(settings, nfe=nfe, steps=None, schedule=None) if nfe <= budget else None
     for steps in range(budget, 0, -1):
-        grid = _time_grid(steps, settings.order, settings.schedule, None)
+        grid = time_grid(steps, settings.order, settings.schedule, None)
         if not _proper(grid):
             return None  # an extreme shape: points at t = 0 or merged in float64
         if settings.order == 2 and grid.numel() < 3:
@@ -593,7 +593,7 @@ def _grid_points(settings: SamplerSettings) -> list[float]:
     grid = (
         torch.tensor([*settings.time_points, 0.0], dtype=torch.float64)
         if settings.time_points is not None
-        else _time_grid(settings.steps, settings.order, settings.schedule, None)
+        else time_grid(settings.steps, settings.order, settings.schedule, None)
     )
     return [float(t) for t in grid[:-1]]
 

@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from tests.gaussian_oracle import GaussianOracle, exact_flow_endpoint
-from ucgm_lab.sampler import auto_stochastic_ratio, reconstruct, sample, second_order_correction
+from ucgm_lab.sampler import (
+    auto_stochastic_ratio,
+    reconstruct,
+    sample,
+    second_order_correction,
+    time_grid,
+)
 from ucgm_lab.schedules import KumaraswamySchedule
 from ucgm_lab.transports import Decomposition, get_transport
 
@@ -400,3 +406,42 @@ def test_inputs_unchanged_and_bad_inputs():
         sample(net, noise, "linear", steps=3, guidance_scale=2.0)
     with pytest.raises(ValueError, match=r"shape \(4,\)"):
         sample(net, noise, "linear", steps=3, y=torch.zeros(3, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    "steps, order, schedule, points",
+    [
+        (2, 1, "even", None),
+        (5, 2, "uniform", None),
+        (4, 1, "auto", None),
+        (7, 1, KumaraswamySchedule(a=1.2, b=0.8, c=1.0), None),
+        (None, 1, "even", [0.9, 0.5, 0.1]),
+    ],
+)
+def test_time_grid_is_the_grid_sample_walks(steps, order, schedule, points):
+    """The search and the zoo predict grids with time_grid: it must be what sample() uses."""
+    grid = time_grid(steps, order, schedule, points)
+    out = sample(
+        lambda x, t, y=None: torch.zeros_like(x),
+        torch.zeros(3, 2),
+        "linear",
+        steps,
+        order=order,
+        schedule=schedule,
+        time_points=points,
+    )
+    assert torch.equal(out.times.to(grid), grid)
+    assert grid[0] < 1 and grid[-1] == 0 and bool((grid[:-1] > grid[1:]).all())
+    if points is not None:
+        assert grid.tolist()[:-1] == pytest.approx(points)
+    elif order == 2:
+        assert grid.numel() - 1 == (steps + 1) // 2
+
+
+def test_time_grid_refuses_disagreeing_or_missing_steps():
+    with pytest.raises(ValueError, match="disagrees with time_points"):
+        time_grid(3, 1, "even", [0.9, 0.5])
+    with pytest.raises(ValueError, match="Give steps"):
+        time_grid(None, 1, "even", None)
+    with pytest.raises(ValueError, match="schedule must be"):
+        time_grid(4, 1, "cosine", None)

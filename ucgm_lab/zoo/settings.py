@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..sampler import MULTISTEP_FORMS, _time_grid
+from ..sampler import MULTISTEP_FORMS, time_grid
 from ..schedules import KumaraswamySchedule
 from ..search import SamplerSettings, SearchResult, SearchSpace, count_nfe, search_sampler
 from ..transports import Transport
@@ -170,7 +170,7 @@ def _entry_kwargs(entry: Any, where: str, budget: int) -> dict[str, Any]:
                 f"{', '.join(_SCHEDULE_KEYS)}, got {schedule!r}."
             )
     try:
-        grid = _time_grid(
+        grid = time_grid(
             kwargs.get("steps"),
             kwargs.get("order", 1),
             kwargs.get("schedule", "even"),
