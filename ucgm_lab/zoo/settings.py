@@ -457,10 +457,8 @@ def search_zoo_settings(
                 "metric). Name 2D models, or none for all of them."
             )
     path = Path(path)
-    existing: dict[str, Any] = {}
     if path.is_file():
-        load_settings_file(path)  # refuse to build on a malformed file
-        existing = json.loads(path.read_text(encoding="utf-8"))
+        load_settings_file(path)  # refuse to build on a malformed file before searching
     found: dict[str, dict[int, SamplerSettings]] = {}
     for name in names:
         zm = load(name)
@@ -477,7 +475,14 @@ def search_zoo_settings(
             progress=progress,
         ).result
         found[name] = {b.budget: b.settings for b in result.budgets}
-        existing[name] = {str(b.budget): settings_to_json(b.settings) for b in result.budgets}
+    # read the file again now, not before the search: entries another search wrote meanwhile
+    # (a second search-settings run on other models) are kept
+    existing: dict[str, Any] = {}
+    if path.is_file():
+        load_settings_file(path)
+        existing = json.loads(path.read_text(encoding="utf-8"))
+    for name, budgets in found.items():
+        existing[name] = {str(n): settings_to_json(s) for n, s in budgets.items()}
     text = json.dumps(existing, indent=1, sort_keys=True) + "\n"
     with tempfile.NamedTemporaryFile(
         "w", dir=path.parent, prefix=path.name, suffix=".tmp", delete=False, encoding="utf-8"

@@ -233,3 +233,34 @@ def test_the_command_searches_only_the_named_conditional_model(tmp_path, capsys)
         with pytest.raises(SystemExit):
             zoo_main(["search-settings", "--only", name, "--out", str(path)])
         assert "only the 2D models are searched" in capsys.readouterr().err
+
+
+def test_search_zoo_settings_keeps_entries_written_while_it_searched(tmp_path, monkeypatch):
+    """Two search-settings runs on different models at once: neither loses the other's entries."""
+    path = tmp_path / "settings.json"
+    path.write_text("{}")
+    other = {"checkerboard-linear-lam0": {"4": {"steps": 4, "kappa": 0.25}}}
+    real_search = settings_module.search_model_settings
+
+    def search_while_another_run_writes(*args, **kwargs):
+        path.write_text(json.dumps(other))  # the other run finishes during this search
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(settings_module, "search_model_settings", search_while_another_run_writes)
+    search_zoo_settings([COND], [2], samples=80, path=path, progress=False)
+    written = json.loads(path.read_text())
+    assert written["checkerboard-linear-lam0"] == other["checkerboard-linear-lam0"]
+    assert set(written[COND]) == {"2"}
+
+
+def test_the_best_stochastic_candidate_is_refined_when_a_deterministic_one_leads():
+    """8gaussians-cond-lam0 at 2 NFE: rho = 0 leads the coarse search, yet rho > 0 on its own
+    two time points is about 3x better (0.013 against 0.044); it is found only if the best
+    stochastic candidate gets its own refinement (both kinds then reach robust_choice)."""
+    zm = load(COND)
+    run = search_model_settings(
+        zm.model, zm.transport, "8gaussians", [2], num_classes=8, samples=2000, progress=False
+    )
+    budget = run.result.budgets[0]
+    assert budget.settings.rho != 0.0, budget.settings.describe()
+    assert budget.holdout_score < 0.5 * 0.044, budget.holdout_score
