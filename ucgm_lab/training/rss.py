@@ -108,7 +108,6 @@ class RSSMeasurement:
         allocator: "returning" or "default" (see the module docstring).
         baseline: Resident set after the runtime warm-up, before the model.
         peak: Peak resident set over the steps.
-        measured: peak - baseline.
         planned: The planner's total for the run.
         components: The planner's named components and phases.
         peak_phase: The planner's peak phase.
@@ -118,10 +117,14 @@ class RSSMeasurement:
     allocator: str
     baseline: int
     peak: int
-    measured: int
     planned: int
     components: dict[str, int]
     peak_phase: str
+
+    @property
+    def measured(self) -> int:
+        """The growth the planner predicts: peak - baseline."""
+        return self.peak - self.baseline
 
     @property
     def ratio(self) -> float:
@@ -248,7 +251,6 @@ def measure_here(run: RSSRun, allocator: str = "unknown") -> RSSMeasurement:
         allocator=allocator,
         baseline=baseline,
         peak=peak,
-        measured=peak - baseline,
         planned=plan.total,
         components=parts,
         peak_phase=plan.peak_phase,
