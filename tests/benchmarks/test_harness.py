@@ -14,6 +14,7 @@ from tests.scale.helpers import REPO
 sys.path.insert(0, str(REPO / "benchmarks"))
 harness = importlib.import_module("harness")
 run_all = importlib.import_module("run_all")
+docs_writer = importlib.import_module("docs_writer")
 
 
 class FakeClock:
@@ -102,23 +103,22 @@ def test_real_clock_on_trivial_functions():
     assert "thread" in machine.describe()
 
 
-def test_readme_block_is_replaced_and_nothing_else(tmp_path):
+def test_overhead_section_is_replaced_and_nothing_else(tmp_path):
     clock = FakeClock()
     result = harness.measure(
         _case(clock, [3.0] * 50, target=2.0), rounds=5, min_block_s=1.0, clock=clock
     )
-    block = run_all.render_block([result], harness.machine_info().finish(), rounds=5)
-    assert block.startswith(run_all.START) and block.endswith(run_all.END)
+    block = run_all.render_block([result], rounds=5)
     assert "Missed targets: k 3.000" in block
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\nbefore\n{run_all.START}\nold table\n{run_all.END}\nafter\n")
-    run_all.write_readme(readme, block)
-    text = readme.read_text()
+    begin, end = docs_writer.markers(run_all.SECTION)
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text(f"# title\n\nbefore\n{begin}\nold table\n{end}\nafter\n")
+    machine = harness.machine_info().finish()
+    run_all.write_docs(docs, block, machine, "small")
+    text = docs.read_text()
     assert text.startswith("# title\n\nbefore\n") and text.endswith("\nafter\n")
     assert "old table" not in text and "| candidate / baseline |" in text
-    (tmp_path / "other.md").write_text("no markers\n")
-    with pytest.raises(SystemExit, match="no <!-- benchmarks:start -->"):
-        run_all.write_readme(tmp_path / "other.md", block)
+    assert "`python benchmarks/run_all.py --size small`" in text and machine.when in text
 
 
 def test_run_all_cli_measures_saves_and_renders(tmp_path, monkeypatch):
@@ -127,8 +127,9 @@ def test_run_all_cli_measures_saves_and_renders(tmp_path, monkeypatch):
         harness.Case("b", "max / max", lambda: max(range(50)), lambda: max(range(50))),
     ]
     monkeypatch.setattr(run_all, "all_cases", lambda size: trivial)
-    saved, readme = tmp_path / "run.json", tmp_path / "README.md"
-    readme.write_text(f"x\n{run_all.START}\n{run_all.END}\ny\n")
+    saved, readme = tmp_path / "run.json", tmp_path / "benchmarks.md"
+    begin, end = docs_writer.markers(run_all.SECTION)
+    readme.write_text(f"x\n{begin}\n{end}\ny\n")
     results = run_all.main(
         [
             "--only",
@@ -139,13 +140,13 @@ def test_run_all_cli_measures_saves_and_renders(tmp_path, monkeypatch):
             "0.001",
             "--json",
             str(saved),
-            "--readme",
+            "--docs",
             str(readme),
         ]
     )
     assert [r.case.key for r in results] == ["a"]
-    assert "sum / sum" not in readme.read_text()  # a run with --only never rewrites the README
-    again = run_all.main(["--from-json", str(saved), "--readme", str(readme)])
+    assert "sum / sum" not in readme.read_text()  # a run with --only never rewrites the docs
+    again = run_all.main(["--from-json", str(saved), "--docs", str(readme)])
     assert again[0].ratios == results[0].ratios
     text = readme.read_text()
     assert text.startswith("x\n") and text.endswith("\ny\n") and "| sum / sum |" in text
