@@ -42,8 +42,13 @@ def main(argv: list[str] | None = None) -> str:
         text = section(result.summary.read_text(encoding="utf-8"))
     print(text)
     if not args.no_docs:
-        write_section("demo", text, args.docs, command="python benchmarks/demo_table.py",
-                      machine=machine.finish())
+        write_section(
+            "demo",
+            text,
+            args.docs,
+            command="python benchmarks/demo_table.py",
+            machine=machine.finish(),
+        )
         print(f"wrote the demo section of {args.docs}")
     return text
 

@@ -88,7 +88,9 @@ def write_section(
         body = "\n".join([lines[0], "", stamp, *lines[1:]])
     else:
         body = "\n".join([stamp, "", *lines])
-    block = f"{begin}\n<!-- generated: edits between these markers are overwritten -->\n{body}\n{end}"
+    block = (
+        f"{begin}\n<!-- generated: edits between these markers are overwritten -->\n{body}\n{end}"
+    )
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
         _, tail = rest.split(end, 1)

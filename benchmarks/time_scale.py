@@ -16,7 +16,8 @@ the demo's network). The script reports exact W2 to held-out data (2000 samples)
 
 Run (about 1 minute per row on an idle 2-core CPU, 9 to 12 under heavy load; ``--configs``
 picks rows):
-``nice -n 10 python benchmarks/time_scale.py [--datasets checkerboard moons]``.
+``nice -n 10 python benchmarks/time_scale.py [--datasets checkerboard moons]``; with
+``--write-docs`` the table becomes the section ``time-scale`` of ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -135,27 +138,34 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="write the table into docs/benchmarks.md"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from harness import machine_info
 
+    machine = machine_info()
     rows = []
-    print(
+    table = [
         "| data | network | r (check) | warned | lambda=0 @100 | lambda=0 @2 | lambda=1 @1 "
-        "| lambda=1 @2 | ratio @1 | ratio @2 | s |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+        "| lambda=1 @2 | ratio @1 | ratio @2 | s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    print("\n".join(table))
     for dataset in args.datasets:
         reference = sample_2d(dataset, args.samples, seed=args.seed + 99).points
         for name in args.configs:
             row = run_config(name, dataset, args.steps, args.few_step_steps, reference, args.seed)
             rows.append(row)
-            print(
+            table.append(
                 f"| {dataset} | {name} | {row['r_parent']:.3f} | {'yes' if row['warned'] else 'no'} "
                 f"| {row['lam0_100']:.3f} | {row['lam0_2']:.3f} | {row['lam1_1']:.3f} "
                 f"| {row['lam1_2']:.3f} | {row['ratio_1']:.2f} | {row['ratio_2']:.2f} "
-                f"| {row['seconds']:.0f} |",
-                flush=True,
+                f"| {row['seconds']:.0f} |"
             )
+            print(table[-1], flush=True)
         floor = metric_floor(
             "w2",
             lambda n, seed, d=dataset: sample_2d(d, n, seed=seed).points,
@@ -163,12 +173,28 @@ def main() -> None:
             repeats=3,
             seed=args.seed + 1000,
         )
-        print(
-            f"| {dataset} | floor (data vs data) | | | {floor.mean:.3f} | | | | | | |", flush=True
-        )
+        table.append(f"| {dataset} | floor (data vs data) | | | {floor.mean:.3f} | | | | | | |")
+        print(table[-1], flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(rows, fh, indent=1)
+    if args.write_docs:
+        from docs_writer import write_section
+
+        title = (
+            "## Your own network: few-step quality against its time scale\n\n"
+            f"lambda = 0 ({args.steps} steps) then lambda = 1 from it ({args.few_step_steps} "
+            f"steps); exact W2 at {args.samples} samples (lower is better); ratio = lambda = 1 "
+            "over lambda = 0 at 100 NFE; r: the time-sensitivity check on the lambda = 0 parent "
+            "(warning above 0.05); s: seconds per row.\n\n"
+        )
+        command = "python benchmarks/time_scale.py " + " ".join(sys.argv[1:])
+        write_section(
+            "time-scale",
+            title + "\n".join(table),
+            command=command.strip(),
+            machine=machine.finish(),
+        )
 
 
 if __name__ == "__main__":

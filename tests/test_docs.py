@@ -11,7 +11,9 @@ SECTION = re.compile(r"<!-- BEGIN ([\w-]+) -->\n(.*?)\n<!-- END \1 -->", re.S)
 
 def test_readme_is_a_guide_not_a_log():
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
-    assert len(lines) <= 220, f"README.md has {len(lines)} lines (at most 220): move measurements to docs/"
+    assert len(lines) <= 220, (
+        f"README.md has {len(lines)} lines (at most 220): move measurements to docs/"
+    )
     history = [l for l in lines if re.search(r"\bbefore:|previous version|\bwas \d", l, re.I)]
     assert not history, f"README.md keeps a history of figures: {history}"
 
