@@ -134,7 +134,9 @@ def unbacked_numbers(nb: dict, name: str) -> list[str]:
             continue
         for match in NUMBER.finditer(text):
             quoted = match.group(0)
-            if quoted in allowed or REFERENCE.search(text[max(0, match.start() - 12) : match.start()]):
+            if quoted in allowed or REFERENCE.search(
+                text[max(0, match.start() - 12) : match.start()]
+            ):
                 continue
             if not is_printed(quoted, printed):
                 context = " ".join(text[max(0, match.start() - 50) : match.end() + 20].split())
@@ -200,7 +202,10 @@ def _notebook(markdown: str, printed: str) -> dict:
 
 def test_the_checks_can_fail():
     printed = "ratio at 2 NFE: raw 1.252, wrapped 1.364; W2 0.172 (floor 0.132)\n"
-    assert unbacked_numbers(_notebook("The raw network reaches 1.25, the other 1.36.", printed), "x") == []
+    assert (
+        unbacked_numbers(_notebook("The raw network reaches 1.25, the other 1.36.", printed), "x")
+        == []
+    )
     assert unbacked_numbers(_notebook("W2 is about 0.17 against 0.13.", printed), "x") == []
     assert unbacked_numbers(_notebook("The wrapped one reaches 1.10.", printed), "x") == [
         "cell 0: 1.10 ('The wrapped one reaches 1.10.')"
@@ -209,8 +214,12 @@ def test_the_checks_can_fail():
     found = unbacked_numbers(_notebook("W2 0.1720 at eps 0.005 (section 3.1)", printed), "x")
     assert [f.split(" (")[0] for f in found] == ["cell 0: 0.1720"]
     # a cell that names an existing benchmark script quotes that script, one that does not is checked
-    assert unbacked_numbers(_notebook("`benchmarks/time_scale.py` measured 1.88.", printed), "x") == []
+    assert (
+        unbacked_numbers(_notebook("`benchmarks/time_scale.py` measured 1.88.", printed), "x") == []
+    )
     assert unbacked_numbers(_notebook("`benchmarks/no_such.py` measured 1.88.", printed), "x")
     assert figures_attributed_to_test_mode(_notebook("In test mode W2 is 0.228.", printed), "x")
-    assert not figures_attributed_to_test_mode(_notebook("Test mode shrinks budgets.", printed), "x")
+    assert not figures_attributed_to_test_mode(
+        _notebook("Test mode shrinks budgets.", printed), "x"
+    )
     assert is_printed("0.17", [Decimal("0.165")]) and not is_printed("0.17", [Decimal("0.164")])
