@@ -9,7 +9,7 @@ prose gives: "about 0.17" is found in a printed 0.172). The exceptions are expli
 * constants that are settings, not results (``CONSTANTS``, each with its reason, and
   ``NOTEBOOK_CONSTANTS`` for settings that only one notebook uses);
 * a markdown cell that quotes a benchmark names the script that measured the figures
-  (``benchmarks/NAME.py``, which must exist): its figures are the benchmark's, not the
+  (``benchmarks/<name>.py``, which must exist): its figures are the benchmark's, not the
   notebook's, and the cell says so.
 
 No markdown cell attributes a figure to test mode: test-mode numbers are never stored (see
@@ -170,7 +170,7 @@ def test_numbers_in_the_prose_are_in_the_stored_outputs(path):
     assert not found, (
         f"{path.name}: the markdown quotes numbers that no stored output shows. Print them in "
         "a code cell (or refer to the printed table), name the benchmark script that measured "
-        "them (benchmarks/NAME.py), or, for a setting or paper constant, add it with its reason "
+        "them (benchmarks/<name>.py), or, for a setting or paper constant, add it with its reason "
         "to CONSTANTS / NOTEBOOK_CONSTANTS in tests/test_notebook_claims.py:\n  "
         + "\n  ".join(found)
     )
@@ -217,7 +217,7 @@ def test_the_checks_can_fail():
     assert (
         unbacked_numbers(_notebook("`benchmarks/time_scale.py` measured 1.88.", printed), "x") == []
     )
-    assert unbacked_numbers(_notebook("`benchmarks/no_such.py` measured 1.88.", printed), "x")
+    assert unbacked_numbers(_notebook("`benchmarks/" + "no_such.py` measured 1.88.", printed), "x")
     assert figures_attributed_to_test_mode(_notebook("In test mode W2 is 0.228.", printed), "x")
     assert not figures_attributed_to_test_mode(
         _notebook("Test mode shrinks budgets.", printed), "x"
