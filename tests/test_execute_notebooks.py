@@ -1,6 +1,7 @@
 """scripts/execute_notebooks.py: full-budget environment, argument checks, the timing table."""
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -43,3 +44,71 @@ def test_table_lists_times_and_failures():
     table = execute_notebooks.format_table(runs)
     assert "| `20_x.ipynb` | 88 s | 80 s | ok |" in table
     assert "| `30_y.ipynb` | 3 s | 2 s | FAILED: CellExecutionError |" in table
+
+
+def _readme(rows: str) -> str:
+    return (
+        f"# Notebooks\n\nintro\n\n{execute_notebooks.TABLE_START}\n{rows}"
+        f"{execute_notebooks.TABLE_END}\n\n## After\n"
+    )
+
+
+def test_times_table_rows_are_replaced_kept_and_dropped():
+    old = (
+        f"{execute_notebooks.TABLE_HEADER}\n"
+        "| `10_a.ipynb` | 9 s | 10 s | 0.1, 0.2 | 1 | 2026-01-01, Old CPU, 2 cores |\n"
+        "| `11_b.ipynb` | 5 s | 6 s | 0.1, 0.2 | 1 | 2026-01-01, Old CPU, 2 cores |\n"
+        "| `99_gone.ipynb` | 5 s | 6 s | 0.1, 0.2 | 1 | 2026-01-01, Old CPU, 2 cores |\n"
+    )
+    runs = [
+        execute_notebooks.Run(Path("x/10_a.ipynb"), 87.6, True, cpu_seconds=80.2, load=(1.0, 2.5)),
+        execute_notebooks.Run(Path("x/11_b.ipynb"), 3.2, False, "CellExecutionError", 2.0),
+    ]
+    text = execute_notebooks.update_times_table(
+        _readme(old),
+        runs,
+        ["10_a.ipynb", "11_b.ipynb", "12_new.ipynb"],
+        1,
+        "New CPU, 2 cores",
+        execute_notebooks.datetime.date(2026, 12, 7),
+    )
+    assert "| `10_a.ipynb` | 80 s | 88 s | 1.0, 2.5 | 1 | 2026-12-07, New CPU, 2 cores |" in text
+    assert "| `11_b.ipynb` | 5 s | 6 s | 0.1, 0.2 | 1 | 2026-01-01, Old CPU, 2 cores |" in text
+    assert "99_gone" not in text and "Old CPU" in text
+    assert f"| `12_new.ipynb` | | | | | {execute_notebooks.NOT_MEASURED} |" in text
+    assert text.startswith("# Notebooks\n\nintro\n\n") and text.endswith("\n\n## After\n")
+    assert text.index("10_a") < text.index("11_b") < text.index("12_new")
+    # idempotent: the same update twice gives the same text
+    again = execute_notebooks.update_times_table(
+        text,
+        runs,
+        ["10_a.ipynb", "11_b.ipynb", "12_new.ipynb"],
+        1,
+        "New CPU, 2 cores",
+        execute_notebooks.datetime.date(2026, 12, 7),
+    )
+    assert again == text
+
+
+def test_times_table_needs_its_markers():
+    with pytest.raises(ValueError, match="markers are missing"):
+        execute_notebooks.update_times_table("# no table\n", [], [], None, "", None)
+
+
+def test_the_notebooks_readme_has_the_generated_table_and_no_hand_typed_times():
+    text = execute_notebooks.TABLE_FILE.read_text(encoding="utf-8")
+    start = text.index(execute_notebooks.TABLE_START)
+    end = text.index(execute_notebooks.TABLE_END)
+    assert execute_notebooks.TABLE_HEADER in text[start:end]
+    outside = text[:start] + text[end:]
+    assert not re.search(r"\b\d+ s\b|\(load\)|previous", outside), (
+        "notebooks/README.md has run times outside the table that scripts/execute_notebooks.py "
+        "writes; remove them (the script keeps the table current)."
+    )
+    names = [p.name for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+    rows = re.findall(r"^\| `([^`]+\.ipynb)`", text[start:end], flags=re.M)
+    assert rows == names
+
+
+def test_cpu_model_names_the_cores():
+    assert execute_notebooks.cpu_model().endswith(" cores")
