@@ -312,6 +312,10 @@ def extract(args: argparse.Namespace) -> LatentIndex | None:
             flush=True,
         )
     state.wait_for_everyone()
+    # Tear the gloo/NCCL group down before the interpreter exits: left to the exit handlers, its
+    # threads were sometimes destroyed while joinable, and a rank aborted after the outputs
+    # were complete ("terminate called without an active exception").
+    state.destroy_process_group()
     return index
 
 
