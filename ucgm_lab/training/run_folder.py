@@ -74,11 +74,14 @@ class RunFolderLock:
 
     Args:
         folder: The folder to lock (created if missing).
+        name: The lock file's name (another name locks one file of the folder, e.g.
+            ``settings.json.lock``).
     """
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, name: str = LOCK_NAME) -> None:
         self.folder = Path(folder)
-        self.path = self.folder / LOCK_NAME
+        self.path = self.folder / name
+        self.name = name
         self.token = uuid.uuid4().hex
         self.held = False
 
@@ -115,14 +118,18 @@ class RunFolderLock:
         start = owner.get("start")
         return start is not None and _process_start(pid) not in (None, start)
 
-    def acquire(self) -> None:
+    def acquire(self, timeout: float = 0.0) -> None:
         """Create the lock file, or raise RunFolderError naming its owner.
+
+        Args:
+            timeout: Seconds to wait for a live owner to release it (0: do not wait).
 
         Raises:
             RunFolderError: Another live process (or a process on another host) holds it.
         """
         self.folder.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):
+        deadline = time.monotonic() + timeout
+        for _ in range(3 + int(timeout * 20)):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
@@ -131,6 +138,9 @@ class RunFolderLock:
                     continue  # released in between: try again
                 if owner and self._stale(owner):
                     self.path.unlink(missing_ok=True)
+                    continue
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
                     continue
                 raise RunFolderError(self._held_message(owner)) from None
             with os.fdopen(fd, "w") as fh:
@@ -151,6 +161,12 @@ class RunFolderLock:
             who = (
                 f"process {owner.get('pid')} on host {owner.get('host')} "
                 f"(since {owner.get('since', '?')})"
+            )
+        if self.name != LOCK_NAME:
+            return (
+                f"{self.path.with_suffix('')} is being written by {who}, and the wait for it "
+                f"ended. Try again when it is done; if no process writes it any more, delete "
+                f"{self.path}."
             )
         return (
             f"The checkpoint folder {self.folder} is in use by {who}: two runs writing one folder "
