@@ -20,7 +20,11 @@ from ucgm_lab.training.run_folder import RunFolderError
 from ucgm_lab.zoo.settings import load_settings_file, merge_settings_file
 
 ROOT = Path(__file__).resolve().parents[3]
-MINE = {"checkerboard-linear-lam0": {2: SamplerSettings(nfe=2, steps=2, kappa=0.5, schedule=KumaraswamySchedule())}}
+MINE = {
+    "checkerboard-linear-lam0": {
+        2: SamplerSettings(nfe=2, steps=2, kappa=0.5, schedule=KumaraswamySchedule())
+    }
+}
 THEIRS = {"moons-linear-lam0": {"4": {"steps": 4, "kappa": 0.25}}}
 
 HOLDER = textwrap.dedent(
