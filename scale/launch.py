@@ -161,7 +161,9 @@ def run_tied(
     after :data:`STOP_GRACE_S` seconds. Output is captured as text.
 
     Raises:
-        subprocess.TimeoutExpired: After ``timeout`` seconds (the group is stopped first).
+        subprocess.TimeoutExpired: After ``timeout`` seconds (the group is stopped first). Any
+            exception raised while waiting carries the child's output so far as
+            ``launch_output``.
     """
     proc = subprocess.Popen(
         list(cmd),
@@ -175,8 +177,9 @@ def run_tied(
     )
     try:
         out, err = proc.communicate(timeout=timeout)
-    except BaseException:
+    except BaseException as exc:
         stop_process_group(proc)
-        proc.communicate()
+        out, err = proc.communicate()
+        exc.launch_output = out + err  # type: ignore[attr-defined]  # what it said until then
         raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

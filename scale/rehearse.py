@@ -143,7 +143,13 @@ def _launch(
     log = report.workdir / "logs" / f"{stage}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     try:
-        result = launch_on_cpu(module, args, report.processes, timeout)
+        try:
+            result = launch_on_cpu(module, args, report.processes, timeout)
+        except BaseException as exc:  # stopped or timed out: keep what the stage said
+            said = getattr(exc, "launch_output", None)
+            if said is not None:
+                log.write_text(f"$ accelerate launch -m {module} {' '.join(args)}\n\n{said}")
+            raise
     except subprocess.TimeoutExpired as exc:
         raise RehearsalError(
             f"stage '{stage}' ({module}) did not finish within {timeout:g} s (--timeout); is the "
@@ -471,9 +477,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scale.rehearse: error: {exc}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, SystemExit) as exc:
+        how = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
         print(
-            f"scale.rehearse: stopped ({type(exc).__name__}); the launched stage was stopped with "
-            f"it. Continue with --workdir {workdir} --resume, or start over with --clean.",
+            f"scale.rehearse: stopped by {how}; the running stage was stopped with it (training "
+            f"writes a checkpoint when stopped; its output is in {workdir / 'logs'}). Continue "
+            f"with --workdir {workdir} --resume, or start over with --clean.",
             file=sys.stderr,
         )
         return exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 130

@@ -122,3 +122,42 @@ def test_a_killed_caller_takes_its_launch_down(tmp_path):
     for pid in left:  # do not leave them running if the test fails
         os.kill(pid, signal.SIGKILL)
     assert not left, f"ranks {left} outlived their caller"
+
+
+SIGTERM_CALLER = """
+import signal, sys
+from pathlib import Path
+from scale.launch import launch_on_cpu
+
+def stop(signum, frame):
+    raise SystemExit(128 + signum)
+
+signal.signal(signal.SIGTERM, stop)
+try:
+    launch_on_cpu(sys.argv[1], [sys.argv[2]], 2, timeout=500)
+except SystemExit as exc:
+    Path(sys.argv[2], "said.txt").write_text(getattr(exc, "launch_output", "nothing"))
+    raise
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_caller_stopped_by_sigterm_lets_the_ranks_checkpoint_first(tmp_path):
+    """What scale.rehearse does on SIGTERM: the launch gets SIGTERM, the ranks checkpoint."""
+    caller = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_CALLER, str(WORKER), str(tmp_path)],
+        cwd=REPO,
+        env=subprocess_env(),
+    )
+    deadline = time.monotonic() + 240
+    while not all((tmp_path / f"pid_rank{r}").exists() for r in (0, 1)):
+        assert caller.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    caller.send_signal(signal.SIGTERM)
+    assert caller.wait(120) == 128 + signal.SIGTERM
+    results = [(tmp_path / f"result_rank{r}.json").read_text() for r in (0, 1)]
+    assert results[0] == results[1] and '"stopped_by": "SIGTERM"' in results[0]
+    assert "training stopped cleanly at step" in (tmp_path / "said.txt").read_text()
+    ranks = [int((tmp_path / f"pid_rank{r}").read_text()) for r in (0, 1)]
+    assert not _pids_alive(ranks)
