@@ -49,6 +49,7 @@ from ucgm_lab.peers import (
     train_peer,
     ucgm_schedule,
 )
+from ucgm_lab.training.checkpoint import CheckpointError, load_weights, save_weights
 from ucgm_lab.zoo.peers import PEER_ZOO_CONFIG, available_peers, load_peer
 
 BENCH_NFES = tuple(n for n in DEFAULT_NFES if n != 80)
@@ -111,9 +112,9 @@ def load_or_train(library: str, config: TrainConfig, args: argparse.Namespace) -
         print(f"  {library}: loaded from the zoo ({zp.name})")
         return zp.peer
     key = hashlib.sha1(json.dumps([library, asdict(config)], sort_keys=True).encode()).hexdigest()
-    path = args.cache_dir / f"{library}-{key[:12]}.pt"
-    if not args.no_cache and path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    path = args.cache_dir / f"{library}-{key[:12]}.safetensors"
+    state = None if args.no_cache else read_cache(path)
+    if state is not None:
         peer = train_peer(library, config, state_dict=state)
         print(f"  {library}: loaded cached weights ({path.name})")
         return peer
@@ -124,9 +125,31 @@ def load_or_train(library: str, config: TrainConfig, args: argparse.Namespace) -
         f"(final loss {sum(tail) / len(tail):.3f})"
     )
     if not args.no_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(peer.state_dict(), path)
+        write_cache(path, peer.state_dict(), library)
     return peer
+
+
+def read_cache(path: Path) -> dict[str, torch.Tensor] | None:
+    """The cached weights, or None when there are none or the file is damaged (then removed).
+
+    The cache is a safetensors file with a digest of its content (``save_weights``), so a file
+    cut short by a kill or a full disk is recognised, deleted and retrained, instead of failing
+    every later run.
+    """
+    if not path.exists():
+        return None
+    try:
+        tensors, _ = load_weights(path)
+    except CheckpointError as exc:
+        print(f"  the cache file {path} is damaged ({exc}); deleting it and training again")
+        path.unlink(missing_ok=True)
+        return None
+    return tensors
+
+
+def write_cache(path: Path, state: dict[str, torch.Tensor], library: str) -> None:
+    """Write the cache atomically (temporary file, fsync, rename): never a half-written file."""
+    save_weights(path, state, {"library": library, "what": "benchmarks/peer_samplers.py cache"})
 
 
 def headline(points: list[QualityPoint], budget: int, rel_tol: float) -> list[str]:

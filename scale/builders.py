@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from scale.autoencoders import resolve_autoencoder_class
 from scale.config import (
     AutoencoderConfig,
     ConfigError,
@@ -249,15 +250,9 @@ def load_model_weights(model: nn.Module, path: str | Path, weights: str = "ema")
 
 
 # ---------------------------------------------------------------------- autoencoder
-def _autoencoder_class(class_path: str) -> type:
-    if ":" in class_path:
-        module_name, attr = class_path.split(":", 1)
-    else:
-        module_name, _, attr = class_path.rpartition(".")
-    if not module_name or not attr:
-        raise ValueError(
-            f"autoencoder class_path must be 'package.Class' or 'module:Class', got {class_path!r}."
-        )
+def _autoencoder_class(class_path: str, allow_custom: bool = False) -> type:
+    """Import the autoencoder class; supported diffusers classes only, unless ``allow_custom``."""
+    module_name, attr = resolve_autoencoder_class(class_path, allow_custom)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -265,17 +260,18 @@ def _autoencoder_class(class_path: str) -> type:
             f"Cannot import {module_name!r} for the autoencoder {class_path!r} ({exc}). Install "
             "the scale extra: pip install -e '.[scale]' (diffusers)."
         ) from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError as exc:
+    cls = getattr(module, attr, None)
+    if not isinstance(cls, type) or not callable(getattr(cls, "from_pretrained", None)):
+        what = "no class" if cls is None else "no class with from_pretrained named"
         raise ImportError(
-            f"{module_name!r} has no class {attr!r} (autoencoder class_path {class_path!r})."
-        ) from exc
+            f"{module_name!r} has {what} {attr!r} (autoencoder class_path {class_path!r})."
+        )
+    return cls
 
 
 def load_autoencoder(cfg: AutoencoderConfig, device: torch.device | str = "cpu") -> nn.Module:
     """Load the autoencoder with ``from_pretrained`` (local folder or hub id), frozen, in eval."""
-    cls = _autoencoder_class(cfg.class_path)
+    cls = _autoencoder_class(cfg.class_path, cfg.allow_custom_class)
     kwargs: dict[str, Any] = {"torch_dtype": _DTYPES[cfg.dtype]}
     if cfg.subfolder:
         kwargs["subfolder"] = cfg.subfolder

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from scale.autoencoders import resolve_autoencoder_class
+
 __all__ = [
     "AutoencoderConfig",
     "ConfigError",
@@ -238,15 +240,21 @@ class AutoencoderConfig:
     Attributes:
         pretrained: Hub id or local folder for ``from_pretrained`` (e.g.
             "stabilityai/sd-vae-ft-ema").
-        class_path: The autoencoder class, "diffusers.AutoencoderKL" or "module:Class".
+        class_path: The autoencoder class: a diffusers autoencoder of
+            :data:`scale.autoencoders.SUPPORTED_AUTOENCODERS` ("diffusers.AutoencoderKL" or
+            "AutoencoderKL"), or with ``allow_custom_class`` any "package.Class" /
+            "module:Class".
         subfolder: Subfolder inside ``pretrained``.
         dtype: "float32", "bfloat16" or "float16".
+        allow_custom_class: Accept a ``class_path`` outside the supported diffusers classes;
+            its module is imported, so its code runs (off by default).
     """
 
     pretrained: str
     class_path: str = "diffusers.AutoencoderKL"
     subfolder: str | None = None
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    allow_custom_class: bool = False
 
 
 @dataclass(frozen=True)
@@ -431,6 +439,13 @@ def _check_semantics(cfg: RunConfig, where: str) -> None:
     for key, value in finite.items():
         if not math.isfinite(value):
             raise _fail(f"{where}:{key}", f"must be a finite number, got {value}")
+    if cfg.autoencoder is not None:
+        try:
+            resolve_autoencoder_class(
+                cfg.autoencoder.class_path, cfg.autoencoder.allow_custom_class
+            )
+        except ValueError as exc:
+            raise _fail(f"{where}:autoencoder.class_path", str(exc)) from None
 
 
 def parse_config(raw: Any, source: str = "<config>") -> RunConfig:

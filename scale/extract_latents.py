@@ -1,8 +1,9 @@
 r"""Encode an ImageFolder-layout ImageNet into sharded safetensors latents (resumable, distributed).
 
 Every image is ADM-center-cropped to ``--image-size``, scaled to [-1, 1] and encoded with a
-diffusers autoencoder (SD-VAE ``AutoencoderKL`` by default; ``--autoencoder-class`` takes any
-class with ``from_pretrained`` and ``encode``), together with its horizontal flip. Images are
+diffusers autoencoder (SD-VAE ``AutoencoderKL`` by default; ``--autoencoder-class`` takes the
+diffusers autoencoders by name, and any class with ``from_pretrained`` and ``encode`` only with
+``--allow-custom-autoencoder``), together with its horizontal flip. Images are
 taken in a fixed order (sorted classes, sorted files; class id = position of the folder) and
 cut into shards of ``--shard-size``; process r of W encodes shards r, r + W, ... Each shard is
 written atomically (``shard-00000.safetensors``: latents, latents_flip, labels) with a digest of
@@ -34,6 +35,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from scale.autoencoders import SUPPORTED_AUTOENCODERS, resolve_autoencoder_class
 from scale.builders import check_world_size, encode_images, load_autoencoder, use_cpu
 from scale.config import AutoencoderConfig
 from scale.images import ImageFolderListing, list_image_folder, load_image
@@ -235,7 +237,11 @@ def extract(args: argparse.Namespace) -> LatentIndex | None:
         if ae is None:
             ae = load_autoencoder(
                 AutoencoderConfig(
-                    args.autoencoder, args.autoencoder_class, args.subfolder, args.autoencoder_dtype
+                    args.autoencoder,
+                    args.autoencoder_class,
+                    args.subfolder,
+                    args.autoencoder_dtype,
+                    allow_custom_class=getattr(args, "allow_custom_autoencoder", False),
                 ),
                 state.device,
             )
@@ -306,6 +312,10 @@ def extract(args: argparse.Namespace) -> LatentIndex | None:
             flush=True,
         )
     state.wait_for_everyone()
+    # Tear the gloo/NCCL group down before the interpreter exits: left to the exit handlers, its
+    # threads were sometimes destroyed while joinable, and a rank aborted after the outputs
+    # were complete ("terminate called without an active exception").
+    state.destroy_process_group()
     return index
 
 
@@ -320,7 +330,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--autoencoder", default="stabilityai/sd-vae-ft-ema", help="from_pretrained source."
     )
-    p.add_argument("--autoencoder-class", default="diffusers.AutoencoderKL")
+    p.add_argument(
+        "--autoencoder-class",
+        default="diffusers.AutoencoderKL",
+        help=f"A diffusers autoencoder ({', '.join(SUPPORTED_AUTOENCODERS)}), or with "
+        "--allow-custom-autoencoder any package.Class / module:Class.",
+    )
+    p.add_argument(
+        "--allow-custom-autoencoder",
+        action="store_true",
+        help="Accept an --autoencoder-class outside the diffusers autoencoders (its module is "
+        "imported, so its code runs).",
+    )
     p.add_argument("--subfolder", default=None)
     p.add_argument(
         "--autoencoder-dtype", default="float32", choices=["float32", "bfloat16", "float16"]
@@ -339,6 +360,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.shard_size < 1 or args.batch_size < 1 or args.image_size < 8:
         p.error("--shard-size and --batch-size must be positive and --image-size at least 8.")
+    try:
+        resolve_autoencoder_class(args.autoencoder_class, args.allow_custom_autoencoder)
+    except ValueError as exc:
+        p.error(f"--autoencoder-class: {exc}")
     return args
 
 

@@ -5,19 +5,29 @@ The rehearsal (:mod:`scale.rehearse`) and the tests run the real distributed eng
 with one intra-op thread per process, no mixed precision, no dynamo and a free local port.
 The children import the same ``scale`` and ``ucgm_lab`` as the caller (their folder is put
 first on the children's ``PYTHONPATH``), so a checkout that is not the installed one runs its
-own code.
+own code. A launch never outlives its caller (:func:`run_tied`): killed, interrupted or timed
+out, the caller takes the launcher and its workers down with it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["free_port", "launch_on_cpu", "subprocess_env"]
+__all__ = ["STOP_GRACE_S", "free_port", "launch_on_cpu", "run_tied", "subprocess_env"]
+
+STOP_GRACE_S = 40.0
+"""Seconds a stopped launch gets to checkpoint and exit after SIGTERM (accelerate's own
+launcher gives its workers 30 s) before SIGKILL."""
+
+_PR_SET_PDEATHSIG = 1
 
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
 """The folder holding the ``scale`` package (the repository root of a checkout)."""
@@ -92,6 +102,84 @@ def launch_on_cpu(
         *args,
     ]
     env = subprocess_env({"ACCELERATE_USE_CPU": "true"})
-    return subprocess.run(
-        cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    return run_tied(cmd, env=env, cwd=cwd, timeout=timeout)
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets SIGTERM when the process that started it dies (Linux)."""
+
+    def set_death_signal() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):  # not Linux: the group kill below still applies
+            return
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return set_death_signal
+
+
+def stop_process_group(proc: subprocess.Popen, grace: float = STOP_GRACE_S) -> None:
+    """SIGTERM to a child's whole process group, SIGKILL to what is left after ``grace`` s.
+
+    SIGTERM lets training ranks checkpoint and stop (:mod:`ucgm_lab.training.signals`);
+    ``accelerate launch`` forwards it to its workers.
+    """
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            proc.poll()  # reap the launcher, so that only live members keep the group
+            if not _group_alive(proc.pid):
+                return
+            time.sleep(0.1)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def run_tied(
+    cmd: Sequence[str],
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run`` whose child and its workers never outlive the caller.
+
+    The child runs in its own process group (session) and is told by the kernel to get SIGTERM
+    when the caller dies (``PR_SET_PDEATHSIG``: even a ``kill -9`` of the caller); on a timeout,
+    Ctrl-C or any other exception in the caller the whole group gets SIGTERM, then SIGKILL
+    after :data:`STOP_GRACE_S` seconds. Output is captured as text.
+
+    Raises:
+        subprocess.TimeoutExpired: After ``timeout`` seconds (the group is stopped first). Any
+            exception raised while waiting carries the child's output so far as
+            ``launch_output``.
+    """
+    proc = subprocess.Popen(
+        list(cmd),
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - no threads start children here
     )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException as exc:
+        stop_process_group(proc)
+        out, err = proc.communicate()
+        exc.launch_output = out + err  # type: ignore[attr-defined]  # what it said until then
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

@@ -22,10 +22,18 @@ written. **The FID uses 8 x 8 pixel features** (``evaluation.features: pixels``,
 the tests use on CPUs), not InceptionV3, whose weights cannot be downloaded everywhere: the
 number checks the plumbing, it is not comparable to published FIDs. Each stage's output is kept in ``<workdir>/logs/<stage>.log``.
 
+A rehearsal that is killed takes its launched stage down with it (:func:`scale.launch.run_tied`;
+SIGTERM or Ctrl-C first let the training ranks checkpoint). A rerun with the same ``--workdir``
+is refused unless it says what to do with the folder: ``--resume`` continues (the generated
+images and autoencoder are regenerated identically, extraction skips finished shards, training
+resumes from ``run/checkpoints/last.pt``), ``--clean`` deletes the earlier rehearsal's files
+and starts over (only in a folder that holds nothing but a rehearsal's files).
+
 Examples::
 
     python -m scale.rehearse                      # writes runs/rehearsal_<date>_<time>/
     python -m scale.rehearse --workdir /tmp/rh --steps 400 --processes 2
+    python -m scale.rehearse --workdir /tmp/rh --steps 400 --processes 2 --resume
 """
 
 from __future__ import annotations
@@ -33,16 +41,21 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 __all__ = ["RehearsalError", "RehearsalReport", "StageTime", "main", "rehearse"]
 
 TINY_CONFIG = Path(__file__).resolve().parent / "configs" / "tiny_cpu.yaml"
+WORKDIR_ENTRIES = frozenset({"images", "vae", "latents", "run", "logs", "reference_stats.npz"})
+"""What a rehearsal writes into its workdir (``--clean`` deletes these and nothing else)."""
 IMAGE_SIZE = 16
 """Side of the center crop the tiny autoencoder encodes (its ``sample_size``)."""
 
@@ -113,15 +126,30 @@ def _timed(report: RehearsalReport, name: str, run: Callable[[], str | None]) ->
 
 
 def _launch(
-    report: RehearsalReport, stage: str, module: str, args: list[str], timeout: float
+    report: RehearsalReport,
+    stage: str,
+    module: str,
+    args: list[str],
+    timeout: float,
+    complete: Callable[[], bool] | None = None,
 ) -> str:
-    """Launch ``module`` on the report's processes; keep its output in logs/<stage>.log."""
+    """Launch ``module`` on the report's processes; keep its output in logs/<stage>.log.
+
+    ``complete`` checks the stage's outputs: a launch that exits non-zero after writing complete
+    outputs that check out (a rank aborting in its exit handlers) is reported, not failed.
+    """
     from scale.launch import launch_on_cpu
 
     log = report.workdir / "logs" / f"{stage}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     try:
-        result = launch_on_cpu(module, args, report.processes, timeout)
+        try:
+            result = launch_on_cpu(module, args, report.processes, timeout)
+        except BaseException as exc:  # stopped or timed out: keep what the stage said
+            said = getattr(exc, "launch_output", None)
+            if said is not None:
+                log.write_text(f"$ accelerate launch -m {module} {' '.join(args)}\n\n{said}")
+            raise
     except subprocess.TimeoutExpired as exc:
         raise RehearsalError(
             f"stage '{stage}' ({module}) did not finish within {timeout:g} s (--timeout); is the "
@@ -130,7 +158,13 @@ def _launch(
     log.write_text(
         f"$ accelerate launch -m {module} {' '.join(args)}\n\n" + result.stdout + result.stderr
     )
-    if result.returncode != 0:
+    if result.returncode != 0 and complete is not None and complete():
+        print(
+            f"[rehearsal] {stage}: the launch exited with status {result.returncode} after its "
+            f"outputs were complete and valid; continuing (details: {log})",
+            flush=True,
+        )
+    elif result.returncode != 0:
         lines = result.stderr.splitlines()
         # the scripts' own one-line reports first, else the last exception line
         ours = [line for line in lines if ": error: " in line]
@@ -167,6 +201,55 @@ def _reference_stats(report: RehearsalReport, latents: Path, vae: Path, out: Pat
     return f"({int(moments.count)} decoded latents, {features.dim}-d pixel features)"
 
 
+def _latents_complete(latents: Path) -> bool:
+    """Whether an extraction's index, statistics and every shard (sha256) check out."""
+    from ucgm_lab.training.checkpoint import file_sha256
+    from ucgm_lab.training.latents import STATS_FILE, LatentIndex
+
+    try:
+        index = LatentIndex.load(latents)
+        return (latents / STATS_FILE).is_file() and all(
+            file_sha256(latents / shard.name) == shard.sha256 for shard in index.shards
+        )
+    except Exception:  # noqa: BLE001 - anything unreadable is incomplete
+        return False
+
+
+def _prepare_workdir(workdir: Path, existing: str) -> None:
+    """Refuse, reuse (``resume``) or empty (``clean``) a workdir that holds files."""
+    if existing not in ("refuse", "resume", "clean"):
+        raise ValueError(f"existing must be 'refuse', 'resume' or 'clean', got {existing!r}.")
+    if workdir.exists() and not workdir.is_dir():
+        raise FileExistsError(f"{workdir} is a file; give a folder as --workdir.")
+    entries = sorted(p.name for p in workdir.iterdir()) if workdir.is_dir() else []
+    if not entries:
+        return
+    foreign = [name for name in entries if name not in WORKDIR_ENTRIES]
+    if existing == "refuse" or foreign:
+        why = (
+            f"holds files that are not a rehearsal's ({', '.join(foreign[:5])})"
+            if foreign
+            else "holds an earlier rehearsal"
+        )
+        ways = (
+            "Give a new --workdir (or leave it out for a fresh dated folder)."
+            if foreign
+            else "Rerun with --resume to continue it, --clean to delete it and start over, "
+            "or give a new --workdir."
+        )
+        raise FileExistsError(
+            f"{workdir} exists and is not an empty folder: it {why}; the rehearsal overwrites "
+            f"nothing unasked. {ways}"
+        )
+    if existing == "clean":
+        for name in entries:
+            path = workdir / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+
 def rehearse(
     workdir: Path,
     processes: int = 2,
@@ -175,12 +258,18 @@ def rehearse(
     per_class: int = 16,
     num_samples: int = 256,
     timeout: float = 600,
+    existing: Literal["refuse", "resume", "clean"] = "refuse",
 ) -> RehearsalReport:
     """Run the whole pipeline in ``workdir`` (see the module docstring).
 
+    Args:
+        existing: What to do when ``workdir`` holds an earlier rehearsal: "refuse", "resume"
+            (continue it) or "clean" (delete its files first).
+
     Raises:
         RehearsalError: A stage failed (names it and its log file).
-        FileExistsError: ``workdir`` exists and is not empty (nothing is overwritten).
+        FileExistsError: ``workdir`` is not empty and ``existing`` is "refuse", or it holds
+            files that are not a rehearsal's (nothing is overwritten or deleted).
         ValueError: A setting out of range.
     """
     for name, value, low in (
@@ -193,11 +282,7 @@ def rehearse(
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
     workdir = Path(workdir)
-    if workdir.exists() and (not workdir.is_dir() or any(workdir.iterdir())):
-        raise FileExistsError(
-            f"{workdir} exists and is not an empty folder; the rehearsal overwrites nothing. "
-            "Give a new --workdir (or leave it out for a fresh dated folder)."
-        )
+    _prepare_workdir(workdir, existing)
     workdir.mkdir(parents=True, exist_ok=True)
     report = RehearsalReport(workdir.resolve(), processes)
     images, vae, latents = workdir / "images", workdir / "vae", workdir / "latents"
@@ -222,7 +307,14 @@ def rehearse(
         args = ["--data-dir", str(images), "--output", str(latents)]
         args += ["--image-size", str(IMAGE_SIZE), "--autoencoder", str(vae)]
         args += ["--shard-size", str(shard), "--batch-size", "16", "--num-workers", "0"]
-        _launch(report, "extract", "scale.extract_latents", args, timeout)
+        _launch(
+            report,
+            "extract",
+            "scale.extract_latents",
+            args,
+            timeout,
+            complete=lambda: _latents_complete(latents),
+        )
         report.files["latents"] = latents
         return f"({len(list(latents.glob('shard-*.safetensors')))} shards)"
 
@@ -345,13 +437,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--timeout", type=float, default=600, help="Seconds before a launched stage is killed."
     )
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="Continue the rehearsal already in --workdir (finished shards and checkpoints kept).",
+    )
+    again.add_argument(
+        "--clean",
+        action="store_true",
+        help="Delete the earlier rehearsal's files in --workdir and start over.",
+    )
     return p.parse_args(argv)
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM as an exception, so that the launched stage is stopped (and checkpoints) first."""
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; prints the summary and returns the exit status (2 on a failed stage)."""
     args = parse_args(argv)
     workdir = Path(args.workdir or time.strftime("runs/rehearsal_%Y%m%d_%H%M%S"))
+    existing = "resume" if args.resume else "clean" if args.clean else "refuse"
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         report = rehearse(
             workdir,
@@ -361,10 +471,22 @@ def main(argv: list[str] | None = None) -> int:
             per_class=args.per_class,
             num_samples=args.num_samples,
             timeout=args.timeout,
+            existing=existing,
         )
     except (RehearsalError, FileExistsError, ValueError) as exc:
         print(f"scale.rehearse: error: {exc}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, SystemExit) as exc:
+        how = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
+        print(
+            f"scale.rehearse: stopped by {how}; the running stage was stopped with it (training "
+            f"writes a checkpoint when stopped; its output is in {workdir / 'logs'}). Continue "
+            f"with --workdir {workdir} --resume, or start over with --clean.",
+            file=sys.stderr,
+        )
+        return exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print("\n" + format_summary(report))
     return 0
 

@@ -198,6 +198,9 @@ def evaluate(
                 result["fid"] = fid_from_moments(moments, reference)
                 result["reference_stats"] = str(ev.reference_stats)
     acc.wait_for_everyone()
+    # Nothing collective follows: tear the process group down now, not in the exit handlers
+    # (where its threads may be destroyed while joinable and abort the rank).
+    acc.state.destroy_process_group()
     if not acc.is_main_process:
         return None
     text = json.dumps(result, indent=2)

@@ -13,7 +13,11 @@ This script only wires them from a YAML config (scale/config.py) and adds:
   weights) and ``sync_check.json`` (per-rank parameter digests and losses);
 * automatic resume from ``checkpoints/last.pt`` (``--resume auto``), refusing changes to the
   data, model, objective or optimizer sections of an existing run;
-* few-step training from a multi-step checkpoint (``training.init_from``).
+* few-step training from a multi-step checkpoint (``training.init_from``);
+* preemption: SIGTERM (or Ctrl-C) stops every rank after the same step with a checkpoint of it
+  (:mod:`ucgm_lab.training.signals`); the script says so and exits with status 128 + the
+  signal number (143 for SIGTERM) without the final ``ema.safetensors``; rerunning the same
+  command resumes.
 
 Examples::
 
@@ -30,6 +34,7 @@ import hashlib
 import json
 import resource
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -383,6 +388,9 @@ def _train(cfg: RunConfig, resume: str, source: str) -> TrainResult:
     _prepare_run_dir(run_dir, cfg, acc.is_main_process)
     acc.wait_for_everyone()
     result = trainer.fit()
+    if result.stopped_by is not None:  # SIGTERM / SIGINT: checkpointed; no final export
+        acc.end_training()
+        return result
     report = _rank_sync_check(trainer, run_dir)
     last_loss = result.losses[-1] if result.losses else float("nan")
     acc.print(
@@ -433,7 +441,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         cfg = load_config(args.config, args.override)
-        train(cfg, resume=args.resume, source=str(args.config))
+        result = train(cfg, resume=args.resume, source=str(args.config))
+        if result.stopped_by is not None:
+            # The conventional status of a process ended by the signal, so that a chained
+            # command (train && sample) does not take the stopped run for a finished one.
+            return 128 + int(signal.Signals[result.stopped_by])
         return 0
 
     return report_user_errors("scale/train.py", run, args.debug)

@@ -8,6 +8,7 @@ from .checkpoint import (
     save_weights,
 )
 from .data import Batch, DataSource, TensorDataSource
+from .run_folder import RunFolderError
 from .trainer import Callback, NonFiniteLossError, Trainer, TrainerConfig, TrainResult
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "CheckpointError",
     "DataSource",
     "NonFiniteLossError",
+    "RunFolderError",
     "TensorDataSource",
     "TrainResult",
     "Trainer",

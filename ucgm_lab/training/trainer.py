@@ -50,11 +50,14 @@ from .checkpoint import (
 )
 from .data import DataSource
 from .distributed import check_distributed_type
+from .run_folder import RunFolderError, claim_checkpoint_dir
+from .signals import StopSignals, agree_to_stop, signal_name
 
 __all__ = [
     "Callback",
     "NonFiniteLossError",
     "ResumeMismatchError",
+    "RunFolderError",
     "TrainResult",
     "Trainer",
     "TrainerConfig",
@@ -116,6 +119,9 @@ class TrainerConfig:
             gradient checkpointing on when the estimate exceeds the device memory (and raises
             naming the largest batch that fits if even that does not), "warn" only warns,
             "off" skips the estimate.
+        overwrite: Let :meth:`Trainer.fit` start a new run in a ``checkpoint_dir`` that holds
+            another run's checkpoints, deleting them first (default: refused, see
+            :mod:`ucgm_lab.training.run_folder`).
     """
 
     steps: int = 1000
@@ -140,6 +146,7 @@ class TrainerConfig:
     gradient_accumulation_steps: int = 1
     fused_optimizer: bool | Literal["auto"] = "auto"
     memory_check: Literal["auto", "warn", "off"] = "auto"
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         _int(self.steps, "steps", 0)
@@ -173,7 +180,7 @@ class TrainerConfig:
         if isinstance(self.checkpoint_dir, Path):
             self.checkpoint_dir = str(self.checkpoint_dir)
         _int(self.gradient_accumulation_steps, "gradient_accumulation_steps", 1)
-        for name in ("progress", "cpu"):
+        for name in ("progress", "cpu", "overwrite"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         if not isinstance(self.compile, bool) and self.compile not in ("auto", "blocks", "model"):
@@ -219,6 +226,8 @@ class TrainResult:
         seconds: Wall time of this call.
         metrics: Values recorded by callbacks, by name, as (step, value) pairs.
         skipped_steps: Steps whose optimizer update a gradient scaler skipped (fp16 overflow).
+        stopped_by: "SIGTERM" or "SIGINT" when a signal stopped the run before its last step
+            (a checkpoint of ``step`` was written where ``checkpoint_dir`` is set), else None.
     """
 
     step: int
@@ -227,6 +236,7 @@ class TrainResult:
     seconds: float
     metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     skipped_steps: int = 0
+    stopped_by: str | None = None
 
 
 Callback = Callable[["Trainer", int, dict[str, float]], dict[str, float] | None]
@@ -465,7 +475,36 @@ class Trainer:
         return loss
 
     def fit(self, steps: int | None = None) -> TrainResult:
-        """Train until ``steps`` total steps (default ``config.steps``), resuming from ``self.step``."""
+        """Train until ``steps`` total steps (default ``config.steps``), resuming from ``self.step``.
+
+        The checkpoint folder is locked for the call, and a run that did not resume from it is
+        refused there when it holds another run's checkpoints (unless ``config.overwrite``;
+        :mod:`ucgm_lab.training.run_folder`). SIGTERM or SIGINT stops every rank after the same
+        step with a checkpoint of it (:mod:`ucgm_lab.training.signals`); the result then has
+        ``stopped_by`` set.
+
+        Raises:
+            RunFolderError: The folder is locked by another process or holds another run;
+                nothing was trained or written.
+        """
+        folder = self.config.checkpoint_dir
+        owned = (
+            folder is not None
+            and self.last_checkpoint is not None
+            and self.last_checkpoint.resolve().parent == Path(folder).resolve()
+        )
+        with (
+            claim_checkpoint_dir(folder, self.accelerator, owned, self.config.overwrite) as removed,
+            StopSignals() as signals,
+        ):
+            if removed:
+                self.accelerator.print(
+                    f"overwrite=True: deleted the previous run's {len(removed)} checkpoint(s) in "
+                    f"{folder} ({', '.join(p.name for p in removed[:4])})."
+                )
+            return self._fit(steps, signals)
+
+    def _fit(self, steps: int | None, signals: StopSignals) -> TrainResult:
         cfg, acc = self.config, self.accelerator
         total = cfg.steps if steps is None else int(steps)
         start = time.perf_counter()
@@ -478,6 +517,7 @@ class Trainer:
         window: list[float] = []
         images = 0
         t_log = time.perf_counter()
+        stopped = 0
         while self.step < total:
             loss = self.train_step()
             window.append(loss)
@@ -504,6 +544,10 @@ class Trainer:
                 and self.step % cfg.checkpoint_every == 0
             ):
                 self.save()
+            stopped = agree_to_stop(signals.received, acc)
+            if stopped and self.step < total:
+                break
+            stopped = 0
             for every, callback in self.callbacks:
                 if self.step % every == 0:
                     recorded = callback(self, self.step, logs)
@@ -513,6 +557,17 @@ class Trainer:
             bar.close()
         if cfg.checkpoint_dir and self._saved_step != self.step:
             self.save()
+        if stopped:
+            where = (
+                f"checkpoint {self.last_checkpoint}; resume from it to continue "
+                "(scale/train.py: rerun the same command)"
+                if cfg.checkpoint_dir
+                else "no checkpoint_dir was set, so nothing was saved"
+            )
+            acc.print(
+                f"Received {signal_name(stopped)}: training stopped cleanly at step {self.step} "
+                f"of {total} on every process; {where}."
+            )
         return TrainResult(
             step=self.step,
             losses=list(self.losses),
@@ -520,6 +575,7 @@ class Trainer:
             seconds=time.perf_counter() - start,
             metrics={k: list(v) for k, v in self.metrics.items()},
             skipped_steps=self.skipped_steps,
+            stopped_by=signal_name(stopped) if stopped else None,
         )
 
     def _non_finite(self, what: str, value: float, x: torch.Tensor | None = None) -> None:

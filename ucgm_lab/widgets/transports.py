@@ -6,17 +6,14 @@ the library's validation message.
 
 from __future__ import annotations
 
-import ast
-import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import ipywidgets as w
 import numpy as np
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
-from torch import Tensor
 
 from ..transports import (
     Transport,
@@ -27,6 +24,7 @@ from ..transports import (
 )
 from ..viz import density_heatmap
 from ._base import Backend, Explorer, SettingsCache
+from .formula import coefficient_from_expression
 
 __all__ = [
     "COEFFICIENT_NAMES",
@@ -231,76 +229,12 @@ class TransportExplorer(Explorer):
 
 
 # ---------------------------------------------------------------------- custom transports
-_SAFE_NAMES: dict[str, object] = {
-    "pi": math.pi,
-    "e": math.e,
-    "sin": torch.sin,
-    "cos": torch.cos,
-    "tan": torch.tan,
-    "exp": torch.exp,
-    "log": torch.log,
-    "sqrt": torch.sqrt,
-    "abs": torch.abs,
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-    "minimum": torch.minimum,
-    "maximum": torch.maximum,
-    "where": torch.where,
-    "clamp": torch.clamp,
-    "torch": torch,
-}
-
-
-def coefficient_from_expression(
-    expression: str, label: str = "coefficient"
-) -> Callable[[Tensor], Tensor]:
-    """Turn a formula in ``t`` such as ``"sin(pi * t / 2)"`` into a coefficient function.
-
-    The formula may use ``t``, ``pi``, ``e``, ``sin``, ``cos``, ``tan``, ``exp``, ``log``,
-    ``sqrt``, ``abs``, ``tanh``, ``sigmoid``, ``minimum``, ``maximum``, ``where``, ``clamp``,
-    ``torch`` and arithmetic; a constant such as ``"1"`` is broadcast to the shape of ``t``.
-
-    Args:
-        expression: The formula.
-        label: Name used in error messages (e.g. ``"alpha"``).
-
-    Returns:
-        A function mapping a tensor ``t`` to a tensor of the same shape.
-
-    Raises:
-        ValueError: If the formula is empty, not valid Python, or uses a name other than the
-            ones above (the message says which).
-    """
-    text = expression.strip()
-    if not text:
-        raise ValueError(f"{label}: the formula is empty; write a function of t such as 1 - t.")
-    if "__" in text:
-        raise ValueError(f"{label}: double underscores are not allowed in a formula.")
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError as exc:
-        raise ValueError(f"{label}: {text!r} is not a valid formula ({exc.msg}).") from None
-    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    unknown = sorted(names - set(_SAFE_NAMES) - {"t"})
-    if unknown:
-        raise ValueError(
-            f"{label}: unknown name(s) {', '.join(unknown)} in {text!r}; use t and "
-            f"{', '.join(n for n in _SAFE_NAMES if n != 'torch')}."
-        )
-    code = compile(tree, f"<{label}>", "eval")
-
-    def coefficient(t: Tensor) -> Tensor:
-        value = eval(code, {"__builtins__": {}}, {**_SAFE_NAMES, "t": t})  # noqa: S307
-        return torch.as_tensor(value, dtype=t.dtype, device=t.device) + torch.zeros_like(t)
-
-    coefficient.__name__ = label
-    return coefficient
-
-
 class CustomTransportEditor(Explorer):
     """Type the four coefficients of a transport and see whether the paper's constraints hold.
 
-    Each change rebuilds a :class:`~ucgm_lab.transports.Transport`; the status line shows
+    Each formula is parsed into an expression tree and checked against a whitelist
+    (:mod:`ucgm_lab.widgets.formula`), never executed as Python. Each change rebuilds a
+    :class:`~ucgm_lab.transports.Transport`; the status line shows
     the library's own message: an error when constraint (c) fails (D(t) vanishes inside
     (0, 1), so eq. (2) cannot divide by it), a warning when constraint (a) or (b) fails
     (boundary values or monotonicity), or that the transport is valid. The figure draws the

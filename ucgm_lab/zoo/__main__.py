@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from . import ALL_NAMES, CLASSIFIER_NAME, ZOO_DIR, ZOO_SPECS, available, build
 from .build_cli import check_build_arguments
@@ -89,10 +90,16 @@ def main(argv: list[str] | None = None) -> None:
             s.error(f"--nfe must be distinct positive integers, got {args.nfe}")
         if args.samples < 2:
             s.error(f"--samples must be at least 2, got {args.samples}")
+        from ..training.checkpoint import CheckpointError
+
         out = args.out or SETTINGS_PATH
-        found = search_zoo_settings(
-            args.only or None, args.nfe, samples=args.samples, seed=args.seed, path=out
-        )
+        try:
+            found = search_zoo_settings(
+                args.only or None, args.nfe, samples=args.samples, seed=args.seed, path=out
+            )
+        except CheckpointError as exc:  # not writable, full disk, locked by another writer
+            print(f"python -m ucgm_lab.zoo search-settings: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         for name, budgets in found.items():
             for nfe, settings in budgets.items():
                 print(f"{name:32s} NFE {nfe:3d}: {settings.describe()}")

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -456,7 +454,10 @@ def search_zoo_settings(
                 "digits search would take hours on a 2-core CPU and needs a per-class digits "
                 "metric). Name 2D models, or none for all of them."
             )
+    from ..training.checkpoint import check_writable_dir
+
     path = Path(path)
+    check_writable_dir(path.parent, "settings folder")  # before the search, not after it
     if path.is_file():
         load_settings_file(path)  # refuse to build on a malformed file before searching
     found: dict[str, dict[int, SamplerSettings]] = {}
@@ -475,19 +476,41 @@ def search_zoo_settings(
             progress=progress,
         ).result
         found[name] = {b.budget: b.settings for b in result.budgets}
-    # read the file again now, not before the search: entries another search wrote meanwhile
-    # (a second search-settings run on other models) are kept
-    existing: dict[str, Any] = {}
-    if path.is_file():
-        load_settings_file(path)
-        existing = json.loads(path.read_text(encoding="utf-8"))
-    for name, budgets in found.items():
-        existing[name] = {str(n): settings_to_json(s) for n, s in budgets.items()}
-    text = json.dumps(existing, indent=1, sort_keys=True) + "\n"
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=path.name, suffix=".tmp", delete=False, encoding="utf-8"
-    ) as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
-    load_settings_file(path)
+    merge_settings_file(path, found)
     return found
+
+
+def merge_settings_file(
+    path: str | Path, found: dict[str, dict[int, SamplerSettings]], wait: float = 120.0
+) -> Path:
+    """Write the settings of ``found`` into the file, keeping every other model's entry.
+
+    The read-modify-write holds the lock file ``<path>.lock`` (created atomically; a second
+    writer waits up to ``wait`` seconds for it), and the file is read again under the lock, so
+    entries another search wrote meanwhile are kept. The write is atomic
+    (:func:`~ucgm_lab.training.checkpoint.atomic_write`: a failed write, e.g. on a full disk,
+    leaves the old file and no temporary file) and keeps the file's mode.
+
+    Raises:
+        CheckpointError: The file could not be written (one line: which file, why, free space).
+        RunFolderError: Another process held the lock for longer than ``wait`` seconds.
+    """
+    from ..training.checkpoint import atomic_write
+    from ..training.run_folder import RunFolderLock
+
+    path = Path(path)
+    lock = RunFolderLock(path.parent, name=f"{path.name}.lock")
+    lock.acquire(timeout=wait)
+    try:
+        existing: dict[str, Any] = {}
+        if path.is_file():
+            load_settings_file(path)
+            existing = json.loads(path.read_text(encoding="utf-8"))
+        for name, budgets in found.items():
+            existing[name] = {str(n): settings_to_json(s) for n, s in budgets.items()}
+        text = json.dumps(existing, indent=1, sort_keys=True) + "\n"
+        atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    finally:
+        lock.release()
+    load_settings_file(path)
+    return path

@@ -152,12 +152,13 @@ def test_coefficient_from_expression():
     torch.testing.assert_close(
         coefficient_from_expression("sin(pi * t / 2)")(t), torch.sin(math.pi / 2 * t)
     )
-    torch.testing.assert_close(coefficient_from_expression("torch.cos(t)")(t), torch.cos(t))
-    with pytest.raises(ValueError, match="unknown name"):
+    with pytest.raises(ValueError, match=r"attribute \(\.cos\)"):
+        coefficient_from_expression("torch.cos(t)")  # torch is no longer reachable
+    with pytest.raises(ValueError, match="a call of 'open'"):
         coefficient_from_expression("open(t)", "alpha")
     with pytest.raises(ValueError, match="not a valid formula"):
         coefficient_from_expression("1 +", "alpha")
-    with pytest.raises(ValueError, match="underscores"):
+    with pytest.raises(ValueError, match="attribute"):
         coefficient_from_expression("t.__class__", "alpha")
     with pytest.raises(ValueError, match="empty"):
         coefficient_from_expression("  ", "gamma")
