@@ -81,6 +81,12 @@ class ReferenceStats:
                 f"{path}: mu has shape {mu.shape} and sigma {sigma.shape}; expected (d,) and (d, "
                 "d)."
             )
+        for name, array in (("mu", mu), ("sigma", sigma)):
+            if not np.isfinite(array).all():
+                raise ValueError(
+                    f"{path}: {name} contains NaN or infinite values; reference statistics must "
+                    "be finite (recompute them from the reference images)."
+                )
         return cls(mu, sigma)
 
     def save(self, path: str | Path) -> None:

@@ -135,6 +135,11 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"CIFAR-10 file {str(path)!r}: b'data' must be a uint8 array of shape "
             f"(N, {_PIXELS}); found {desc}."
         )
+    if data.shape[0] == 0:
+        raise ValueError(
+            f"CIFAR-10 file {str(path)!r} holds no images (b'data' has 0 rows; a CIFAR-10 batch "
+            "holds 10000). Re-extract it from cifar-10-python.tar.gz."
+        )
     try:
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except (TypeError, ValueError) as err:

@@ -123,3 +123,13 @@ def test_missing_torch_fidelity_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_fidelity)
     with pytest.raises(ImportError, match=r"FID needs torch-fidelity \(pip install"):
         load_inception(weights)
+
+
+@pytest.mark.parametrize("which", ["mu", "sigma"])
+def test_reference_stats_with_nan_are_refused(tmp_path, which):
+    # issue 24: a NaN mu loaded and every FID became NaN
+    arrays = {"mu": np.arange(3.0), "sigma": np.eye(3)}
+    arrays[which][1] = np.nan
+    np.savez(tmp_path / "ref.npz", **arrays)
+    with pytest.raises(ValueError, match=f"ref.npz: {which} contains NaN or infinite values"):
+        ReferenceStats.load(tmp_path / "ref.npz")
