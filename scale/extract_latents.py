@@ -355,7 +355,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num-workers", type=int, default=8, help="Image-decoding worker processes.")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="Only the first N images (for trials).")
-    args = p.parse_args(argv)
     p.add_argument(
         "--debug", action="store_true", help="Show the full traceback of an input error."
     )

@@ -10,7 +10,8 @@ that references anything else
 
 Model weights for sharing (the zoo, ``ema.safetensors``) are safetensors files with JSON
 metadata; :func:`save_weights` stores a sha256 of the tensors and the metadata in the file and
-:func:`load_weights` checks it, and a folder may hold a ``checksums.json`` manifest of whole-file
+:func:`load_weights` checks it (a file without one is refused unless the caller passes
+``allow_unverified=True``; :func:`seal_weights` adds one to a trusted file), and a folder may hold a ``checksums.json`` manifest of whole-file
 sha256 sums (the zoo ships one) that :func:`verify_manifest` checks.
 
 Every write goes to a temporary file ``.NAME.XXXX.tmp`` in the same folder, is flushed to
@@ -49,6 +50,7 @@ __all__ = [
     "remove_orphan_temporaries",
     "save_checkpoint",
     "save_weights",
+    "seal_weights",
     "update_manifest",
     "verify_manifest",
 ]
@@ -283,20 +285,8 @@ def save_weights(
     return atomic_write(path, lambda tmp: save_file(flat, tmp, metadata=meta))
 
 
-def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Load weights and metadata written by :func:`save_weights`.
-
-    Files that carry a content digest (all written since it was added) are verified; a
-    ``checksums.json`` beside the file is checked too (:func:`verify_manifest`).
-
-    Raises:
-        CheckpointError: If the file is missing, corrupt, modified (digest mismatch) or its
-            metadata is not a JSON object.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No weights file at {path}: the file does not exist.")
-    verify_manifest(path)
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, header metadata) of a safetensors file; CheckpointError if unreadable."""
     try:
         tensors = load_file(path)
         from safetensors import safe_open
@@ -307,10 +297,45 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
         raise CheckpointError(
             f"Could not read weights file {path} ({exc}); the file is corrupt or truncated."
         ) from exc
+    return tensors, header
+
+
+def load_weights(
+    path: str | Path, *, allow_unverified: bool = False
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load weights and metadata written by :func:`save_weights`.
+
+    The file's own content digest (``ucgm_lab_sha256``, over the tensors and the metadata) is
+    verified, and a file without one is refused: an edit that also removed the digest would
+    otherwise load unnoticed. A ``checksums.json`` beside the file is checked too
+    (:func:`verify_manifest`).
+
+    Args:
+        path: The ``.safetensors`` file.
+        allow_unverified: Load a file that carries no digest (one written by other software,
+            or by ucgm-lab before digests existed) without checking it. A digest that is
+            present is always checked. :func:`seal_weights` adds the digest to a file you trust.
+
+    Raises:
+        CheckpointError: If the file is missing, corrupt, modified (digest mismatch), carries
+            no digest (unless ``allow_unverified``) or its metadata is not a JSON object.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No weights file at {path}: the file does not exist.")
+    verify_manifest(path)
+    tensors, header = _read_safetensors(path)
     raw = header.get("ucgm_lab")
     if raw is None:
         raise CheckpointError(f"{path} has no ucgm_lab metadata; it was not written by ucgm-lab.")
     stored = header.get("ucgm_lab_sha256")
+    if stored is None and not allow_unverified:
+        raise CheckpointError(
+            f"{path} carries no content digest (ucgm_lab_sha256), so an edit of its weights or "
+            "metadata could not be detected; it is refused. Rebuild it, add the digest to a file "
+            "you trust with ucgm_lab.training.checkpoint.seal_weights(path), or pass "
+            "allow_unverified=True."
+        )
     if stored is not None and stored != _content_digest(tensors, raw):
         raise CheckpointError(
             f"{path} fails its checksum: its weights or metadata were changed after it was "
@@ -327,6 +352,39 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
             f"{path}: its ucgm_lab metadata must be a JSON object, got {type(meta).__name__}."
         )
     return tensors, meta
+
+
+def seal_weights(path: str | Path) -> Path:
+    """Add the content digest to a weights file that has none (atomically, in place).
+
+    The tensors and the ``ucgm_lab`` metadata string are kept byte for byte; only
+    ``ucgm_lab_sha256`` is added, so :func:`load_weights` verifies the file from now on. Seal
+    only a file you trust: the digest vouches for what the file holds now. A file listed in its
+    folder's ``checksums.json`` must still match it (and the manifest entry is updated).
+
+    Raises:
+        CheckpointError: The file is missing, unreadable, has no ucgm_lab metadata, or already
+            carries a digest that it fails.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No weights file at {path}: the file does not exist.")
+    verify_manifest(path)
+    tensors, header = _read_safetensors(path)
+    raw = header.get("ucgm_lab")
+    if raw is None:
+        raise CheckpointError(f"{path} has no ucgm_lab metadata; it was not written by ucgm-lab.")
+    digest = _content_digest(tensors, raw)
+    stored = header.get("ucgm_lab_sha256")
+    if stored is not None:
+        if stored != digest:
+            raise CheckpointError(f"{path} fails its checksum; it is not sealed again.")
+        return path
+    meta = {"ucgm_lab": raw, "ucgm_lab_sha256": digest}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    if _read_manifest(path.parent) is not None:
+        update_manifest(path)
+    return path
 
 
 def file_sha256(path: str | Path) -> str:
@@ -383,14 +441,15 @@ def update_manifest(path: str | Path) -> Path:
 
 
 def read_zoo_file(
-    folder: str | Path, name: str, build_command: str
+    folder: str | Path, name: str, build_command: str, *, allow_unverified: bool = False
 ) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]]:
     """Read ``<folder>/<name>.safetensors`` of a zoo: (path, tensors, metadata), checksummed.
 
     Args:
-        folder: The checkpoint folder (with its ``checksums.json``).
+        folder: The checkpoint folder (with its ``checksums.json``, if it has one).
         name: The file stem.
         build_command: The command that builds a missing file (quoted in the error).
+        allow_unverified: Passed to :func:`load_weights` (load a file without a digest).
 
     Raises:
         CheckpointError: The file is missing (the message names the folder and the command),
@@ -402,5 +461,5 @@ def read_zoo_file(
             f"The zoo checkpoint {path.name} is missing from the folder {Path(folder).name!r}. "
             f"Build it with `{build_command}`."
         )
-    tensors, meta = load_weights(path)
+    tensors, meta = load_weights(path, allow_unverified=allow_unverified)
     return path, tensors, meta
