@@ -487,7 +487,9 @@ def test_an_extrapolation_start_beyond_the_last_step_is_refused():
     def model(x, t, y=None):
         return x * t[:, None]
 
-    with pytest.raises(ValueError, match=r"extrapolation_start=99 is beyond the last step of this 4-step grid"):
+    with pytest.raises(
+        ValueError, match=r"extrapolation_start=99 is beyond the last step of this 4-step grid"
+    ):
         sample(model, noise, "linear", steps=4, kappa=0.5, extrapolation_start=99)
     sample(model, noise, "linear", steps=4, kappa=0.5, extrapolation_start=3)  # the last step
     sample(model, noise, "linear", steps=1, kappa=0.5)  # the default start on a one-step grid
