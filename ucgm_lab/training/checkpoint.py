@@ -50,6 +50,7 @@ __all__ = [
     "remove_orphan_temporaries",
     "save_checkpoint",
     "save_weights",
+    "seal_checkpoint",
     "seal_weights",
     "update_manifest",
     "verify_manifest",
@@ -179,8 +180,47 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     anything else would make the file unloadable by :func:`load_checkpoint` and is refused here.
     """
     payload = {"format_version": CHECKPOINT_FORMAT_VERSION, **state}
+    payload.pop(DIGEST_KEY, None)  # a state read back from a file: its old digest goes
     _check_plain(payload, "state")
+    payload[DIGEST_KEY] = _state_digest(payload)
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+DIGEST_KEY = "content_sha256"
+"""The key of a training checkpoint's own digest (sha256 of everything else in it)."""
+
+
+def _state_digest(payload: dict[str, Any]) -> str:
+    """sha256 over a checkpoint payload: every key, value, tensor dtype, shape and bytes.
+
+    The walk is deterministic (dict keys sorted), so the digest of a state read back with
+    :func:`load_checkpoint` equals the one computed when it was saved.
+    """
+    digest = hashlib.sha256()
+    _feed(digest, {k: v for k, v in payload.items() if k != DIGEST_KEY})
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if torch.is_tensor(value):
+        t = value.detach().contiguous().cpu()
+        digest.update(f"T|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
+    elif isinstance(value, np.ndarray):
+        a = np.ascontiguousarray(value)
+        digest.update(f"A|{a.dtype.str}|{a.shape}|".encode())
+        digest.update(memoryview(a.reshape(-1).view(np.uint8)))
+    elif isinstance(value, dict):
+        digest.update(f"D|{len(value)}|".encode())
+        for key in sorted(value, key=lambda k: (isinstance(k, int), str(k))):
+            _feed(digest, key)
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)) and not isinstance(value, torch.Size):
+        digest.update(f"{'L' if isinstance(value, list) else 'U'}|{len(value)}|".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"{type(value).__name__}|{value!r}|".encode())
 
 
 _PLAIN = (str, int, float, bool, type(None), torch.dtype, torch.device, torch.Size)
@@ -208,9 +248,16 @@ def _check_plain(value: Any, where: str) -> None:
 
 
 def load_checkpoint(
-    path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    mmap: bool = False,
+    *,
+    allow_unverified: bool = False,
 ) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` without running any code in it.
+
+    The checkpoint's own digest (``content_sha256``, over everything else in it) is verified,
+    and a checkpoint without one is refused unless ``allow_unverified``.
 
     Args:
         path: The file.
@@ -219,11 +266,15 @@ def load_checkpoint(
             are read from the page cache when they are used, so the processes of a node share
             one copy of a large checkpoint in host memory instead of each holding their own.
             The mapping is private: writing to a loaded tensor never changes the file.
+            (The digest check reads every tensor once.)
+        allow_unverified: Load a checkpoint that carries no digest (written before digests
+            existed) without checking it; :func:`seal_checkpoint` adds one to a file you trust.
 
     Raises:
         CheckpointError: If the file is missing, unreadable, references a global outside the
-            allow-list (a crafted or foreign file: nothing in it was executed), or is not a
-            ucgm-lab checkpoint of a known format version.
+            allow-list (a crafted or foreign file: nothing in it was executed), is not a
+            ucgm-lab checkpoint of a known format version, fails its digest, or carries none
+            (unless ``allow_unverified``).
     """
     path = Path(path)
     if not path.is_file():
@@ -255,7 +306,35 @@ def load_checkpoint(
             f"{path} has checkpoint format {state['format_version']}; this version of ucgm-lab reads "
             f"format {CHECKPOINT_FORMAT_VERSION}."
         )
+    stored = state.get(DIGEST_KEY)
+    if stored is None and not allow_unverified:
+        raise CheckpointError(
+            f"{path} carries no content digest ({DIGEST_KEY}), so an edit or corruption could "
+            "not be detected; it is refused. Add the digest to a checkpoint you trust with "
+            "ucgm_lab.training.checkpoint.seal_checkpoint(path), or pass allow_unverified=True "
+            "to load_checkpoint."
+        )
+    if stored is not None and stored != _state_digest(state):
+        raise CheckpointError(
+            f"{path} fails its checksum: its contents were changed after it was written "
+            "(corruption or an edit). Use an earlier checkpoint."
+        )
     return state
+
+
+def seal_checkpoint(path: str | Path) -> Path:
+    """Add the content digest to a training checkpoint that has none (atomically, in place).
+
+    Seal only a file you trust: the digest vouches for what it holds now.
+
+    Raises:
+        CheckpointError: As :func:`load_checkpoint` (a digest that is present must match).
+    """
+    path = Path(path)
+    state = load_checkpoint(path, allow_unverified=True)
+    if DIGEST_KEY in state:
+        return path
+    return save_checkpoint(path, state)
 
 
 # ---------------------------------------------------------------------- shared weights
