@@ -6,7 +6,10 @@ loss history). It is read with ``torch.load(weights_only=True)``: the unpickler 
 tensors, numbers, strings and plain containers only, plus the explicit allow-list
 :data:`ALLOWED_GLOBALS` (numpy's array rebuilders, for the saved numpy RNG state). A file
 that references anything else
-(for example ``os.system`` in a crafted pickle) is refused before any of it is executed.
+(for example ``os.system`` in a crafted pickle) is refused before any of it is executed. It
+carries ``content_sha256``, a digest of everything else in it, which :func:`load_checkpoint`
+verifies (a checkpoint without one is refused unless ``allow_unverified=True``;
+:func:`seal_checkpoint` adds one to a file you trust).
 
 Model weights for sharing (the zoo, ``ema.safetensors``) are safetensors files with JSON
 metadata; :func:`save_weights` stores a sha256 of the tensors and the metadata in the file and
