@@ -13,11 +13,12 @@ derivative itself,
 
     r = rms(D_epsilon - d f^x / dt) / rms(d f^x / dt),
 
-on a batch of training points. The exact derivative comes from one forward-mode pass
-(``torch.func.jvp``) where the network allows it ("jvp"); otherwise it is estimated by
-central differences at several smaller steps h = epsilon / k, k in :data:`FALLBACK_DIVISORS`,
-and r is the largest gap to any of them ("finite differences"). Comparing only epsilon with
-epsilon / 2 has a blind spot: a feature sin(w t) turns D_h into w cos(w t) sinc(w h), and where
+on a batch of training points. By default the derivative is estimated by central differences
+at several smaller steps h = epsilon / k, k in :data:`DIVISORS`, and r is the largest gap to
+any of them ("differences"); ``method="jvp"`` takes the exact derivative from one forward-mode
+pass instead (``torch.autograd.forward_ad``; not the default: its first use in a process
+imports torch's compiler, seconds of start-up, and not every network supports it). Comparing
+only epsilon with epsilon / 2 has a blind spot: a feature sin(w t) turns D_h into w cos(w t) sinc(w h), and where
 sinc(w epsilon) = sinc(w epsilon / 2) (w = 2513: both ~0; w = 5000: both -0.005) the two
 agree while both are wrong. The sincs at epsilon / 2, / 3, / 5 and / 16 have no common zero
 with the one at epsilon below w = 240 pi / epsilon (lcm(2, 3, 5, 16) = 240).
@@ -32,6 +33,8 @@ runs one for lambda > 0.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -46,7 +49,7 @@ from .transports import Transport, broadcast_time, get_transport
 __all__ = [
     "DEFAULT_RECHECK_AFTER",
     "DEFAULT_THRESHOLD",
-    "FALLBACK_DIVISORS",
+    "DIVISORS",
     "TimeSensitivity",
     "TimeSensitivityMonitor",
     "TimeSensitivityWarning",
@@ -63,10 +66,10 @@ off by tens of percent or more."""
 DEFAULT_RECHECK_AFTER = 100
 """Calls after which :class:`TimeSensitivityMonitor` measures a second time."""
 
-FALLBACK_DIVISORS = (2, 3, 5, 16)
-"""Without a JVP, D_epsilon is compared with D_{epsilon / k} for these k."""
+DIVISORS = (2, 3, 5, 16)
+"""D_epsilon is compared with D_{epsilon / k} for these k (without ``method="jvp"``)."""
 
-Method = Literal["auto", "jvp", "finite differences"]
+Method = Literal["differences", "jvp", "auto"]
 
 
 class TimeSensitivityWarning(UserWarning):
@@ -84,9 +87,9 @@ class TimeSensitivity:
         derivative_rms: rms(D), the size of the derivative itself.
         threshold: The r above which the network counts as too fast.
         samples: Number of (x, t, z) points measured.
-        method: "jvp" (exact derivative) or "finite differences" (steps epsilon / k).
-        network_derivative_rms: rms(dF / dt) of the network output along the path (with the
-            JVP; None otherwise). Zero for a network whose output does not depend on t yet.
+        method: "differences" (steps epsilon / k) or "jvp" (exact derivative).
+        network_derivative_rms: rms(dF / dt) of the network output along the path (the
+            same estimate). Zero for a network whose output does not depend on t yet.
     """
 
     epsilon: float
@@ -94,7 +97,7 @@ class TimeSensitivity:
     derivative_rms: float
     threshold: float
     samples: int
-    method: str = "jvp"
+    method: str = "differences"
     network_derivative_rms: float | None = None
 
     @property
@@ -108,7 +111,7 @@ class TimeSensitivity:
         against = (
             "its exact derivative (JVP)"
             if self.method == "jvp"
-            else "differences at epsilon / " + ", ".join(map(str, FALLBACK_DIVISORS))
+            else "the differences at epsilon / " + ", ".join(map(str, DIVISORS))
         )
         head = (
             f"The central difference of the data estimate at epsilon = {self.epsilon:g} is "
@@ -139,7 +142,7 @@ def time_sensitivity(
     max_samples: int = 256,
     threshold: float = DEFAULT_THRESHOLD,
     seed: int = 0,
-    method: Method = "auto",
+    method: Method = "differences",
 ) -> TimeSensitivity:
     """Measure how far the objective's lambda = 1 central difference is from a derivative.
 
@@ -147,8 +150,9 @@ def time_sensitivity(
     objective does at lambda = 1) and z ~ N(0, I) from its own generator, so the caller's random
     state is untouched, and evaluates the data estimate f^x (eq. 2) along
     x_r = alpha(r) z + gamma(r) x: at t +- epsilon, and its derivative in t (one
-    ``torch.func.jvp``; or central differences at t +- epsilon / k), without gradients, outside
-    autocast, in the model's parameter dtype, in batches of at most 2 ``max_samples`` rows.
+    central differences at t +- epsilon / k, or one forward-mode pass), without gradients, outside
+    autocast, eagerly (compiled parts of the network run uncompiled), in the model's parameter
+    dtype, in batches of at most 2 ``max_samples`` rows.
 
     Args:
         model: ``model(x_t, t, y=None) -> F`` (wrappers such as DDP are stripped).
@@ -160,8 +164,8 @@ def time_sensitivity(
         max_samples: Number of data rows to use.
         threshold: r above which :attr:`TimeSensitivity.too_fast` is true.
         seed: Seed of the check's own generator.
-        method: "auto" (the JVP, falling back to finite differences when the network does not
-            support forward-mode differentiation), "jvp" or "finite differences".
+        method: "differences" (default), "jvp" (raises if the network does not support
+            forward-mode differentiation) or "auto" (the JVP, else the differences).
 
     Returns:
         :class:`TimeSensitivity`.
@@ -173,8 +177,8 @@ def time_sensitivity(
     check_labels(y, x.shape[0], "y")
     if not 0 < epsilon < 0.5:
         raise ValueError(f"epsilon must lie in (0, 0.5), got {epsilon}.")
-    if method not in ("auto", "jvp", "finite differences"):
-        raise ValueError(f"method must be 'auto', 'jvp' or 'finite differences', got {method!r}.")
+    if method not in ("differences", "jvp", "auto"):
+        raise ValueError(f"method must be 'differences', 'jvp' or 'auto', got {method!r}.")
     tr = get_transport(transport)
     net = unwrap_model(model) if isinstance(model, nn.Module) else model
     n = min(int(max_samples), x.shape[0])
@@ -187,22 +191,31 @@ def time_sensitivity(
     t = dist.sample(n, device=device, dtype=dtype, generator=gen, t_min=epsilon, t_max=1 - epsilon)
     z = torch.randn(xs.shape, generator=gen, device=device, dtype=dtype)
     path = _Path(net, tr, xs, z, ys, dtype)
-    with torch.no_grad(), torch.autocast(device_type=device.type, enabled=False):
-        d_eps = path.central_difference(t, epsilon)
+    # eager even inside torch.compile'd networks (compile_blocks): the check's batch sizes and
+    # its forward-mode pass must not trigger compilations. Nothing is compiled unless dynamo
+    # is loaded, and importing it only for this would cost seconds.
+    compiled = "torch._dynamo" in sys.modules
+    eager = torch.compiler.set_stance("force_eager") if compiled else contextlib.nullcontext()
+    with eager, torch.no_grad(), torch.autocast(device_type=device.type, enabled=False):
+        d_eps = path.central_difference(t, epsilon)[0]
         exact = None
-        if method != "finite differences":
+        if method != "differences":
             try:
                 exact = path.jvp(t)
-            except Exception:  # a network without forward-mode support: fall back
+            except Exception as exc:  # a network without forward-mode support
                 if method == "jvp":
-                    raise
+                    raise ValueError(
+                        f"method='jvp' needs a network that supports forward-mode "
+                        f"differentiation; this one raised {type(exc).__name__}: {exc}. Use "
+                        "method='differences'."
+                    ) from exc
         if exact is not None:
-            d_true, d_net = exact
-            references = [d_true]
-            used, net_rms = "jvp", float(_rms(d_net))
+            references, d_net = [exact[0]], exact[1]
+            used = "jvp"
         else:
-            references = [path.central_difference(t, epsilon / k) for k in FALLBACK_DIVISORS]
-            used, net_rms = "finite differences", None
+            pairs = [path.central_difference(t, epsilon / k) for k in DIVISORS]
+            references, d_net = [d for d, _ in pairs], pairs[-1][1]
+            used = "differences"
     rel = max(float(_rms(d_eps - d) / _rms(d).clamp_min(1e-12)) for d in references)
     return TimeSensitivity(
         epsilon=float(epsilon),
@@ -211,7 +224,7 @@ def time_sensitivity(
         threshold=float(threshold),
         samples=n,
         method=used,
-        network_derivative_rms=net_rms,
+        network_derivative_rms=float(_rms(d_net)),
     )
 
 
@@ -231,34 +244,36 @@ class _Path:
         F = call_model(self.net, x_t, self.tr.model_time(t).to(self.dtype), self.y).to(self.dtype)
         return F, self.tr.predict_x(F, x_t, t_b)
 
-    def central_difference(self, t: Tensor, h: float) -> Tensor:
-        """(f^x(t + h) - f^x(t - h)) / (2 h) in float64, shape (B, ...); one batched call."""
+    def central_difference(self, t: Tensor, h: float) -> tuple[Tensor, Tensor]:
+        """The central differences of f^x and of F at half-width h, in float64, each (B, ...).
+
+        One batched call of 2 B rows.
+        """
         both = torch.cat([t + h, t - h])
         double = _Path(self.net, self.tr, _twice(self.x), _twice(self.z), self.y, self.dtype)
         if self.y is not None:
             double.y = self.y.repeat(2)
-        f_plus, f_minus = double.outputs(both)[1].double().chunk(2)
-        return (f_plus - f_minus) / (2 * h)
+        F, f = double.outputs(both)
+        F_plus, F_minus = F.double().chunk(2)
+        f_plus, f_minus = f.double().chunk(2)
+        return (f_plus - f_minus) / (2 * h), (F_plus - F_minus) / (2 * h)
 
     def jvp(self, t: Tensor) -> tuple[Tensor, Tensor]:
         """(d f^x / dt, dF / dt) by one forward-mode pass, in float64, each (B, ...)."""
-        _, (d_F, d_f) = _jvp()(self.outputs, (t,), (torch.ones_like(t),))
+        import torch.autograd.forward_ad as fwAD
+
+        with warnings.catch_warnings(), fwAD.dual_level():
+            # torch's first forward-mode use imports its JVP decompositions, which warn that
+            # torch.jit.script is deprecated (torch 2.13): not the user's business
+            warnings.filterwarnings("ignore", ".*torch.jit.script", DeprecationWarning)
+            F, f = self.outputs(fwAD.make_dual(t, torch.ones_like(t)))
+            d_F, d_f = fwAD.unpack_dual(F).tangent, fwAD.unpack_dual(f).tangent
+        if d_F is None or d_f is None:  # the output does not depend on t at all
+            d_F = torch.zeros_like(F) if d_F is None else d_F
+            d_f = torch.zeros_like(f) if d_f is None else d_f
         if not (torch.isfinite(d_f).all() and torch.isfinite(d_F).all()):
             raise FloatingPointError("non-finite JVP")
         return d_f.double(), d_F.double()
-
-
-def _jvp():
-    """``torch.func.jvp``, imported quietly.
-
-    torch's own import of its JVP decompositions emits ``torch.jit.script`` deprecation
-    warnings (torch 2.13); they are not the user's business.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import torch._decomp.decompositions_for_jvp  # noqa: F401 - what jvp imports on first use
-        from torch.func import jvp
-    return jvp
 
 
 def _twice(a: Tensor) -> Tensor:

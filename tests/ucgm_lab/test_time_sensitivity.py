@@ -113,15 +113,13 @@ def test_measure_against_an_independent_computation():
     # the exact derivative by reverse-mode autograd (each f_i depends on t_i only)
     tt = t.clone().requires_grad_(True)
     exact = torch.stack([torch.autograd.grad(fx(tt)[:, j].sum(), tt)[0] for j in range(2)], dim=1)
-    jvp = time_sensitivity(model, x, "linear", epsilon=eps, max_samples=64)
+    jvp = time_sensitivity(model, x, "linear", epsilon=eps, max_samples=64, method="jvp")
     assert jvp.method == "jvp" and jvp.relative_change == pytest.approx(rel(d_eps, exact), rel=1e-9)
-    fd = time_sensitivity(
-        model, x, "linear", epsilon=eps, max_samples=64, method="finite differences"
-    )
+    fd = time_sensitivity(model, x, "linear", epsilon=eps, max_samples=64)
     expected = max(
         rel(d_eps, (fx(t + eps / k) - fx(t - eps / k)) / (2 * eps / k)) for k in (2, 3, 5, 16)
     )
-    assert fd.method == "finite differences"
+    assert fd.method == "differences"
     assert fd.relative_change == pytest.approx(expected, rel=1e-9)
     assert jvp.samples == 64 and jvp.epsilon == eps
 
@@ -138,7 +136,7 @@ class OneFrequency(torch.nn.Module):
         return self.lin(torch.cat([x, torch.sin(self.w * t)[:, None]], 1))
 
 
-@pytest.mark.parametrize("method", ["jvp", "finite differences"])
+@pytest.mark.parametrize("method", ["jvp", "differences"])
 @pytest.mark.parametrize("w", [2513.0, 5000.0])
 def test_fires_where_epsilon_and_epsilon_over_2_alias(w, method):
     # issue 24: sinc(w eps) = sinc(w eps / 2) (both ~0 at w = 2513, both -0.005 at 5000), so
@@ -149,15 +147,16 @@ def test_fires_where_epsilon_and_epsilon_over_2_alias(w, method):
 
 
 @pytest.mark.parametrize("name", list(_nets(False)))
-def test_jvp_and_finite_differences_agree_on_smooth_networks(name):
+def test_jvp_and_differences_agree_on_smooth_networks(name):
     net = _nets(False)[name]
-    jvp = time_sensitivity(net, _x())
-    fd = time_sensitivity(net, _x(), method="finite differences")
-    assert jvp.method == "jvp" and fd.relative_change < 0.01 and jvp.relative_change < 0.01
+    jvp = time_sensitivity(net, _x(), method="jvp")
+    fd = time_sensitivity(net, _x())
+    assert fd.method == "differences" and jvp.method == "jvp"
+    assert fd.relative_change < 0.01 and jvp.relative_change < 0.01
     assert fd.derivative_rms == pytest.approx(jvp.derivative_rms, rel=1e-3)
 
 
-def test_falls_back_to_finite_differences_without_forward_mode():
+def test_auto_falls_back_to_differences_without_forward_mode():
     class NoForwardMode(torch.autograd.Function):
         @staticmethod
         def forward(ctx, a):
@@ -172,10 +171,11 @@ def test_falls_back_to_finite_differences_without_forward_mode():
     def model(x_t, t, y=None):
         return NoForwardMode.apply(net(x_t, t))
 
-    result = time_sensitivity(model, _x())
-    assert result.method == "finite differences" and result.too_fast
-    with pytest.raises(Exception):  # noqa: B017 - whatever torch raises for the missing jvp
+    result = time_sensitivity(model, _x(), method="auto")
+    assert result.method == "differences" and result.too_fast
+    with pytest.raises(ValueError, match="method='jvp' needs a network that supports forward-mode"):
         time_sensitivity(model, _x(), method="jvp")
+    assert time_sensitivity(net, _x(), method="auto").method == "jvp"
 
 
 def test_a_zero_output_layer_is_checked_again_after_training_steps():
