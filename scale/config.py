@@ -267,6 +267,8 @@ class EvaluationConfig:
         features: "inception" (torch-fidelity InceptionV3, FID), "pixels" (8 x 8 pixel
             features, a smoke test, not FID) or "none" (only generate).
         reference_stats: A .npz with ``mu`` and ``sigma`` of the reference features.
+        reference_stats_unverified: Accept reference statistics without the digest that
+            ucgm-lab writes (statistics from elsewhere, e.g. ADM's reference batches).
         inception_weights: Path of torch-fidelity's InceptionV3 weights
             (weights-inception-2015-12-05-6726825d.pth).
         save_images: PNGs to save per process (0: none).
@@ -281,6 +283,7 @@ class EvaluationConfig:
     batch_size: int = 125
     features: Literal["inception", "pixels", "none"] = "inception"
     reference_stats: str | None = None
+    reference_stats_unverified: bool = False
     inception_weights: str | None = None
     save_images: int = 0
     output_dir: str | None = None

@@ -14,6 +14,7 @@ from scale.config import ConfigError
 from ucgm_lab.objective import NonFiniteError
 from ucgm_lab.sampler import NonFiniteSampleError
 from ucgm_lab.training.checkpoint import CheckpointError
+from ucgm_lab.training.latents import LatentShardError
 from ucgm_lab.training.trainer import NonFiniteLossError, ResumeMismatchError
 
 __all__ = ["USER_ERRORS", "report_user_errors"]
@@ -21,6 +22,7 @@ __all__ = ["USER_ERRORS", "report_user_errors"]
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError,
     CheckpointError,
+    LatentShardError,
     ResumeMismatchError,
     NonFiniteLossError,
     NonFiniteError,

@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 from scale.autoencoders import SUPPORTED_AUTOENCODERS, resolve_autoencoder_class
 from scale.builders import check_world_size, encode_images, load_autoencoder, use_cpu
 from scale.config import AutoencoderConfig
+from scale.errors import report_user_errors
 from scale.images import ImageFolderListing, list_image_folder, load_image
 from ucgm_lab.training.checkpoint import atomic_write
 from ucgm_lab.training.latents import (
@@ -121,8 +122,17 @@ class _ShardImages(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return load_image(self.root / self.files[i], self.image_size), self.labels[i]
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
+        """(image, label, "") or, for a file PIL cannot read, (zeros, label, the reason).
+
+        The reason travels back as data, not as an exception: a DataLoader worker's exception
+        reaches the main process with the worker's traceback in its message.
+        """
+        try:
+            return load_image(self.root / self.files[i], self.image_size), self.labels[i], ""
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for a broken file
+            empty = torch.zeros(3, self.image_size, self.image_size)
+            return empty, self.labels[i], f"{type(exc).__name__}: {exc}"
 
 
 def _check_settings(out: Path, settings: ExtractionSettings, is_main: bool, barrier: Any) -> None:
@@ -181,7 +191,16 @@ def _encode_shard(
         gen = torch.Generator(device=device).manual_seed(settings.seed * 1_000_003 + shard)
     storage = _STORAGE[settings.storage_dtype]
     lat, lat_flip, labels = [], [], []
-    for images, y in loader:
+    done = 0
+    for images, y, problems in loader:
+        for j, problem in enumerate(problems):
+            if problem:
+                name = dataset.root / dataset.files[done + j]
+                raise ValueError(
+                    f"cannot read image {name} ({problem}); remove or replace the file and run "
+                    "again (finished shards are kept)."
+                )
+        done += len(problems)
         images = images.to(device)
         z = encode_images(ae, torch.cat([images, images.flip(-1)]), settings.latent, gen)
         z, z_flip = z.chunk(2)
@@ -357,6 +376,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num-workers", type=int, default=8, help="Image-decoding worker processes.")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="Only the first N images (for trials).")
+    p.add_argument(
+        "--debug", action="store_true", help="Show the full traceback of an input error."
+    )
     args = p.parse_args(argv)
     if args.shard_size < 1 or args.batch_size < 1 or args.image_size < 8:
         p.error("--shard-size and --batch-size must be positive and --image-size at least 8.")
@@ -364,13 +386,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         resolve_autoencoder_class(args.autoencoder_class, args.allow_custom_autoencoder)
     except ValueError as exc:
         p.error(f"--autoencoder-class: {exc}")
+    if args.limit is not None and args.limit < 1:
+        p.error(f"--limit must be a positive number of images, got {args.limit}.")
+    if args.num_workers < 0:
+        p.error(f"--num-workers must be 0 or more, got {args.num_workers}.")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
-    extract(parse_args(argv))
-    return 0
+    """Entry point; returns the exit status (2 with a one-line message for an input error)."""
+    args = parse_args(argv)
+
+    def run() -> int:
+        extract(args)
+        return 0
+
+    return report_user_errors("scale/extract_latents.py", run, args.debug)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ torch-fidelity and torchvision.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from torch import Tensor, nn
 
 from ucgm_lab.metrics.frechet import frechet_distance
 from ucgm_lab.metrics.inception import INCEPTION_WEIGHTS_FILE, INCEPTION_WEIGHTS_URL
+from ucgm_lab.training.checkpoint import atomic_write
 
 __all__ = [
     "INCEPTION_WEIGHTS_FILE",
@@ -54,12 +56,17 @@ class ReferenceStats:
     sigma: np.ndarray
 
     @classmethod
-    def load(cls, path: str | Path) -> ReferenceStats:
-        """Read a ``.npz`` with arrays ``mu`` and ``sigma``.
+    def load(cls, path: str | Path, *, allow_unverified: bool = False) -> ReferenceStats:
+        """Read a ``.npz`` with arrays ``mu`` and ``sigma`` (and the digest ``sha256``).
+
+        Files written by :meth:`save` carry a sha256 of mu and sigma, which is verified; a
+        file without one is refused unless ``allow_unverified`` (statistics from elsewhere,
+        e.g. ADM's reference batches: ``evaluation.reference_stats_unverified: true``).
 
         Raises:
             FileNotFoundError: If the file is missing.
-            ValueError: Naming the file, if it lacks mu/sigma or their shapes disagree.
+            ValueError: Naming the file, if it lacks mu/sigma, their shapes disagree, they are
+                not finite, the digest is missing (unless allowed) or does not match.
         """
         path = Path(path)
         if not path.is_file():
@@ -72,20 +79,58 @@ class ReferenceStats:
                     np.asarray(data["mu"], np.float64),
                     np.asarray(data["sigma"], np.float64),
                 )
+                stored = str(data["sha256"]) if "sha256" in data.files else None
+                digest = _stats_digest(data["mu"], data["sigma"])
         except (KeyError, ValueError, OSError) as exc:
             raise ValueError(
                 f"{path} must be a .npz holding arrays 'mu' (d,) and 'sigma' (d, d) ({exc})."
             ) from exc
+        if stored is None and not allow_unverified:
+            raise ValueError(
+                f"{path} carries no digest (sha256) of mu and sigma, so an edit could not be "
+                "detected; statistics written by ucgm-lab carry one. For statistics from "
+                "elsewhere (e.g. ADM's reference batches) set "
+                "evaluation.reference_stats_unverified: true "
+                "(ReferenceStats.load(path, allow_unverified=True))."
+            )
+        if stored is not None and stored != digest:
+            raise ValueError(
+                f"{path} fails its digest: mu or sigma were changed after it was written. "
+                "Recompute the statistics."
+            )
         if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
             raise ValueError(
                 f"{path}: mu has shape {mu.shape} and sigma {sigma.shape}; expected (d,) and (d, "
                 "d)."
             )
+        for name, array in (("mu", mu), ("sigma", sigma)):
+            if not np.isfinite(array).all():
+                raise ValueError(
+                    f"{path}: {name} contains NaN or infinite values; reference statistics must "
+                    "be finite (recompute them from the reference images)."
+                )
         return cls(mu, sigma)
 
-    def save(self, path: str | Path) -> None:
-        """Write as ``.npz`` (mu, sigma)."""
-        np.savez(path, mu=self.mu, sigma=self.sigma)
+    def save(self, path: str | Path) -> Path:
+        """Write atomically as ``.npz``: mu, sigma and ``sha256``, their digest."""
+        mu, sigma = np.asarray(self.mu), np.asarray(self.sigma)
+        digest = np.array(_stats_digest(mu, sigma))
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as fh:  # a handle: np.savez would append .npz to a name
+                np.savez(fh, mu=mu, sigma=sigma, sha256=digest)
+
+        return atomic_write(path, write)
+
+
+def _stats_digest(mu: np.ndarray, sigma: np.ndarray) -> str:
+    """sha256 over each array's name, dtype, shape and bytes (hex)."""
+    digest = hashlib.sha256()
+    for name, array in (("mu", mu), ("sigma", sigma)):
+        a = np.ascontiguousarray(array)
+        digest.update(f"{name}|{a.dtype.str}|{a.shape}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
 
 
 class FeatureMoments:

@@ -136,7 +136,11 @@ def evaluate(
         raise FileNotFoundError(
             f"No checkpoint {ckpt}: give --checkpoint (ema.safetensors or a training checkpoint)."
         )
-    reference = ReferenceStats.load(ev.reference_stats) if ev.reference_stats else None
+    reference = (
+        ReferenceStats.load(ev.reference_stats, allow_unverified=ev.reference_stats_unverified)
+        if ev.reference_stats
+        else None
+    )
     extractor, dim = _feature_extractor(cfg, device)
     if reference is not None and extractor is not None and reference.mu.shape[0] != dim:
         raise ValueError(
@@ -193,7 +197,7 @@ def evaluate(
         result["feature_count"] = int(moments.count)
         if acc.is_main_process:
             mu, sigma = moments.stats()
-            atomic_write(out_dir / "features_stats.npz", lambda tmp: _save_npz(tmp, mu, sigma))
+            ReferenceStats(mu, sigma).save(out_dir / "features_stats.npz")  # with its digest
             if reference is not None:
                 result["fid"] = fid_from_moments(moments, reference)
                 result["reference_stats"] = str(ev.reference_stats)
@@ -212,11 +216,6 @@ def evaluate(
         )
     )
     return result
-
-
-def _save_npz(path: str, mu: np.ndarray, sigma: np.ndarray) -> None:
-    with open(path, "wb") as fh:
-        np.savez(fh, mu=mu, sigma=sigma)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -203,6 +203,12 @@ def load_cifar10(root: str | Path, split: str = "train") -> ImageDataset:
     for path in paths:  # report a missing file before spending time on reading
         _require_file(path)
     batches = [_read_batch(path) for path in paths]
+    for path, (data, _) in zip(paths, batches, strict=True):
+        if data.shape[0] == 0:
+            raise ValueError(
+                f"CIFAR-10 file {str(path)!r} holds no images (b'data' has 0 rows; a CIFAR-10 "
+                "batch holds 10000). Re-extract it from cifar-10-python.tar.gz."
+            )
     class_names = _read_class_names(folder)
     data = np.concatenate([d for d, _ in batches])
     labels = np.concatenate([lab for _, lab in batches])

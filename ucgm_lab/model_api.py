@@ -8,6 +8,7 @@ class input is called as ``model(x_t, t)``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import torch
@@ -27,13 +28,43 @@ __all__ = [
 Model = Callable[..., Tensor]
 
 
+def _wrapper_types() -> tuple[tuple[type, str], ...]:
+    """The distributed / compile wrapper classes and the attribute holding their model.
+
+    ``torch.compile``'s ``OptimizedModule`` and FSDP are looked up only if their modules are
+    already imported: a model cannot be an instance of a class nobody has loaded, and
+    importing ``torch._dynamo`` just to check would cost a second.
+    """
+    found: list[tuple[type, str]] = [
+        (nn.DataParallel, "module"),
+        (nn.parallel.DistributedDataParallel, "module"),
+    ]
+    dynamo = sys.modules.get("torch._dynamo.eval_frame")
+    if dynamo is not None and hasattr(dynamo, "OptimizedModule"):
+        found.append((dynamo.OptimizedModule, "_orig_mod"))
+    fsdp = sys.modules.get("torch.distributed.fsdp")
+    if fsdp is not None and hasattr(fsdp, "FullyShardedDataParallel"):
+        found.append((fsdp.FullyShardedDataParallel, "module"))
+    return tuple(found)
+
+
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """Strip distributed / compile wrappers (``.module``, ``._orig_mod``) from a model."""
+    """Strip distributed / compile wrappers from a model.
+
+    Only the known wrapper classes are stripped, by type (``DataParallel``,
+    ``DistributedDataParallel``, FSDP: ``.module``; ``torch.compile``'s ``OptimizedModule``:
+    ``._orig_mod``), never by attribute: a wrapper that is part of the model, such as
+    :class:`~ucgm_lab.networks.TimeScaled` (whose ``__getattr__`` forwards ``.module`` of the
+    network inside it), stays.
+    """
+    wrappers = _wrapper_types()
     while True:
-        if hasattr(model, "module") and isinstance(model.module, nn.Module):
-            model = model.module
-        elif hasattr(model, "_orig_mod") and isinstance(model._orig_mod, nn.Module):
-            model = model._orig_mod
+        for cls, attribute in wrappers:
+            if isinstance(model, cls):
+                inner = getattr(model, attribute)
+                if isinstance(inner, nn.Module):
+                    model = inner
+                    break
         else:
             return model
 

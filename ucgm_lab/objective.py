@@ -42,7 +42,7 @@ from .model_api import (
     unwrap_model,
 )
 from .schedules import BetaTimeDistribution
-from .time_sensitivity import TimeSensitivity, warn_if_time_sensitive
+from .time_sensitivity import TimeSensitivity, TimeSensitivityMonitor
 from .transports import Coefficients, Transport, broadcast_time, get_transport
 
 __all__ = [
@@ -211,12 +211,16 @@ class UCGMObjective:
             sync) and, if not, raise :class:`NonFiniteError` naming the first non-finite
             quantity (x, the noise, the network output F_t, the target). The
             :class:`~ucgm_lab.training.Trainer` turns it off: its own guard checks the loss.
-        check_time_sensitivity: For lambda > 0, measure once, at the first call and before any
+        check_time_sensitivity: For lambda > 0, measure at the first call, before any
             gradient, whether the network's output changes too fast in t for the central
             difference at ``epsilon`` (:func:`~ucgm_lab.time_sensitivity.time_sensitivity`), and
             emit a :class:`~ucgm_lab.time_sensitivity.TimeSensitivityWarning` saying what to
-            do if so. The measurement is kept in :attr:`time_sensitivity`. Costs one no-grad
-            forward of up to 1024 points; the caller's random state is untouched.
+            do if so; when it does not warn, measure once more after
+            :data:`~ucgm_lab.time_sensitivity.DEFAULT_RECHECK_AFTER` calls
+            (:class:`~ucgm_lab.time_sensitivity.TimeSensitivityMonitor`: a network whose output
+            starts at zero is constant in t at first). The latest measurement is kept in
+            :attr:`time_sensitivity`. Each costs a no-grad JVP and forwards of up to 512
+            points; the caller's random state is untouched.
 
     Dtypes: the network is called in its parameters' dtype (the model's dtype wins; inputs are
     cast to it), the objective's arithmetic runs in float64 for float64 data and in float32
@@ -323,9 +327,12 @@ class UCGMObjective:
         if teacher is not None:
             self.frozen_teacher = copy.deepcopy(unwrap_model(teacher)).requires_grad_(False).eval()
         self._pending_state: dict[str, Any] | None = None
-        self._time_check_pending = bool(check_time_sensitivity) and lam > 0
+        self.time_monitor: TimeSensitivityMonitor | None = (
+            TimeSensitivityMonitor() if bool(check_time_sensitivity) and lam > 0 else None
+        )
+        """When the time check runs (None when off); its ``results`` hold every measurement."""
         self.time_sensitivity: TimeSensitivity | None = None
-        """The measurement made before the first lambda > 0 step (None before it, or when off)."""
+        """The latest time-check measurement (None before the first, or when off)."""
 
     # ------------------------------------------------------------------ public API
     def settings(self) -> dict[str, Any]:
@@ -400,9 +407,8 @@ class UCGMObjective:
         lam = self.consistency_ratio
         compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         device = x.device
-        if self._time_check_pending:
-            self._time_check_pending = False
-            self.time_sensitivity = warn_if_time_sensitive(
+        if self.time_monitor is not None:  # measures at call 0 and once later (if quiet)
+            self.time_monitor.step(
                 model,
                 x,
                 self.transport,
@@ -410,6 +416,7 @@ class UCGMObjective:
                 epsilon=self.epsilon,
                 time_distribution=self.time_distribution,
             )
+            self.time_sensitivity = self.time_monitor.latest
 
         t_lo = self.epsilon if lam == 1 else None
         t_hi = 1 - self.epsilon if lam == 1 else None

@@ -47,6 +47,7 @@ __all__ = [
     "MULTISTEP_FORMS",
     "adams_bashforth_weight",
     "auto_stochastic_ratio",
+    "divisor_tolerance",
     "extrapolate",
     "multistep_estimates",
     "transport_rates",
@@ -61,7 +62,44 @@ MAX_STEPS = 100_000
 """Largest number of steps :func:`sample` accepts (every step's estimates are kept in memory)."""
 
 DIVISOR_TOLERANCE = 1e-8
-"""The order-2 correction refuses divisors gamma(t_i) (or alpha(t_i)) smaller than this."""
+"""The order-2 correction refuses divisors gamma(t_i) (or alpha(t_i)) smaller than this in
+float64; other dtypes scale it (:func:`divisor_tolerance`)."""
+
+
+def divisor_tolerance(dtype: torch.dtype) -> float:
+    """Smallest |gamma(t_i)| (or |alpha(t_i)|) the order-2 correction divides by in ``dtype``.
+
+    The correction multiplies the state by gamma(t') / gamma(t) and subtracts two terms of
+    that size, so its rounding error is about eps / |gamma(t)| (eps the dtype's machine
+    epsilon): the divisor must be large enough that at most half the digits are lost,
+    |gamma(t)| >= ~sqrt(eps). ``DIVISOR_TOLERANCE`` = 1e-8 is this bound in float64
+    (sqrt(2.2e-16) = 1.5e-8); other dtypes scale it by sqrt(eps / eps_float64): 2.4e-4 in
+    float32 (where cos(pi / 2) evaluates to -4.4e-8, not 6e-17), 2.1e-2 in float16.
+    """
+    ratio = torch.finfo(dtype).eps / torch.finfo(torch.float64).eps
+    return DIVISOR_TOLERANCE * math.sqrt(ratio)
+
+
+def _check_divisor(
+    divisor: float, dtype: torch.dtype, t_now: float, transport: Transport, form: str
+) -> None:
+    """Raise the correction's one-line error if ``divisor`` is below the dtype's tolerance."""
+    tolerance = divisor_tolerance(dtype)
+    if abs(divisor) >= tolerance:
+        return
+    noise_form = form == "noise"
+    name = "gamma" if noise_form else "alpha"
+    raise ValueError(
+        f"The {form}-form second-order correction divides by {name}(t_i) = {divisor:.3g} "
+        f"(below {tolerance:.2g}, the tolerance in {str(dtype).replace('torch.', '')}) at "
+        f"t_i = {t_now:g} for transport {transport.name!r}. "
+        + (
+            "Start the time grid slightly below 1 (a gap_noise > 0, or a first time point "
+            "such as 0.999), or use correction='data'."
+            if noise_form
+            else "Use correction='noise'."
+        )
+    )
 
 
 class NonFiniteSampleError(FloatingPointError):
@@ -248,6 +286,8 @@ def second_order_correction(
     est: Decomposition,
     est_next: Decomposition,
     form: Literal["noise", "data"] = "noise",
+    *,
+    _grid_checked: bool = False,
 ) -> Tensor:
     """Corrected next state of second-order UCGM-S (Alg. 2 lines 10-11).
 
@@ -280,25 +320,17 @@ def second_order_correction(
         The corrected state at t_{i+1}.
 
     Raises:
-        ValueError: If the divisor (gamma(t_i) or alpha(t_i)) is below ``DIVISOR_TOLERANCE``
-            in magnitude (e.g. cos(pi/2) = 6e-17 for TrigFlow at t = 1).
+        ValueError: If the divisor (gamma(t_i) or alpha(t_i)) is below
+            :func:`divisor_tolerance` of its dtype in magnitude (e.g. cos(pi/2) = 6e-17 in
+            float64, -4.4e-8 in float32, for TrigFlow at t = 1). :func:`sample` checks its
+            whole grid once before the first step (``_grid_checked=True`` skips it here).
     """
     c_now, c_next = transport.coefficients(t_now), transport.coefficients(t_next)
     noise_form = form == "noise"
     divisor = c_now.gamma if noise_form else c_now.alpha
-    if abs(float(divisor)) < DIVISOR_TOLERANCE:
-        name = "gamma" if noise_form else "alpha"
-        raise ValueError(
-            f"The {form}-form second-order correction divides by {name}(t_i) = {float(divisor):.3g} "
-            f"(below {DIVISOR_TOLERANCE:g}) at "
-            f"t_i = {float(t_now):g} for transport {transport.name!r}. "
-            + (
-                "Start the time grid slightly below 1 (a gap_noise > 0, or a first time point "
-                "such as 0.999), or use correction='data'."
-                if noise_form
-                else "Use correction='noise'."
-            )
-        )
+    if not _grid_checked:
+        dtype = divisor.dtype if torch.is_tensor(divisor) else torch.float64
+        _check_divisor(float(divisor), dtype, float(t_now), transport, form)
     if noise_form:
         ratio = c_next.gamma / divisor
         mean_z = 0.5 * (est.z_hat + est_next.z_hat)
@@ -468,6 +500,14 @@ def sample(
 
     times = time_grid(steps, order, schedule, time_points)
     num_points = times.numel() - 1
+    if (kappa > 0 or multistep is not None) and 1 < extrapolation_start >= num_points:
+        # steps i = 0 .. num_points - 1; the default 1 stays accepted on a one-step grid
+        used = f"kappa={kappa}" if multistep is None else f"multistep={multistep!r}"
+        raise ValueError(
+            f"extrapolation_start={extrapolation_start} is beyond the last step of this "
+            f"{num_points}-step grid (steps 0..{num_points - 1}), so {used} would never be "
+            f"applied: use extrapolation_start <= {max(num_points - 1, 1)}, or kappa=0."
+        )
     if accumulate_float64 is None:
         accumulate_float64 = noise.device.type != "mps"
     state_dtype = torch.float64 if accumulate_float64 else noise.dtype
@@ -492,6 +532,10 @@ def sample(
         )[:5],
         dim=1,
     ).tolist()
+    if order == 2:  # the correction's divisors at t_0 .. t_{N-2}, once, before any step
+        column = 1 if correction == "noise" else 0
+        for i, t_i in enumerate(times[:-2].tolist()):
+            _check_divisor(coef_rows[i][column], state_dtype, t_i, tr, correction)
     network_times = tr.model_time(times)  # map in the state dtype, then cast
     t_net_rows = network_times.to(net_dtype)[:, None] * batch_ones
     # the times that guidance_interval is compared with (library or network time)
@@ -576,7 +620,9 @@ def sample(
             nxt = a_next * noise_part + g_next * est.x_hat
             if order == 2:
                 corr = evaluate(nxt, i + 1)
-                nxt = second_order_correction(tr, state, t_now, t_next, est, corr, correction)
+                nxt = second_order_correction(
+                    tr, state, t_now, t_next, est, corr, correction, _grid_checked=True
+                )
             state = nxt
             if not bool(torch.isfinite(state).all()):  # the one reduction per step
                 _raise_non_finite(i, float(t_now), float(t_next), last_output, raw)

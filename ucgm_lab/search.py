@@ -377,7 +377,10 @@ class SlicedW2:
     ``seed`` and hence the same directions). For clouds of equal size it is computed by
     sorting the projections (exact for uniform weights) with NumPy, about ten times faster
     than torch's CPU sort, and the sorted projections of the last reference are cached:
-    a search scores hundreds of clouds against the same reference.
+    a search scores hundreds of clouds against the same reference. The cache is keyed by the
+    reference's content, not its address: a private copy of the last reference is compared
+    exactly (``torch.equal``, one pass over M x 2 numbers, far cheaper than the sort), so a
+    new reference allocated where a freed one lived, or one edited in place, is re-sorted.
 
     A reference k times larger than the samples (M = k N, 2D) is also exact and fast: sorted
     sample j is matched with the j-th block of k sorted reference points, so per direction
@@ -402,12 +405,23 @@ class SlicedW2:
             raise ValueError(f"n_projections must be a positive integer, got {n_projections!r}.")
         self.n_projections, self.seed = n_projections, seed
         self._theta = np.asarray(ot.sliced.get_random_projections(2, n_projections, seed)).T
-        self._ref_key: tuple[Any, ...] | None = None
+        self._ref_copy: Tensor | None = None
         self._ref_sorted: np.ndarray | None = None
         self._blocks: tuple[int, np.ndarray, np.ndarray] | None = None
 
     def _sorted(self, points: Tensor) -> np.ndarray:
         return np.sort(self._theta @ points.detach().cpu().double().numpy().T, axis=-1)
+
+    def _is_cached(self, reference: Tensor) -> bool:
+        """Whether ``reference`` holds exactly the numbers of the cached one."""
+        cached = self._ref_copy
+        return (
+            cached is not None
+            and cached.shape == reference.shape
+            and cached.dtype == reference.dtype
+            and cached.device == reference.device
+            and bool(torch.equal(cached, reference.detach()))
+        )
 
     def __call__(self, samples: Tensor, reference: Tensor) -> float:
         """Sliced W2 between ``samples`` (N, 2) and ``reference`` (M, 2)."""
@@ -419,9 +433,9 @@ class SlicedW2:
             return sliced_wasserstein2(
                 samples, reference, n_projections=self.n_projections, seed=self.seed
             )
-        key = (reference.data_ptr(), tuple(reference.shape), reference._version)
-        if key != self._ref_key:
-            self._ref_key, self._ref_sorted, self._blocks = key, self._sorted(reference), None
+        if not self._is_cached(reference):
+            self._ref_sorted, self._blocks = self._sorted(reference), None
+            self._ref_copy = reference.detach().clone()
         if m == n:
             diff = self._sorted(samples) - self._ref_sorted
             return float(np.sqrt(np.mean(diff * diff)))
@@ -533,7 +547,12 @@ class _Runner:
                 f"metric must return a number (lower is better), got {type(value).__name__}."
             )
         value = float(value)
-        return value if math.isfinite(value) else math.inf
+        if math.isnan(value):
+            raise ValueError(
+                f"metric returned NaN for the finite samples of {settings.describe()}: a metric "
+                "must return a number (lower is better; inf for a failed run), never NaN."
+            )
+        return value
 
 
 def _proper(grid: Tensor) -> bool:
@@ -1041,6 +1060,14 @@ def search_sampler(
         raise ValueError(
             "validation_reference must be a tensor shaped like reference_data (M', ...)."
         )
+    for name, given in (
+        ("holdout_reference", holdout_reference),
+        ("validation_reference", validation_reference),
+    ):
+        if given is not reference_data and not bool(torch.isfinite(given).all()):
+            raise ValueError(
+                f"{name} contains NaN or infinite values: every reference point must be finite."
+            )
     if metric is None:
         metric = default_metric(reference_data)
     elif not callable(metric):

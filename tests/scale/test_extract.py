@@ -135,10 +135,10 @@ def test_corrupt_shard_or_changed_settings_stop_without_touching_files(workspace
     shard.write_bytes(shard.read_bytes()[:100])
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(LatentShardError, match=rf"{shard_name(1)} is corrupt or truncated"):
-        extract_latents.main(_args(workspace, out))
+        extract_latents.main([*_args(workspace, out), "--debug"])
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     with pytest.raises(ValueError, match=r"\['image_size'\] differ from .*extraction.json"):
-        extract_latents.main(_args(workspace, out, image_size=32))
+        extract_latents.main([*_args(workspace, out, image_size=32), "--debug"])
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert json.loads((out / INDEX_FILE).read_text())["total"] == 12
 

@@ -128,10 +128,75 @@ def test_extraction_reruns_after_a_corrupt_image_is_removed(tmp_path):
         "--autoencoder", str(tmp_path / "vae"), "--shard-size", "10", "--batch-size", "3",
         "--num-workers", "0",
     ]  # fmt: skip
-    with pytest.raises(Exception):  # noqa: B017 - the image library's own error
-        extract_latents.main(args)
+    assert extract_latents.main(args) == 2
     assert (out / "extraction.json").exists() and not list(out.glob("shard-*"))
     (images / "n1_a" / "img_1.png").unlink()  # the user removes the broken image
     assert extract_latents.main(args) == 0
     assert (out / "index.json").is_file()
     shutil.rmtree(out)
+
+
+def test_missing_latent_folder_is_one_line(tmp_path, capsys):
+    """Raw traceback (issue 24): data.path pointing at a missing latent folder."""
+    run = tmp_path / "run"
+    assert train_script.main(train_overrides(tmp_path / "no-latents", run)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "no-latents" in err and "is not a finished latent folder" in err
+    assert not run.exists()
+
+
+def _image_folder(root, broken=None):
+    rng = np.random.default_rng(0)
+    for c in ("n1_a", "n2_b"):
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(3):
+            arr = rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)
+            Image.fromarray(arr).save(root / c / f"img_{i}.png")
+    if broken is not None:
+        (root / "n2_b" / "img_2.png").write_bytes(broken)
+    return root
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing folder", r"Image folder \S*nowhere does not exist"),
+        ("empty folder", r"No images under \S*empty: expected the ImageFolder layout"),
+        ("unreadable image", r"cannot read image \S*img_2.png \(UnidentifiedImageError"),
+        ("truncated image", r"cannot read image \S*img_2.png \(OSError"),
+        ("output is a file", r"File exists"),
+    ],
+)
+def test_extraction_input_errors_are_one_line(tmp_path, capsys, case, expected):
+    """Raw tracebacks (issue 24): scale.extract_latents had no one-line error reports."""
+    import re
+
+    data = {
+        "missing folder": tmp_path / "nowhere",
+        "empty folder": tmp_path / "empty",
+    }.get(case, tmp_path / "images")
+    if case == "empty folder":
+        (data / "n1_a").mkdir(parents=True)
+    elif case != "missing folder":
+        noise = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(tmp_path / "ok.png")
+        truncated = (tmp_path / "ok.png").read_bytes()[:2000]
+        broken = {"unreadable image": b"not an image", "truncated image": truncated}.get(case)
+        _image_folder(data, broken)
+    out = tmp_path / "latents"
+    if case == "output is a file":
+        out.write_text("x")
+    tiny_autoencoder(tmp_path / "vae")
+    args = [
+        "--data-dir", str(data), "--output", str(out), "--image-size", "16",
+        "--autoencoder", str(tmp_path / "vae"), "--shard-size", "10", "--batch-size", "3",
+        "--num-workers", "0",
+    ]  # fmt: skip
+    assert extract_latents.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("scale/extract_latents.py: error: ") and err.count("\n") == 1, err
+    assert re.search(expected, err), err
+    with pytest.raises(SystemExit):  # argparse's own one-line error
+        extract_latents.main(args + ["--limit", "0"])
+    assert "--limit must be a positive number of images" in capsys.readouterr().err

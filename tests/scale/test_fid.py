@@ -123,3 +123,30 @@ def test_missing_torch_fidelity_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_fidelity)
     with pytest.raises(ImportError, match=r"FID needs torch-fidelity \(pip install"):
         load_inception(weights)
+
+
+@pytest.mark.parametrize("which", ["mu", "sigma"])
+def test_reference_stats_with_nan_are_refused(tmp_path, which):
+    # issue 24: a NaN mu loaded and every FID became NaN
+    arrays = {"mu": np.arange(3.0), "sigma": np.eye(3)}
+    arrays[which][1] = np.nan
+    ReferenceStats(**arrays).save(tmp_path / "ref.npz")  # sealed: the digest is not the problem
+    with pytest.raises(ValueError, match=f"ref.npz: {which} contains NaN or infinite values"):
+        ReferenceStats.load(tmp_path / "ref.npz")
+
+
+def test_reference_stats_carry_a_digest_and_an_unsealed_file_needs_the_opt_out(tmp_path):
+    """Tampering (issue 24): every file the project writes carries its own digest."""
+    ref = ReferenceStats(np.arange(3.0), np.eye(3))
+    ref.save(tmp_path / "ref.npz")
+    with np.load(tmp_path / "ref.npz") as data:
+        assert {"mu", "sigma", "sha256"} <= set(data.files)
+        edited = {"mu": data["mu"] + 1.0, "sigma": data["sigma"], "sha256": data["sha256"]}
+    np.savez(tmp_path / "edited.npz", **edited)
+    with pytest.raises(ValueError, match="edited.npz fails its digest"):
+        ReferenceStats.load(tmp_path / "edited.npz")
+    np.savez(tmp_path / "adm.npz", mu=ref.mu, sigma=ref.sigma)  # from elsewhere: no digest
+    with pytest.raises(ValueError, match=r"adm.npz carries no digest .*reference_stats_unverified"):
+        ReferenceStats.load(tmp_path / "adm.npz")
+    loaded = ReferenceStats.load(tmp_path / "adm.npz", allow_unverified=True)
+    np.testing.assert_array_equal(loaded.sigma, ref.sigma)

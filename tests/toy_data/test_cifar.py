@@ -205,3 +205,14 @@ def test_pickle_with_foreign_globals_is_refused(cifar_dir, tmp_path):
 def test_bad_split(cifar_dir):
     with pytest.raises(ValueError, match="'train', 'test'"):
         load_cifar10(cifar_dir, "val")
+
+
+def test_an_empty_batch_is_refused(cifar_dir):
+    # issue 24: a batch with 0 images loaded as a 0-image split
+    _dump(cifar_dir / "test_batch", _batch_of_none())
+    with pytest.raises(ValueError, match="test_batch' holds no images"):
+        load_cifar10(cifar_dir, "test")
+
+
+def _batch_of_none() -> dict:
+    return {b"labels": [], b"data": np.zeros((0, 3072), np.uint8)}

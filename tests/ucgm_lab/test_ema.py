@@ -75,9 +75,32 @@ def test_unwrap_model_lives_in_model_api_and_the_old_path_warns():
     from ucgm_lab.model_api import unwrap_model
 
     inner = nn.Linear(2, 2)
-    wrapper = nn.Module()
-    wrapper.module = inner
+    wrapper = nn.DataParallel(inner)
     assert unwrap_model(wrapper) is inner
     with pytest.deprecated_call(match="model_api.unwrap_model"):
         old = ema.unwrap_model
     assert old is unwrap_model
+
+
+def test_unwrap_model_keeps_time_scaled_around_a_network_with_a_module_attribute():
+    # issue 24: TimeScaled forwards attributes, so a DataParallel inside it exposed `.module`
+    # and unwrap_model stripped the time factor off the EMA, the teachers and the time check.
+    from torch import nn
+
+    from ucgm_lab.model_api import unwrap_model
+    from ucgm_lab.networks import MLP2D, TimeScaled
+    from ucgm_lab.objective import UCGMObjective
+    from ucgm_lab.time_sensitivity import time_sensitivity
+
+    torch.manual_seed(0)
+    net = TimeScaled(nn.DataParallel(MLP2D(hidden=32, depth=2)), 0.03)
+    assert unwrap_model(net) is net
+    assert unwrap_model(nn.DataParallel(net)) is net
+    x, t = torch.randn(64, 2), torch.rand(64)
+    with torch.no_grad():
+        assert torch.equal(ExponentialMovingAverage(net, 0.9).model(x, t), net(x, t))
+    objective = UCGMObjective("linear", 1.0, enhancement_ratio=0.5, check_time_sensitivity=False)
+    objective._ensure_teachers(net)
+    assert isinstance(objective.frozen_teacher, TimeScaled)
+    plain = TimeScaled(net.network.module, 0.03)
+    assert time_sensitivity(net, x).relative_change == time_sensitivity(plain, x).relative_change

@@ -445,3 +445,52 @@ def test_time_grid_refuses_disagreeing_or_missing_steps():
         time_grid(None, 1, "even", None)
     with pytest.raises(ValueError, match="schedule must be"):
         time_grid(4, 1, "cosine", None)
+
+
+@pytest.mark.parametrize("accumulate_float64", [True, False])
+def test_the_divisor_check_holds_in_the_state_dtype(accumulate_float64):
+    # issue 24: in float32, cos(pi / 2) = -4.4e-8 passed the 1e-8 tolerance and the sample
+    # was finite garbage (|x| up to 1.45e6)
+    torch.manual_seed(0)
+    net = torch.nn.Linear(2, 2)
+    noise = torch.randn(64, 2)
+
+    def model(x, t, y=None):
+        return net(x) + t[:, None]
+
+    with pytest.raises(ValueError, match=r"divides by gamma\(t_i\).*at t_i = 1 "):
+        sample(model, noise, "trigflow", time_points=[1.0, 0.5, 0.2], order=2,
+               accumulate_float64=accumulate_float64)  # fmt: skip
+    # a valid grid is not refused, and float32 agrees with float64
+    ok = [sample(model, noise, "trigflow", time_points=[0.999, 0.5, 0.2], order=2,
+                 accumulate_float64=a).sample for a in (True, False)]  # fmt: skip
+    torch.testing.assert_close(ok[0], ok[1], rtol=1e-3, atol=1e-3)
+
+
+def test_divisor_tolerance_scales_with_the_square_root_of_eps():
+    from ucgm_lab.sampler import DIVISOR_TOLERANCE, divisor_tolerance
+
+    assert divisor_tolerance(torch.float64) == DIVISOR_TOLERANCE
+    for dtype in (torch.float32, torch.float16):
+        ratio = torch.finfo(dtype).eps / torch.finfo(torch.float64).eps
+        assert divisor_tolerance(dtype) == pytest.approx(DIVISOR_TOLERANCE * math.sqrt(ratio))
+    # float32's cos(pi / 2) is refused, the float32 value at t = 0.999 is not
+    half_pi = torch.tensor(math.pi / 2, dtype=torch.float32)
+    assert abs(float(torch.cos(half_pi))) < divisor_tolerance(torch.float32)
+    assert float(torch.cos(half_pi * 0.999)) > divisor_tolerance(torch.float32)
+
+
+def test_an_extrapolation_start_beyond_the_last_step_is_refused():
+    # issue 24: kappa=0.5, extrapolation_start=99, steps=4 was bit-identical to kappa=0
+    noise = torch.randn(8, 2)
+
+    def model(x, t, y=None):
+        return x * t[:, None]
+
+    with pytest.raises(
+        ValueError, match=r"extrapolation_start=99 is beyond the last step of this 4-step grid"
+    ):
+        sample(model, noise, "linear", steps=4, kappa=0.5, extrapolation_start=99)
+    sample(model, noise, "linear", steps=4, kappa=0.5, extrapolation_start=3)  # the last step
+    sample(model, noise, "linear", steps=1, kappa=0.5)  # the default start on a one-step grid
+    sample(model, noise, "linear", steps=4, extrapolation_start=99)  # kappa = 0: nothing to start

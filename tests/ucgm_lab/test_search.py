@@ -511,3 +511,41 @@ def test_degenerate_grids_are_not_candidates():
     assert _fit(SamplerSettings(nfe=0, time_points=(0.9, 0.9)), 4) is None
     fine = _fit(SamplerSettings(nfe=0, schedule=KumaraswamySchedule(1.0, 2.0, 1.0)), 4)
     assert fine is not None and fine.nfe == 4
+
+
+def test_sliced_w2_cache_never_serves_another_reference():
+    # issue 24: a cache keyed by (data_ptr, shape, _version) gave a new reference allocated at
+    # a freed address the old sorted projections (19 of 20 draws wrong).
+    gen = torch.Generator().manual_seed(0)
+    metric, x = SlicedW2(), torch.randn(500, 2, generator=gen)
+    for i in range(20):
+        ref = torch.randn(500, 2, generator=gen) + 3.0 * (i % 2)
+        assert metric(x, ref) == SlicedW2()(x, ref)  # a fresh instance: nothing cached
+        del ref
+    ref = torch.randn(1000, 2, generator=gen)  # k = 2 blocks, then edited behind autograd
+    metric(x, ref)
+    ref.data.add_(3.0)
+    assert metric(x, ref) == SlicedW2()(x, ref)
+    assert metric(x, ref) == pytest.approx(
+        sliced_wasserstein2(x, ref, n_projections=256, seed=0), rel=1e-6
+    )
+
+
+@pytest.mark.parametrize("which", ["holdout_reference", "validation_reference"])
+def test_a_non_finite_reference_is_named(which):
+    ref = reference(200)
+    bad = ref.clone()
+    bad[3, 0] = math.nan
+    with pytest.raises(ValueError, match=f"^{which} contains NaN or infinite values"):
+        search_sampler(
+            gaussian_model(), "linear", ref, nfe=[2], metric=moment_w2, progress=False,
+            **{which: bad},
+        )  # fmt: skip
+
+
+def test_a_metric_returning_nan_is_refused_not_scored_inf():
+    with pytest.raises(ValueError, match="metric returned NaN for the finite samples"):
+        search_sampler(
+            gaussian_model(), "linear", reference(200), nfe=[2],
+            metric=lambda s, r: math.nan, progress=False,
+        )  # fmt: skip

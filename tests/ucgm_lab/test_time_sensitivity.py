@@ -94,7 +94,6 @@ def test_measure_against_an_independent_computation():
         return x_t + c * torch.sin(w * t)[:, None]
 
     x = _x().double()
-    result = time_sensitivity(model, x, "linear", epsilon=eps, max_samples=64)
     gen = torch.Generator().manual_seed(0)
     from ucgm_lab.schedules import BetaTimeDistribution
 
@@ -107,11 +106,105 @@ def test_measure_against_an_independent_computation():
         x_r = r[:, None] * z + (1 - r[:, None]) * x[:64]
         return x_r - r[:, None] * model(x_r, r)
 
-    d1 = (fx(t + eps) - fx(t - eps)) / (2 * eps)
-    d2 = (fx(t + eps / 2) - fx(t - eps / 2)) / eps
-    expected = float((d1 - d2).pow(2).mean().sqrt() / d2.pow(2).mean().sqrt())
-    assert result.relative_change == pytest.approx(expected, rel=1e-9)
-    assert result.samples == 64 and result.epsilon == eps
+    def rel(d, ref):
+        return float((d - ref).pow(2).mean().sqrt() / ref.pow(2).mean().sqrt())
+
+    d_eps = (fx(t + eps) - fx(t - eps)) / (2 * eps)
+    # the exact derivative by reverse-mode autograd (each f_i depends on t_i only)
+    tt = t.clone().requires_grad_(True)
+    exact = torch.stack([torch.autograd.grad(fx(tt)[:, j].sum(), tt)[0] for j in range(2)], dim=1)
+    jvp = time_sensitivity(model, x, "linear", epsilon=eps, max_samples=64, method="jvp")
+    assert jvp.method == "jvp" and jvp.relative_change == pytest.approx(rel(d_eps, exact), rel=1e-9)
+    fd = time_sensitivity(model, x, "linear", epsilon=eps, max_samples=64)
+    expected = max(
+        rel(d_eps, (fx(t + eps / k) - fx(t - eps / k)) / (2 * eps / k)) for k in (2, 3, 5, 16)
+    )
+    assert fd.method == "differences"
+    assert fd.relative_change == pytest.approx(expected, rel=1e-9)
+    assert jvp.samples == 64 and jvp.epsilon == eps
+
+
+class OneFrequency(torch.nn.Module):
+    """One time feature sin(w t) beside x."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = w
+        self.lin = torch.nn.Linear(3, 2)
+
+    def forward(self, x, t, y=None):
+        return self.lin(torch.cat([x, torch.sin(self.w * t)[:, None]], 1))
+
+
+@pytest.mark.parametrize("method", ["jvp", "differences"])
+@pytest.mark.parametrize("w", [2513.0, 5000.0])
+def test_fires_where_epsilon_and_epsilon_over_2_alias(w, method):
+    # issue 24: sinc(w eps) = sinc(w eps / 2) (both ~0 at w = 2513, both -0.005 at 5000), so
+    # comparing D_eps with D_{eps/2} gave r = 0.004 / 0.002 while D_eps was 100% wrong
+    torch.manual_seed(0)
+    result = time_sensitivity(OneFrequency(w), _x(), method=method)
+    assert result.method == method and result.too_fast and result.relative_change > 0.5, result
+
+
+@pytest.mark.parametrize("name", list(_nets(False)))
+def test_jvp_and_differences_agree_on_smooth_networks(name):
+    net = _nets(False)[name]
+    jvp = time_sensitivity(net, _x(), method="jvp")
+    fd = time_sensitivity(net, _x())
+    assert fd.method == "differences" and jvp.method == "jvp"
+    assert fd.relative_change < 0.01 and jvp.relative_change < 0.01
+    assert fd.derivative_rms == pytest.approx(jvp.derivative_rms, rel=1e-3)
+
+
+def test_auto_falls_back_to_differences_without_forward_mode():
+    class NoForwardMode(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 1.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    net = MLP2D(hidden=32, depth=1)  # time_scale 1000: too fast
+
+    def model(x_t, t, y=None):
+        return NoForwardMode.apply(net(x_t, t))
+
+    result = time_sensitivity(model, _x(), method="auto")
+    assert result.method == "differences" and result.too_fast
+    with pytest.raises(ValueError, match="method='jvp' needs a network that supports forward-mode"):
+        time_sensitivity(model, _x(), method="jvp")
+    assert time_sensitivity(net, _x(), method="auto").method == "jvp"
+
+
+def test_a_zero_output_layer_is_checked_again_after_training_steps():
+    # issue 24: a network whose output layer starts at zero is constant in t at the first
+    # check (r = 0), so the check never warned whatever training made of it
+    from ucgm_lab.time_sensitivity import DEFAULT_RECHECK_AFTER, TimeSensitivityMonitor
+
+    torch.manual_seed(0)
+    net = MLP2D(hidden=32, depth=1)  # time_scale 1000: too fast once the output is not zero
+    last = net.out_proj
+    trained = {k: v.clone() for k, v in last.state_dict().items()}
+    with torch.no_grad():
+        for p in last.parameters():
+            p.zero_()
+    x = _x()
+    objective = UCGMObjective("linear", 1.0)
+    assert objective.time_monitor.recheck_after == DEFAULT_RECHECK_AFTER
+    objective.time_monitor = TimeSensitivityMonitor(recheck_after=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        objective(net, x)
+        first = objective.time_sensitivity
+        assert not first.too_fast and first.network_derivative_rms == 0.0
+        last.load_state_dict(trained)  # what training steps would do
+        for _ in range(4):
+            objective(net, x)
+    fired = [w for w in caught if issubclass(w.category, TimeSensitivityWarning)]
+    assert len(fired) == 1 and objective.time_sensitivity.too_fast
+    assert len(objective.time_monitor.results) == 2
 
 
 def test_objective_warns_once_before_the_first_few_step_step_only():

@@ -136,6 +136,28 @@ class TimeScaled(nn.Module):
                 "(a raw network's weights?). Load it into the raw network, or wrap the network "
                 "in TimeScaled before training so that the factor is saved with the weights."
             )
+        if key in state_dict:
+            _check_loaded_scale(state_dict[key], key)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+
+def _check_loaded_scale(value: Any, key: str) -> None:
+    """Refuse a stored time factor that is not one positive finite number."""
+    ok = torch.is_tensor(value) and value.numel() == 1 and value.is_floating_point()
+    number = float(value) if ok else math.nan
+    if not ok or not math.isfinite(number) or number <= 0:
+        got = (
+            f"{number!r}"
+            if ok
+            else (
+                f"a tensor of shape {tuple(value.shape)}"
+                if torch.is_tensor(value)
+                else type(value).__name__
+            )
+        )
+        raise ValueError(
+            f"the state_dict's {key!r} must be one positive finite number (the factor applied to "
+            f"t), got {got}: the file is damaged or was not saved from a TimeScaled model."
         )

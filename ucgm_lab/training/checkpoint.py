@@ -6,11 +6,15 @@ loss history). It is read with ``torch.load(weights_only=True)``: the unpickler 
 tensors, numbers, strings and plain containers only, plus the explicit allow-list
 :data:`ALLOWED_GLOBALS` (numpy's array rebuilders, for the saved numpy RNG state). A file
 that references anything else
-(for example ``os.system`` in a crafted pickle) is refused before any of it is executed.
+(for example ``os.system`` in a crafted pickle) is refused before any of it is executed. It
+carries ``content_sha256``, a digest of everything else in it, which :func:`load_checkpoint`
+verifies (a checkpoint without one is refused unless ``allow_unverified=True``;
+:func:`seal_checkpoint` adds one to a file you trust).
 
 Model weights for sharing (the zoo, ``ema.safetensors``) are safetensors files with JSON
 metadata; :func:`save_weights` stores a sha256 of the tensors and the metadata in the file and
-:func:`load_weights` checks it, and a folder may hold a ``checksums.json`` manifest of whole-file
+:func:`load_weights` checks it (a file without one is refused unless the caller passes
+``allow_unverified=True``; :func:`seal_weights` adds one to a trusted file), and a folder may hold a ``checksums.json`` manifest of whole-file
 sha256 sums (the zoo ships one) that :func:`verify_manifest` checks.
 
 Every write goes to a temporary file ``.NAME.XXXX.tmp`` in the same folder, is flushed to
@@ -49,6 +53,8 @@ __all__ = [
     "remove_orphan_temporaries",
     "save_checkpoint",
     "save_weights",
+    "seal_checkpoint",
+    "seal_weights",
     "update_manifest",
     "verify_manifest",
 ]
@@ -177,8 +183,47 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     anything else would make the file unloadable by :func:`load_checkpoint` and is refused here.
     """
     payload = {"format_version": CHECKPOINT_FORMAT_VERSION, **state}
+    payload.pop(DIGEST_KEY, None)  # a state read back from a file: its old digest goes
     _check_plain(payload, "state")
+    payload[DIGEST_KEY] = _state_digest(payload)
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+DIGEST_KEY = "content_sha256"
+"""The key of a training checkpoint's own digest (sha256 of everything else in it)."""
+
+
+def _state_digest(payload: dict[str, Any]) -> str:
+    """sha256 over a checkpoint payload: every key, value, tensor dtype, shape and bytes.
+
+    The walk is deterministic (dict keys sorted), so the digest of a state read back with
+    :func:`load_checkpoint` equals the one computed when it was saved.
+    """
+    digest = hashlib.sha256()
+    _feed(digest, {k: v for k, v in payload.items() if k != DIGEST_KEY})
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if torch.is_tensor(value):
+        t = value.detach().contiguous().cpu()
+        digest.update(f"T|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
+    elif isinstance(value, np.ndarray):
+        a = np.ascontiguousarray(value)
+        digest.update(f"A|{a.dtype.str}|{a.shape}|".encode())
+        digest.update(memoryview(a.reshape(-1).view(np.uint8)))
+    elif isinstance(value, dict):
+        digest.update(f"D|{len(value)}|".encode())
+        for key in sorted(value, key=lambda k: (isinstance(k, int), str(k))):
+            _feed(digest, key)
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)) and not isinstance(value, torch.Size):
+        digest.update(f"{'L' if isinstance(value, list) else 'U'}|{len(value)}|".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"{type(value).__name__}|{value!r}|".encode())
 
 
 _PLAIN = (str, int, float, bool, type(None), torch.dtype, torch.device, torch.Size)
@@ -206,9 +251,16 @@ def _check_plain(value: Any, where: str) -> None:
 
 
 def load_checkpoint(
-    path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    mmap: bool = False,
+    *,
+    allow_unverified: bool = False,
 ) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` without running any code in it.
+
+    The checkpoint's own digest (``content_sha256``, over everything else in it) is verified,
+    and a checkpoint without one is refused unless ``allow_unverified``.
 
     Args:
         path: The file.
@@ -217,11 +269,15 @@ def load_checkpoint(
             are read from the page cache when they are used, so the processes of a node share
             one copy of a large checkpoint in host memory instead of each holding their own.
             The mapping is private: writing to a loaded tensor never changes the file.
+            (The digest check reads every tensor once.)
+        allow_unverified: Load a checkpoint that carries no digest (written before digests
+            existed) without checking it; :func:`seal_checkpoint` adds one to a file you trust.
 
     Raises:
         CheckpointError: If the file is missing, unreadable, references a global outside the
-            allow-list (a crafted or foreign file: nothing in it was executed), or is not a
-            ucgm-lab checkpoint of a known format version.
+            allow-list (a crafted or foreign file: nothing in it was executed), is not a
+            ucgm-lab checkpoint of a known format version, fails its digest, or carries none
+            (unless ``allow_unverified``).
     """
     path = Path(path)
     if not path.is_file():
@@ -253,7 +309,35 @@ def load_checkpoint(
             f"{path} has checkpoint format {state['format_version']}; this version of ucgm-lab reads "
             f"format {CHECKPOINT_FORMAT_VERSION}."
         )
+    stored = state.get(DIGEST_KEY)
+    if stored is None and not allow_unverified:
+        raise CheckpointError(
+            f"{path} carries no content digest ({DIGEST_KEY}), so an edit or corruption could "
+            "not be detected; it is refused. Add the digest to a checkpoint you trust with "
+            "ucgm_lab.training.checkpoint.seal_checkpoint(path), or pass allow_unverified=True "
+            "to load_checkpoint."
+        )
+    if stored is not None and stored != _state_digest(state):
+        raise CheckpointError(
+            f"{path} fails its checksum: its contents were changed after it was written "
+            "(corruption or an edit). Use an earlier checkpoint."
+        )
     return state
+
+
+def seal_checkpoint(path: str | Path) -> Path:
+    """Add the content digest to a training checkpoint that has none (atomically, in place).
+
+    Seal only a file you trust: the digest vouches for what it holds now.
+
+    Raises:
+        CheckpointError: As :func:`load_checkpoint` (a digest that is present must match).
+    """
+    path = Path(path)
+    state = load_checkpoint(path, allow_unverified=True)
+    if DIGEST_KEY in state:
+        return path
+    return save_checkpoint(path, state)
 
 
 # ---------------------------------------------------------------------- shared weights
@@ -283,20 +367,8 @@ def save_weights(
     return atomic_write(path, lambda tmp: save_file(flat, tmp, metadata=meta))
 
 
-def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Load weights and metadata written by :func:`save_weights`.
-
-    Files that carry a content digest (all written since it was added) are verified; a
-    ``checksums.json`` beside the file is checked too (:func:`verify_manifest`).
-
-    Raises:
-        CheckpointError: If the file is missing, corrupt, modified (digest mismatch) or its
-            metadata is not a JSON object.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No weights file at {path}: the file does not exist.")
-    verify_manifest(path)
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, header metadata) of a safetensors file; CheckpointError if unreadable."""
     try:
         tensors = load_file(path)
         from safetensors import safe_open
@@ -307,10 +379,45 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
         raise CheckpointError(
             f"Could not read weights file {path} ({exc}); the file is corrupt or truncated."
         ) from exc
+    return tensors, header
+
+
+def load_weights(
+    path: str | Path, *, allow_unverified: bool = False
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load weights and metadata written by :func:`save_weights`.
+
+    The file's own content digest (``ucgm_lab_sha256``, over the tensors and the metadata) is
+    verified, and a file without one is refused: an edit that also removed the digest would
+    otherwise load unnoticed. A ``checksums.json`` beside the file is checked too
+    (:func:`verify_manifest`).
+
+    Args:
+        path: The ``.safetensors`` file.
+        allow_unverified: Load a file that carries no digest (one written by other software,
+            or by ucgm-lab before digests existed) without checking it. A digest that is
+            present is always checked. :func:`seal_weights` adds the digest to a file you trust.
+
+    Raises:
+        CheckpointError: If the file is missing, corrupt, modified (digest mismatch), carries
+            no digest (unless ``allow_unverified``) or its metadata is not a JSON object.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No weights file at {path}: the file does not exist.")
+    verify_manifest(path)
+    tensors, header = _read_safetensors(path)
     raw = header.get("ucgm_lab")
     if raw is None:
         raise CheckpointError(f"{path} has no ucgm_lab metadata; it was not written by ucgm-lab.")
     stored = header.get("ucgm_lab_sha256")
+    if stored is None and not allow_unverified:
+        raise CheckpointError(
+            f"{path} carries no content digest (ucgm_lab_sha256), so an edit of its weights or "
+            "metadata could not be detected; it is refused. Rebuild it, add the digest to a file "
+            "you trust with ucgm_lab.training.checkpoint.seal_weights(path), or pass "
+            "allow_unverified=True."
+        )
     if stored is not None and stored != _content_digest(tensors, raw):
         raise CheckpointError(
             f"{path} fails its checksum: its weights or metadata were changed after it was "
@@ -327,6 +434,39 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
             f"{path}: its ucgm_lab metadata must be a JSON object, got {type(meta).__name__}."
         )
     return tensors, meta
+
+
+def seal_weights(path: str | Path) -> Path:
+    """Add the content digest to a weights file that has none (atomically, in place).
+
+    The tensors and the ``ucgm_lab`` metadata string are kept byte for byte; only
+    ``ucgm_lab_sha256`` is added, so :func:`load_weights` verifies the file from now on. Seal
+    only a file you trust: the digest vouches for what the file holds now. A file listed in its
+    folder's ``checksums.json`` must still match it (and the manifest entry is updated).
+
+    Raises:
+        CheckpointError: The file is missing, unreadable, has no ucgm_lab metadata, or already
+            carries a digest that it fails.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No weights file at {path}: the file does not exist.")
+    verify_manifest(path)
+    tensors, header = _read_safetensors(path)
+    raw = header.get("ucgm_lab")
+    if raw is None:
+        raise CheckpointError(f"{path} has no ucgm_lab metadata; it was not written by ucgm-lab.")
+    digest = _content_digest(tensors, raw)
+    stored = header.get("ucgm_lab_sha256")
+    if stored is not None:
+        if stored != digest:
+            raise CheckpointError(f"{path} fails its checksum; it is not sealed again.")
+        return path
+    meta = {"ucgm_lab": raw, "ucgm_lab_sha256": digest}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    if _read_manifest(path.parent) is not None:
+        update_manifest(path)
+    return path
 
 
 def file_sha256(path: str | Path) -> str:
@@ -383,14 +523,15 @@ def update_manifest(path: str | Path) -> Path:
 
 
 def read_zoo_file(
-    folder: str | Path, name: str, build_command: str
+    folder: str | Path, name: str, build_command: str, *, allow_unverified: bool = False
 ) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]]:
     """Read ``<folder>/<name>.safetensors`` of a zoo: (path, tensors, metadata), checksummed.
 
     Args:
-        folder: The checkpoint folder (with its ``checksums.json``).
+        folder: The checkpoint folder (with its ``checksums.json``, if it has one).
         name: The file stem.
         build_command: The command that builds a missing file (quoted in the error).
+        allow_unverified: Passed to :func:`load_weights` (load a file without a digest).
 
     Raises:
         CheckpointError: The file is missing (the message names the folder and the command),
@@ -402,5 +543,5 @@ def read_zoo_file(
             f"The zoo checkpoint {path.name} is missing from the folder {Path(folder).name!r}. "
             f"Build it with `{build_command}`."
         )
-    tensors, meta = load_weights(path)
+    tensors, meta = load_weights(path, allow_unverified=allow_unverified)
     return path, tensors, meta

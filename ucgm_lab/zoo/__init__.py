@@ -171,13 +171,21 @@ def available(directory: str | Path | None = None) -> list[str]:
     return found
 
 
-def load(name: str, directory: str | Path | None = None, device: str = "cpu") -> ZooModel:
+def load(
+    name: str,
+    directory: str | Path | None = None,
+    device: str = "cpu",
+    *,
+    allow_unverified: bool = False,
+) -> ZooModel:
     """Load a zoo model (2D or digits).
 
     Args:
         name: A name of :data:`ZOO_SPECS`.
         directory: The checkpoint folder (default: where the shipped checkpoint lives).
         device: Where to put the network.
+        allow_unverified: Load a file that carries no content digest (see
+            :func:`~ucgm_lab.training.checkpoint.load_weights`); every file the zoo writes has one.
 
     Raises:
         KeyError: Unknown name (the message lists the known ones).
@@ -186,7 +194,12 @@ def load(name: str, directory: str | Path | None = None, device: str = "cpu") ->
     spec = find_spec(name)
     folder = Path(directory) if directory is not None else spec.directory
     # A missing parent is built too, so the command names the model alone.
-    path, tensors, meta = read_zoo_file(folder, name, f"python -m ucgm_lab.zoo build --only {name}")
+    path, tensors, meta = read_zoo_file(
+        folder,
+        name,
+        f"python -m ucgm_lab.zoo build --only {name}",
+        allow_unverified=allow_unverified,
+    )
     check_zoo_metadata(path, meta)
     try:
         net = meta["network"]

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -96,3 +98,15 @@ def test_bad_factor(bad):
 def test_not_callable():
     with pytest.raises(TypeError, match="callable"):
         TimeScaled(3, 0.1)
+
+
+@pytest.mark.parametrize("bad", [math.nan, -3.0, 0.0, math.inf])
+def test_load_state_dict_refuses_a_bad_time_scale(bad):
+    # issue 24: a NaN or negative factor loaded silently (sampling with -3 gave finite samples)
+    torch.manual_seed(0)
+    model = TimeScaled(MLP2D(hidden=16, depth=1), 0.03)
+    state = model.state_dict()
+    state["time_scale"] = torch.tensor(bad, dtype=torch.float64)
+    with pytest.raises(ValueError, match="'time_scale' must be one positive finite number"):
+        model.load_state_dict(state)
+    assert model.factor == pytest.approx(0.03)

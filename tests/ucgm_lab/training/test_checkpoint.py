@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,3 +112,39 @@ def test_resume_memory_maps_the_file_and_continues_exactly(tmp_path, monkeypatch
         assert torch.equal(a, b)
     for a, b in zip(straight.ema.model.parameters(), resumed.ema.model.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_checkpoint_carries_its_own_digest_and_an_edit_is_refused(tmp_path):
+    """Tampering (issue 24): every file the project writes carries its own digest."""
+    from ucgm_lab.training.checkpoint import DIGEST_KEY, seal_checkpoint
+
+    path = tmp_path / "last.pt"
+    state = {
+        "step": 7,
+        "model": {"w": torch.randn(3, 2), "b": torch.zeros(2, dtype=torch.float16)},
+        "optimizer": {"state": {0: {"exp_avg": torch.ones(2)}}, "param_groups": [{"lr": 0.1}]},
+        "rng": (np.arange(4, dtype=np.uint32), 3, None),
+    }
+    save_checkpoint(path, state)
+    loaded = load_checkpoint(path)
+    assert isinstance(loaded[DIGEST_KEY], str) and loaded["step"] == 7
+    save_checkpoint(path, loaded)  # a state read back saves again (its old digest replaced)
+    assert load_checkpoint(path)[DIGEST_KEY] == loaded[DIGEST_KEY]
+
+    edited = {**torch.load(path, weights_only=False), "step": 8}  # digest kept, step edited
+    torch.save(edited, tmp_path / "edited.pt")
+    with pytest.raises(CheckpointError, match="edited.pt fails its checksum"):
+        load_checkpoint(tmp_path / "edited.pt")
+    flipped = torch.load(path, weights_only=False)
+    flipped["model"]["w"][0, 0] += 1e-6  # one weight, digest kept
+    torch.save(flipped, tmp_path / "flipped.pt")
+    with pytest.raises(CheckpointError, match="fails its checksum"):
+        load_checkpoint(tmp_path / "flipped.pt", mmap=True)
+
+    edited.pop(DIGEST_KEY)  # the digest removed as well: refused unless the caller opts out
+    torch.save(edited, tmp_path / "bare.pt")
+    with pytest.raises(CheckpointError, match=r"carries no content digest .*allow_unverified=True"):
+        load_checkpoint(tmp_path / "bare.pt")
+    assert load_checkpoint(tmp_path / "bare.pt", allow_unverified=True)["step"] == 8
+    seal_checkpoint(tmp_path / "bare.pt")
+    assert load_checkpoint(tmp_path / "bare.pt")["step"] == 8

@@ -16,10 +16,12 @@ from ucgm_lab.objective import UCGMObjective
 from ucgm_lab.training import CheckpointError, TensorDataSource, Trainer, TrainerConfig
 from ucgm_lab.training.checkpoint import (
     MANIFEST_NAME,
+    _content_digest,
     atomic_write,
     load_checkpoint,
     load_weights,
     save_weights,
+    seal_weights,
     update_manifest,
 )
 from ucgm_lab.training.trainer import ResumeMismatchError
@@ -254,7 +256,9 @@ def test_zoo_metadata_not_json_or_incomplete(tmp_path):
     name = "checkerboard-linear-lam1"
     path = tmp_path / f"{name}.safetensors"
     model = MLP2D(hidden=8, depth=1)
-    save_file(dict(model.state_dict()), path, metadata={"ucgm_lab": "{not json"})
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    digest = _content_digest(tensors, "{not json")  # a sealed file with broken metadata
+    save_file(tensors, path, metadata={"ucgm_lab": "{not json", "ucgm_lab_sha256": digest})
     with pytest.raises(CheckpointError, match="not valid JSON"):
         load(name, tmp_path)
     meta = {
@@ -288,6 +292,92 @@ def test_image_zoo_refuses_a_modified_file(tmp_path):
     )
     with pytest.raises(CheckpointError, match="checksum"):
         load_image_model(name, tmp_path)
+
+
+def test_shipped_zoo_files_carry_their_own_digest():
+    """Tampering (issue 24): the shipped files had no digest, only the folder's manifest."""
+    from safetensors import safe_open
+
+    from ucgm_lab.zoo import DIGITS_DIR, ZOO_DIR
+
+    for folder in (ZOO_DIR, DIGITS_DIR):
+        for path in sorted(folder.glob("*.safetensors")):
+            with safe_open(path, framework="pt") as fh:
+                assert "ucgm_lab_sha256" in (fh.metadata() or {}), path.name
+            load_weights(path)
+
+
+def _drop_digest(path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(path)
+    with safe_open(path, framework="pt") as fh:
+        header = dict(fh.metadata())
+    header.pop("ucgm_lab_sha256", None)
+    save_file(tensors, path, metadata=header)
+
+
+@pytest.mark.parametrize("drop_digest", [False, True])
+def test_zoo_metadata_edit_without_a_manifest_is_refused(zoo_copy, drop_digest):
+    """Tampering (issue 24): without checksums.json, sampling.steps 32 -> 1 loaded as 1 (here:
+    the stored time points edited)."""
+    from ucgm_lab.zoo import load
+
+    folder, name = zoo_copy
+    (folder / MANIFEST_NAME).unlink()
+    path = folder / f"{name}.safetensors"
+    points = load(name, folder).sampling["time_points"]
+
+    def edit(raw):
+        meta = json.loads(raw)
+        meta["sampling"]["time_points"] = [0.5]
+        return json.dumps(meta, sort_keys=True)
+
+    _rewrite_metadata(path, edit)
+    if drop_digest:
+        _drop_digest(path)
+    match = "allow_unverified=True" if drop_digest else "fails its checksum"
+    with pytest.raises(CheckpointError, match=match):
+        load(name, folder)
+    if drop_digest:  # the explicit opt-out loads what the file says now
+        edited = load(name, folder, allow_unverified=True).sampling["time_points"]
+        assert edited == [0.5] != points
+
+
+def test_load_weights_refuses_flipped_bytes_once_the_digest_is_removed(tmp_path):
+    """Tampering (issue 24): flipped data bytes loaded once `ucgm_lab_sha256` was removed."""
+    path = tmp_path / "w.safetensors"
+    model = MLP2D(hidden=8, depth=1)
+    save_weights(path, model.state_dict(), {"note": "x"})
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01
+    path.write_bytes(bytes(data))
+    _drop_digest(path)
+    with pytest.raises(CheckpointError, match=r"carries no content digest .*allow_unverified=True"):
+        load_weights(path)
+    tensors, _ = load_weights(path, allow_unverified=True)  # the caller's explicit choice
+    assert not all(torch.equal(tensors[k], v) for k, v in model.state_dict().items())
+    seal_weights(path)  # vouch for the file as it is now: verified from then on
+    assert load_weights(path)[1] == {"format_version": 1, "note": "x"}
+
+
+def test_seal_weights_keeps_tensors_and_metadata_and_the_manifest(tmp_path):
+    path = tmp_path / "w.safetensors"
+    model = MLP2D(hidden=8, depth=1)
+    save_weights(path, model.state_dict(), {"note": "x"})
+    _drop_digest(path)
+    update_manifest(path)
+    before = load_weights(path, allow_unverified=True)
+    seal_weights(path)
+    after = load_weights(path)  # the manifest was updated with the new bytes
+    assert before[1] == after[1] and before[0].keys() == after[0].keys()
+    assert all(torch.equal(before[0][k], after[0][k]) for k in before[0])
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match its checksum"):
+        seal_weights(path)
 
 
 # ---------------------------------------------------------------------- CIFAR batch files

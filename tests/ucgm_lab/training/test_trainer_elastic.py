@@ -12,6 +12,7 @@ from toy_data import sample_2d
 from ucgm_lab.networks import MLP2D
 from ucgm_lab.objective import UCGMObjective
 from ucgm_lab.training import Trainer, TrainerConfig
+from ucgm_lab.training.checkpoint import save_checkpoint
 from ucgm_lab.training.trainer import ResumeMismatchError
 
 pytestmark = pytest.mark.timeout(600)
@@ -84,7 +85,7 @@ def test_elastic_resume_refuses_sources_without_a_global_order(tmp_path):
     state = torch.load(tmp_path / "last.pt", weights_only=False)
     state["num_processes"] = 2
     state["ranks"] = state["ranks"] * 2
-    torch.save(state, tmp_path / "two.pt")
+    save_checkpoint(tmp_path / "two.pt", state)  # re-sealed: the edit is the case
     with pytest.raises(ResumeMismatchError, match="does not declare global_order"):
         _trainer(tmp_path, _LocalSource()).resume(tmp_path / "two.pt")
 
@@ -98,6 +99,6 @@ def test_elastic_resume_refuses_ranks_at_different_positions(tmp_path):
     state = torch.load(tmp_path / "last.pt", weights_only=False)
     other = {**state["ranks"][0], "data": {**state["ranks"][0]["data"], "position": 5}}
     state["num_processes"], state["ranks"] = 2, [state["ranks"][0], other]
-    torch.save(state, tmp_path / "two.pt")
+    save_checkpoint(tmp_path / "two.pt", state)  # re-sealed: the edit is the case
     with pytest.raises(ResumeMismatchError, match="different data positions"):
         _trainer(tmp_path, TensorDataSource(points, batch_size=8)).resume(tmp_path / "two.pt")

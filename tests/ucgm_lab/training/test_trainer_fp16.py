@@ -18,6 +18,7 @@ from toy_data import sample_2d
 from ucgm_lab.networks import MLP2D
 from ucgm_lab.objective import UCGMObjective
 from ucgm_lab.training import NonFiniteLossError, TensorDataSource, Trainer, TrainerConfig
+from ucgm_lab.training.checkpoint import save_checkpoint
 
 
 class _LargeGrad(torch.autograd.Function):
@@ -142,5 +143,5 @@ def test_no_scaler_means_an_infinite_gradient_norm_is_fatal(tmp_path):
     with pytest.raises(ResumeMismatchError, match="gradient scaler"):
         # a checkpoint with a scaler into a run without one
         data["scaler"] = {"scale": 1.0}
-        torch.save(data, tmp_path / "scaled.pt")
+        save_checkpoint(tmp_path / "scaled.pt", data)
         _trainer(Accelerator(cpu=True)).resume(tmp_path / "scaled.pt")
