@@ -178,6 +178,7 @@ class Explorer:
         self.view = FigureView(figure, backend)
         self.status = w.HTML()
         self.error: str | None = None
+        self.text = ""
         self.last_seconds = 0.0
         self._updating = False
         rows = rows or [list(self.controls)]
@@ -224,6 +225,28 @@ class Explorer:
             self._updating = False
         self._redraw()
 
+    def figure_at(self, **values: Any) -> tuple[dict[str, Any], str]:
+        """The figure and the status text for these control values: one grid point.
+
+        The one function the live explorer and its kernel-free twin
+        (:mod:`ucgm_lab.widgets.twin`) share: it sets the controls with :meth:`update`, so the
+        figure comes from the same ``_render`` a slider move runs.
+
+        Args:
+            **values: Control name -> value (controls not given keep their values).
+
+        Returns:
+            (the figure as plotly JSON, a dict with ``data`` and ``layout``; the status text,
+            HTML allowed).
+
+        Raises:
+            ValueError: When the redraw failed (the explorer's error message).
+        """
+        self.update(**values)
+        if self.error is not None:
+            raise ValueError(f"{type(self).__name__} at {values}: {self.error}")
+        return self.figure.to_plotly_json(), self.text
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         """The widget view, with a PNG of the initial figure when the notebook stores PNGs.
 
@@ -262,6 +285,7 @@ class Explorer:
             with self.view.batch_update():
                 text = self._render(**self.values)
             self.error = None
+            self.text = text
         except (ValueError, TypeError, ArithmeticError) as exc:
             self.error = str(exc)
             text = f"<span style='color:#b00'>{_escape(self.error)}</span>"
