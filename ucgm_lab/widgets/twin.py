@@ -83,7 +83,9 @@ class TwinControl:
                 f"control {self.name!r}: kind must be 'range', 'select' or 'checkbox', "
                 f"got {self.kind!r}."
             )
-        if self.kind == "checkbox" and tuple(self.values) != (False, True):
+        if self.kind == "checkbox" and (
+            tuple(self.values) != (False, True) or not all(isinstance(v, bool) for v in self.values)
+        ):
             raise ValueError(f"control {self.name!r}: a checkbox has values (False, True).")
         if self.labels and len(self.labels) != len(self.values):
             raise ValueError(
@@ -436,6 +438,9 @@ TWIN_SCRIPT = r"""
   }
   const plot = document.getElementById("twin-figure");
   const status = document.getElementById("twin-status");
+  const config = {displaylogo: false, responsive: false};
+  const ANIMATE = {transition: {duration: 0}, frame: {duration: 0, redraw: false}, mode: "immediate"};
+  let shownFlat = null, busy = false, pending = false;
   function done(key) {
     requestAnimationFrame(() => {
       state.key = key;
@@ -445,21 +450,75 @@ TWIN_SCRIPT = r"""
       state.redraws += 1;
     });
   }
-  function redraw() {
-    inputs.forEach((it) => { if (it.c.kind === "range") it.shown.textContent = it.c.labels[index(it)]; });
-    const key = inputs.map(index).join(",");
-    const frame = D.frames[key];
-    if (!frame) { state.error = "no frame " + key; return; }
+  function same(a, b) { return JSON.stringify(a === undefined ? null : a) === JSON.stringify(b === undefined ? null : b); }
+  function value(raw) { return raw && typeof raw === "object" && "$" in raw ? array(raw) : raw; }
+  function fixedAxes(flat, i) {
+    // a trace may move without a full redraw only when both of its axes have fixed ranges
+    return ["x", "y"].every((a) => {
+      const ref = flat["data." + i + "." + a + "axis"] || a;
+      const name = a + "axis" + ref.slice(1);
+      return Array.isArray(flat["layout." + name + ".range"]);
+    });
+  }
+  // The quick path: only x / y of traces on fixed axes and texts changed -> Plotly.animate
+  // without a redraw (what plotly's own animation sliders do) and a relayout of the texts.
+  // Anything else -> Plotly.react with the whole figure.
+  function quickPlan(before, after) {
+    const traces = new Set(), texts = {};
+    const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+    for (const k of keys) {
+      if (same(before[k], after[k])) continue;
+      let m = k.match(/^data\.(\d+)\.(x|y)$/);
+      if (m && fixedAxes(after, +m[1]) && after[k] !== null && after[k] !== undefined) { traces.add(+m[1]); continue; }
+      m = k.match(/^layout\.(title\.text|annotations\.(\d+)\.text)$/);
+      if (m) { texts[m[2] === undefined ? "title.text" : "annotations[" + m[2] + "].text"] = after[k]; continue; }
+      return null;
+    }
+    return {traces: [...traces], texts};
+  }
+  async function draw(key, frame) {
     status.innerHTML = frame.status;
     if (D.kind === "image") {
       const img = document.getElementById("twin-image");
-      img.onload = () => done(key);
-      img.src = array(frame.image);
+      await new Promise((resolve) => { img.onload = resolve; img.onerror = resolve; img.src = array(frame.image); });
       return;
     }
-    const fig = build(Object.assign({}, D.base, frame.set));
-    const config = {displaylogo: false, responsive: false, staticPlot: false};
-    Plotly.react(plot, fig.data, fig.layout, config).then(() => done(key), (e) => { state.error = String(e); });
+    const flat = Object.assign({}, D.base, frame.set);
+    const plan = shownFlat === null ? null : quickPlan(shownFlat, flat);
+    state.plan = plan === null ? "react" : "quick:" + plan.traces.join("+") + ":" + Object.keys(plan.texts).join("+");
+    if (plan === null) {
+      const fig = build(flat);
+      await Plotly.react(plot, fig.data, fig.layout, config);
+    } else {
+      if (plan.traces.length) {
+        const data = plan.traces.map((i) => ({x: value(flat["data." + i + ".x"]), y: value(flat["data." + i + ".y"])}));
+        await Plotly.animate(plot, {data, traces: plan.traces}, ANIMATE);
+      }
+      if (Object.keys(plan.texts).length) await Plotly.relayout(plot, plan.texts);
+    }
+    shownFlat = flat;
+  }
+  let drawnKey = null;
+  async function redraw() {
+    // "input" and "change" both fire for one key press: the second finds the frame drawn.
+    if (busy) { pending = true; return; }
+    busy = true;
+    try {
+      let drew = false;
+      do {
+        pending = false;
+        inputs.forEach((it) => { if (it.c.kind === "range") it.shown.textContent = it.c.labels[index(it)]; });
+        const key = inputs.map(index).join(",");
+        const frame = D.frames[key];
+        if (!frame) { state.error = "no frame " + key; break; }
+        if (key !== drawnKey) { await draw(key, frame); drawnKey = key; drew = true; }
+      } while (pending);
+      if (drew) done(drawnKey);
+    } catch (e) {
+      state.error = String(e);
+    } finally {
+      busy = false;
+    }
   }
   document.addEventListener("keydown", () => { state.t0 = performance.now(); }, true);
   document.addEventListener("pointerdown", () => { state.t0 = performance.now(); }, true);
