@@ -248,19 +248,33 @@ class Explorer:
         return self.figure.to_plotly_json(), self.text
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        """The widget view, with a PNG of the initial figure when the notebook stores PNGs.
+        """The widget view (the live explorer; see :meth:`_ipython_display_` for the picture)."""
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _ipython_display_(self) -> None:
+        """Show the live explorer and, when the notebook stores PNGs, a picture of it.
 
         When plotly's default renderer adds PNGs (:func:`ucgm_lab.viz.notebook_setup` outside
-        test mode), the displayed explorer also carries ``image/png``: JupyterLab shows the live
-        widget when it can (a trusted notebook, or a running kernel) and the picture where it
-        cannot (an untrusted notebook, GitHub, nbviewer), instead of the text ``VBox(...)``.
+        test mode), the PNG of the current figure follows the widget as an output of its own
+        (``image/png`` with metadata ``{"ucgm_lab": {"static_copy": true}}``): a viewer without
+        a kernel or widget manager (nbconvert, GitHub, nbviewer) shows it, where the widget view
+        alone would show nothing or the text ``VBox(...)``. The static site replaces it with the
+        kernel-free twin (:mod:`ucgm_lab.site`).
         """
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        if bundle is not None and "png" in str(pio.renderers.default).split("+"):
+        from IPython.display import display
+
+        display(self.widget)
+        if "png" in str(pio.renderers.default).split("+"):
             png = self.static_image()
             if png is not None:
-                bundle = {**bundle, "image/png": png}
-        return bundle
+                display(
+                    {
+                        "image/png": png,
+                        "text/plain": f"<picture of the {type(self).__name__} as first shown>",
+                    },
+                    raw=True,
+                    metadata={"ucgm_lab": {"static_copy": True}},
+                )
 
     def static_image(self) -> str | None:
         """The current figure as a base64 PNG (None where plotly cannot render one)."""
