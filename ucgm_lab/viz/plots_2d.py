@@ -233,7 +233,7 @@ def trajectory_animation(
                 steps=[
                     dict(method="animate", args=[[lab], dict(mode="immediate")], label=lab)
                     for lab in labels
-                ]
+                ],
             )
         ],
     )
