@@ -16,13 +16,21 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--quick", action="store_true", help="test-sized explorer grids")
     build.add_argument("--notebooks", nargs="*", help="notebook stems (default: all)")
     build.add_argument("--explorers", nargs="*", help="explorer names (default: all)")
+    build.add_argument(
+        "--repo-url",
+        help="where links to repository files point, e.g. https://github.com/OWNER/REPO/blob/main",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("MPLBACKEND", "Agg")
     from .build import build_site
 
     try:
         report = build_site(
-            args.out, quick=args.quick, notebooks=args.notebooks, explorers=args.explorers
+            args.out,
+            quick=args.quick,
+            notebooks=args.notebooks,
+            explorers=args.explorers,
+            repo_url=args.repo_url,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import json
+import posixpath
 import re
 import shutil
 import time
@@ -120,10 +121,12 @@ def _markdown_html(markdown: str) -> str:
     return markdown2html_mistune(markdown)
 
 
-def _fix_links(text: str, here: str) -> str:
+def _fix_links(text: str, here: str, repo_url: str | None = None) -> str:
     """Links to notebooks point to their pages (``here``: the page's folder, "" or "notebooks").
 
-    Links to other repository files are left as they are (they are not part of the site).
+    Links to other repository files (docs, README) are not part of the site: with
+    ``repo_url`` (e.g. ``https://github.com/OWNER/REPO/blob/main``) they point there, else they
+    are left as they are.
     """
 
     def notebook(m: re.Match) -> str:
@@ -134,6 +137,19 @@ def _fix_links(text: str, here: str) -> str:
     text = re.sub(
         r'(href=)"(?:\.\./)?(?:notebooks/)?([0-9][0-9A-Za-z_]*)\.ipynb(#[^"]*)?"', notebook, text
     )
+    if repo_url:
+
+        def repository(m: re.Match) -> str:
+            target = posixpath.normpath(posixpath.join(here, m.group(1)))
+            if target.startswith(".."):
+                return m.group(0)
+            return f'href="{repo_url.rstrip("/")}/{target}{m.group(2) or ""}"'
+
+        text = re.sub(
+            r'href="(?!https?:|mailto:|#|data:)([^"#]+?\.(?:md|py|sh|toml|yml|yaml|txt))(#[^"]*)?"',
+            repository,
+            text,
+        )
     # `code` names of notebooks in the tables become links as well
     prefix = "" if here == "notebooks" else "notebooks/"
     return re.sub(
@@ -209,7 +225,9 @@ def _twin_output(spec: TwinSpec) -> dict[str, Any]:
     return {"output_type": "display_data", "data": {"text/html": block}, "metadata": {}}
 
 
-def notebook_page(path: Path, specs: Sequence[TwinSpec] = TWINS) -> str:
+def notebook_page(
+    path: Path, specs: Sequence[TwinSpec] = TWINS, repo_url: str | None = None
+) -> str:
     """One notebook as HTML (nbconvert, lab template) with the widget outputs made static."""
     import nbformat
     from nbconvert import HTMLExporter
@@ -222,7 +240,7 @@ def notebook_page(path: Path, specs: Sequence[TwinSpec] = TWINS) -> str:
             cell.outputs = [nbformat.from_dict(o) for o in _static_outputs(cell.outputs, twin)]
     exporter = HTMLExporter(template_name="lab")
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
-    return _fix_links(body, "notebooks")
+    return _fix_links(body, "notebooks", repo_url)
 
 
 # ----------------------------------------------------------------------------- the build
@@ -247,6 +265,7 @@ def build_site(
     explorers: Sequence[str] | None = None,
     root: Path = ROOT,
     log: Callable[[str], None] = print,
+    repo_url: str | None = None,
 ) -> BuildReport:
     """Build the static site.
 
@@ -258,6 +277,8 @@ def build_site(
         explorers: Explorer names to build (default: all of :data:`TWINS`).
         root: The repository root.
         log: Progress messages.
+        repo_url: Where links to repository files (docs, README) point, e.g.
+            ``https://github.com/OWNER/REPO/blob/main`` (default: left relative).
 
     Returns:
         A :class:`BuildReport`.
@@ -299,7 +320,7 @@ def build_site(
     t0 = time.perf_counter()
     (out / "notebooks").mkdir()
     for stem in wanted_nb:
-        page = notebook_page(root / "notebooks" / f"{stem}.ipynb", specs)
+        page = notebook_page(root / "notebooks" / f"{stem}.ipynb", specs, repo_url)
         (out / "notebooks" / f"{stem}.html").write_text(page, encoding="utf-8")
         report.pages.append(stem)
         log(f"notebook {stem}")
@@ -311,7 +332,7 @@ def build_site(
     notebook_items = "\n".join(
         f'<li><a href="notebooks/{stem}.html">{stem}</a></li>' for stem in report.pages
     )
-    body = _fix_links(_markdown_html(landing), "")
+    body = _fix_links(_markdown_html(landing), "", repo_url)
     (out / "index.html").write_text(
         _LANDING.format(explorers=explorer_items, notebooks=notebook_items, body=body),
         encoding="utf-8",
