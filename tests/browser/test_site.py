@@ -25,6 +25,11 @@ pytestmark = pytest.mark.browser
 
 EXPLORER_NOTEBOOKS = ["10_transports", "11_consistency_ratio", "12_sampler", "30_images"]
 LATENCY_MOVES = 6  # extra moves per range control, back and forth, for the latency figures
+# A fixed piece of JavaScript timed in the same page: the baseline that says how fast this
+# machine ran JavaScript at the time (a shared, loaded machine runs it several times slower).
+_BASELINE = """() => { const t = performance.now(); let s = 0;
+  for (let i = 0; i < 2e7; i++) s += Math.sqrt(i);
+  return [performance.now() - t, s]; }"""
 _SIGNATURE = """() => {
   const gd = document.getElementById('twin-figure');
   const img = document.getElementById('twin-image');
@@ -149,9 +154,12 @@ def test_every_control_moves_its_figure(
     page.screenshot(path=str(artifacts / f"site_{name}.png"), full_page=True)
     assert not errors, errors
     median = statistics.median(latencies)
+    baseline = statistics.median(page.evaluate(_BASELINE)[0] for _ in range(3))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     line = (
         f"site explorer {name:12s} {len(latencies):3d} moves: median {median * 1000:5.0f} ms, "
-        f"p90 {percentile(latencies, 90) * 1000:5.0f} ms (key press to redrawn figure)"
+        f"p90 {percentile(latencies, 90) * 1000:5.0f} ms (key press to redrawn figure); "
+        f"baseline loop {baseline:4.0f} ms, load {load:.1f}"
     )
     LATENCY.append(line)
     print(line)

@@ -460,7 +460,7 @@ TWIN_SCRIPT = r"""
       return Array.isArray(flat["layout." + name + ".range"]);
     });
   }
-  // The quick path: only x / y of traces on fixed axes and texts changed -> Plotly.animate
+  // The quick path: only x / y / marker colours of traces on fixed axes and texts changed -> Plotly.animate
   // without a redraw (what plotly's own animation sliders do) and a relayout of the texts.
   // Anything else -> Plotly.react with the whole figure.
   function quickPlan(before, after) {
@@ -468,7 +468,7 @@ TWIN_SCRIPT = r"""
     const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
     for (const k of keys) {
       if (same(before[k], after[k])) continue;
-      let m = k.match(/^data\.(\d+)\.(x|y)$/);
+      let m = k.match(/^data\.(\d+)\.(x|y|marker\.color)$/);
       if (m && fixedAxes(after, +m[1]) && after[k] !== null && after[k] !== undefined) { traces.add(+m[1]); continue; }
       m = k.match(/^layout\.(title\.text|annotations\.(\d+)\.text)$/);
       if (m) { texts[m[2] === undefined ? "title.text" : "annotations[" + m[2] + "].text"] = after[k]; continue; }
@@ -491,7 +491,12 @@ TWIN_SCRIPT = r"""
       await Plotly.react(plot, fig.data, fig.layout, config);
     } else {
       if (plan.traces.length) {
-        const data = plan.traces.map((i) => ({x: value(flat["data." + i + ".x"]), y: value(flat["data." + i + ".y"])}));
+        const data = plan.traces.map((i) => {
+          const trace = {x: value(flat["data." + i + ".x"]), y: value(flat["data." + i + ".y"])};
+          const color = flat["data." + i + ".marker.color"];
+          if (color !== undefined && color !== null) trace.marker = {color: value(color)};
+          return trace;
+        });
         await Plotly.animate(plot, {data, traces: plan.traces}, ANIMATE);
       }
       if (Object.keys(plan.texts).length) await Plotly.relayout(plot, plan.texts);
