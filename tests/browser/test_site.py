@@ -118,13 +118,15 @@ def _move_and_wait(page: Any, control: dict[str, Any], forward: bool = True) -> 
 def test_site_has_pages(site: Path) -> None:
     assert (site / "index.html").exists()
     assert (site / "plotly.min.js").exists()
-    assert len(_explorers(site)) >= 5, [p.name for p in _explorers(site)]
+    assert len(_explorers(site)) >= 6, [p.name for p in _explorers(site)]
     size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
     print(f"site {site}: {size / 2**20:.1f} MiB")
     assert size <= 80 * 2**20
 
 
-@pytest.mark.parametrize("name", ["transports", "consistency", "sampler", "guidance", "kappa_rho"])
+@pytest.mark.parametrize(
+    "name", ["transports", "transport_editor", "consistency", "sampler", "guidance", "kappa_rho"]
+)
 def test_every_control_moves_its_figure(
     site: Path, site_page: tuple[Any, list[str]], artifacts: Path, name: str
 ) -> None:

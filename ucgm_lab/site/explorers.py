@@ -31,6 +31,9 @@ class TwinSpec:
         make: Builds the live explorer (as the notebook does).
         controls: ``quick`` -> the twin's controls.
         kind: ``"plotly"`` or ``"image"``.
+        settings: For explorers whose controls are text boxes: preset name -> control values;
+            the twin offers a menu of the presets (``None``: the twin's controls are the
+            explorer's own).
     """
 
     name: str
@@ -40,6 +43,7 @@ class TwinSpec:
     make: Callable[[bool], Any]
     controls: Callable[[bool], list[TwinControl]]
     kind: str = "plotly"
+    settings: dict[str, dict[str, Any]] | None = None
 
 
 def _reference_and_floor() -> tuple[Any, Any]:
@@ -77,6 +81,34 @@ def _transports_controls(quick: bool) -> list[TwinControl]:
         ),
         TwinControl("t", ts, "range", default=0.5),
     ]
+
+
+# The custom transport editor's text boxes, as presets: valid ones and each kind of failure.
+_EDITOR_PRESETS: dict[str, dict[str, Any]] = {
+    "Linear (valid)": dict(alpha="t", gamma="1 - t", alpha_hat="1", gamma_hat="-1"),
+    "TrigFlow (valid)": dict(
+        alpha="sin(pi * t / 2)",
+        gamma="cos(pi * t / 2)",
+        alpha_hat="cos(pi * t / 2)",
+        gamma_hat="-sin(pi * t / 2)",
+    ),
+    "alpha(1) = 0.5: breaks (a)": dict(
+        alpha="0.5 * t", gamma="1 - t", alpha_hat="0.5", gamma_hat="-1"
+    ),
+    "D(t) = 2t - 1 vanishes: breaks (c)": dict(
+        alpha="t", gamma="1 - t", alpha_hat="1", gamma_hat="1"
+    ),
+}
+
+
+def _editor(quick: bool) -> Any:
+    from ..widgets import CustomTransportEditor
+
+    return CustomTransportEditor()
+
+
+def _editor_controls(quick: bool) -> list[TwinControl]:
+    return [TwinControl("preset", tuple(_EDITOR_PRESETS), "select", label="transport")]
 
 
 # ----------------------------------------------------------------------------- 11 lambda
@@ -210,6 +242,11 @@ TWINS: tuple[TwinSpec, ...] = (
         _transports, _transports_controls,
     ),
     TwinSpec(
+        "transport_editor", "10_transports", "CustomTransportEditor(",
+        "Your own transport: the constraints checked (notebook 10)",
+        _editor, _editor_controls, settings=_EDITOR_PRESETS,
+    ),
+    TwinSpec(
         "consistency", "11_consistency_ratio", "ConsistencyExplorer(",
         "The consistency ratio lambda: x^ along a trajectory (notebook 11)",
         _consistency, _consistency_controls,
@@ -273,4 +310,11 @@ def build_twin(spec: TwinSpec, quick: bool = False, explorer: Any = None) -> Twi
     with single_thread():
         if spec.kind == "image":
             return precompute_images(_image_at(explorer), controls, spec.title, note)
+        if spec.settings is not None:
+            presets = spec.settings
+
+            def figure_at(preset: str) -> tuple[dict[str, Any], str]:
+                return explorer.figure_at(**presets[preset])
+
+            return precompute(figure_at, controls, spec.title, note)
         return precompute(explorer.figure_at, controls, spec.title, note)
