@@ -24,7 +24,7 @@ from .lab import ROOT, percentile
 pytestmark = pytest.mark.browser
 
 EXPLORER_NOTEBOOKS = ["10_transports", "11_consistency_ratio", "12_sampler", "30_images"]
-LATENCY_MOVES = 6  # extra moves per range control, back and forth, for the latency figures
+LATENCY_MOVES = 4  # extra moves per control, back and forth, for the latency figures
 # A fixed piece of JavaScript timed in the same page: the baseline that says how fast this
 # machine ran JavaScript at the time (a shared, loaded machine runs it several times slower).
 _BASELINE = """() => { const t = performance.now(); let s = 0;
@@ -148,8 +148,8 @@ def test_every_control_moves_its_figure(
         assert page.evaluate(_SIGNATURE) != data_before, f"{control['id']}: same data"
         assert figure.screenshot() != pixels_before, f"{control['id']}: same pixels"
         assert page.evaluate("window.__twin.error") is None
-    # more moves for the latency figures: each range control back and forth
-    for control in [c for c in page.evaluate(_CONTROLS) if c["type"] == "range"]:
+    # more moves for the latency figures: each control back and forth
+    for control in page.evaluate(_CONTROLS):
         for k in range(LATENCY_MOVES):
             current = next(c for c in page.evaluate(_CONTROLS) if c["id"] == control["id"])
             latencies.append(_move_and_wait(page, current, forward=k % 2 == 0))
