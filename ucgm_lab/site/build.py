@@ -33,7 +33,14 @@ from typing import Any
 from ..widgets.twin import write_twin_page
 from .explorers import TWINS, TwinSpec, build_twin
 
-__all__ = ["SITE_MARKER", "BuildReport", "build_site", "landing_markdown", "notebook_page"]
+__all__ = [
+    "SITE_MARKER",
+    "BuildReport",
+    "build_site",
+    "landing_markdown",
+    "landing_parts",
+    "notebook_page",
+]
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 SITE_MARKER = ".ucgm-lab-site"
@@ -93,11 +100,14 @@ def _sections(markdown: str, pattern: str) -> list[str]:
     return found
 
 
-def landing_markdown(root: Path = ROOT) -> str:
-    """The landing page's markdown: the learning path and the glossary, read from the READMEs.
+def landing_parts(root: Path = ROOT) -> tuple[str, str]:
+    """The landing page's markdown, read at build time: two parts.
+
+    The learning path and the glossary (README.md), and the suggested order of the notebooks
+    (notebooks/README.md).
 
     Raises:
-        ValueError: When README.md has no section about learning or no glossary.
+        ValueError: When README.md has no section about learning and no glossary.
     """
     readme = (root / "README.md").read_text(encoding="utf-8")
     notebooks = (root / "notebooks" / "README.md").read_text(encoding="utf-8")
@@ -108,11 +118,16 @@ def landing_markdown(root: Path = ROOT) -> str:
             "README.md has no section whose heading mentions 'learn' or 'glossary': the "
             "landing page takes the learning path and the glossary from there."
         )
-    parts = learn or []
+    parts = list(learn)
     if glossary and not any(glossary[0] in p for p in parts):
         parts += glossary
     order = _sections(notebooks, r"order|path") or [notebooks]
-    return "\n\n".join([*parts, *order])
+    return "\n\n".join(parts), "\n\n".join(order)
+
+
+def landing_markdown(root: Path = ROOT) -> str:
+    """The landing page's markdown in one piece (see :func:`landing_parts`)."""
+    return "\n\n".join(landing_parts(root))
 
 
 def _markdown_html(markdown: str) -> str:
@@ -121,13 +136,17 @@ def _markdown_html(markdown: str) -> str:
     return markdown2html_mistune(markdown)
 
 
-def _fix_links(text: str, here: str, repo_url: str | None = None) -> str:
+def _fix_links(
+    text: str, here: str, repo_url: str | None = None, source_dir: str | None = None
+) -> str:
     """Links to notebooks point to their pages (``here``: the page's folder, "" or "notebooks").
 
     Links to other repository files (docs, README) are not part of the site: with
     ``repo_url`` (e.g. ``https://github.com/OWNER/REPO/blob/main``) they point there, else they
-    are left as they are.
+    are left as they are. ``source_dir``: the folder, in the repository, of the markdown the
+    links were written in (default: ``here``).
     """
+    base = here if source_dir is None else source_dir
 
     def notebook(m: re.Match) -> str:
         stem = m.group(2)
@@ -140,7 +159,7 @@ def _fix_links(text: str, here: str, repo_url: str | None = None) -> str:
     if repo_url:
 
         def repository(m: re.Match) -> str:
-            target = posixpath.normpath(posixpath.join(here, m.group(1)))
+            target = posixpath.normpath(posixpath.join(base, m.group(1)))
             if target.startswith(".."):
                 return m.group(0)
             return f'href="{repo_url.rstrip("/")}/{target}{m.group(2) or ""}"'
@@ -301,7 +320,7 @@ def build_site(
     if unknown:
         raise ValueError(f"unknown explorers {unknown}; the explorers are {names}.")
     specs = [s for s in TWINS if s.name in wanted_ex]
-    landing = landing_markdown(root)  # checked before the long work
+    landing = landing_parts(root)  # checked before the long work
 
     out = Path(out)
     _clear(out)
@@ -332,7 +351,9 @@ def build_site(
     notebook_items = "\n".join(
         f'<li><a href="notebooks/{stem}.html">{stem}</a></li>' for stem in report.pages
     )
-    body = _fix_links(_markdown_html(landing), "", repo_url)
+    body = _fix_links(_markdown_html(landing[0]), "", repo_url) + _fix_links(
+        _markdown_html(landing[1]), "", repo_url, source_dir="notebooks"
+    )
     (out / "index.html").write_text(
         _LANDING.format(explorers=explorer_items, notebooks=notebook_items, body=body),
         encoding="utf-8",

@@ -46,6 +46,9 @@ def test_links(tmp_path) -> None:
     assert 'href="../docs/paper-notes.md#e1"' in _fix_links(html, "notebooks")
     fixed = _fix_links(html, "notebooks", "https://github.com/o/r/blob/main")
     assert 'href="https://github.com/o/r/blob/main/docs/paper-notes.md#e1"' in fixed
+    readme = '<a href="../README.md#glossary">g</a>'
+    fixed = _fix_links(readme, "", "https://x/blob/main", source_dir="notebooks")
+    assert 'href="https://x/blob/main/README.md#glossary"' in fixed
     assert 'href="notebooks/10_transports.html"' in _fix_links(
         '<a href="notebooks/10_transports.ipynb">', ""
     )
