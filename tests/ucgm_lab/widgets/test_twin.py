@@ -162,3 +162,16 @@ def test_sampler_twin_equals_the_live_explorer() -> None:
     ):
         fig, text = _live(live, values)
         _assert_same_figure(twin, twin.key(**values), fig, text)
+
+
+def test_figure_at_raises_the_explorers_error() -> None:
+    explorer = TransportExplorer(num_points=100)
+    fig, text = explorer.figure_at(t=0.25)
+    assert "t = 0.25" in text and fig["layout"]["title"]["text"].endswith(f"D = {-1.0:.2f}")
+
+    def broken(**values):
+        raise ValueError("t must be in [0, 1]")
+
+    explorer._render = broken  # a redraw that fails: no frame is stored for it
+    with pytest.raises(ValueError, match=r"TransportExplorer at \{'t': 0.5\}: t must be"):
+        explorer.figure_at(t=0.5)
