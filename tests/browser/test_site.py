@@ -23,6 +23,7 @@ from .lab import ROOT, percentile
 
 pytestmark = pytest.mark.browser
 
+_ALL: list[float] = []  # every explorer's latencies, for the line over all of them
 EXPLORER_NOTEBOOKS = ["10_transports", "11_consistency_ratio", "12_sampler", "30_images"]
 LATENCY_MOVES = 4  # extra moves per control, back and forth, for the latency figures
 # A fixed piece of JavaScript timed in the same page: the baseline that says how fast this
@@ -165,6 +166,12 @@ def test_every_control_moves_its_figure(
     )
     LATENCY.append(line)
     print(line)
+    _ALL.extend(latencies)
+    overall = (
+        f"site explorers, all {len(_ALL):3d} moves: median "
+        f"{statistics.median(_ALL) * 1000:5.0f} ms, p90 {percentile(_ALL, 90) * 1000:5.0f} ms"
+    )
+    LATENCY[:] = [x for x in LATENCY if not x.startswith("site explorers, all")] + [overall]
 
 
 def test_notebook_pages_show_figures_and_explorers(

@@ -476,6 +476,31 @@ TWIN_SCRIPT = r"""
     }
     return {traces: [...traces], texts};
   }
+  // A title or panel title whose new text is plain (lines, no other markup) is written into the
+  // SVG text plotly drew, and into plotly's layout, instead of a relayout: plotly relayouts
+  // every annotation again for one changed text, the slowest part of a quick redraw.
+  function setText(path, text) {
+    if (typeof text !== "string") return false;
+    const lines = text.split(/<br\s*\/?>/i);
+    if (lines.some((l) => /[<>&]/.test(l))) return false;
+    const m = path.match(/^annotations\[(\d+)\]\.text$/);
+    const el = m
+      ? plot.querySelector('.annotation[data-index="' + m[1] + '"] text.annotation-text')
+      : plot.querySelector("text.gtitle");
+    if (!el) return false;
+    const spans = el.querySelectorAll("tspan.line");
+    if (spans.length !== (lines.length > 1 ? lines.length : 0)) return false;
+    if (spans.length) lines.forEach((l, k) => { spans[k].textContent = l; });
+    else el.textContent = lines[0];
+    if (m) {
+      plot.layout.annotations[+m[1]].text = text;
+      plot._fullLayout.annotations[+m[1]].text = text;
+    } else {
+      plot.layout.title = Object.assign({}, plot.layout.title, {text});
+      plot._fullLayout.title.text = text;
+    }
+    return true;
+  }
   async function draw(key, frame) {
     status.innerHTML = frame.status;
     if (D.kind === "image") {
@@ -499,7 +524,9 @@ TWIN_SCRIPT = r"""
         });
         await Plotly.animate(plot, {data, traces: plan.traces}, ANIMATE);
       }
-      if (Object.keys(plan.texts).length) await Plotly.relayout(plot, plan.texts);
+      const rest = {};
+      for (const [path, text] of Object.entries(plan.texts)) if (!setText(path, text)) rest[path] = text;
+      if (Object.keys(rest).length) await Plotly.relayout(plot, rest);
     }
     shownFlat = flat;
   }
