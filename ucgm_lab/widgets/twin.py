@@ -474,6 +474,8 @@ TWIN_SCRIPT = r"""
       if (m) { texts[m[2] === undefined ? "title.text" : "annotations[" + m[2] + "].text"] = after[k]; continue; }
       return null;
     }
+    const types = new Set(Object.entries(after).filter(([k]) => /^data\.\d+\.type$/.test(k)).map(([, v]) => v));
+    if ([...types].some((t) => t !== "scatter" && t !== "heatmap")) return null;
     return {traces: [...traces], texts};
   }
   // A title or panel title whose new text is plain (lines, no other markup) is written into the
@@ -516,13 +518,31 @@ TWIN_SCRIPT = r"""
       await Plotly.react(plot, fig.data, fig.layout, config);
     } else {
       if (plan.traces.length) {
-        const data = plan.traces.map((i) => {
+        // Every scatter trace takes part (plotly drops the DOM of scatter traces left out of an
+        // animation), unchanged ones with no new values; the heatmaps, which an animation
+        // without a redraw drops as well, keep their drawn images (they do not change here).
+        const changed = new Set(plan.traces);
+        const traces = [], data = [];
+        for (let i = 0; i < plot.data.length; i++) {
+          const type = plot.data[i].type || "scatter";
+          if (type !== "scatter") continue;
+          traces.push(i);
+          if (!changed.has(i)) { data.push({}); continue; }
           const trace = {x: value(flat["data." + i + ".x"]), y: value(flat["data." + i + ".y"])};
           const color = flat["data." + i + ".marker.color"];
           if (color !== undefined && color !== null) trace.marker = {color: value(color)};
-          return trace;
-        });
-        await Plotly.animate(plot, {data, traces: plan.traces}, ANIMATE);
+          data.push(trace);
+        }
+        const kept = [...plot.querySelectorAll(".heatmaplayer")].map((layer) => ({layer, parent: layer.parentNode, nodes: [...layer.childNodes]}));
+        await Plotly.animate(plot, {data, traces}, ANIMATE);
+        for (const {layer, parent, nodes} of kept) {
+          if (layer.isConnected && layer.childNodes.length) continue;
+          if (layer.isConnected) { nodes.forEach((n) => layer.appendChild(n)); continue; }
+          if (!parent.isConnected) throw new Error("a subplot was redrawn");
+          const now = parent.querySelector(":scope > .heatmaplayer");
+          if (!now) parent.insertBefore(layer, parent.firstChild);
+          else if (!now.childNodes.length) nodes.forEach((n) => now.appendChild(n));
+        }
       }
       const rest = {};
       for (const [path, text] of Object.entries(plan.texts)) if (!setText(path, text)) rest[path] = text;
