@@ -102,9 +102,21 @@ def _press(page: Any, control: dict[str, Any], forward: bool = True) -> str:
     return key
 
 
-# What is drawn: scatter traces and heatmap images (a redraw must keep every one of them)
-_DRAWN = """() => document.querySelectorAll('#twin-figure .trace').length + '/' +
-  document.querySelectorAll('#twin-figure .hm image').length"""
+# Every trace with points is drawn (a scatter trace as one ".trace" group, a heatmap as one
+# image): [scatter groups drawn, scatter traces with points, heatmap images, heatmap traces]
+_DRAWN = """() => { const gd = document.getElementById('twin-figure');
+  const data = gd.data || [];
+  const heat = data.filter(t => t.type === 'heatmap').length;
+  const full = data.filter(t => t.type !== 'heatmap' && t.x && t.x.length > 0).length;
+  return [document.querySelectorAll('#twin-figure .scatterlayer .trace').length, full,
+          document.querySelectorAll('#twin-figure .hm image').length, heat]; }"""
+
+
+def _all_drawn(page: Any) -> bool:
+    scatter, full, images, heatmaps = page.evaluate(_DRAWN)
+    return scatter >= full and images == heatmaps
+
+
 _CONTROLS = """() => [...document.querySelectorAll('[data-control]')].map(e => ({
   id: e.id, type: e.type === 'select-one' ? 'select' : e.type,
   value: e.type === 'checkbox' ? (e.checked ? 1 : 0) : Number(e.value),
@@ -142,7 +154,7 @@ def test_every_control_moves_its_figure(
     figure = page.locator("#twin-figure")
     controls = page.evaluate(_CONTROLS)
     assert controls, "the page has no controls"
-    drawn = page.evaluate(_DRAWN)
+    assert _all_drawn(page), page.evaluate(_DRAWN)
     latencies = []
     for control in page.evaluate(_CONTROLS):
         key_before = page.evaluate("window.__twin.key")
@@ -153,13 +165,13 @@ def test_every_control_moves_its_figure(
         assert page.evaluate(_SIGNATURE) != data_before, f"{control['id']}: same data"
         assert figure.screenshot() != pixels_before, f"{control['id']}: same pixels"
         assert page.evaluate("window.__twin.error") is None
-        assert page.evaluate(_DRAWN) == drawn, f"{control['id']}: traces lost"
+        assert _all_drawn(page), f"{control['id']}: traces lost {page.evaluate(_DRAWN)}"
     # more moves for the latency figures: each control back and forth
     for control in page.evaluate(_CONTROLS):
         for k in range(LATENCY_MOVES):
             current = next(c for c in page.evaluate(_CONTROLS) if c["id"] == control["id"])
             latencies.append(_move_and_wait(page, current, forward=k % 2 == 0))
-            assert page.evaluate(_DRAWN) == drawn, f"{control['id']}: traces lost"
+            assert _all_drawn(page), f"{control['id']}: traces lost {page.evaluate(_DRAWN)}"
     page.screenshot(path=str(artifacts / f"site_{name}.png"), full_page=True)
     assert not errors, errors
     median = statistics.median(latencies)
