@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
         "ucgm_lab.cli",
         "ucgm_lab.symbolic",
         "ucgm_lab.exercises",
+        "ucgm_lab.site",
     ),
 ]
 DEPRECATED = ("ucgm_lab.images", "ucgm_lab.adapters.peers")

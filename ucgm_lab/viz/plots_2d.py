@@ -180,6 +180,9 @@ def trajectory_animation(
 
     The data (if given) are one static trace drawn once; each frame replaces only the states
     trace (``Frame.traces``), so the data are not repeated in every frame.
+
+    The figure as first drawn (and its stored PNG, what a viewer without JavaScript sees)
+    shows the last frame, the samples, with the slider at its end; Play runs from the noise.
     """
     states = _np(out.states[:, :num_points])
     times = out.times.tolist()
@@ -194,7 +197,7 @@ def trajectory_animation(
     marker = dict(size=4, color="crimson")
     fig.add_trace(
         go.Scatter(
-            x=states[0, :, 0], y=states[0, :, 1], mode="markers", marker=marker, name="states"
+            x=states[-1, :, 0], y=states[-1, :, 1], mode="markers", marker=marker, name="states"
         )
     )
     fig.frames = [
@@ -219,17 +222,18 @@ def trajectory_animation(
                     dict(
                         label="Play",
                         method="animate",
-                        args=[None, dict(frame=dict(duration=400), fromcurrent=True)],
+                        args=[None, dict(frame=dict(duration=400), fromcurrent=False)],
                     )
                 ],
             )
         ],
         sliders=[
             dict(
+                active=len(labels) - 1,
                 steps=[
                     dict(method="animate", args=[[lab], dict(mode="immediate")], label=lab)
                     for lab in labels
-                ]
+                ],
             )
         ],
     )

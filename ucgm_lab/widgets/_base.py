@@ -178,6 +178,7 @@ class Explorer:
         self.view = FigureView(figure, backend)
         self.status = w.HTML()
         self.error: str | None = None
+        self.text = ""
         self.last_seconds = 0.0
         self._updating = False
         rows = rows or [list(self.controls)]
@@ -224,20 +225,56 @@ class Explorer:
             self._updating = False
         self._redraw()
 
+    def figure_at(self, **values: Any) -> tuple[dict[str, Any], str]:
+        """The figure and the status text for these control values: one grid point.
+
+        The one function the live explorer and its kernel-free twin
+        (:mod:`ucgm_lab.widgets.twin`) share: it sets the controls with :meth:`update`, so the
+        figure comes from the same ``_render`` a slider move runs.
+
+        Args:
+            **values: Control name -> value (controls not given keep their values).
+
+        Returns:
+            (the figure as plotly JSON, a dict with ``data`` and ``layout``; the status text,
+            HTML allowed).
+
+        Raises:
+            ValueError: When the redraw failed (the explorer's error message).
+        """
+        self.update(**values)
+        if self.error is not None:
+            raise ValueError(f"{type(self).__name__} at {values}: {self.error}")
+        return self.figure.to_plotly_json(), self.text
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        """The widget view, with a PNG of the initial figure when the notebook stores PNGs.
+        """The widget view (the live explorer; see :meth:`_ipython_display_` for the picture)."""
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _ipython_display_(self) -> None:
+        """Show the live explorer and, when the notebook stores PNGs, a picture of it.
 
         When plotly's default renderer adds PNGs (:func:`ucgm_lab.viz.notebook_setup` outside
-        test mode), the displayed explorer also carries ``image/png``: JupyterLab shows the live
-        widget when it can (a trusted notebook, or a running kernel) and the picture where it
-        cannot (an untrusted notebook, GitHub, nbviewer), instead of the text ``VBox(...)``.
+        test mode), the PNG of the current figure follows the widget as an output of its own
+        (``image/png`` with metadata ``{"ucgm_lab": {"static_copy": true}}``): a viewer without
+        a kernel or widget manager (nbconvert, GitHub, nbviewer) shows it, where the widget view
+        alone would show nothing or the text ``VBox(...)``. The static site replaces it with the
+        kernel-free twin (:mod:`ucgm_lab.site`).
         """
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        if bundle is not None and "png" in str(pio.renderers.default).split("+"):
+        from IPython.display import display
+
+        display(self.widget)
+        if "png" in str(pio.renderers.default).split("+"):
             png = self.static_image()
             if png is not None:
-                bundle = {**bundle, "image/png": png}
-        return bundle
+                display(
+                    {
+                        "image/png": png,
+                        "text/plain": f"<picture of the {type(self).__name__} as first shown>",
+                    },
+                    raw=True,
+                    metadata={"ucgm_lab": {"static_copy": True}},
+                )
 
     def static_image(self) -> str | None:
         """The current figure as a base64 PNG (None where plotly cannot render one)."""
@@ -262,6 +299,7 @@ class Explorer:
             with self.view.batch_update():
                 text = self._render(**self.values)
             self.error = None
+            self.text = text
         except (ValueError, TypeError, ArithmeticError) as exc:
             self.error = str(exc)
             text = f"<span style='color:#b00'>{_escape(self.error)}</span>"

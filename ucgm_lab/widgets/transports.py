@@ -221,6 +221,11 @@ class TransportExplorer(Explorer):
         fig.data[5].x, fig.data[5].y = [t, t], [lo, hi]
         fig.data[6].x, fig.data[6].y = [t] * 5, now
         fig.data[8].x, fig.data[8].y = x_t[:, 0], x_t[:, 1]
+        # Fixed ranges (per transport): moving t then only moves points, which a browser redraws
+        # without relaying out the axes (the kernel-free twin, ucgm_lab.widgets.twin).
+        pad = 0.05 * (hi - lo) if hi > lo else 1.0
+        fig.layout.xaxis.range = [-0.02, 1.02]
+        fig.layout.yaxis.range = [lo - pad, hi + pad]
         fig.layout.title = (
             f"{tr.name} at t = {t:.2f}: x_t = {_mix(now[0], now[1])}, "
             f"target {_mix(now[2], now[3])}, D = {now[4]:.2f}"

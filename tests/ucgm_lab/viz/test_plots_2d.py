@@ -43,6 +43,10 @@ def test_trajectory_figures_follow_the_sampler():
     for f, s in zip(anim.frames, out.states, strict=True):
         assert f.traces == (1,) and len(f.data) == 1  # only the states move; data drawn once
         np.testing.assert_allclose(f.data[0].x, s[:20, 0].numpy())
+    # shown first (and in the stored PNG): the samples, not the noise; the slider at its end
+    np.testing.assert_allclose(anim.data[1].x, out.states[-1, :20, 0].numpy())
+    assert anim.layout.sliders[0].active == len(anim.frames) - 1
+    assert anim.layout.updatemenus[0].buttons[0].args[1]["fromcurrent"] is False
     grid = x_hat_grid_figure({"a": out, "b": out}, columns=3)
     assert len(grid.data) == 6
     with pytest.raises(ValueError, match="show"):

@@ -384,22 +384,32 @@ def test_redraws_use_the_live_mimetype_even_when_notebooks_store_pngs(reference,
     assert "image/png" not in out["data"]
 
 
-def test_displayed_explorer_carries_a_png_of_its_first_figure_when_pngs_are_stored(
+def test_displayed_explorer_stores_a_png_of_its_first_figure_as_its_own_output(
     reference, monkeypatch
 ):
+    import IPython.display
     import plotly.io as pio
 
     import ucgm_lab.widgets._base as base
     from ucgm_lab.viz import LIVE_RENDERER, STATIC_RENDERER
 
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append((obj, kw)))
     monkeypatch.setattr(base, "static_images_work", lambda: True)
     monkeypatch.setattr(pio, "to_image", lambda fig, **kw: b"\x89PNG fake")
     ex = TransportExplorer(num_points=100)
+    assert "image/png" not in ex._repr_mimebundle_()
     monkeypatch.setattr(pio.renderers, "default", LIVE_RENDERER)
-    assert "image/png" not in ex._repr_mimebundle_()
+    ex._ipython_display_()
+    assert [obj for obj, _ in shown] == [ex.widget]
+    shown.clear()
     monkeypatch.setattr(pio.renderers, "default", STATIC_RENDERER)
-    bundle = ex._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert bundle["image/png"] == "iVBORyBmYWtl"  # base64 of the fake PNG
+    ex._ipython_display_()
+    (widget, _), (png, kw) = shown
+    assert widget is ex.widget
+    assert png["image/png"] == "iVBORyBmYWtl"  # base64 of the fake PNG, an output of its own
+    assert kw == {"raw": True, "metadata": {"ucgm_lab": {"static_copy": True}}}
+    shown.clear()
     monkeypatch.setattr(base, "static_images_work", lambda: False)
-    assert "image/png" not in ex._repr_mimebundle_()
+    ex._ipython_display_()
+    assert [obj for obj, _ in shown] == [ex.widget]
