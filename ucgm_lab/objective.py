@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -42,11 +43,12 @@ from .model_api import (
     unwrap_model,
 )
 from .schedules import BetaTimeDistribution
-from .time_sensitivity import TimeSensitivity, warn_if_time_sensitive
+from .time_sensitivity import TimeSensitivity, TimeSensitivityWarning, warn_if_time_sensitive
 from .transports import Coefficients, Transport, broadcast_time, get_transport
 
 __all__ = [
     "ENHANCEMENT_RATIO_MAX",
+    "LAMBDA0_RECHECK_CALL",
     "NonFiniteError",
     "ObjectiveOutput",
     "UCGMObjective",
@@ -57,6 +59,9 @@ __all__ = [
 ]
 
 HALF_PI = math.pi / 2
+
+LAMBDA0_RECHECK_CALL = 100
+"""At lambda = 0 the time check runs at the first call and, if that passed, at this call."""
 
 ENHANCEMENT_RATIO_MAX = 4.0
 """Largest enhancement ratio zeta accepted for lambda > 0 (Tab. 6 uses 1.3 to 2.0)."""
@@ -211,12 +216,19 @@ class UCGMObjective:
             sync) and, if not, raise :class:`NonFiniteError` naming the first non-finite
             quantity (x, the noise, the network output F_t, the target). The
             :class:`~ucgm_lab.training.Trainer` turns it off: its own guard checks the loss.
-        check_time_sensitivity: For lambda > 0, measure once, at the first call and before any
-            gradient, whether the network's output changes too fast in t for the central
-            difference at ``epsilon`` (:func:`~ucgm_lab.time_sensitivity.time_sensitivity`), and
-            emit a :class:`~ucgm_lab.time_sensitivity.TimeSensitivityWarning` saying what to
-            do if so. The measurement is kept in :attr:`time_sensitivity`. Costs one no-grad
-            forward of up to 1024 points; the caller's random state is untouched.
+        check_time_sensitivity: Measure whether the network's output changes too fast in t
+            for the few-step central difference at ``epsilon``
+            (:func:`~ucgm_lab.time_sensitivity.time_sensitivity`) and emit one
+            :class:`~ucgm_lab.time_sensitivity.TimeSensitivityWarning` saying what to do if so.
+            For lambda > 0 at the first call, before any gradient. For lambda = 0 too, so that
+            the user learns it before the multi-step run a few-step fine-tune would start from
+            is spent: at the first call and, if that one passed, again at call
+            :data:`LAMBDA0_RECHECK_CALL` (a network whose output layer starts at zero, like
+            :class:`~ucgm_lab.networks.SmallUNet`, shows its time dependence only once it has
+            trained). The lambda = 0 warning says that multi-step training and sampling are
+            not affected and the run may go on. The measurement is kept in
+            :attr:`time_sensitivity`. Each check costs one no-grad forward of up to 1024 points
+            in eval mode; the caller's random state and the model's buffers are untouched.
 
     Dtypes: the network is called in its parameters' dtype (the model's dtype wins; inputs are
     cast to it), the objective's arithmetic runs in float64 for float64 data and in float32
@@ -323,9 +335,12 @@ class UCGMObjective:
         if teacher is not None:
             self.frozen_teacher = copy.deepcopy(unwrap_model(teacher)).requires_grad_(False).eval()
         self._pending_state: dict[str, Any] | None = None
-        self._time_check_pending = bool(check_time_sensitivity) and lam > 0
+        self._time_checks = (
+            ((0,) if lam > 0 else (0, LAMBDA0_RECHECK_CALL - 1)) if check_time_sensitivity else ()
+        )
+        self._calls = 0
         self.time_sensitivity: TimeSensitivity | None = None
-        """The measurement made before the first lambda > 0 step (None before it, or when off)."""
+        """The latest time-sensitivity measurement (None before the first call, or when off)."""
 
     # ------------------------------------------------------------------ public API
     def settings(self) -> dict[str, Any]:
@@ -400,16 +415,9 @@ class UCGMObjective:
         lam = self.consistency_ratio
         compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         device = x.device
-        if self._time_check_pending:
-            self._time_check_pending = False
-            self.time_sensitivity = warn_if_time_sensitive(
-                model,
-                x,
-                self.transport,
-                y=y,
-                epsilon=self.epsilon,
-                time_distribution=self.time_distribution,
-            )
+        if self._calls in self._time_checks:
+            self._check_time_sensitivity(model, x, y)
+        self._calls += 1
 
         t_lo = self.epsilon if lam == 1 else None
         t_hi = 1 - self.epsilon if lam == 1 else None
@@ -520,6 +528,41 @@ class UCGMObjective:
         self._pending_state = pending or None
 
     # ------------------------------------------------------------------ internals
+    def _check_time_sensitivity(self, model: Model, x: Tensor, y: Tensor | None) -> None:
+        """Measure once (eval mode, no grad, random state kept); warn at most once per objective."""
+        net = unwrap_model(model) if isinstance(model, nn.Module) else model
+        was_training = isinstance(net, nn.Module) and net.training
+        if was_training:
+            net.eval()  # no dropout draws, no BatchNorm statistics updated by the check
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", TimeSensitivityWarning)
+                result = warn_if_time_sensitive(
+                    net,
+                    x,
+                    self.transport,
+                    y=y,
+                    epsilon=self.epsilon,
+                    time_distribution=self.time_distribution,
+                )
+        finally:
+            if was_training:
+                net.train()
+        if result is None:
+            return
+        self.time_sensitivity = result
+        if result.too_fast:
+            self._time_checks = ()  # once: no further checks or warnings
+            message = result.message
+            if self.consistency_ratio == 0:
+                message = (
+                    "This lambda = 0 (multi-step) run is not affected: multi-step training and "
+                    "sampling work, so go on if that is all you need. But a few-step (lambda > 0) "
+                    "fine-tune from this model would fail; restart now with the fix below if you "
+                    "plan one. " + message
+                )
+            warnings.warn(message, TimeSensitivityWarning, stacklevel=3)
+
     @staticmethod
     def _raise_non_finite(x: Tensor, z: Tensor, t: Tensor, F_t: Tensor, target: Tensor) -> None:
         """Name the first non-finite quantity along the computation (called only on failure)."""

@@ -84,7 +84,15 @@ class TrainerConfig:
         betas: Adam betas (Tab. 6: (0.9, 0.95) multi-step, (0.9, 0.999) few-step).
         weight_decay: Decoupled weight decay.
         grad_clip: Max gradient norm (None disables clipping).
-        ema_decay: Decay of the EMA of weights (Tab. 6: 0.9999; small runs want less).
+        ema_decay: Decay d of the EMA of weights: the largest decay, reached after
+            (10 d - 1) / (1 - d) steps with ``ema_ramp`` (Tab. 6: 0.9999 for runs of hundreds of
+            thousands of steps; the default 0.999 averages the last ~1000 steps).
+        ema_ramp: Ramp the EMA's decay up as min(ema_decay, (1 + k) / (10 + k)) at the k-th
+            step of the run (:class:`~ucgm_lab.ema.ExponentialMovingAverage`, ``ramp``), so
+            that the EMA forgets its starting weights: random ones, or the lambda = 0 parent
+            of a few-step fine-tune (:meth:`Trainer.start_from` restarts the ramp). Without it
+            a fixed 0.999 keeps 22% of the parent after 1500 steps, and the few-step EMA model
+            was worse than its raw weights (``benchmarks/ema_few_step.py``, docs/benchmarks.md).
         mixed_precision: "auto" (bf16 on CUDA devices that support it, else none), "no",
             "bf16" or "fp16".
         seed: Seed of the model-independent randomness (objective draws, data order).
@@ -125,6 +133,7 @@ class TrainerConfig:
     weight_decay: float = 0.0
     grad_clip: float | None = 1.0
     ema_decay: float = 0.999
+    ema_ramp: bool = True
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     seed: int = 0
     checkpoint_dir: str | None = None
@@ -173,7 +182,7 @@ class TrainerConfig:
         if isinstance(self.checkpoint_dir, Path):
             self.checkpoint_dir = str(self.checkpoint_dir)
         _int(self.gradient_accumulation_steps, "gradient_accumulation_steps", 1)
-        for name in ("progress", "cpu"):
+        for name in ("progress", "cpu", "ema_ramp"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         if not isinstance(self.compile, bool) and self.compile not in ("auto", "blocks", "model"):
@@ -326,7 +335,7 @@ class Trainer:
         self.memory_plan = None
         if cfg.memory_check != "off" and accelerator.device.type == "cuda":
             self.memory_plan = _check_memory(model, objective, data, accelerator, cfg)
-        self.ema = ExponentialMovingAverage(model, cfg.ema_decay)
+        self.ema = ExponentialMovingAverage(model, cfg.ema_decay, ramp=cfg.ema_ramp)
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.RAdam
         kwargs: dict[str, Any] = {
             "lr": cfg.lr,
@@ -772,6 +781,7 @@ class Trainer:
         _check_tensors(path, "model", tensors, self.unwrapped_model.state_dict())
         self.unwrapped_model.load_state_dict(tensors)
         self.ema.model.load_state_dict(tensors)
+        self.ema.restart()  # a new run: the EMA ramp starts again from these weights
 
     def _check_objective(self, path: Path, saved: dict[str, Any] | None) -> None:
         if saved is None:  # checkpoints written before the settings were stored
