@@ -150,6 +150,19 @@ class TrainerConfig:
     fused_optimizer: bool | Literal["auto"] = "auto"
     memory_check: Literal["auto", "warn", "off"] = "auto"
 
+    @classmethod
+    def few_step(cls, **changes: Any) -> TrainerConfig:
+        """Settings for a few-step (lambda > 0) fine-tune from a multi-step checkpoint.
+
+        The optimizer of Tab. 6's few-step runs, RAdam with betas (0.9, 0.999), at lr 2e-4
+        (few-step training from a multi-step model diverged at 1e-3 on the checkerboard,
+        :mod:`ucgm_lab.recipes`); every other field keeps its default. Keyword arguments
+        override any field: ``TrainerConfig.few_step(steps=1500, checkpoint_dir="runs/lam1")``.
+        """
+        settings: dict[str, Any] = {"optimizer": "radam", "betas": (0.9, 0.999), "lr": 2e-4}
+        settings.update(changes)
+        return cls(**settings)
+
     def __post_init__(self) -> None:
         _int(self.steps, "steps", 0)
         _int(self.seed, "seed", 0)
