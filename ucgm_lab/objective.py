@@ -230,6 +230,15 @@ class UCGMObjective:
             :attr:`time_sensitivity`. Each check costs one no-grad forward of up to 1024 points
             in eval mode; the caller's random state and the model's buffers are untouched.
 
+    Loss scale: the loss is not a flow-matching MSE. At lambda = 0 with the linear transport,
+    Alg. 1's target is F_target = sg(F) + k(t) (v - sg(F)) with v = z - x the flow-matching
+    target and k(t) = 4 t / sin(pi t / 2) (Alg. 1 line 15; D = -1), so the loss of one sample is
+    w(t) mean((F - v)^2) with w(t) = cos(pi t / 2) k(t)^2 = 16 t^2 cos(pi t / 2) /
+    sin(pi t / 2)^2: 64 / pi^2 = 6.5 at t -> 0, 0 at t = 1, 4.94 averaged over uniform t. A
+    network whose flow-matching MSE (torchcfm's loss) is about 1.4 shows about 7 here. The
+    gradient is that of the flow-matching MSE weighted by cos(pi t / 2) k(t) = 4 t cot(pi t / 2)
+    (8 / pi at t -> 0, 1.77 on average): same optimum, other weights over t.
+
     Dtypes: the network is called in its parameters' dtype (the model's dtype wins; inputs are
     cast to it), the objective's arithmetic runs in float64 for float64 data and in float32
     otherwise, and ``ObjectiveOutput`` is in that compute dtype.

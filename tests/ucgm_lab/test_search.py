@@ -511,3 +511,18 @@ def test_degenerate_grids_are_not_candidates():
     assert _fit(SamplerSettings(nfe=0, time_points=(0.9, 0.9)), 4) is None
     fine = _fit(SamplerSettings(nfe=0, schedule=KumaraswamySchedule(1.0, 2.0, 1.0)), 4)
     assert fine is not None and fine.nfe == 4
+
+
+def test_table_names_the_sample_sizes_of_its_columns():
+    """Selection on n, validation on 2n: the table says so (Frechet distances depend on n)."""
+    result = search_sampler(
+        gaussian_model(), "linear", reference(200), nfe=[2], metric=moment_w2, max_trials=2,
+        progress=False,
+    )  # fmt: skip
+    assert (result.num_samples, result.validation_samples, result.validation_streams) == (
+        200, 400, 4,
+    )  # fmt: skip
+    text = result.table()
+    header = text.splitlines()[0]
+    assert "selection (n = 200)" in header and "validation (mean of 4 x n = 400)" in header
+    assert "not comparable" in text

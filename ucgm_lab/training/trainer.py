@@ -230,14 +230,20 @@ def _int(value: Any, name: str, minimum: int, note: str = "") -> int:
     return value
 
 
-@dataclass
+@dataclass(repr=False)
 class TrainResult:
     """What :meth:`Trainer.fit` returns.
 
     Attributes:
         step: The step reached.
-        losses: Loss of every step of the run so far (including steps before a resume).
-        checkpoint: Path of the last checkpoint written, or None.
+        losses: Loss of every step of the run so far (including steps before a resume); the
+            repr shows their count and the last one only. At lambda = 0 the loss is Alg. 1's
+            weighted one, about 5x a flow-matching MSE (:class:`~ucgm_lab.UCGMObjective`,
+            "Loss scale").
+        checkpoint: Path of the last checkpoint this trainer wrote (``last.pt`` after a
+            ``fit`` with ``checkpoint_dir``), or None if it wrote none (no ``checkpoint_dir``,
+            or a resumed run that was already at its target). The file a run resumed from is
+            ``Trainer.last_checkpoint``.
         seconds: Wall time of this call.
         metrics: Values recorded by callbacks, by name, as (step, value) pairs.
         skipped_steps: Steps whose optimizer update a gradient scaler skipped (fp16 overflow).
@@ -249,6 +255,16 @@ class TrainResult:
     seconds: float
     metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     skipped_steps: int = 0
+
+    def __repr__(self) -> str:
+        """One line: the step, the number of losses and the last, the checkpoint, the time."""
+        last = f", last {self.losses[-1]:.4g}" if self.losses else ""
+        metrics = f", metrics={sorted(self.metrics)}" if self.metrics else ""
+        skipped = f", skipped_steps={self.skipped_steps}" if self.skipped_steps else ""
+        return (
+            f"TrainResult(step={self.step}, losses=[{len(self.losses)} values{last}], "
+            f"checkpoint={self.checkpoint!r}, seconds={self.seconds:.1f}{metrics}{skipped})"
+        )
 
 
 Callback = Callable[["Trainer", int, dict[str, float]], dict[str, float] | None]
@@ -379,6 +395,8 @@ class Trainer:
         self.losses: list[float] = []
         self.metrics: dict[str, list[tuple[int, float]]] = {}
         self.last_checkpoint: Path | None = None
+        self.written_checkpoint: Path | None = None
+        """The last checkpoint this trainer wrote (``last_checkpoint`` may be a resumed file)."""
         self._saved_step: int | None = None
         self._tmp_cleaned = False
         if cfg.log_with is not None:
@@ -490,6 +508,20 @@ class Trainer:
         """Train until ``steps`` total steps (default ``config.steps``), resuming from ``self.step``."""
         cfg, acc = self.config, self.accelerator
         total = cfg.steps if steps is None else int(steps)
+        if total < self.step:
+            raise ValueError(
+                f"fit({total}): the run is already at step {self.step}, past the target {total}. "
+                f"fit(steps) trains until `steps` steps in total (a resumed run counts its earlier "
+                f"steps): for {total} more steps call fit({self.step + total})."
+            )
+        if total == self.step and total > 0:
+            warnings.warn(
+                f"fit: the run is already at step {self.step}, its target; nothing to train "
+                f"(fit(steps) trains until `steps` steps in total: fit({self.step} + n) trains "
+                "n more).",
+                UserWarning,
+                stacklevel=2,
+            )
         start = time.perf_counter()
         show = cfg.progress and self.is_main_process
         bar = (
@@ -538,7 +570,7 @@ class Trainer:
         return TrainResult(
             step=self.step,
             losses=list(self.losses),
-            checkpoint=self.last_checkpoint,
+            checkpoint=self.written_checkpoint,
             seconds=time.perf_counter() - start,
             metrics={k: list(v) for k, v in self.metrics.items()},
             skipped_steps=self.skipped_steps,
@@ -632,7 +664,7 @@ class Trainer:
             if numbered:
                 self._keep_numbered(path)
         self.accelerator.wait_for_everyone()
-        self.last_checkpoint = path
+        self.last_checkpoint = self.written_checkpoint = path
         self._saved_step = self.step
         return path
 
@@ -699,8 +731,9 @@ class Trainer:
         else:
             rank = state["ranks"][self.accelerator.process_index]
         self._check_objective(path, state.get("objective_settings"))
-        _check_tensors(path, "model", state["model"], self.unwrapped_model.state_dict())
-        _check_tensors(path, "EMA", state["ema"]["model"], self.ema.model.state_dict())
+        config = state.get("model_config")
+        _check_tensors(path, "model", state["model"], self.unwrapped_model.state_dict(), config)
+        _check_tensors(path, "EMA", state["ema"]["model"], self.ema.model.state_dict(), config)
         groups = state["optimizer"].get("param_groups", [])
         mine = [len(g["params"]) for g in self.optimizer.state_dict()["param_groups"]]
         if [len(g["params"]) for g in groups] != mine:
@@ -791,7 +824,9 @@ class Trainer:
         path = Path(path)
         state = load_checkpoint(path, mmap=True)
         tensors = state["ema"]["model"] if weights == "ema" else state["model"]
-        _check_tensors(path, "model", tensors, self.unwrapped_model.state_dict())
+        _check_tensors(
+            path, "model", tensors, self.unwrapped_model.state_dict(), state.get("model_config")
+        )
         self.unwrapped_model.load_state_dict(tensors)
         self.ema.model.load_state_dict(tensors)
         self.ema.restart()  # a new run: the EMA ramp starts again from these weights
@@ -930,9 +965,13 @@ def _as_tuple(value: Any) -> Any:
 
 
 def _check_tensors(
-    path: Path, what: str, saved: dict[str, torch.Tensor], mine: dict[str, torch.Tensor]
+    path: Path,
+    what: str,
+    saved: dict[str, torch.Tensor],
+    mine: dict[str, torch.Tensor],
+    model_config: dict[str, Any] | None = None,
 ) -> None:
-    """Raise unless ``saved`` has exactly the names and shapes of ``mine``."""
+    """Raise unless ``saved`` has exactly the names and shapes of ``mine`` (with a fitting hint)."""
     missing = sorted(set(mine) - set(saved))
     extra = sorted(set(saved) - set(mine))
     shapes = [
@@ -950,8 +989,43 @@ def _check_tensors(
             parts.append("other shapes " + "; ".join(shapes[:5]))
         raise ResumeMismatchError(
             f"{path} holds {what} weights of another architecture ({', '.join(parts)}); nothing "
-            "was loaded. Build the model with the checkpoint's model_config."
+            f"was loaded. {_architecture_hint(saved, mine, model_config)}"
         )
+
+
+def _architecture_hint(
+    saved: dict[str, torch.Tensor], mine: dict[str, torch.Tensor], config: dict[str, Any] | None
+) -> str:
+    """What to do about a checkpoint of another architecture: wrap, unwrap, or rebuild."""
+    saved_wrapped = "time_scale" in saved and any(k.startswith("network.") for k in saved)
+    mine_wrapped = "time_scale" in mine and any(k.startswith("network.") for k in mine)
+    inner_saved = {k.removeprefix("network.") for k in saved if k != "time_scale"}
+    inner_mine = {k.removeprefix("network.") for k in mine if k != "time_scale"}
+    if saved_wrapped and not mine_wrapped:
+        factor = float(saved["time_scale"])
+        same = " (the same network inside)" if inner_saved == set(mine) else ""
+        return (
+            f"The checkpoint holds a network wrapped in TimeScaled (time_scale = {factor:g}){same}"
+            ": wrap yours the same way, ucgm_lab.networks.TimeScaled(network, "
+            f"time_scale={factor:g}), before loading."
+        )
+    if mine_wrapped and not saved_wrapped:
+        same = " (the same network inside)" if set(saved) == inner_mine else ""
+        return (
+            "This model is wrapped in TimeScaled but the checkpoint holds an unwrapped network"
+            f"{same}: load it into the network without the wrapper (wrapping a trained network "
+            "changes its function; train with the wrapper from the lambda = 0 run on)."
+        )
+    if config is not None:
+        return (
+            "Build the model with the checkpoint's model_config "
+            "(ucgm_lab.networks.build_network(load_checkpoint(path)['model_config']))."
+        )
+    return (
+        "The checkpoint stores no model_config (a network of your own): build the same network "
+        "class with the same sizes (and the same TimeScaled wrapper, if any) as the run that "
+        "wrote it."
+    )
 
 
 def _accelerate_is_pass_through(accelerator: Any) -> bool:
