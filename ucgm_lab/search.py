@@ -466,6 +466,8 @@ def default_metric(reference: Tensor) -> Metric:
     * digits images (M, 1, 8, 8): the digits Frechet distance
       (:func:`ucgm_lab.metrics.digits.digits_frechet`; the reference is not used, the metric
       compares with the digits train split).
+    * other images (M, C, H, W): the Frechet distance in the features of a fixed random CNN
+      (:class:`ucgm_lab.metrics.image_frechet.ImageFrechet`; offline, any shape).
 
     Raises:
         ValueError: For any other shape (pass ``metric=`` yourself).
@@ -477,9 +479,14 @@ def default_metric(reference: Tensor) -> Metric:
 
         frechet = digits_frechet()
         return lambda samples, _reference: frechet.distance(samples)
+    if reference.ndim == 4:
+        from .metrics.image_frechet import ImageFrechet
+
+        return ImageFrechet()
     raise ValueError(
         f"No default metric for data of shape {tuple(reference.shape)}: the defaults cover 2D "
-        "points (M, 2) and digits images (M, 1, 8, 8). Pass metric=callable(samples, reference) -> float."
+        "points (M, 2), digits images (M, 1, 8, 8) and other images (M, C, H, W). Pass "
+        "metric=callable(samples, reference) -> float."
     )
 
 
@@ -985,7 +992,8 @@ def search_sampler(
         reference_data: Data to score against, shape (M, ...); the samples get its shape (B, ...).
         nfe: NFE budgets (distinct positive integers).
         metric: ``metric(samples, reference) -> float``, lower is better. Default: sliced W2 for
-            2D points, the digits Frechet distance for (M, 1, 8, 8) (:func:`default_metric`).
+            2D points, the digits Frechet distance for (M, 1, 8, 8), a Frechet distance in
+            fixed random CNN features for other images (M, C, H, W) (:func:`default_metric`).
         space: What to search (:class:`SearchSpace`; guidance needs ``labels``).
         num_samples: B, samples per run (default M; equal sizes make the default 2D metric fast).
         labels: Class ids of the B samples, shape (B,), for conditional models.
