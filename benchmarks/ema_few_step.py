@@ -207,9 +207,7 @@ def main() -> None:
     lines = [
         "## Your own network, the Trainer's defaults: the EMA and the few-step ratio",
         "",
-        f"Written by `benchmarks/ema_few_step.py` on {machine.when} UTC ({machine.cpu}, "
-        f"{machine.cores} cores, {args.threads} torch thread(s), load average {machine.load_before[0]:.1f} "
-        f"at the start; {minutes:.0f} min). A user's MLP with DiT's embedding of 1000 t, "
+        f"{minutes:.0f} min. A user's MLP with DiT's embedding of 1000 t, "
         "wrapped in `TimeScaled(network, 0.03)` as the time warning says, on a five-armed "
         f"pinwheel (generated; not shipped), batch {args.batch}: lambda = 0 for {args.steps0} "
         f"steps (lr 2e-3), then lambda = 1 from its checkpoint for {args.steps1} steps "
@@ -249,7 +247,10 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        print("wrote", write_section("ema-few-step", text))
+        options = " ".join(a for a in sys.argv[1:] if a != "--write")
+        command = f"python benchmarks/ema_few_step.py --write {options}".strip()
+        section = write_section("ema-few-step", text, command=command, machine=machine.finish())
+        print("wrote", section)
 
 
 if __name__ == "__main__":

@@ -94,9 +94,7 @@ def main() -> None:
     lines = [
         "## A metric for images of any shape (`ImageFrechet`)",
         "",
-        f"Written by `benchmarks/image_metric.py` on {machine.when} UTC ({machine.cpu}, "
-        f"{machine.cores} cores, {args.threads} torch thread(s), load average "
-        f"{machine.load_before[0]:.1f} at the start; {minutes:.0f} min). Frechet distance in the "
+        f"{minutes:.0f} min. Frechet distance in the "
         "features of a fixed random CNN (seed 0, no trained or downloaded weights) against the "
         f"digits train split (1438 images), n = {n} samples per score (the test split's size and "
         f"labels), mean +- std over noise seeds {', '.join(map(str, args.seeds))}. 16x16: the "
@@ -128,7 +126,10 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        print("wrote", write_section("image-metric", text))
+        print("wrote", write_section(
+            "image-metric", text, command="python benchmarks/image_metric.py --write",
+            machine=machine.finish(),
+        ))  # fmt: skip
 
 
 if __name__ == "__main__":
