@@ -370,10 +370,10 @@ class SearchResult:
         """
         n, nv, s = self.num_samples, self.validation_samples, self.validation_streams
         at = f" (n = {n})" if n else ""
-        val = f" (mean of {s} x n = {nv})" if nv and s else ""
+        val = f" (mean of {s} runs, n = {nv} each)" if nv and s else ""
         lines = [
             f"| budget | NFE | held-out score{at} | selection{at} | validation{val} "
-            f"| defaults (held-out{at}) | settings |",
+            f"| defaults (held-out{', n = ' + str(n) if n else ''}) | settings |",
             "|---|---|---|---|---|---|---|",
         ]
         for b in self.budgets:

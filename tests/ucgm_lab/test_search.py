@@ -524,5 +524,6 @@ def test_table_names_the_sample_sizes_of_its_columns():
     )  # fmt: skip
     text = result.table()
     header = text.splitlines()[0]
-    assert "selection (n = 200)" in header and "validation (mean of 4 x n = 400)" in header
+    assert "selection (n = 200)" in header and "validation (mean of 4 runs, n = 400 each)" in header
+    assert "defaults (held-out, n = 200)" in header
     assert "not comparable" in text
