@@ -207,7 +207,7 @@ def main() -> None:
     lines = [
         "## Your own network, the Trainer's defaults: the EMA and the few-step ratio",
         "",
-        f"{minutes:.0f} min. A user's MLP with DiT's embedding of 1000 t, "
+        f"Run time {minutes:.0f} min. A user's MLP with DiT's embedding of 1000 t, "
         "wrapped in `TimeScaled(network, 0.03)` as the time warning says, on a five-armed "
         f"pinwheel (generated; not shipped), batch {args.batch}: lambda = 0 for {args.steps0} "
         f"steps (lr 2e-3), then lambda = 1 from its checkpoint for {args.steps1} steps "

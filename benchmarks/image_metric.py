@@ -94,7 +94,7 @@ def main() -> None:
     lines = [
         "## A metric for images of any shape (`ImageFrechet`)",
         "",
-        f"{minutes:.0f} min. Frechet distance in the "
+        f"Run time {minutes:.0f} min. Frechet distance in the "
         "features of a fixed random CNN (seed 0, no trained or downloaded weights) against the "
         f"digits train split (1438 images), n = {n} samples per score (the test split's size and "
         f"labels), mean +- std over noise seeds {', '.join(map(str, args.seeds))}. 16x16: the "
