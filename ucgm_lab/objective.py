@@ -540,8 +540,8 @@ class UCGMObjective:
     def _check_time_sensitivity(self, model: Model, x: Tensor, y: Tensor | None) -> None:
         """Measure once (eval mode, no grad, random state kept); warn at most once per objective."""
         net = unwrap_model(model) if isinstance(model, nn.Module) else model
-        was_training = isinstance(net, nn.Module) and net.training
-        if was_training:
+        modes = [(m, m.training) for m in net.modules()] if isinstance(net, nn.Module) else []
+        if modes:
             net.eval()  # no dropout draws, no BatchNorm statistics updated by the check
         try:
             with warnings.catch_warnings():
@@ -555,8 +555,8 @@ class UCGMObjective:
                     time_distribution=self.time_distribution,
                 )
         finally:
-            if was_training:
-                net.train()
+            for module, training in modes:  # each submodule's own mode back
+                module.training = training
         if result is None:
             return
         self.time_sensitivity = result
@@ -567,8 +567,8 @@ class UCGMObjective:
                 message = (
                     "This lambda = 0 (multi-step) run is not affected: multi-step training and "
                     "sampling work, so go on if that is all you need. But a few-step (lambda > 0) "
-                    "fine-tune from this model would fail; restart now with the fix below if you "
-                    "plan one. " + message
+                    "fine-tune from this model would be trained on noise and be poor; restart now "
+                    "with the fix below if you plan one. " + message
                 )
             warnings.warn(message, TimeSensitivityWarning, stacklevel=3)
 

@@ -222,3 +222,13 @@ def test_the_check_leaves_the_random_state_and_the_loss_unchanged():
     (loss_a, after_a), (loss_b, after_b) = run(True), run(False)
     torch.testing.assert_close(loss_a, loss_b, rtol=0, atol=0)
     torch.testing.assert_close(after_a, after_b, rtol=0, atol=0)
+
+
+def test_the_check_restores_each_submodules_mode():
+    net = MLP2D(hidden=16, depth=1).train()
+    frozen = next(iter(net.children())).eval()  # one submodule kept in eval by the user
+    objective = UCGMObjective("linear", 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        objective._check_time_sensitivity(net, _x(), None)
+    assert net.training and not frozen.training
