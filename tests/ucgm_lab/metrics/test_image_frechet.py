@@ -78,6 +78,7 @@ def test_search_default_metric_covers_any_image_shape():
     assert isinstance(default_metric(torch.zeros(8, 3, 32, 32)), ImageFrechet)
 
 
+@pytest.mark.timeout(1800)  # about 10 s idle (107 U-Net passes on 128 images); slow when shared
 def test_separates_nfe_levels_and_noise_from_its_floor_on_the_digits_model():
     """1 > 2 > 4 > 100 NFE of the zoo's multi-step digits model; noise far above the floor."""
     from ucgm_lab.data import load_image_data
