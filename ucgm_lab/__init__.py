@@ -8,6 +8,7 @@ The three mathematical pieces of the paper:
 """
 
 from .ema import ExponentialMovingAverage
+from .loading import SamplingModel, load_for_sampling
 from .objective import ObjectiveOutput, UCGMObjective
 from .sampler import SampleOutput, sample
 from .schedules import (
@@ -37,6 +38,7 @@ __all__ = [
     "ObjectiveOutput",
     "SCHEDULES",
     "SampleOutput",
+    "SamplingModel",
     "SamplerSettings",
     "SearchResult",
     "SearchSpace",
@@ -48,6 +50,7 @@ __all__ = [
     "get_transport",
     "kumaraswamy",
     "list_transports",
+    "load_for_sampling",
     "sample",
     "search_sampler",
 ]

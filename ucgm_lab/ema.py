@@ -1,8 +1,16 @@
 """Exponential moving averages of model weights (EMA), used for teachers and for evaluation.
 
-Two decay rules:
+Three decay rules:
 
-* fixed: w_ema <- d w_ema + (1 - d) w at every update (the trainer's EMA, 0.9999 in Tab. 6);
+* fixed: w_ema <- d w_ema + (1 - d) w at every update (0.9999 in Tab. 6);
+* ramp (the trainer's default, ``ramp=True``): the decay of update k (k = 0, 1, ...) is
+  min(d, (1 + k) / (10 + k)), the rule of TensorFlow's ``ExponentialMovingAverage`` with
+  ``num_updates`` and of diffusers' ``EMAModel``. The first update keeps 10% of the starting
+  weights, and after k updates their share is prod_j d_j <= 9! k! / (k + 9)! (below 1e-9 at
+  k = 1000), so a run started from another model's weights (a lambda = 1 fine-tune from a
+  lambda = 0 checkpoint) does not carry the parent in its EMA: with a fixed d = 0.999, 0.999^1500
+  = 22% of the EMA is still the parent after 1500 steps. The averaging window grows with the run
+  (about k / 9 updates) up to 1 / (1 - d) (``benchmarks/ema_few_step.py``, docs/benchmarks.md);
 * warm-up (the reference implementation's teacher for the enhanced target, docs/paper-notes.md R6):
   the decay starts at 0 (the first update copies the weights) and after every update moves
   halfway along (1 - d) towards the target: d <- d + (1 - d) (d_target - d) / 2.
@@ -58,15 +66,24 @@ class ExponentialMovingAverage:
         model: The model to track (wrappers are stripped). A deep copy is made at once.
         decay: The (target) decay d in [0, 1].
         warmup: If True, use the reference implementation's warm-up rule (see module doc).
+        ramp: If True, the decay of update k is min(decay, (1 + k) / (10 + k)) (module doc).
+
+    Raises:
+        ValueError: A decay outside [0, 1], or both ``warmup`` and ``ramp``.
     """
 
-    def __init__(self, model: nn.Module, decay: float = 0.9999, warmup: bool = False) -> None:
+    def __init__(
+        self, model: nn.Module, decay: float = 0.9999, warmup: bool = False, ramp: bool = False
+    ) -> None:
         if not 0.0 <= decay <= 1.0:
             raise ValueError(f"EMA decay must lie in [0, 1], got {decay}.")
+        if warmup and ramp:
+            raise ValueError("Choose one EMA decay rule: warmup=True or ramp=True, not both.")
         self.target_decay = float(decay)
         self.warmup = bool(warmup)
-        self.current_decay = 0.0 if warmup else float(decay)
+        self.ramp = bool(ramp)
         self.num_updates = 0
+        self.current_decay = 0.0 if warmup else self._ramped(float(decay))
         self.model = copy.deepcopy(_unwrap(model)).requires_grad_(False).eval()
         self._cache: _Pairs | None = None
 
@@ -92,6 +109,23 @@ class ExponentialMovingAverage:
         self.num_updates += 1
         if self.warmup:
             self.current_decay = d + (1 - d) * (self.target_decay - d) * 0.5
+        elif self.ramp:
+            self.current_decay = self._ramped(self.target_decay)
+
+    def _ramped(self, decay: float) -> float:
+        """The decay of the next update: ``decay``, or with ``ramp`` min(decay, (1+k)/(10+k))."""
+        if not self.ramp:
+            return decay
+        k = self.num_updates
+        return min(decay, (1.0 + k) / (10.0 + k))
+
+    def restart(self) -> None:
+        """Count updates from 0 again (a new run from the current weights: the ramp restarts)."""
+        self.num_updates = 0
+        if self.warmup:
+            self.current_decay = 0.0
+        else:
+            self.current_decay = self._ramped(self.target_decay)
 
     def _pairs(self, source: nn.Module) -> _Pairs:
         """The (EMA, model) tensor lists for ``source``, cached while its tensors stay the same."""
@@ -137,13 +171,15 @@ class ExponentialMovingAverage:
             "current_decay": self.current_decay,
             "target_decay": self.target_decay,
             "warmup": self.warmup,
+            "ramp": self.ramp,
             "num_updates": self.num_updates,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore from :meth:`state_dict`."""
+        """Restore from :meth:`state_dict` (states saved before the ramp existed: no ramp)."""
         self.model.load_state_dict(state["model"])
         self.current_decay = float(state["current_decay"])
         self.target_decay = float(state["target_decay"])
         self.warmup = bool(state["warmup"])
+        self.ramp = bool(state.get("ramp", False))
         self.num_updates = int(state["num_updates"])

@@ -1,9 +1,10 @@
 """Sample quality versus the number of function evaluations (NFE), for every data kind.
 
 One point type (:class:`QualityPoint`), one sweep (:func:`quality_vs_nfe`) whose reference
-chooses the metric -- 2D points are scored with :func:`ucgm_lab.metrics.evaluate_2d`, a
+chooses the metric -- 2D points are scored with :func:`ucgm_lab.metrics.evaluate_2d`, images
+of any shape with :class:`~ucgm_lab.metrics.image_frechet.ImageFrechet`, a
 :class:`~ucgm_lab.metrics.digits.DigitsFrechet` scores digits with the digits metric and the
-class accuracy -- one class-conditional sweep with and without guidance
+class accuracy, ``metric=`` takes your own -- one class-conditional sweep with and without guidance
 (:func:`guidance_sweep`), and one table (:func:`format_quality_table`). Shared by the demo,
 the notebooks, the peer comparison and the benchmarks.
 """
@@ -20,6 +21,7 @@ from torch import Tensor
 from .metrics import evaluate_2d
 from .metrics.classes import balanced_labels, class_metrics
 from .metrics.digits import DigitsFrechet
+from .metrics.image_frechet import IMAGE_METRIC, ImageFrechet
 from .model_api import Model
 from .runtime import single_thread
 from .sampler import SampleOutput, sample
@@ -28,6 +30,7 @@ from .transports import Transport, get_transport
 
 __all__ = [
     "DIGITS_METRIC",
+    "IMAGE_METRIC",
     "QualityPoint",
     "format_quality_table",
     "guidance_sweep",
@@ -187,6 +190,7 @@ def quality_vs_nfe(
     *,
     label: str,
     metrics: Sequence[str] = ("w2",),
+    metric: Callable[[Tensor, Tensor], float] | None = None,
     num_samples: int | None = None,
     seed: int = 0,
     y: Tensor | None = None,
@@ -199,18 +203,27 @@ def quality_vs_nfe(
 
     * data points (a tensor (n, d), e.g. 2D points): ``metrics`` of
       :func:`ucgm_lab.metrics.evaluate_2d` against them, ``num_samples`` samples (default n);
+    * images of any shape (a tensor (n, C, H, W) or (n, H, W)): ``"image_fd"``, the Frechet
+      distance in the features of a fixed random CNN
+      (:class:`~ucgm_lab.metrics.image_frechet.ImageFrechet`, offline, no downloaded weights;
+      compare with its ``floor`` of held-out images at the same ``num_samples``);
     * a :class:`~ucgm_lab.metrics.digits.DigitsFrechet` (digits): ``"digits_fd"`` (the digits
       metric, comparable with its ``floor()``) and ``"accuracy"`` (how often a sample shows its
-      class), on ``metric.num_samples`` samples with the test split's labels as ``y``.
+      class), on ``metric.num_samples`` samples with the test split's labels as ``y``;
+    * ``metric=callable(samples, reference) -> float`` for a tensor reference: that metric,
+      under the key ``metric.name`` if it has one, else ``"metric"``.
 
     Args:
         model: The network.
         transport: Its transport.
-        reference: Data points, shape (n, d), or the digits metric.
+        reference: Data points (n, d), images (n, C, H, W), or the digits metric.
         steps_list: Step counts to try.
         label: Curve name.
         metrics: Names accepted by :func:`ucgm_lab.metrics.evaluate_2d` (data points only).
-        num_samples: Samples per point (data points only; default: as many as ``reference``).
+        metric: Your own ``metric(samples, reference) -> float`` (lower is better), e.g. an
+            :class:`~ucgm_lab.metrics.image_frechet.ImageFrechet` with another seed; replaces
+            the default of the reference's kind (tensor references only).
+        num_samples: Samples per point (tensor references; default: as many as ``reference``).
         seed: Seed of the initial noise (the same noise for every step count) and of rho's noise.
         y: Optional class ids, shape (num_samples,) (data points only).
         time_points_for: Optional function steps -> explicit time points (or None for the
@@ -234,10 +247,31 @@ def quality_vs_nfe(
 
     elif isinstance(reference, Tensor):
         ref = reference.cpu()
+        if ref.ndim < 2:
+            raise ValueError(
+                f"reference must be data points (n, d), images (n, C, H, W) or (n, H, W), got "
+                f"shape {tuple(ref.shape)}."
+            )
         shape = (num_samples or ref.shape[0], *ref.shape[1:])
+        if metric is None and ref.ndim >= 3:
+            metric = ImageFrechet(ref)
+        if metric is not None:
+            if not callable(metric):
+                raise TypeError(
+                    f"metric must be callable(samples, reference) -> float, got {type(metric).__name__}."
+                )
+            key = getattr(metric, "name", None) or (
+                IMAGE_METRIC if isinstance(metric, ImageFrechet) else "metric"
+            )
+            chosen = metric
 
-        def score(samples: Tensor) -> dict[str, float]:
-            return evaluate_2d(samples.cpu(), ref, metrics=tuple(metrics))
+            def score(samples: Tensor) -> dict[str, float]:
+                return {key: float(chosen(samples.cpu(), ref))}
+
+        else:
+
+            def score(samples: Tensor) -> dict[str, float]:
+                return evaluate_2d(samples.cpu(), ref, metrics=tuple(metrics))
 
     else:
         raise TypeError(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -42,11 +43,17 @@ from .model_api import (
     unwrap_model,
 )
 from .schedules import BetaTimeDistribution
-from .time_sensitivity import TimeSensitivity, TimeSensitivityMonitor
+from .time_sensitivity import (
+    DEFAULT_RECHECK_AFTER,
+    TimeSensitivity,
+    TimeSensitivityMonitor,
+    TimeSensitivityWarning,
+)
 from .transports import Coefficients, Transport, broadcast_time, get_transport
 
 __all__ = [
     "ENHANCEMENT_RATIO_MAX",
+    "LAMBDA0_RECHECK_CALL",
     "NonFiniteError",
     "ObjectiveOutput",
     "UCGMObjective",
@@ -57,6 +64,9 @@ __all__ = [
 ]
 
 HALF_PI = math.pi / 2
+
+LAMBDA0_RECHECK_CALL = DEFAULT_RECHECK_AFTER
+"""At lambda = 0 the time check runs at the first call and, if that passed, at this call."""
 
 ENHANCEMENT_RATIO_MAX = 4.0
 """Largest enhancement ratio zeta accepted for lambda > 0 (Tab. 6 uses 1.3 to 2.0)."""
@@ -211,16 +221,29 @@ class UCGMObjective:
             sync) and, if not, raise :class:`NonFiniteError` naming the first non-finite
             quantity (x, the noise, the network output F_t, the target). The
             :class:`~ucgm_lab.training.Trainer` turns it off: its own guard checks the loss.
-        check_time_sensitivity: For lambda > 0, measure at the first call, before any
-            gradient, whether the network's output changes too fast in t for the central
-            difference at ``epsilon`` (:func:`~ucgm_lab.time_sensitivity.time_sensitivity`), and
-            emit a :class:`~ucgm_lab.time_sensitivity.TimeSensitivityWarning` saying what to
-            do if so; when it does not warn, measure once more after
-            :data:`~ucgm_lab.time_sensitivity.DEFAULT_RECHECK_AFTER` calls
-            (:class:`~ucgm_lab.time_sensitivity.TimeSensitivityMonitor`: a network whose output
-            starts at zero is constant in t at first). The latest measurement is kept in
-            :attr:`time_sensitivity`. Each costs a no-grad JVP and forwards of up to 512
-            points; the caller's random state is untouched.
+        check_time_sensitivity: Measure whether the network's output changes too fast in t
+            for the few-step central difference at ``epsilon``
+            (:func:`~ucgm_lab.time_sensitivity.time_sensitivity`) and emit one
+            :class:`~ucgm_lab.time_sensitivity.TimeSensitivityWarning` saying what to do if so.
+            At the first call, before any gradient, for every lambda: for lambda = 0 too, so that
+            the user learns it before the multi-step run a few-step fine-tune would start from
+            is spent: at the first call and, if that one passed, again at call
+            :data:`LAMBDA0_RECHECK_CALL` (a network whose output layer starts at zero, like
+            :class:`~ucgm_lab.networks.SmallUNet`, shows its time dependence only once it has
+            trained); the same second check runs at lambda > 0 when the first passed
+            (:class:`~ucgm_lab.time_sensitivity.TimeSensitivityMonitor`, at most one warning). The lambda = 0 warning says that multi-step training and sampling are
+            not affected and the run may go on. The measurement is kept in
+            :attr:`time_sensitivity`. Each check costs one no-grad forward of up to 1024 points
+            in eval mode; the caller's random state and the model's buffers are untouched.
+
+    Loss scale: the loss is not a flow-matching MSE. At lambda = 0 with the linear transport,
+    Alg. 1's target is F_target = sg(F) + k(t) (v - sg(F)) with v = z - x the flow-matching
+    target and k(t) = 4 t / sin(pi t / 2) (Alg. 1 line 15; D = -1), so the loss of one sample is
+    w(t) mean((F - v)^2) with w(t) = cos(pi t / 2) k(t)^2 = 16 t^2 cos(pi t / 2) /
+    sin(pi t / 2)^2: 64 / pi^2 = 6.5 at t -> 0, 0 at t = 1, 4.94 averaged over uniform t. A
+    network whose flow-matching MSE (torchcfm's loss) is about 1.4 shows about 7 here. The
+    gradient is that of the flow-matching MSE weighted by cos(pi t / 2) k(t) = 4 t cot(pi t / 2)
+    (8 / pi at t -> 0, 1.77 on average): same optimum, other weights over t.
 
     Dtypes: the network is called in its parameters' dtype (the model's dtype wins; inputs are
     cast to it), the objective's arithmetic runs in float64 for float64 data and in float32
@@ -328,11 +351,11 @@ class UCGMObjective:
             self.frozen_teacher = copy.deepcopy(unwrap_model(teacher)).requires_grad_(False).eval()
         self._pending_state: dict[str, Any] | None = None
         self.time_monitor: TimeSensitivityMonitor | None = (
-            TimeSensitivityMonitor() if bool(check_time_sensitivity) and lam > 0 else None
+            TimeSensitivityMonitor(LAMBDA0_RECHECK_CALL) if check_time_sensitivity else None
         )
         """When the time check runs (None when off); its ``results`` hold every measurement."""
         self.time_sensitivity: TimeSensitivity | None = None
-        """The latest time-check measurement (None before the first, or when off)."""
+        """The latest time-sensitivity measurement (None before the first call, or when off)."""
 
     # ------------------------------------------------------------------ public API
     def settings(self) -> dict[str, Any]:
@@ -407,16 +430,12 @@ class UCGMObjective:
         lam = self.consistency_ratio
         compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         device = x.device
-        if self.time_monitor is not None:  # measures at call 0 and once later (if quiet)
-            self.time_monitor.step(
-                model,
-                x,
-                self.transport,
-                y=y,
-                epsilon=self.epsilon,
-                time_distribution=self.time_distribution,
-            )
-            self.time_sensitivity = self.time_monitor.latest
+        monitor = self.time_monitor
+        if monitor is not None:  # measures at call 0 and once later (if quiet)
+            if monitor.due():
+                self._check_time_sensitivity(model, x, y)
+            else:
+                monitor.skip()
 
         t_lo = self.epsilon if lam == 1 else None
         t_hi = 1 - self.epsilon if lam == 1 else None
@@ -527,6 +546,46 @@ class UCGMObjective:
         self._pending_state = pending or None
 
     # ------------------------------------------------------------------ internals
+    def _check_time_sensitivity(self, model: Model, x: Tensor, y: Tensor | None) -> None:
+        """One due measurement of :attr:`time_monitor` (eval mode, no grad, random state kept).
+
+        The monitor counts the call and stops after a warning; the warning is emitted here, with
+        the lambda = 0 preamble when this is a multi-step run.
+        """
+        monitor = self.time_monitor
+        assert monitor is not None
+        net = unwrap_model(model) if isinstance(model, nn.Module) else model
+        modes = [(m, m.training) for m in net.modules()] if isinstance(net, nn.Module) else []
+        if modes:
+            net.eval()  # no dropout draws, no BatchNorm statistics updated by the check
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", TimeSensitivityWarning)
+                result = monitor.step(
+                    net,
+                    x,
+                    self.transport,
+                    y=y,
+                    epsilon=self.epsilon,
+                    time_distribution=self.time_distribution,
+                )
+        finally:
+            for module, training in modes:  # each submodule's own mode back
+                module.training = training
+        if result is None:
+            return
+        self.time_sensitivity = result
+        if result.too_fast:
+            message = result.message
+            if self.consistency_ratio == 0:
+                message = (
+                    "This lambda = 0 (multi-step) run is not affected: multi-step training and "
+                    "sampling work, so go on if that is all you need. But a few-step (lambda > 0) "
+                    "fine-tune from this model would be trained on noise and be poor; restart now "
+                    "with the fix below if you plan one. " + message
+                )
+            warnings.warn(message, TimeSensitivityWarning, stacklevel=3)
+
     @staticmethod
     def _raise_non_finite(x: Tensor, z: Tensor, t: Tensor, F_t: Tensor, target: Tensor) -> None:
         """Name the first non-finite quantity along the computation (called only on failure)."""

@@ -306,6 +306,7 @@ def train(
         optimizer="radam" if recipe.few_step else "adamw",
         betas=(0.9, 0.999) if recipe.few_step else (0.9, 0.99),
         ema_decay=recipe.ema_decay,
+        ema_ramp=False,  # the zoo's and the demo's measured recipes (fixed decay 0.995)
         seed=recipe.seed,
         progress=progress,
         cpu=device == "cpu",

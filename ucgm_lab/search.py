@@ -333,6 +333,9 @@ class SearchResult:
         seconds: Total wall time.
         trials: Distinct settings run, over all budgets.
         stopped_early: True if the time or trial budget cut the search short.
+        num_samples: B, the samples of a selection and of a held-out run (None: not recorded).
+        validation_samples: Samples of one validation run (``validation_factor`` B).
+        validation_streams: S, the number of validation runs averaged per finalist.
     """
 
     budgets: tuple[BudgetResult, ...]
@@ -340,6 +343,9 @@ class SearchResult:
     seconds: float
     trials: int
     stopped_early: bool = False
+    num_samples: int | None = None
+    validation_samples: int | None = None
+    validation_streams: int | None = None
     _by_budget: dict[int, BudgetResult] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -354,10 +360,20 @@ class SearchResult:
         return self._by_budget[nfe].settings
 
     def table(self) -> str:
-        """A markdown table: budget, NFE used, held-out score, defaults' held-out score, settings."""
+        """A markdown table: budget, NFE used, held-out score, defaults' held-out score, settings.
+
+        Each score column is headed with the number of samples it was measured on, and a note
+        under the table says so: sample-based distances (Frechet distances, W2) are biased
+        upwards by a finite sample, more for fewer samples, so the validation column (on
+        ``validation_factor`` times more samples) is not comparable with the selection and
+        held-out columns; compare values within a column.
+        """
+        n, nv, s = self.num_samples, self.validation_samples, self.validation_streams
+        at = f" (n = {n})" if n else ""
+        val = f" (mean of {s} runs, n = {nv} each)" if nv and s else ""
         lines = [
-            "| budget | NFE | held-out score | selection | validation | defaults (held-out) "
-            "| settings |",
+            f"| budget | NFE | held-out score{at} | selection{at} | validation{val} "
+            f"| defaults (held-out{', n = ' + str(n) if n else ''}) | settings |",
             "|---|---|---|---|---|---|---|",
         ]
         for b in self.budgets:
@@ -365,6 +381,13 @@ class SearchResult:
                 f"| {b.budget} | {b.settings.nfe} | {b.holdout_score:.4f} | {b.selection_score:.4f} "
                 f"| {b.validation_score:.4f} +- {b.validation_se:.4f} | {b.default_holdout_score:.4f} "
                 f"| {b.settings.describe()} |"
+            )
+        if n and nv and nv != n:
+            lines.append(
+                f"\nScores depend on the number of samples (a Frechet distance or W2 of a finite "
+                f"sample is biased upwards, more for fewer samples): the validation column, on "
+                f"{nv} samples per run, is not comparable with the others, on {n}; compare values "
+                "within a column."
             )
         return "\n".join(lines)
 
@@ -457,6 +480,8 @@ def default_metric(reference: Tensor) -> Metric:
     * digits images (M, 1, 8, 8): the digits Frechet distance
       (:func:`ucgm_lab.metrics.digits.digits_frechet`; the reference is not used, the metric
       compares with the digits train split).
+    * other images (M, C, H, W): the Frechet distance in the features of a fixed random CNN
+      (:class:`ucgm_lab.metrics.image_frechet.ImageFrechet`; offline, any shape).
 
     Raises:
         ValueError: For any other shape (pass ``metric=`` yourself).
@@ -468,9 +493,14 @@ def default_metric(reference: Tensor) -> Metric:
 
         frechet = digits_frechet()
         return lambda samples, _reference: frechet.distance(samples)
+    if reference.ndim == 4:
+        from .metrics.image_frechet import ImageFrechet
+
+        return ImageFrechet()
     raise ValueError(
         f"No default metric for data of shape {tuple(reference.shape)}: the defaults cover 2D "
-        "points (M, 2) and digits images (M, 1, 8, 8). Pass metric=callable(samples, reference) -> float."
+        "points (M, 2), digits images (M, 1, 8, 8) and other images (M, C, H, W). Pass "
+        "metric=callable(samples, reference) -> float."
     )
 
 
@@ -981,7 +1011,8 @@ def search_sampler(
         reference_data: Data to score against, shape (M, ...); the samples get its shape (B, ...).
         nfe: NFE budgets (distinct positive integers).
         metric: ``metric(samples, reference) -> float``, lower is better. Default: sliced W2 for
-            2D points, the digits Frechet distance for (M, 1, 8, 8) (:func:`default_metric`).
+            2D points, the digits Frechet distance for (M, 1, 8, 8), a Frechet distance in
+            fixed random CNN features for other images (M, C, H, W) (:func:`default_metric`).
         space: What to search (:class:`SearchSpace`; guidance needs ``labels``).
         num_samples: B, samples per run (default M; equal sizes make the default 2D metric fast).
         labels: Class ids of the B samples, shape (B,), for conditional models.
@@ -1263,7 +1294,16 @@ def search_sampler(
         total_trials += selection.trials
         bar.update(1)
     bar.close()
-    return SearchResult(tuple(results), seed, time.perf_counter() - start, total_trials, stopped)
+    return SearchResult(
+        tuple(results),
+        seed,
+        time.perf_counter() - start,
+        total_trials,
+        stopped,
+        num_samples=num_samples,
+        validation_samples=num_samples * validation_factor,
+        validation_streams=validation_streams,
+    )
 
 
 def _check_budgets(nfe: Sequence[int] | int) -> list[int]:

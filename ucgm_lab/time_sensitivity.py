@@ -361,6 +361,10 @@ class TimeSensitivityMonitor:
             self.recheck_after is not None and self.calls == self.recheck_after
         )
 
+    def skip(self) -> None:
+        """Count one call that :meth:`due` said needs no measurement."""
+        self.calls += 1
+
     def step(
         self, model: Model, x: Tensor, transport: str | Transport, **kwargs: object
     ) -> TimeSensitivity | None:

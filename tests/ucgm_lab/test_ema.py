@@ -104,3 +104,35 @@ def test_unwrap_model_keeps_time_scaled_around_a_network_with_a_module_attribute
     assert isinstance(objective.frozen_teacher, TimeScaled)
     plain = TimeScaled(net.network.module, 0.03)
     assert time_sensitivity(net, x).relative_change == time_sensitivity(plain, x).relative_change
+def test_ramp_follows_min_decay_and_one_plus_k_over_ten_plus_k_and_survives_a_resume():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    ema = ExponentialMovingAverage(net, 0.9, ramp=True)
+    expected = net.weight.detach().double().clone()
+    decays = []
+    for k in range(40):
+        with torch.no_grad():
+            net.weight.add_(torch.randn_like(net.weight))
+        d = min(0.9, (1 + k) / (10 + k))  # independent: the rule written out
+        decays.append(ema.current_decay)
+        expected = d * expected + (1 - d) * net.weight.detach().double()
+        ema.update(net)
+        if k == 20:  # a resume mid-ramp continues the same sequence
+            state = ema.state_dict()
+            ema = ExponentialMovingAverage(torch.nn.Linear(3, 2), 0.9, ramp=True)
+            ema.load_state_dict(state)
+    assert decays == [min(0.9, (1 + k) / (10 + k)) for k in range(40)]
+    torch.testing.assert_close(ema.model.weight.double(), expected, rtol=1e-5, atol=1e-6)
+    ema.restart()
+    assert ema.num_updates == 0 and ema.current_decay == 0.1
+
+
+def test_ramp_and_warmup_exclude_each_other_and_old_states_load_without_ramp():
+    net = torch.nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="not both"):
+        ExponentialMovingAverage(net, 0.9, warmup=True, ramp=True)
+    state = ExponentialMovingAverage(net, 0.9).state_dict()
+    del state["ramp"]  # written before the ramp existed
+    ema = ExponentialMovingAverage(net, 0.9, ramp=True)
+    ema.load_state_dict(state)
+    assert not ema.ramp and ema.current_decay == 0.9

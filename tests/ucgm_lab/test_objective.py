@@ -45,6 +45,22 @@ def test_lambda0_gradient_equals_weighted_flow_matching_gradient():
         torch.testing.assert_close(a, b)
 
 
+def test_lambda0_loss_value_is_the_flow_matching_mse_times_the_documented_weight():
+    """The loss scale of the docstring: w(t) = 16 t^2 cos(pi t/2) / sin(pi t/2)^2 (issue 30)."""
+    net = TinyNet().double()
+    x, z, t = _batch()
+    out = UCGMObjective("linear", 0.0)(net, x, t=t, noise=z)
+    x_t = t[:, None] * z + (1 - t[:, None]) * x
+    mse = ((net(x_t, t) - (z - x)) ** 2).mean(1)
+    w = 16 * t**2 * torch.cos(math.pi * t / 2) / torch.sin(math.pi * t / 2) ** 2
+    torch.testing.assert_close(out.per_sample_loss, w * mse)
+    # the documented figures: 64 / pi^2 at t -> 0 and a mean of 4.94 over uniform t
+    grid = torch.linspace(1e-6, 1, 200001, dtype=torch.float64)
+    weight = 16 * grid**2 * torch.cos(math.pi * grid / 2) / torch.sin(math.pi * grid / 2) ** 2
+    assert float(torch.trapezoid(weight, grid)) == pytest.approx(4.94, abs=0.005)
+    assert float(weight[0]) == pytest.approx(64 / math.pi**2, rel=1e-6)
+
+
 def test_lambda0_with_clip_gives_clipped_residual_gradient():
     net = TinyNet().double()
     x, z, t = _batch()

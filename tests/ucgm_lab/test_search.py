@@ -549,3 +549,17 @@ def test_a_metric_returning_nan_is_refused_not_scored_inf():
             gaussian_model(), "linear", reference(200), nfe=[2],
             metric=lambda s, r: math.nan, progress=False,
         )  # fmt: skip
+def test_table_names_the_sample_sizes_of_its_columns():
+    """Selection on n, validation on 2n: the table says so (Frechet distances depend on n)."""
+    result = search_sampler(
+        gaussian_model(), "linear", reference(200), nfe=[2], metric=moment_w2, max_trials=2,
+        progress=False,
+    )  # fmt: skip
+    assert (result.num_samples, result.validation_samples, result.validation_streams) == (
+        200, 400, 4,
+    )  # fmt: skip
+    text = result.table()
+    header = text.splitlines()[0]
+    assert "selection (n = 200)" in header and "validation (mean of 4 runs, n = 400 each)" in header
+    assert "defaults (held-out, n = 200)" in header
+    assert "not comparable" in text

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ucgm_lab.networks import MLP2D, TimeScaled
-from ucgm_lab.objective import UCGMObjective
+from ucgm_lab.objective import LAMBDA0_RECHECK_CALL, UCGMObjective
 from ucgm_lab.time_sensitivity import (
     TimeSensitivityWarning,
     time_sensitivity,
@@ -207,7 +207,7 @@ def test_a_zero_output_layer_is_checked_again_after_training_steps():
     assert len(objective.time_monitor.results) == 2
 
 
-def test_objective_warns_once_before_the_first_few_step_step_only():
+def test_objective_warns_once_before_the_first_few_step_step():
     net = MLP2D(hidden=32, depth=1)  # time_scale 1000
     x = _x()
     with warnings.catch_warnings(record=True) as caught:
@@ -215,15 +215,91 @@ def test_objective_warns_once_before_the_first_few_step_step_only():
         objective = UCGMObjective("linear", 1.0)
         objective(net, x)
         objective(net, x)
-        UCGMObjective("linear", 0.0)(net, x)
     fired = [w for w in caught if issubclass(w.category, TimeSensitivityWarning)]
     assert len(fired) == 1
+    assert "lambda = 0 (multi-step) run is not affected" not in str(fired[0].message)
     assert objective.time_sensitivity is not None and objective.time_sensitivity.too_fast
     quiet = UCGMObjective("linear", 1.0, check_time_sensitivity=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         quiet(net, x)
     assert quiet.time_sensitivity is None
+
+
+def test_objective_warns_once_at_lambda_0_that_multi_step_may_go_on():
+    """The check runs at lambda = 0 too, before the multi-step run is spent (issue 30)."""
+    net = MLP2D(hidden=32, depth=1)  # time_scale 1000
+    x = _x()
+    objective = UCGMObjective("linear", 0.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(LAMBDA0_RECHECK_CALL + 1):
+            objective(net, x)
+    fired = [w for w in caught if issubclass(w.category, TimeSensitivityWarning)]
+    assert len(fired) == 1, [str(w.message) for w in fired]
+    text = str(fired[0].message)
+    assert "lambda = 0 (multi-step) run is not affected" in text
+    assert "TimeScaled(network, time_scale=30 / S)" in text
+    with warnings.catch_warnings():  # smooth networks: silent at both checks
+        warnings.simplefilter("error")
+        smooth = UCGMObjective("linear", 0.0)
+        for _ in range(LAMBDA0_RECHECK_CALL + 1):
+            smooth(TimeScaled(MLP2D(hidden=32, depth=1), 0.03), x)
+    assert smooth.time_sensitivity is not None and not smooth.time_sensitivity.too_fast
+
+
+class ZeroOutputNet(torch.nn.Module):
+    """A 1000 t embedding whose output layer starts at zero: F does not depend on t at first."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = MLP2D(hidden=32, depth=1)
+        self.out = torch.nn.Linear(2, 2)
+        torch.nn.init.zeros_(self.out.weight)
+        torch.nn.init.zeros_(self.out.bias)
+
+    def forward(self, x, t, y=None):
+        return self.out(self.inner(x, t))
+
+
+def test_lambda_0_rechecks_a_network_whose_output_starts_at_zero():
+    torch.manual_seed(0)
+    net = ZeroOutputNet()
+    x = _x()
+    objective = UCGMObjective("linear", 0.0)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for call in range(LAMBDA0_RECHECK_CALL):
+            loss = objective(net, x).loss
+            if call == 0:
+                assert not objective.time_sensitivity.too_fast  # F = 0: nothing to see yet
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    fired = [w for w in caught if issubclass(w.category, TimeSensitivityWarning)]
+    assert len(fired) == 1 and objective.time_sensitivity.too_fast
+
+
+def test_the_check_keeps_the_models_mode_and_buffers():
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm1d(2)
+
+    class BNNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn, self.net = bn, MLP2D(hidden=16, depth=1)
+
+        def forward(self, x, t, y=None):
+            return self.net(self.bn(x), t)
+
+    net = BNNet().train()
+    before = bn.running_mean.clone()
+    objective = UCGMObjective("linear", 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        objective._check_time_sensitivity(net, _x(), None)
+    assert net.training and torch.equal(bn.running_mean, before)
 
 
 def test_the_check_leaves_the_random_state_and_the_loss_unchanged():
@@ -239,3 +315,13 @@ def test_the_check_leaves_the_random_state_and_the_loss_unchanged():
     (loss_a, after_a), (loss_b, after_b) = run(True), run(False)
     torch.testing.assert_close(loss_a, loss_b, rtol=0, atol=0)
     torch.testing.assert_close(after_a, after_b, rtol=0, atol=0)
+
+
+def test_the_check_restores_each_submodules_mode():
+    net = MLP2D(hidden=16, depth=1).train()
+    frozen = next(iter(net.children())).eval()  # one submodule kept in eval by the user
+    objective = UCGMObjective("linear", 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        objective._check_time_sensitivity(net, _x(), None)
+    assert net.training and not frozen.training

@@ -1,4 +1,7 @@
-"""Sample-quality metrics: 2-D point-cloud distances and the Fréchet (FID) distance."""
+"""Sample-quality metrics: point-cloud distances, the Fréchet (FID) distance, image metrics.
+
+Images of any shape: ``ImageFrechet``, a Fréchet distance in fixed random CNN features.
+"""
 
 from ucgm_lab.metrics.frechet import (
     GaussianStats,
@@ -6,6 +9,7 @@ from ucgm_lab.metrics.frechet import (
     frechet_distance_from_stats,
     gaussian_stats,
 )
+from ucgm_lab.metrics.image_frechet import IMAGE_METRIC, ImageFrechet
 from ucgm_lab.metrics.two_d import (
     METRICS_2D,
     FloorResult,
@@ -18,9 +22,11 @@ from ucgm_lab.metrics.two_d import (
 )
 
 __all__ = [
+    "IMAGE_METRIC",
     "METRICS_2D",
     "FloorResult",
     "GaussianStats",
+    "ImageFrechet",
     "energy_distance",
     "evaluate_2d",
     "frechet_distance",

@@ -21,9 +21,9 @@ import numpy as np
 from ucgm_lab.metrics._points import PointsLike, as_points
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GaussianStats:
-    """Mean and covariance of a set of feature vectors.
+    """Mean and covariance of a set of feature vectors: ``stats.mu``, ``stats.sigma``, ``stats.n``.
 
     Attributes:
         mu: Mean, shape ``(d,)``, float64.
@@ -35,6 +35,11 @@ class GaussianStats:
     sigma: np.ndarray
     n: int
 
+    def __repr__(self) -> str:
+        """The field names and shapes, not the arrays."""
+        d = self.mu.shape[0]
+        return f"GaussianStats(mu=<array ({d},)>, sigma=<array ({d}, {d})>, n={self.n})"
+
 
 def gaussian_stats(features: PointsLike) -> GaussianStats:
     """Fit a Gaussian to feature vectors.
@@ -43,7 +48,10 @@ def gaussian_stats(features: PointsLike) -> GaussianStats:
         features: Tensor or array of shape ``(n, d)`` with ``n >= 2``.
 
     Returns:
-        :class:`GaussianStats` with the sample mean and the unbiased sample covariance.
+        :class:`GaussianStats`: ``.mu`` the sample mean, shape ``(d,)``; ``.sigma`` the
+        unbiased sample covariance, shape ``(d, d)``; ``.n`` the number of vectors. Two of them
+        give the Frechet distance: ``frechet_distance_from_stats(a, b)``, or
+        ``frechet_distance(a.mu, a.sigma, b.mu, b.sigma)``.
 
     Raises:
         ValueError: If ``features`` is not ``(n, d)`` with ``n >= 2`` finite rows.

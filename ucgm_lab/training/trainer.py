@@ -87,7 +87,15 @@ class TrainerConfig:
         betas: Adam betas (Tab. 6: (0.9, 0.95) multi-step, (0.9, 0.999) few-step).
         weight_decay: Decoupled weight decay.
         grad_clip: Max gradient norm (None disables clipping).
-        ema_decay: Decay of the EMA of weights (Tab. 6: 0.9999; small runs want less).
+        ema_decay: Decay d of the EMA of weights: the largest decay, reached after
+            (10 d - 1) / (1 - d) steps with ``ema_ramp`` (Tab. 6: 0.9999 for runs of hundreds of
+            thousands of steps; the default 0.999 averages the last ~1000 steps).
+        ema_ramp: Ramp the EMA's decay up as min(ema_decay, (1 + k) / (10 + k)) at the k-th
+            step of the run (:class:`~ucgm_lab.ema.ExponentialMovingAverage`, ``ramp``), so
+            that the EMA forgets its starting weights: random ones, or the lambda = 0 parent
+            of a few-step fine-tune (:meth:`Trainer.start_from` restarts the ramp). Without it
+            a fixed 0.999 keeps 22% of the parent after 1500 steps, and the few-step EMA model
+            was worse than its raw weights (``benchmarks/ema_few_step.py``, docs/benchmarks.md).
         mixed_precision: "auto" (bf16 on CUDA devices that support it, else none), "no",
             "bf16" or "fp16".
         seed: Seed of the model-independent randomness (objective draws, data order).
@@ -131,6 +139,7 @@ class TrainerConfig:
     weight_decay: float = 0.0
     grad_clip: float | None = 1.0
     ema_decay: float = 0.999
+    ema_ramp: bool = True
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     seed: int = 0
     checkpoint_dir: str | None = None
@@ -147,6 +156,19 @@ class TrainerConfig:
     fused_optimizer: bool | Literal["auto"] = "auto"
     memory_check: Literal["auto", "warn", "off"] = "auto"
     overwrite: bool = False
+
+    @classmethod
+    def few_step(cls, **changes: Any) -> TrainerConfig:
+        """Settings for a few-step (lambda > 0) fine-tune from a multi-step checkpoint.
+
+        The optimizer of Tab. 6's few-step runs, RAdam with betas (0.9, 0.999), at lr 2e-4
+        (few-step training from a multi-step model diverged at 1e-3 on the checkerboard,
+        :mod:`ucgm_lab.recipes`); every other field keeps its default. Keyword arguments
+        override any field: ``TrainerConfig.few_step(steps=1500, checkpoint_dir="runs/lam1")``.
+        """
+        settings: dict[str, Any] = {"optimizer": "radam", "betas": (0.9, 0.999), "lr": 2e-4}
+        settings.update(changes)
+        return cls(**settings)
 
     def __post_init__(self) -> None:
         _int(self.steps, "steps", 0)
@@ -180,7 +202,7 @@ class TrainerConfig:
         if isinstance(self.checkpoint_dir, Path):
             self.checkpoint_dir = str(self.checkpoint_dir)
         _int(self.gradient_accumulation_steps, "gradient_accumulation_steps", 1)
-        for name in ("progress", "cpu", "overwrite"):
+        for name in ("progress", "cpu", "overwrite", "ema_ramp"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         if not isinstance(self.compile, bool) and self.compile not in ("auto", "blocks", "model"):
@@ -215,14 +237,20 @@ def _int(value: Any, name: str, minimum: int, note: str = "") -> int:
     return value
 
 
-@dataclass
+@dataclass(repr=False)
 class TrainResult:
     """What :meth:`Trainer.fit` returns.
 
     Attributes:
         step: The step reached.
-        losses: Loss of every step of the run so far (including steps before a resume).
-        checkpoint: Path of the last checkpoint written, or None.
+        losses: Loss of every step of the run so far (including steps before a resume); the
+            repr shows their count and the last one only. At lambda = 0 the loss is Alg. 1's
+            weighted one, about 5x a flow-matching MSE (:class:`~ucgm_lab.UCGMObjective`,
+            "Loss scale").
+        checkpoint: Path of the last checkpoint this trainer wrote (``last.pt`` after a
+            ``fit`` with ``checkpoint_dir``), or None if it wrote none (no ``checkpoint_dir``,
+            or a resumed run that was already at its target). The file a run resumed from is
+            ``Trainer.last_checkpoint``.
         seconds: Wall time of this call.
         metrics: Values recorded by callbacks, by name, as (step, value) pairs.
         skipped_steps: Steps whose optimizer update a gradient scaler skipped (fp16 overflow).
@@ -237,6 +265,16 @@ class TrainResult:
     metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     skipped_steps: int = 0
     stopped_by: str | None = None
+
+    def __repr__(self) -> str:
+        """One line: the step, the number of losses and the last, the checkpoint, the time."""
+        last = f", last {self.losses[-1]:.4g}" if self.losses else ""
+        metrics = f", metrics={sorted(self.metrics)}" if self.metrics else ""
+        skipped = f", skipped_steps={self.skipped_steps}" if self.skipped_steps else ""
+        return (
+            f"TrainResult(step={self.step}, losses=[{len(self.losses)} values{last}], "
+            f"checkpoint={self.checkpoint!r}, seconds={self.seconds:.1f}{metrics}{skipped})"
+        )
 
 
 Callback = Callable[["Trainer", int, dict[str, float]], dict[str, float] | None]
@@ -336,7 +374,7 @@ class Trainer:
         self.memory_plan = None
         if cfg.memory_check != "off" and accelerator.device.type == "cuda":
             self.memory_plan = _check_memory(model, objective, data, accelerator, cfg)
-        self.ema = ExponentialMovingAverage(model, cfg.ema_decay)
+        self.ema = ExponentialMovingAverage(model, cfg.ema_decay, ramp=cfg.ema_ramp)
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.RAdam
         kwargs: dict[str, Any] = {
             "lr": cfg.lr,
@@ -367,6 +405,8 @@ class Trainer:
         self.losses: list[float] = []
         self.metrics: dict[str, list[tuple[int, float]]] = {}
         self.last_checkpoint: Path | None = None
+        self.written_checkpoint: Path | None = None
+        """The last checkpoint this trainer wrote (``last_checkpoint`` may be a resumed file)."""
         self._saved_step: int | None = None
         self._tmp_cleaned = False
         if cfg.log_with is not None:
@@ -507,6 +547,20 @@ class Trainer:
     def _fit(self, steps: int | None, signals: StopSignals) -> TrainResult:
         cfg, acc = self.config, self.accelerator
         total = cfg.steps if steps is None else int(steps)
+        if total < self.step:
+            raise ValueError(
+                f"fit({total}): the run is already at step {self.step}, past the target {total}. "
+                f"fit(steps) trains until `steps` steps in total (a resumed run counts its earlier "
+                f"steps): for {total} more steps call fit({self.step + total})."
+            )
+        if total == self.step and total > 0:
+            warnings.warn(
+                f"fit: the run is already at step {self.step}, its target; nothing to train "
+                f"(fit(steps) trains until `steps` steps in total: fit({self.step} + n) trains "
+                "n more).",
+                UserWarning,
+                stacklevel=3,
+            )
         start = time.perf_counter()
         show = cfg.progress and self.is_main_process
         bar = (
@@ -571,7 +625,7 @@ class Trainer:
         return TrainResult(
             step=self.step,
             losses=list(self.losses),
-            checkpoint=self.last_checkpoint,
+            checkpoint=self.written_checkpoint,
             seconds=time.perf_counter() - start,
             metrics={k: list(v) for k, v in self.metrics.items()},
             skipped_steps=self.skipped_steps,
@@ -666,7 +720,7 @@ class Trainer:
             if numbered:
                 self._keep_numbered(path)
         self.accelerator.wait_for_everyone()
-        self.last_checkpoint = path
+        self.last_checkpoint = self.written_checkpoint = path
         self._saved_step = self.step
         return path
 
@@ -733,8 +787,9 @@ class Trainer:
         else:
             rank = state["ranks"][self.accelerator.process_index]
         self._check_objective(path, state.get("objective_settings"))
-        _check_tensors(path, "model", state["model"], self.unwrapped_model.state_dict())
-        _check_tensors(path, "EMA", state["ema"]["model"], self.ema.model.state_dict())
+        config = state.get("model_config")
+        _check_tensors(path, "model", state["model"], self.unwrapped_model.state_dict(), config)
+        _check_tensors(path, "EMA", state["ema"]["model"], self.ema.model.state_dict(), config)
         groups = state["optimizer"].get("param_groups", [])
         mine = [len(g["params"]) for g in self.optimizer.state_dict()["param_groups"]]
         if [len(g["params"]) for g in groups] != mine:
@@ -825,9 +880,12 @@ class Trainer:
         path = Path(path)
         state = load_checkpoint(path, mmap=True)
         tensors = state["ema"]["model"] if weights == "ema" else state["model"]
-        _check_tensors(path, "model", tensors, self.unwrapped_model.state_dict())
+        _check_tensors(
+            path, "model", tensors, self.unwrapped_model.state_dict(), state.get("model_config")
+        )
         self.unwrapped_model.load_state_dict(tensors)
         self.ema.model.load_state_dict(tensors)
+        self.ema.restart()  # a new run: the EMA ramp starts again from these weights
 
     def _check_objective(self, path: Path, saved: dict[str, Any] | None) -> None:
         if saved is None:  # checkpoints written before the settings were stored
@@ -963,9 +1021,13 @@ def _as_tuple(value: Any) -> Any:
 
 
 def _check_tensors(
-    path: Path, what: str, saved: dict[str, torch.Tensor], mine: dict[str, torch.Tensor]
+    path: Path,
+    what: str,
+    saved: dict[str, torch.Tensor],
+    mine: dict[str, torch.Tensor],
+    model_config: dict[str, Any] | None = None,
 ) -> None:
-    """Raise unless ``saved`` has exactly the names and shapes of ``mine``."""
+    """Raise unless ``saved`` has exactly the names and shapes of ``mine`` (with a fitting hint)."""
     missing = sorted(set(mine) - set(saved))
     extra = sorted(set(saved) - set(mine))
     shapes = [
@@ -983,8 +1045,43 @@ def _check_tensors(
             parts.append("other shapes " + "; ".join(shapes[:5]))
         raise ResumeMismatchError(
             f"{path} holds {what} weights of another architecture ({', '.join(parts)}); nothing "
-            "was loaded. Build the model with the checkpoint's model_config."
+            f"was loaded. {_architecture_hint(saved, mine, model_config)}"
         )
+
+
+def _architecture_hint(
+    saved: dict[str, torch.Tensor], mine: dict[str, torch.Tensor], config: dict[str, Any] | None
+) -> str:
+    """What to do about a checkpoint of another architecture: wrap, unwrap, or rebuild."""
+    saved_wrapped = "time_scale" in saved and any(k.startswith("network.") for k in saved)
+    mine_wrapped = "time_scale" in mine and any(k.startswith("network.") for k in mine)
+    inner_saved = {k.removeprefix("network.") for k in saved if k != "time_scale"}
+    inner_mine = {k.removeprefix("network.") for k in mine if k != "time_scale"}
+    if saved_wrapped and not mine_wrapped:
+        factor = float(saved["time_scale"])
+        same = " (the same network inside)" if inner_saved == set(mine) else ""
+        return (
+            f"The checkpoint holds a network wrapped in TimeScaled (time_scale = {factor:g}){same}"
+            ": wrap yours the same way, ucgm_lab.networks.TimeScaled(network, "
+            f"time_scale={factor:g}), before loading."
+        )
+    if mine_wrapped and not saved_wrapped:
+        same = " (the same network inside)" if set(saved) == inner_mine else ""
+        return (
+            "This model is wrapped in TimeScaled but the checkpoint holds an unwrapped network"
+            f"{same}: load it into the network without the wrapper (wrapping a trained network "
+            "changes its function; train with the wrapper from the lambda = 0 run on)."
+        )
+    if config is not None:
+        return (
+            "Build the model with the checkpoint's model_config "
+            "(ucgm_lab.networks.build_network(load_checkpoint(path)['model_config']))."
+        )
+    return (
+        "The checkpoint stores no model_config (a network of your own): build the same network "
+        "class with the same sizes (and the same TimeScaled wrapper, if any) as the run that "
+        "wrote it."
+    )
 
 
 def _accelerate_is_pass_through(accelerator: Any) -> bool:

@@ -109,3 +109,12 @@ def test_bad_inputs():
         frechet_distance(np.array([np.nan, 0, 0]), s, mu, s)
     with pytest.raises(ValueError, match="at least 2"):
         gaussian_stats(np.zeros((1, 3)))
+
+
+def test_gaussian_stats_names_its_fields_and_prints_no_arrays():
+    features = np.random.default_rng(0).normal(size=(300, 64))
+    stats = gaussian_stats(features)
+    text = repr(stats)
+    assert text == "GaussianStats(mu=<array (64,)>, sigma=<array (64, 64)>, n=300)"
+    assert ".mu" in gaussian_stats.__doc__ and ".sigma" in gaussian_stats.__doc__
+    np.testing.assert_allclose(stats.mu, features.mean(0))
