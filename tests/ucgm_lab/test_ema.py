@@ -104,6 +104,8 @@ def test_unwrap_model_keeps_time_scaled_around_a_network_with_a_module_attribute
     assert isinstance(objective.frozen_teacher, TimeScaled)
     plain = TimeScaled(net.network.module, 0.03)
     assert time_sensitivity(net, x).relative_change == time_sensitivity(plain, x).relative_change
+
+
 def test_ramp_follows_min_decay_and_one_plus_k_over_ten_plus_k_and_survives_a_resume():
     torch.manual_seed(0)
     net = torch.nn.Linear(3, 2)

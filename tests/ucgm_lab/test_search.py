@@ -549,6 +549,8 @@ def test_a_metric_returning_nan_is_refused_not_scored_inf():
             gaussian_model(), "linear", reference(200), nfe=[2],
             metric=lambda s, r: math.nan, progress=False,
         )  # fmt: skip
+
+
 def test_table_names_the_sample_sizes_of_its_columns():
     """Selection on n, validation on 2n: the table says so (Frechet distances depend on n)."""
     result = search_sampler(
