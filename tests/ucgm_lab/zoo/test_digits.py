@@ -10,7 +10,6 @@ from ucgm_lab.metrics.digits import digits_frechet
 from ucgm_lab.schedules import even_time_points
 from ucgm_lab.training import CheckpointError
 from ucgm_lab.zoo import (
-    CLASSIFIER_NAME,
     DIGITS_DIR,
     ZOO_SPECS,
     available,
