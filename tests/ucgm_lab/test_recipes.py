@@ -112,6 +112,7 @@ def test_train_gives_the_weights_of_the_former_image_training():
     assert abs(_weight_sum(one_more) - _weight_sum(first)) > 10 * WEIGHT_SUM_TOLERANCE
 
 
+@pytest.mark.reproducibility
 def test_image_recipes_feed_the_network_a_smooth_time():
     """The image recipes build their SmallUNet with time scale 30, as the 2D recipes do, so that
     few-step training from them passes ucgm_lab.time_sensitivity; the same weights fed 1000 t

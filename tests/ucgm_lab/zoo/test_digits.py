@@ -40,6 +40,7 @@ def test_every_spec_and_the_classifier_are_built_and_small():
     assert sum(p.stat().st_size for p in IMAGE_ZOO_DIR.glob("*.safetensors")) < MAX_ZOO_BYTES
 
 
+@pytest.mark.reproducibility
 @pytest.mark.parametrize("name", sorted(THRESHOLDS))
 def test_zoo_model_quality_at_its_recommended_settings(name, metric):
     zm = load_image_model(name)
@@ -51,6 +52,7 @@ def test_zoo_model_quality_at_its_recommended_settings(name, metric):
     assert metric.accuracy(out.sample, metric.test_labels) > 0.9
 
 
+@pytest.mark.reproducibility
 def test_few_step_model_beats_multi_step_model_at_two_evaluations(metric):
     values = {}
     for name in ("digits-linear-lam0", "digits-linear-lam1"):

@@ -44,6 +44,7 @@ def test_every_spec_is_built_and_in_the_repository():
     assert ALL_NAMES == [*available(), "digits-classifier"]
 
 
+@pytest.mark.reproducibility
 @pytest.mark.parametrize("name", [s.name for s in POINT_SPECS])
 def test_zoo_model_quality(name):
     zm = load(name)
@@ -63,6 +64,7 @@ def test_zoo_model_quality(name):
     assert w2 < _threshold(name), f"{name}: W2 {w2:.3f}"
 
 
+@pytest.mark.reproducibility
 @pytest.mark.parametrize("dataset", ["checkerboard", "moons"])
 def test_few_step_model_beats_multi_step_model_at_two_nfe(dataset):
     from ucgm_lab.demo import few_step_time_points

@@ -37,6 +37,7 @@ def _check(name: str, **kwargs):
     return max(results, key=lambda r: r.relative_change)
 
 
+@pytest.mark.reproducibility
 @pytest.mark.parametrize("name", [s.name for s in ZOO_SPECS if s.name != ENHANCED])
 def test_every_zoo_model_is_smooth_enough_in_t_for_few_step_training(name):
     result = _check(name)
@@ -55,6 +56,7 @@ class _Window:
         return (self.lo + (self.hi - self.lo) * u).to(device=device, dtype=dtype)
 
 
+@pytest.mark.reproducibility
 def test_the_enhanced_target_model_is_smooth_but_at_the_enhancement_boundary():
     """The zeta = 0.6 model learned a target that switches rule at t = 0.75 (App. B.1.4: the
     guidance-like enhancement on [0, 0.75], the halfway rule above), so its output has a step in
