@@ -1,111 +1,110 @@
-"""Write a measured table into docs/benchmarks.md, between marker comments, with date, machine and load.
+"""Write a measured table into ``docs/benchmarks.md``: one marked section per script.
 
-Every figure in the docs is written by the script that measured it. A script calls
-:func:`write_section` with its markdown; the section lands between
+Every figure in the project's documents comes from the script that measured it. A script
+renders its result as markdown and calls :func:`write_section`, which puts it between the
+markers ``<!-- BEGIN name -->`` and ``<!-- END name -->`` of ``docs/benchmarks.md`` (appending
+the section when it is not there yet) with one line saying when, on what machine and under
+which load it was measured, and which command wrote it. Edits between the markers are
+overwritten by the next run; text outside them is kept.
 
-    <!-- BEGIN name -->
-    ...
-    <!-- END name -->
-
-in the docs file (replacing what was there, or appended at the end when the markers are new),
-headed by one line saying when, on what machine, under what load and by which command it was
-measured. Nothing else in the file changes, so several scripts share one file.
+    from docs_writer import write_section
+    write_section("digits", table, command="python benchmarks/images_quality.py --seeds 0 1 2")
 """
 
 from __future__ import annotations
 
+import os
 import re
-import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
+
 from harness import Machine, machine_info  # noqa: E402
 
-__all__ = ["REPO_ROOT", "provenance_line", "write_section"]
-
-REPO_ROOT = HERE.parent
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
-def _command() -> str:
-    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    if script is None or not script.name or script.suffix != ".py":
-        return shlex.join(["python", *sys.argv])
-    try:
-        shown = str(script.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        shown = str(script)
-    return shlex.join(["python", shown, *sys.argv[1:]])
+DOCS = HERE.parent / "docs" / "benchmarks.md"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_HEADER = (
+    "# Measurements\n\n"
+    "Every table below is written by the script named in its section (between its markers;\n"
+    "a rerun replaces it), with the date, the machine and its load. Rerun a script to measure\n"
+    "your own machine.\n"
+)
 
 
-def provenance_line(machine: Machine | None = None, command: str | None = None) -> str:
-    """``Measured <UTC date> on <CPU, cores, torch, threads>; load ...; command: `...`.``
+def markers(name: str) -> tuple[str, str]:
+    """The begin and end markers of section ``name``."""
+    return f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
 
-    Args:
-        machine: :func:`harness.machine_info` taken when the measurement started (its load
-            average then, and now as the load after); default: taken now.
-        command: The command that measured it (default: this process's command line).
-    """
-    info = (machine or machine_info()).finish()
-    return f"Measured {info.describe()}; command: `{command or _command()}`."
+
+def provenance(command: str | None, machine: Machine | None = None) -> str:
+    """The line under a section's title: which command, when, on what, under which load."""
+    machine = machine_info() if machine is None else machine
+    by = f"Written by `{command}`, measured " if command else "Measured "
+    return by + machine.describe() + "."
 
 
 def write_section(
     name: str,
     markdown: str,
-    path: str | Path = "docs/benchmarks.md",
+    path: str | os.PathLike[str] = DOCS,
+    *,
     command: str | None = None,
     machine: Machine | None = None,
 ) -> Path:
-    """Put ``markdown`` between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` in ``path``.
-
-    The section starts with :func:`provenance_line` (date, machine, load, the command that ran).
-    An existing section of that name is replaced; a new one is appended. The file is created
-    when missing.
+    """Put ``markdown`` between the markers of section ``name`` in ``path``.
 
     Args:
-        name: The section's marker name: letters, digits, '.', '_' and '-'.
-        markdown: The section's body (tables, a sentence or two).
-        path: The docs file; a relative path is taken from the repository root.
-        command: The command that measured it (default: this process's command line).
-        machine: :func:`harness.machine_info` from the start of the measurement, so the line
-            gives the load before and after it (default: taken when writing).
+        name: The section's id: lower-case letters, digits, ``-`` and ``_``.
+        markdown: The section's body (a title, a table, notes). The provenance line (date,
+            machine, load, and ``command`` if given) is inserted after its first line when
+            that line is a markdown title, else before it.
+        path: The document (created with a short header when missing).
+        command: The command line that produced the figures, as a user would type it.
+        machine: Where it was measured (default: this machine now, see ``harness``).
 
     Returns:
-        The path written.
+        The path written. The file is replaced atomically (a temporary file in the same folder,
+        then ``os.replace``), so a killed run leaves the old document whole.
 
     Raises:
-        ValueError: A bad name, or a file whose markers of that name are not one BEGIN before
-            one END.
+        ValueError: A bad ``name``, or markers of the section inside ``markdown``.
     """
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not _NAME.match(name):
         raise ValueError(
-            f"section name must be letters, digits, '.', '_' or '-' (starting with a letter or "
-            f"digit), got {name!r}."
+            f"section name {name!r} is not allowed: use 1-64 lower-case letters, digits, '-' or '_'"
         )
-    target = Path(path)
-    if not target.is_absolute():
-        target = REPO_ROOT / target
-    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
-    body = f"{begin}\n{provenance_line(machine, command)}\n\n{markdown.strip()}\n{end}"
-    text = target.read_text(encoding="utf-8") if target.is_file() else ""
-    starts, ends = text.count(begin), text.count(end)
-    if starts == ends == 0:
-        text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + body + "\n"
-    elif starts == ends == 1 and text.index(begin) < text.index(end):
+    begin, end = markers(name)
+    if begin in markdown or end in markdown:
+        raise ValueError(f"the markdown of section {name!r} must not contain its own markers")
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if path.exists() else _HEADER
+    lines = markdown.strip("\n").split("\n")
+    stamp = provenance(command, machine)
+    if lines and lines[0].startswith("#"):
+        body = "\n".join([lines[0], "", stamp, *lines[1:]])
+    else:
+        body = "\n".join([stamp, "", *lines])
+    block = (
+        f"{begin}\n<!-- generated: edits between these markers are overwritten -->\n{body}\n{end}"
+    )
+    if begin in text and end in text:
         head, rest = text.split(begin, 1)
         _, tail = rest.split(end, 1)
-        text = head + body + tail
+        text = head + block + tail
     else:
-        raise ValueError(
-            f"{target}: expected one {begin!r} before one {end!r}, found {starts} and {ends}; "
-            "fix the markers by hand."
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
-    return target
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -14,6 +14,7 @@ machine and load; ``benchmarks/docs_writer.py``).
 from __future__ import annotations
 
 import argparse
+import shlex
 import statistics
 import sys
 import time
@@ -28,7 +29,7 @@ from ucgm_lab.schedules import even_time_points
 from ucgm_lab.zoo import DIGITS_DIR, load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docs_writer import write_section  # noqa: E402
+from docs_writer import DOCS, write_section  # noqa: E402
 from harness import machine_info  # noqa: E402
 
 DOCS_SECTION = "digits-quality"
@@ -60,7 +61,7 @@ def main() -> None:
     parser.add_argument(
         "--docs",
         nargs="?",
-        const="docs/benchmarks.md",
+        const=str(DOCS),
         default=None,
         help=f"also write the table into this docs file (default docs/benchmarks.md), section {DOCS_SECTION}",
     )
@@ -88,6 +89,8 @@ def main() -> None:
         print(f"done {label} ({time.perf_counter() - start:.0f} s)", flush=True)
     shown_zoo = "the package's digits zoo" if Path(args.zoo).resolve() == DIGITS_DIR else args.zoo
     lines = [
+        "## Digits: quality versus NFE",
+        "",
         f"Digits metric (Frechet distance in the digits classifier's features, "
         f"{metric.num_samples} samples, the test split's labels; lower is better) versus NFE, "
         f"mean over seeds {', '.join(map(str, args.seeds))}"
@@ -106,12 +109,14 @@ def main() -> None:
                 f"{mean:.1f}" + (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else "")
             )
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    print("\n" + "\n".join(lines))
+    print("\n" + "\n".join(lines[2:]))
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     if args.docs:
-        print(
-            f"wrote {write_section(DOCS_SECTION, chr(10).join(lines), args.docs, machine=machine)}"
+        command = shlex.join(["python", "benchmarks/images_quality.py", *sys.argv[1:]])
+        path = write_section(
+            DOCS_SECTION, "\n".join(lines), args.docs, command=command, machine=machine.finish()
         )
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,47 +1,55 @@
-"""benchmarks/docs_writer.py: sections between markers, with when, where, load and command."""
-
 import importlib
+import os
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.scale.helpers import REPO
-
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 docs_writer = importlib.import_module("docs_writer")
+harness = importlib.import_module("harness")
 
 
-def test_a_new_section_is_appended_and_an_old_one_replaced(tmp_path):
-    path = tmp_path / "bench.md"
-    path.write_text("# Benchmarks\n\nhand-written intro\n")
-    docs_writer.write_section("alpha", "| a |\n|---|\n| 1 |", path, command="python x.py")
-    docs_writer.write_section("beta", "beta body", path, command="python y.py")
-    first = path.read_text()
-    assert first.startswith("# Benchmarks\n\nhand-written intro\n\n<!-- BEGIN alpha -->\nMeasured ")
-    assert "command: `python x.py`." in first and "| 1 |\n<!-- END alpha -->" in first
-    assert first.index("<!-- END alpha -->") < first.index("<!-- BEGIN beta -->")
-    docs_writer.write_section("alpha", "| a |\n|---|\n| 2 |", path, command="python x.py")
-    second = path.read_text()
-    assert "| 2 |" in second and "| 1 |" not in second
-    assert second.count("<!-- BEGIN alpha -->") == 1 and "beta body" in second
-    assert second.startswith("# Benchmarks\n\nhand-written intro\n\n")
+def test_sections_are_appended_then_replaced_and_other_text_kept(tmp_path):
+    doc = tmp_path / "bench.md"
+    docs_writer.write_section("a", "## Table A\n\n| x |\n|---|\n| 1 |", doc, command="python a.py")
+    docs_writer.write_section("b", "| y |\n|---|\n| 2 |", doc)
+    text = doc.read_text()
+    assert text.startswith("# Measurements")
+    assert text.index("<!-- BEGIN a -->") < text.index("<!-- BEGIN b -->")
+    # the provenance line sits under the title and names the command and the machine
+    lines = text.split("<!-- BEGIN a -->")[1].split("\n")
+    assert lines[2] == "## Table A" and lines[4].startswith("Written by `python a.py`, measured ")
+    assert harness.machine_info().cpu in text
+    doc.write_text(doc.read_text().replace("# Measurements", "# Measurements (kept)"))
+    docs_writer.write_section("a", "## Table A\n\n| x |\n|---|\n| 3 |", doc)
+    text = doc.read_text()
+    assert "| 1 |" not in text and "| 3 |" in text and "| 2 |" in text
+    assert text.startswith("# Measurements (kept)") and text.count("<!-- BEGIN a -->") == 1
+    assert oct(os.stat(doc).st_mode & 0o777) == "0o644"
+    assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_the_provenance_line_names_the_machine_and_load(tmp_path):
-    machine = docs_writer.machine_info()
-    line = docs_writer.provenance_line(machine, command="python b.py --seeds 0")
-    assert machine.cpu in line and "load average before the run" in line and ", after " in line
-    assert line.endswith("command: `python b.py --seeds 0`.")
-    path = docs_writer.write_section("fresh", "x", tmp_path / "new" / "b.md", machine=machine)
-    assert path.read_text().startswith("<!-- BEGIN fresh -->\nMeasured ")
+@pytest.mark.parametrize("name", ["", "A", "x y", "../x", "a" * 65])
+def test_bad_section_names_are_refused(tmp_path, name):
+    with pytest.raises(ValueError, match="section name"):
+        docs_writer.write_section(name, "x", tmp_path / "d.md")
 
 
-def test_bad_names_and_broken_markers_are_refused(tmp_path):
-    path = tmp_path / "b.md"
-    for bad in ("", "a b", "x-->", "-lead"):
-        with pytest.raises(ValueError, match="section name"):
-            docs_writer.write_section(bad, "x", path)
-    path.write_text("<!-- END gamma -->\n<!-- BEGIN gamma -->\n")
-    with pytest.raises(ValueError, match="fix the markers by hand"):
-        docs_writer.write_section("gamma", "x", path)
-    assert path.read_text() == "<!-- END gamma -->\n<!-- BEGIN gamma -->\n"  # left as it was
+def test_markdown_holding_its_own_markers_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="must not contain its own markers"):
+        docs_writer.write_section("a", "<!-- END a -->", tmp_path / "d.md")
+
+
+def test_a_failed_write_leaves_the_old_document(tmp_path, monkeypatch):
+    doc = tmp_path / "d.md"
+    docs_writer.write_section("a", "| old |", doc)
+    before = doc.read_text()
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(docs_writer.os, "replace", boom)
+    with pytest.raises(OSError):
+        docs_writer.write_section("a", "| new |", doc)
+    assert doc.read_text() == before and not list(tmp_path.glob("*.tmp"))
