@@ -5,15 +5,20 @@ samples with the digits metric (a Frechet distance in the digits classifier's fe
 lower is better; the floor is the test split itself). Times are the even grid
 ``t = 0.999, 1 - 1/N, ..., 1/N`` unless the label says "uniform schedule".
 
-Run: ``python benchmarks/images_quality.py [--nfe 1 2 4 8 16 32] [--seeds 0 1 2]``; prints a
-markdown table (mean over the seeds, and the spread when there are several).
+Run: ``python benchmarks/images_quality.py [--nfe 1 2 4 8 16 32] [--seeds 0 1 2] [--docs]``;
+prints a markdown table (mean over the seeds, and the spread when there are several); with
+``--docs`` it also writes it into docs/benchmarks.md (section ``digits-quality``, with date,
+machine and load; ``benchmarks/docs_writer.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -22,6 +27,12 @@ from ucgm_lab.evaluation import quality_vs_nfe
 from ucgm_lab.metrics.digits import digits_frechet
 from ucgm_lab.schedules import even_time_points
 from ucgm_lab.zoo import DIGITS_DIR, load
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_writer import DOCS, write_section  # noqa: E402
+from harness import machine_info  # noqa: E402
+
+DOCS_SECTION = "digits-quality"
 
 CURVES = [
     # (label, zoo model, sampler settings, even grid?)
@@ -47,9 +58,17 @@ def main() -> None:
     parser.add_argument(
         "--zoo", default=str(DIGITS_DIR), help="zoo folder (default: the package's)"
     )
+    parser.add_argument(
+        "--docs",
+        nargs="?",
+        const=str(DOCS),
+        default=None,
+        help=f"also write the table into this docs file (default docs/benchmarks.md), section {DOCS_SECTION}",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    machine = machine_info()
     start = time.perf_counter()
     metric = digits_frechet(args.zoo)
     floor = metric.floor().mean
@@ -68,12 +87,19 @@ def main() -> None:
             per_seed.append([p.metrics[METRIC_NAME] for p in points])
         rows.append((label, per_seed))
         print(f"done {label} ({time.perf_counter() - start:.0f} s)", flush=True)
-    print(
-        f"\nDigits metric (Frechet distance in classifier features, {metric.num_samples} samples) vs NFE;"
-    )
-    print(f"floor (test split vs train split) = {floor:.2f}; seeds {args.seeds}.\n")
-    print("| curve | " + " | ".join(f"NFE {n}" for n in args.nfe) + " |")
-    print("|---|" + "---|" * len(args.nfe))
+    shown_zoo = "the package's digits zoo" if Path(args.zoo).resolve() == DIGITS_DIR else args.zoo
+    lines = [
+        "## Digits: quality versus NFE",
+        "",
+        f"Digits metric (Frechet distance in the digits classifier's features, "
+        f"{metric.num_samples} samples, the test split's labels; lower is better) versus NFE, "
+        f"mean over seeds {', '.join(map(str, args.seeds))}"
+        + (" (± the standard deviation)" if len(args.seeds) > 1 else "")
+        + f"; floor (test split versus train split) {floor:.2f}. Models: {shown_zoo}.",
+        "",
+        "| curve | " + " | ".join(f"NFE {n}" for n in args.nfe) + " |",
+        "|---|" + "---|" * len(args.nfe),
+    ]
     for label, per_seed in rows:
         cells = []
         for j in range(len(args.nfe)):
@@ -82,8 +108,15 @@ def main() -> None:
             cells.append(
                 f"{mean:.1f}" + (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else "")
             )
-        print(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    print("\n" + "\n".join(lines[2:]))
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
+    if args.docs:
+        command = shlex.join(["python", "benchmarks/images_quality.py", *sys.argv[1:]])
+        path = write_section(
+            DOCS_SECTION, "\n".join(lines), args.docs, command=command, machine=machine.finish()
+        )
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -158,6 +158,10 @@ class ImageRecipe(Recipe):
     Attributes:
         data_root: CIFAR-10 folder or its parent (None: searched, see ``find_cifar10``).
         base_channels, channel_mults, num_res_blocks: SmallUNet size.
+        time_scale: Scale of the SmallUNet's sinusoidal time embedding; 30, as for the 2D
+            recipes, keeps the network smooth in t at the lambda > 0 finite-difference step 0.005
+            (a network fed 1000 t fails ``ucgm_lab.time_sensitivity`` and its few-step
+            models regress on noise).
     """
 
     kind: ClassVar[DataKind] = "images"
@@ -170,6 +174,7 @@ class ImageRecipe(Recipe):
     base_channels: int = 32
     channel_mults: tuple[int, ...] = (1, 2)
     num_res_blocks: int = 1
+    time_scale: float = 30.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (stored in zoo metadata), with the learning rate used."""
@@ -215,6 +220,7 @@ def build_image_network(
         channel_mults=recipe.channel_mults,
         num_res_blocks=recipe.num_res_blocks,
         num_classes=num_classes if recipe.conditional else None,
+        time_scale=recipe.time_scale,
     )
 
 

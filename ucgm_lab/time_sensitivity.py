@@ -61,7 +61,10 @@ DEFAULT_THRESHOLD = 0.05
 """Warn when D_epsilon is more than 5% (rms) away from the derivative. A smooth network's
 central difference is off by O(epsilon^2) (well below 1%: tests/ucgm_lab/test_time_sensitivity.py
 checks the zoo's trained models and several smooth networks); sinusoidal embeddings of 1000 t are
-off by tens of percent or more."""
+off by tens of percent or more. Measured with the
+first rule (D_epsilon against D_{epsilon/2}): 0.73 to 0.85 for the first digits zoo's U-Nets fed
+1000 t, at most 0.005 for scale 30 (the zoo's 2D models: 0.0008 to 0.0045);
+tests/ucgm_lab/zoo/test_zoo_checks.py runs the check on every zoo model."""
 
 DEFAULT_RECHECK_AFTER = 100
 """Calls after which :class:`TimeSensitivityMonitor` measures a second time."""

@@ -38,6 +38,7 @@ def per_step_reference(model, noise, transport, kappa, rho, generator):
         state = reconstruct(tr, est, t_next, r, fresh)
 
 
+@pytest.mark.reproducibility
 @pytest.mark.parametrize("transport", ["linear", "relinear", "trigflow", "edm", "triglinear"])
 @pytest.mark.parametrize("kappa,rho", [(0.0, 0.0), (0.5, 0.5), (0.3, "auto"), (0.0, 1.0)])
 def test_tabulated_sampler_equals_per_step_loop(transport, kappa, rho):

@@ -270,7 +270,7 @@ def test_lambda_0_rechecks_a_network_whose_output_starts_at_zero():
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for call in range(LAMBDA0_RECHECK_CALL):
+        for call in range(LAMBDA0_RECHECK_CALL + 1):  # the second check is call 100 (0-based)
             loss = objective(net, x).loss
             if call == 0:
                 assert not objective.time_sensitivity.too_fast  # F = 0: nothing to see yet

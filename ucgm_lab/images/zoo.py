@@ -9,6 +9,7 @@ from ..metrics.digits_classifier import CLASSIFIER_NAME, load_classifier
 from ..zoo import DIGITS_DIR, ZOO_SPECS, ZooModel, ZooSpec, load
 from ..zoo import available as _available
 from ..zoo import build as _build
+from ..zoo import classifier_available as _classifier_available
 
 warn_moved(__name__, "ucgm_lab.zoo", stacklevel=2)
 
@@ -33,8 +34,9 @@ _NAMES = [CLASSIFIER_NAME, *(s.name for s in IMAGE_ZOO_SPECS)]
 
 
 def available(directory: str | Path = DIGITS_DIR) -> list[str]:
-    """Deprecated: the digits names among ``ucgm_lab.zoo.available(directory)``."""
-    return [n for n in _available(directory) if n in _NAMES]
+    """Deprecated: ``ucgm_lab.zoo.available`` (digits) and ``classifier_available``, in one list."""
+    names = [n for n in _available(directory) if n in _NAMES]
+    return names + ([CLASSIFIER_NAME] if _classifier_available(directory) else [])
 
 
 def build(

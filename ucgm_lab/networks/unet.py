@@ -117,7 +117,11 @@ class SmallUNet(nn.Module):
         num_classes: ``None`` for an unconditional model, or the number of real classes ``K``;
             class id ``K`` is the null class (see :attr:`null_class`).
         time_embed_dim: Size of the sinusoidal time embedding and of the conditioning vector
-            (positive, even); ``t`` in ``[0, 1]`` is scaled by 1000 inside the embedding.
+            (positive, even).
+        time_scale: ``t`` in ``[0, 1]`` is multiplied by this inside the embedding (1000 maps
+            it onto DDPM's step range). Few-step (lambda > 0) training differentiates the network
+            in t with steps of 0.005, so the image recipes use 30, which keeps the fastest
+            sinusoid smooth at that resolution (``ucgm_lab.time_sensitivity``).
 
     Attributes:
         num_classes: As given (``None`` when unconditional).
@@ -140,6 +144,7 @@ class SmallUNet(nn.Module):
         num_res_blocks: int = 1,
         num_classes: int | None = None,
         time_embed_dim: int = 128,
+        time_scale: float = 1000.0,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -167,6 +172,13 @@ class SmallUNet(nn.Module):
             not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1
         ):
             raise ValueError(f"num_classes must be a positive integer or None, got {num_classes!r}")
+        if (
+            isinstance(time_scale, bool)
+            or not isinstance(time_scale, (int, float))
+            or not math.isfinite(time_scale)
+            or time_scale <= 0
+        ):
+            raise ValueError(f"time_scale must be a positive finite number, got {time_scale!r}")
 
         self.in_channels = in_channels
         self.image_size = image_size
@@ -176,9 +188,10 @@ class SmallUNet(nn.Module):
         self.num_classes = num_classes
         self.null_class = num_classes
         self.time_embed_dim = time_embed_dim
+        self.time_scale = float(time_scale)
 
         emb_dim = time_embed_dim
-        self.time_embed = SinusoidalTimeEmbedding(time_embed_dim)
+        self.time_embed = SinusoidalTimeEmbedding(time_embed_dim, scale=self.time_scale)
         self.time_mlp = nn.Sequential(
             nn.Linear(time_embed_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
         )
@@ -236,6 +249,7 @@ class SmallUNet(nn.Module):
             "num_res_blocks": self.num_res_blocks,
             "num_classes": self.num_classes,
             "time_embed_dim": self.time_embed_dim,
+            "time_scale": self.time_scale,
         }
 
     def _check_image(self, x_t: Tensor) -> None:

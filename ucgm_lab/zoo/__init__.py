@@ -43,12 +43,13 @@ from ..training.checkpoint import CheckpointError, read_zoo_file, save_weights, 
 from ..transports import Transport, get_transport
 from . import specs
 from .specs import *  # noqa: F403  (the names of specs.__all__)
-from .specs import ALL_NAMES, CLASSIFIER_NAME, default_directory, find_spec
+from .specs import ALL_NAMES, CLASSIFIER_NAME, ZOO_SPECS, default_directory, find_spec
 
 __all__ = [
     "ZooModel",
     "available",
     "build",
+    "classifier_available",
     "check_zoo_metadata",
     "load",
     "load_classifier",
@@ -162,13 +163,27 @@ class ZooModel:
 
 
 def available(directory: str | Path | None = None) -> list[str]:
-    """Names (models and classifier) whose checkpoint exists (default: in their shipped folders)."""
+    """The zoo models whose checkpoint exists: every name here is one :func:`load` accepts.
+
+    Args:
+        directory: Where to look (default: each model's shipped folder).
+
+    Returns:
+        Names of :data:`ZOO_SPECS`, in their order. The digits classifier is no generative
+        model and not among them (:func:`classifier_available`, :func:`load_classifier`).
+    """
     found = []
-    for name in ALL_NAMES:
-        folder = Path(directory) if directory is not None else default_directory(name)
-        if (folder / f"{name}.safetensors").is_file():
-            found.append(name)
+    for spec in ZOO_SPECS:
+        folder = Path(directory) if directory is not None else spec.directory
+        if (folder / f"{spec.name}.safetensors").is_file():
+            found.append(spec.name)
     return found
+
+
+def classifier_available(directory: str | Path | None = None) -> bool:
+    """Whether the digits classifier's checkpoint exists (default: in :data:`DIGITS_DIR`)."""
+    folder = Path(directory) if directory is not None else default_directory(CLASSIFIER_NAME)
+    return (folder / f"{CLASSIFIER_NAME}.safetensors").is_file()
 
 
 def load(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import ALL_NAMES, CLASSIFIER_NAME, ZOO_DIR, ZOO_SPECS, available, build
+from . import ALL_NAMES, CLASSIFIER_NAME, ZOO_DIR, ZOO_SPECS, available, build, classifier_available
 from .build_cli import check_build_arguments
 
 
@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         from .peers import PEER_LIBRARIES, available_peers, peer_zoo_name
 
         have = set(available())
+        if classifier_available():
+            have.add(CLASSIFIER_NAME)
         rows = [(s.name, s.description) for s in ZOO_SPECS]
         rows.append((CLASSIFIER_NAME, "digits classifier behind the digits metric"))
         for name, description in rows:

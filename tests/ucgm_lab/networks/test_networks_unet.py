@@ -139,3 +139,26 @@ def test_build_network_errors():
     assert isinstance(
         build_network({"kind": "small_unet", "in_channels": 1, "image_size": 8}), SmallUNet
     )
+
+
+def test_time_scale_multiplies_t_inside_the_embedding(perturb):
+    """SmallUNet(time_scale=s)(x, t) equals the default network (1000) at t * s / 1000."""
+    fast = SmallUNet(1, 8, base_channels=8, num_classes=3)
+    perturb(fast)
+    smooth = SmallUNet(1, 8, base_channels=8, num_classes=3, time_scale=30)
+    smooth.load_state_dict(fast.state_dict())  # the embedding has no parameters
+    x, t = _images()
+    y = torch.tensor([0, 1, 2, 3])
+    expected = fast(x, (t.double() * 30 / 1000).float(), y)
+    torch.testing.assert_close(smooth(x, t, y), expected, rtol=1e-5, atol=1e-6)
+    assert smooth.config["time_scale"] == 30.0 and fast.config["time_scale"] == 1000.0
+    rebuilt = build_network(json.loads(json.dumps(smooth.config)))
+    assert rebuilt.time_embed.scale == 30.0
+    legacy = {k: v for k, v in smooth.config.items() if k != "time_scale"}  # saved before the field
+    assert build_network(legacy).time_embed.scale == 1000.0
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "30"])
+def test_bad_time_scale(bad):
+    with pytest.raises(ValueError, match="time_scale must be a positive finite number"):
+        SmallUNet(1, 8, time_scale=bad)

@@ -36,6 +36,7 @@ def _setup(tmp_path, steps, lam=0.0, zeta=0.0, conditional=False, **cfg):
     return Trainer(model, objective, source, config)
 
 
+@pytest.mark.reproducibility
 @pytest.mark.parametrize(
     "lam,zeta,conditional", [(0.0, 0.0, False), (0.0, 0.5, True), (1.0, 0.0, False)]
 )

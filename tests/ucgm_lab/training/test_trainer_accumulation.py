@@ -46,6 +46,7 @@ def _trainer(k, steps=6, objective=None, grad_clip=0.05, tmp=None):
     return Trainer(model, objective, source, config)
 
 
+@pytest.mark.reproducibility
 @pytest.mark.parametrize("k", [2, 4])
 def test_k_micro_batches_equal_one_batch_of_k_times_the_size(k):
     """Weights, EMA, EMA teacher, Adam moments and losses agree to float tolerance."""
@@ -104,6 +105,7 @@ def test_step_ema_teacher_and_data_advance_once_per_optimizer_step():
     assert {float(s["step"]) for s in adam.values()} == {3.0}
 
 
+@pytest.mark.reproducibility
 def test_resume_with_accumulation_is_exact(tmp_path):
     def make(tmp):
         objective = UCGMObjective("linear", 0.0, enhancement_ratio=0.5)

@@ -5,7 +5,15 @@ from toy_data import sample_2d
 from ucgm_lab import sample
 from ucgm_lab.metrics import wasserstein2
 from ucgm_lab.training import CheckpointError
-from ucgm_lab.zoo import ALL_NAMES, ZOO_SPECS, available, build, find_spec, load
+from ucgm_lab.zoo import (
+    ALL_NAMES,
+    ZOO_SPECS,
+    available,
+    build,
+    classifier_available,
+    find_spec,
+    load,
+)
 
 POINT_SPECS = [s for s in ZOO_SPECS if s.recipe.kind == "points"]
 
@@ -32,9 +40,11 @@ def _threshold(name: str) -> float:
 
 
 def test_every_spec_is_built_and_in_the_repository():
-    assert sorted(available()) == sorted(ALL_NAMES)
+    assert available() == [s.name for s in ZOO_SPECS] and classifier_available()
+    assert ALL_NAMES == [*available(), "digits-classifier"]
 
 
+@pytest.mark.reproducibility
 @pytest.mark.parametrize("name", [s.name for s in POINT_SPECS])
 def test_zoo_model_quality(name):
     zm = load(name)
@@ -54,6 +64,7 @@ def test_zoo_model_quality(name):
     assert w2 < _threshold(name), f"{name}: W2 {w2:.3f}"
 
 
+@pytest.mark.reproducibility
 @pytest.mark.parametrize("dataset", ["checkerboard", "moons"])
 def test_few_step_model_beats_multi_step_model_at_two_nfe(dataset):
     from ucgm_lab.demo import few_step_time_points
