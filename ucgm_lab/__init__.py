@@ -9,6 +9,7 @@ The three mathematical pieces of the paper:
 
 from .ema import ExponentialMovingAverage
 from .objective import ObjectiveOutput, UCGMObjective
+from .recommended import recommended_settings
 from .sampler import SampleOutput, sample
 from .schedules import (
     AUTO_KUMARASWAMY,
@@ -48,6 +49,7 @@ __all__ = [
     "get_transport",
     "kumaraswamy",
     "list_transports",
+    "recommended_settings",
     "sample",
     "search_sampler",
 ]

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from ..model_api import Model, call_model
-from ..transports import Transport, get_transport
+from ..transports import Transport, flow_time, get_transport
 from .solvers import SolveResult
 
 __all__ = ["DIFFUSERS_SOLVERS", "DiffusersSolver", "diffusers_sample", "flow_time"]
@@ -58,43 +58,6 @@ DIFFUSERS_SOLVERS: dict[str, DiffusersSolver] = {
     "unipc": DiffusersSolver("UniPC", "unipc", 2),
 }
 """The configurations :func:`diffusers_sample` knows (diffusers' defaults otherwise)."""
-
-
-def _is_linear(tr: Transport) -> bool:
-    t = torch.tensor([0.1, 0.37, 0.5, 0.83, 0.999], dtype=torch.float64)
-    return bool(torch.equal(tr.alpha(t), t)) and bool(torch.equal(tr.gamma(t), 1 - t))
-
-
-def flow_time(tr: Transport, sigma: float) -> float:
-    """The time t of ``tr`` whose alpha / (alpha + gamma) equals the flow noise level sigma.
-
-    Exactly sigma for the linear transport; otherwise 80 bisection steps in float64 on
-    [0, 1] (alpha / (alpha + gamma) must increase with t, as for every transport of Tab. 2
-    whose data is at t = 0).
-
-    Raises:
-        ValueError: The transport never reaches sigma (EDM: alpha / (alpha + gamma) < 0.988).
-    """
-    if _is_linear(tr):
-        return float(sigma)
-    lo, hi = 0.0, 1.0
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        t = torch.tensor(mid, dtype=torch.float64)
-        a, g = float(tr.alpha(t)), float(tr.gamma(t))
-        if a / (a + g) < sigma:
-            lo = mid
-        else:
-            hi = mid
-    t = torch.tensor(0.5 * (lo + hi), dtype=torch.float64)
-    a, g = float(tr.alpha(t)), float(tr.gamma(t))
-    if not abs(a / (a + g) - sigma) < 1e-9:
-        raise ValueError(
-            f"transport {tr.name!r} never reaches the flow noise level sigma = {sigma:g} "
-            "(alpha / (alpha + gamma) over t in [0, 1] must cover [0, 0.999]); the diffusers "
-            "flow schedulers need such a transport (e.g. 'linear', 'trigflow')."
-        )
-    return float(t)
 
 
 def _scheduler(solver: DiffusersSolver, flow_shift: float):
