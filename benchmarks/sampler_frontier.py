@@ -238,7 +238,7 @@ def measure(name, model, transport, peer, data, metric, args, y=None) -> dict:
     recommended, defaults = [], []
     for n in args.nfes:
         fresh = torch.Generator().manual_seed(args.seed + 99)
-        settings = recommended_settings(n, "multistep", transport)
+        settings = recommended_settings(n, 0.0, transport)
         out = sample(model, noise, transport, y=y, generator=fresh, **settings.as_kwargs())
         recommended.append((out.nfe, metric(out.sample, reference)))
     for n in [*args.nfes, 100]:
