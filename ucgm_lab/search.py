@@ -1262,9 +1262,14 @@ def search_sampler(
             best = _search_budget(selection, budget, space, starts, exact_nfe)
         except _BudgetSpentError:
             stopped = True
-            if not selection.cache:  # not even one run: run the defaults outside the budget
-                default = _fit(SamplerSettings(nfe=0, schedule=KumaraswamySchedule.even()), budget)
-                selection.score(default, budgeted=False)
+            if not selection.cache:  # not even one run: run the recommendation (with
+                # consistency_ratio) or the defaults outside the budget
+                fallback = (
+                    starts[-1]
+                    if consistency_ratio is not None
+                    else _fit(SamplerSettings(nfe=0, schedule=KumaraswamySchedule.even()), budget)
+                )
+                selection.score(fallback, budgeted=False)
             best = min(selection.cache, key=selection.cache.get)
         finalists = (
             _finalists(selection.cache, space.finalists, _preset_schedules(space))
