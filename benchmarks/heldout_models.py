@@ -59,9 +59,9 @@ def _trained(name: str, recipe: ToyRecipe, init: nn.Module | None) -> nn.Module:
     return run.model.eval().requires_grad_(False)
 
 
-def heldout_models(steps: int = 3000) -> dict[str, tuple[nn.Module, str, str]]:
+def heldout_models(steps: int = 1200) -> dict[str, tuple[nn.Module, str, str]]:
     """name -> (model, transport, data set name) of the held-out 2D models."""
-    base = PinwheelRecipe(steps=steps, seed=11)
+    base = PinwheelRecipe(steps=steps, batch_size=512, seed=11)
     lam0 = _trained(f"pinwheel-lam0-{steps}", base, None)
     lam05 = _trained(
         f"pinwheel-lam0.5-{steps}",

@@ -23,6 +23,7 @@ of docs/benchmarks.md; ``--no-docs`` prints only).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -62,6 +63,7 @@ HELD_OUT = (
     "pinwheel-lam0",
     "pinwheel-lam0.5",
 )
+OUT = Path(__file__).resolve().parents[1] / "runs" / "recommended_settings"
 SOLVERS = {"DPM-Solver++ 2M": "dpm++2m", "DPM-Solver++ 3M": "dpm++3m", "UniPC": "unipc"}
 
 
@@ -72,6 +74,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--draws", type=int, default=1, help="noises averaged per score")
     parser.add_argument("--models", default=",".join(DERIVED + SEEN + HELD_OUT))
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="measure nothing: the table from the results saved under runs/recommended_settings",
+    )
     args = parser.parse_args(argv)
     args.nfes = [int(v) for v in args.nfes.split(",") if v.strip()]
     args.models = [v.strip() for v in args.models.split(",") if v.strip()]
@@ -164,9 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
     results = {}
+    OUT.mkdir(parents=True, exist_ok=True)
     for name in args.models:
-        results[name] = measure(name, args)
-        print(name, {k: [round(v, 4) for v in vs] for k, vs in results[name].items()}, flush=True)
+        path = OUT / f"{name}-{args.samples}-{args.draws}.json"
+        if not args.report_only:
+            path.write_text(json.dumps(measure(name, args)))
+        if path.exists():
+            results[name] = json.loads(path.read_text())
+            rounded = {k: [round(v, 4) for v in vs] for k, vs in results[name].items()}
+            print(name, rounded, flush=True)
     text = table(results, args.nfes)
     print(text)
     if not args.no_docs:
