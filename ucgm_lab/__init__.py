@@ -10,6 +10,7 @@ The three mathematical pieces of the paper:
 from .ema import ExponentialMovingAverage
 from .loading import SamplingModel, load_for_sampling
 from .objective import ObjectiveOutput, UCGMObjective
+from .recommended import recommended_settings
 from .sampler import SampleOutput, sample
 from .schedules import (
     AUTO_KUMARASWAMY,
@@ -51,6 +52,7 @@ __all__ = [
     "kumaraswamy",
     "list_transports",
     "load_for_sampling",
+    "recommended_settings",
     "sample",
     "search_sampler",
 ]

@@ -564,7 +564,9 @@ def sample(
         last_output[1] = F
         # Transport.decompose with the tabulated coefficients
         a, g, a_hat, g_hat, d = coef_rows[i]
-        return Decomposition(x_hat=(a * F - a_hat * state) / d, z_hat=(g_hat * state - g * F) / d)
+        return Decomposition(
+            x_hat=_combine(a, F, a_hat, state, d), z_hat=_combine(g_hat, state, g, F, d)
+        )
 
     last_output: list[Tensor | None] = [None, None]  # (network output, F used), for diagnosis
 
@@ -577,7 +579,6 @@ def sample(
     bar = tqdm(range(num_points), desc="UCGM-S", leave=False) if progress else None
     with torch.no_grad():
         for i in bar if bar is not None else range(num_points):
-            t_now, t_next = times[i], times[i + 1]
             raw = evaluate(state, i)
             x_hats.append(raw.x_hat)
             z_hats.append(raw.z_hat)
@@ -611,7 +612,7 @@ def sample(
                     state.shape, generator=generator, device=state.device, dtype=state_dtype
                 )
                 if rho_weights is None:
-                    rho_t = auto_stochastic_ratio(tr, t_now, t_next).to(state_dtype)
+                    rho_t = auto_stochastic_ratio(tr, times[i], times[i + 1]).to(state_dtype)
                     keep, mix = torch.sqrt(1 - rho_t), torch.sqrt(rho_t)
                 else:
                     keep, mix = rho_weights
@@ -621,11 +622,13 @@ def sample(
             if order == 2:
                 corr = evaluate(nxt, i + 1)
                 nxt = second_order_correction(
-                    tr, state, t_now, t_next, est, corr, correction, _grid_checked=True
+                    tr, state, times[i], times[i + 1], est, corr, correction, _grid_checked=True
                 )
             state = nxt
-            if not bool(torch.isfinite(state).all()):  # the one reduction per step
-                _raise_non_finite(i, float(t_now), float(t_next), last_output, raw)
+            # the one reduction per step: a sum is finite exactly when every element is, unless
+            # finite elements overflow it (|x| ~ 1e308), which the elementwise check then settles
+            if not math.isfinite(float(state.sum())) and not bool(torch.isfinite(state).all()):
+                _raise_non_finite(i, time_list[i], time_list[i + 1], last_output, raw)
             states.append(state)
     if bar is not None:
         bar.close()
@@ -639,6 +642,19 @@ def sample(
         times=times.to(torch.float64).cpu(),
         nfe=nfe,
     )
+
+
+def _combine(c1: float, first: Tensor, c2: float, second: Tensor, d: float) -> Tensor:
+    """(c1 first - c2 second) / d, skipping the multiplications and the division by exactly 1.
+
+    x * 1 and x / 1 are exact in IEEE arithmetic, so the result is bit-identical to the full
+    expression; on the Linear transport (alpha_hat = 1, D = 1) this saves three element-wise
+    operations per step of the decomposition (eq. 2).
+    """
+    left = first if c1 == 1.0 else c1 * first
+    right = second if c2 == 1.0 else c2 * second
+    out = left - right
+    return out if d == 1.0 else out / d
 
 
 def _raise_non_finite(

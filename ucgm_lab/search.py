@@ -81,6 +81,9 @@ _PATTERN_ROUNDS = 15
 """Most rounds of a pattern-search phase: a setting moves at most this many steps per phase
 (a single time point may need to travel from 0.999 to about 0.45 in steps of 0.1)."""
 Rho = float | Literal["auto"]
+_clock: Callable[[], float] = time.perf_counter
+"""The search's clock (a module attribute so that tests can drive ``max_seconds`` with a fake
+clock instead of wall time)."""
 
 
 # ---------------------------------------------------------------------- settings
@@ -228,6 +231,31 @@ class SearchSpace:
     guidance_intervals: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
     refine: bool = True
     finalists: int = 4
+
+    @classmethod
+    def fast(cls, consistency_ratio: float = 0.0) -> SearchSpace:
+        """A small space around :func:`ucgm_lab.recommended_settings` for a model's lambda.
+
+        Order 1, plain and with the Adams-Bashforth velocity form, kappa = 0, rho = 0 for
+        lambda = 0 (rho = 1 and "auto" for lambda > 0), three grid exponents c (0.8, 1, 1.2) on
+        the "even" grid, refined by the pattern search, explicit time points up to 4 points,
+        two finalists. Use with ``search_sampler(..., consistency_ratio=lambda)`` so that the
+        recommendation itself is a candidate.
+        """
+        if not _is_unit(consistency_ratio):
+            raise ValueError(
+                f"consistency_ratio must be lambda in [0, 1], got {consistency_ratio!r}."
+            )
+        rhos: tuple[Rho, ...] = (0.0,) if consistency_ratio == 0 else (1.0, "auto")
+        return cls(
+            orders=(1,),
+            multisteps=("velocity",),
+            kappas=(0.0,),
+            rhos=rhos,
+            shapes=((1.0, 1.0, 1.0), (1.0, 1.0, 1.2), (1.0, 1.0, 0.8)),
+            data_gaps=(0.0,),
+            finalists=2,
+        )
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -526,6 +554,13 @@ class _Runner:
     trials: int = 0
     cache: dict[SamplerSettings, float] = field(default_factory=dict)
     on_trial: Callable[[_Runner], None] | None = None
+    reserve_runs: float = 0.0
+    run_seconds: float = 0.0
+    runs: int = 0
+
+    def mean_run_seconds(self) -> float:
+        """Mean seconds of one sampler run (with its metric) so far (0 before the first)."""
+        return self.run_seconds / self.runs if self.runs else 0.0
 
     def score(self, settings: SamplerSettings, *, budgeted: bool = True) -> float:
         if settings in self.cache:
@@ -533,9 +568,17 @@ class _Runner:
         if budgeted:
             if self.max_trials is not None and self.trials >= self.max_trials:
                 raise _BudgetSpentError
-            if self.deadline is not None and time.perf_counter() > self.deadline:
+            # stop while the runs still to come after the selection (``reserve_runs`` of the
+            # mean selection run: validation and held-out runs) and one more selection run fit
+            mean = self.mean_run_seconds()
+            if self.deadline is not None and (
+                _clock() + mean * (1 + self.reserve_runs) > self.deadline
+            ):
                 raise _BudgetSpentError
+        t0 = _clock()
         value = self.run(settings)
+        self.run_seconds += _clock() - t0
+        self.runs += 1
         self.cache[settings] = value
         if budgeted:
             self.trials += 1
@@ -998,6 +1041,7 @@ def search_sampler(
     max_seconds: float | None = None,
     max_trials: int | None = None,
     exact_nfe: bool = False,
+    consistency_ratio: float | None = None,
     progress: bool = True,
 ) -> SearchResult:
     """Search the UCGM-S settings (Alg. 2) that minimise ``metric`` at each NFE budget.
@@ -1035,10 +1079,17 @@ def search_sampler(
             ``validation_noise`` tensors given.
         seed: Seed of the noises and of the fresh-noise streams (rho > 0).
         max_seconds: Wall-time budget of the whole search (shared evenly by the remaining
-            budgets); the held-out runs are always made.
+            budgets). Each budget stops its selection when the validation and held-out runs
+            still to come (estimated from the mean selection run) would not fit, and validates
+            its finalists, best first, while they fit; the best one and the held-out runs are
+            always made, so a search can exceed ``max_seconds`` by about one validation.
         max_trials: Most distinct settings run per NFE budget.
         exact_nfe: Keep only settings whose NFE equals the budget (default: at most the
             budget; order 2 then cannot serve even budgets).
+        consistency_ratio: The model's lambda: start every budget from
+            :func:`ucgm_lab.recommended_settings` for it (a candidate that always reaches
+            the validation streams, so the search keeps it unless something beats it there).
+            None (default): no such start.
         progress: Show a tqdm progress bar.
 
     Returns:
@@ -1048,7 +1099,7 @@ def search_sampler(
     Raises:
         ValueError / TypeError: Bad inputs (the message says what is allowed).
     """
-    start = time.perf_counter()
+    start = _clock()
     if not callable(model):
         hint = (
             " (for an adapted model pass adapted.model and adapted.transport)"
@@ -1141,6 +1192,10 @@ def search_sampler(
         )
     if not isinstance(exact_nfe, bool):
         raise TypeError(f"exact_nfe must be True or False, got {exact_nfe!r}.")
+    if consistency_ratio is not None and not _is_unit(consistency_ratio):
+        raise ValueError(
+            f"consistency_ratio must be lambda in [0, 1] or None, got {consistency_ratio!r}."
+        )
     if max_seconds is not None and not (_is_number(max_seconds) and max_seconds > 0):
         raise ValueError(f"max_seconds must be a positive number or None, got {max_seconds!r}.")
     if max_trials is not None and (
@@ -1244,7 +1299,7 @@ def search_sampler(
     holdout = runner(1, None)
     validations = [runner(2 + i, None) for i in range(validation_streams)]
     for k, budget in enumerate(budgets):
-        t0 = time.perf_counter()
+        t0 = _clock()
         deadline = None
         if max_seconds is not None:
             remaining = max_seconds - (t0 - start)
@@ -1254,24 +1309,47 @@ def search_sampler(
             bar.set_postfix(nfe=budget, trials=r.trials, best=f"{min(r.cache.values()):.4g}")
 
         selection = runner(0, deadline, on_trial)
+        # the validation and held-out runs that follow the selection, in selection runs
+        selection.reserve_runs = space.finalists * validation_streams * validation_factor + 2
+        starts = [r.settings for r in results]
+        if consistency_ratio is not None:
+            from .recommended import recommended_settings
+
+            starts.append(recommended_settings(budget, consistency_ratio, tr))
         try:
-            best = _search_budget(
-                selection, budget, space, [r.settings for r in results], exact_nfe
-            )
+            best = _search_budget(selection, budget, space, starts, exact_nfe)
         except _BudgetSpentError:
             stopped = True
-            if not selection.cache:  # not even one run: run the defaults outside the budget
-                default = _fit(SamplerSettings(nfe=0, schedule=KumaraswamySchedule.even()), budget)
-                selection.score(default, budgeted=False)
+            if not selection.cache:  # not even one run: run the recommendation (with
+                # consistency_ratio) or the defaults outside the budget
+                fallback = (
+                    starts[-1]
+                    if consistency_ratio is not None
+                    else _fit(SamplerSettings(nfe=0, schedule=KumaraswamySchedule.even()), budget)
+                )
+                selection.score(fallback, budgeted=False)
             best = min(selection.cache, key=selection.cache.get)
         finalists = (
             _finalists(selection.cache, space.finalists, _preset_schedules(space))
             if space.finalists > 1
             else []
         )
-        if best not in finalists:
-            finalists.insert(0, best)
-        checked = {f: [v.score(f, budgeted=False) for v in validations] for f in finalists}
+        if best in finalists:
+            finalists.remove(best)
+        finalists.insert(0, best)
+        if consistency_ratio is not None and starts[-1] in selection.cache:
+            if starts[-1] in finalists:
+                finalists.remove(starts[-1])
+            finalists.insert(1, starts[-1])  # the recommendation always reaches validation
+        checked = {}
+        per_finalist = selection.mean_run_seconds() * validation_streams * validation_factor
+        for f in finalists:
+            # within max_seconds: validate the finalists (best first) while they fit
+            after = per_finalist + 2 * selection.mean_run_seconds()  # and the held-out runs
+            if checked and deadline is not None and _clock() + after > deadline:
+                stopped = True
+                break
+            checked[f] = [v.score(f, budgeted=False) for v in validations]
         if not any(all(math.isfinite(x) for x in scores) for scores in checked.values()):
             choice = Choice(best, math.inf, 0.0, best)
         else:
@@ -1288,7 +1366,7 @@ def search_sampler(
                 holdout_score=holdout.score(best, budgeted=False),
                 default_holdout_score=holdout.score(default, budgeted=False),
                 trials=selection.trials,
-                seconds=time.perf_counter() - t0,
+                seconds=_clock() - t0,
             )
         )
         total_trials += selection.trials
@@ -1297,7 +1375,7 @@ def search_sampler(
     return SearchResult(
         tuple(results),
         seed,
-        time.perf_counter() - start,
+        _clock() - start,
         total_trials,
         stopped,
         num_samples=num_samples,

@@ -34,6 +34,8 @@ from torch import Tensor
 
 __all__ = [
     "Coefficients",
+    "flow_time",
+    "is_flow_linear",
     "Decomposition",
     "Transport",
     "TransportConstraintError",
@@ -561,3 +563,42 @@ def get_transport(name: str | Transport) -> Transport:
     if key not in _CACHE:
         _CACHE[key] = _BUILDERS[key]()
     return _CACHE[key]
+
+
+# ---------------------------------------------------------------------- flow noise levels
+def is_flow_linear(tr: Transport) -> bool:
+    """True if alpha(t) = t and gamma(t) = 1 - t (the flow-matching interpolant), checked at five times."""
+    t = torch.tensor([0.1, 0.37, 0.5, 0.83, 0.999], dtype=torch.float64)
+    return bool(torch.equal(tr.alpha(t), t)) and bool(torch.equal(tr.gamma(t), 1 - t))
+
+
+def flow_time(tr: Transport, sigma: float) -> float:
+    """The time t of ``tr`` whose alpha / (alpha + gamma) equals the flow noise level sigma.
+
+    Exactly sigma for the linear transport; otherwise 80 bisection steps in float64 on
+    [0, 1] (alpha / (alpha + gamma) must increase with t, as for every transport of Tab. 2
+    whose data is at t = 0).
+
+    Raises:
+        ValueError: The transport never reaches sigma (EDM: alpha / (alpha + gamma) < 0.988).
+    """
+    if is_flow_linear(tr):
+        return float(sigma)
+    lo, hi = 0.0, 1.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        t = torch.tensor(mid, dtype=torch.float64)
+        a, g = float(tr.alpha(t)), float(tr.gamma(t))
+        if a / (a + g) < sigma:
+            lo = mid
+        else:
+            hi = mid
+    t = torch.tensor(0.5 * (lo + hi), dtype=torch.float64)
+    a, g = float(tr.alpha(t)), float(tr.gamma(t))
+    if not abs(a / (a + g) - sigma) < 1e-9:
+        raise ValueError(
+            f"transport {tr.name!r} never reaches the flow noise level sigma = {sigma:g} "
+            "(alpha / (alpha + gamma) over t in [0, 1] must cover [0, 0.999]); the diffusers "
+            "flow schedulers need such a transport (e.g. 'linear', 'trigflow')."
+        )
+    return float(t)

@@ -18,7 +18,11 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     ("ucgm_lab.training", "ucgm_lab.recipes"),
     ("ucgm_lab.sampler", "ucgm_lab.adapters", "ucgm_lab.peers.training", "ucgm_lab.loading"),
-    ("ucgm_lab.metrics", "ucgm_lab.search"),  # the zoo stores searched sampler settings
+    (
+        "ucgm_lab.metrics",
+        "ucgm_lab.search",
+        "ucgm_lab.recommended",
+    ),  # the zoo stores searched sampler settings
     ("ucgm_lab.zoo",),
     ("ucgm_lab.evaluation", "ucgm_lab.peers"),
     (

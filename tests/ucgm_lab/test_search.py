@@ -565,3 +565,93 @@ def test_table_names_the_sample_sizes_of_its_columns():
     assert "selection (n = 200)" in header and "validation (mean of 4 runs, n = 400 each)" in header
     assert "defaults (held-out, n = 200)" in header
     assert "not comparable" in text
+
+
+class FakeClock:
+    """A clock that only moves when the slow fake model below runs."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SlowModel(torch.nn.Module):
+    """The exact Gaussian model, charging the fake clock 1 s per 1000 points evaluated."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.oracle, self.clock, self.calls = gaussian_model(), clock, 0
+
+    def forward(self, x, t, y=None):
+        self.clock.now += x.shape[0] / 1000
+        self.calls += 1
+        return self.oracle(x, t)
+
+
+@pytest.mark.parametrize("max_seconds", [150.0, 400.0])
+def test_max_seconds_is_kept_within_ten_percent_on_a_fake_clock(monkeypatch, max_seconds):
+    """Three budgets on a slow model: the selection stops early enough that the validation
+    and held-out runs still fit (the old search validated every finalist after its deadline
+    and ran about 1.5 to 2 times over)."""
+    import ucgm_lab.search as search_module
+
+    clock = FakeClock()
+    monkeypatch.setattr(search_module, "_clock", clock)
+    model = SlowModel(clock)
+    result = search_sampler(
+        model, "linear", reference(1000), nfe=[4, 8, 16], metric=moment_w2, num_samples=1000,
+        max_seconds=max_seconds, progress=False,
+    )  # fmt: skip
+    assert result.stopped_early
+    assert clock.now <= 1.1 * max_seconds, (clock.now, max_seconds)
+    assert result.seconds == pytest.approx(clock.now)
+    assert [b.budget for b in result.budgets] == [4, 8, 16]
+    assert all(math.isfinite(b.holdout_score) for b in result.budgets)
+
+
+def test_fast_space_starts_from_the_recommendation_and_never_validates_worse():
+    """SearchSpace.fast + consistency_ratio: the recommendation is a finalist, so the chosen
+    settings' validation score is at most the recommendation's."""
+    from ucgm_lab import recommended_settings
+
+    ref = reference(1000)
+    result = search_sampler(
+        gaussian_model(), "linear", ref, nfe=[4, 8], metric=moment_w2, num_samples=500,
+        space=SearchSpace.fast(0.0), consistency_ratio=0.0, validation_streams=2,
+        max_trials=30, progress=False,
+    )  # fmt: skip
+    for b in result.budgets:
+        rec = recommended_settings(b.budget)
+        assert b.settings.nfe <= b.budget
+        assert b.validation_score <= _validation_of(rec, b.budget, ref) + 1e-12
+
+
+def _validation_of(settings, budget, ref):
+    """The mean score of ``settings`` on the search's validation streams (seed 0, factor 2)."""
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    shape = (500, 2)
+    [torch.randn(shape, generator=gen, dtype=torch.float64) for _ in range(2)]
+    torch.randint(0, 2**62, (2,), generator=gen)
+    values = []
+    for _ in range(2):
+        noise = torch.randn((1000, 2), generator=gen, dtype=torch.float64)
+        seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+        out = sample(
+            gaussian_model(), noise, "linear", generator=torch.Generator().manual_seed(seed),
+            **settings.as_kwargs(),
+        )  # fmt: skip
+        values.append(moment_w2(out.sample, ref))
+    return sum(values) / len(values)
+
+
+def test_fast_space_and_consistency_ratio_are_checked():
+    with pytest.raises(ValueError, match="consistency_ratio must be lambda"):
+        SearchSpace.fast(2.0)
+    with pytest.raises(ValueError, match="consistency_ratio must be lambda"):
+        search_sampler(
+            gaussian_model(), "linear", reference(100), nfe=[2], metric=moment_w2,
+            consistency_ratio=-1, progress=False,
+        )  # fmt: skip
+    assert SearchSpace.fast(0.5).rhos == (1.0, "auto")

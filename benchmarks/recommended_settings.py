@@ -1,0 +1,201 @@
+"""The recommended sampler settings (no search) against the solvers users pick, on every model.
+
+:func:`ucgm_lab.recommended_settings` is one rule per kind of model (lambda = 0,
+0 < lambda < 1, lambda = 1). This script scores it, at 4, 8 and 16 NFE, against
+diffusers' DPM-Solver++ 2M / 3M and UniPC in flow mode and against ``sample``'s defaults
+(Alg. 2 as printed), on
+
+* the models the rule was derived on (``DERIVED``: the checkerboard zoo models and the
+  torchcfm peer), and models looked at while choosing it (``SEEN``);
+* models held out from the derivation (``HELD_OUT``): the three digits models (digits
+  Frechet distance) and two models of a data set and networks the project does not ship
+  (``benchmarks/heldout_models.py``: a pinwheel, lambda = 0 and lambda = 0.5, trained here).
+
+Every sampler of a model starts from the same noise (seed 7 + draw), disjoint from the noises
+the rule was chosen on; 2D scores are sliced W2 against 8 times as many data points. With
+``--draws D`` each score is the mean over D noises. A row passes when the recommendation is
+at most the best of DPM-Solver++ 2M and UniPC at every NFE.
+
+Run: ``python benchmarks/recommended_settings.py`` (writes the section "recommended-settings"
+of docs/benchmarks.md; ``--no-docs`` prints only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from docs_writer import write_section  # noqa: E402
+from heldout_models import heldout_models, pinwheel  # noqa: E402
+
+from toy_data import sample_2d  # noqa: E402
+from ucgm_lab import recommended_settings, sample  # noqa: E402
+from ucgm_lab.peers.diffusers_solvers import diffusers_sample  # noqa: E402
+from ucgm_lab.search import SlicedW2  # noqa: E402
+from ucgm_lab.zoo import load  # noqa: E402
+from ucgm_lab.zoo.peers import load_peer  # noqa: E402
+
+DERIVED = (
+    "peer-torchcfm",
+    "checkerboard-linear-lam0",
+    "checkerboard-trigflow-lam0",
+    "checkerboard-linear-lam0.5",
+    "checkerboard-linear-lam1",
+)
+SEEN = (
+    "peer-flow_matching",
+    "moons-linear-lam0",
+    "moons-linear-lam0.5",
+    "moons-linear-lam1",
+    "8gaussians-cond-lam0",
+    "8gaussians-cond-lam0-zeta0.6",
+)
+HELD_OUT = (
+    "digits-linear-lam0",
+    "digits-linear-lam0.5",
+    "digits-linear-lam1",
+    "pinwheel-lam0",
+    "pinwheel-lam0.5",
+)
+OUT = Path(__file__).resolve().parents[1] / "runs" / "recommended_settings"
+SOLVERS = {"DPM-Solver++ 2M": "dpm++2m", "DPM-Solver++ 3M": "dpm++3m", "UniPC": "unipc"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nfes", default="4,8,16")
+    parser.add_argument("--samples", type=int, default=10000, help="2D points per cloud")
+    parser.add_argument("--draws", type=int, default=1, help="noises averaged per score")
+    parser.add_argument("--models", default=",".join(DERIVED + SEEN + HELD_OUT))
+    parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="measure nothing: the table from the results saved under runs/recommended_settings",
+    )
+    args = parser.parse_args(argv)
+    args.nfes = [int(v) for v in args.nfes.split(",") if v.strip()]
+    args.models = [v.strip() for v in args.models.split(",") if v.strip()]
+    return args
+
+
+def load_model(name: str):
+    """(model, transport, lambda, data set, number of classes or None) of a model name."""
+    if name.startswith("peer-"):
+        peer = load_peer(name.removeprefix("peer-")).peer
+        return peer.adapted.model, peer.adapted.transport, 0.0, "checkerboard", None
+    if name.startswith("pinwheel"):
+        model, transport, dataset = heldout_models()[name]
+        return model, transport, (0.5 if "lam0.5" in name else 0.0), dataset, None
+    zm = load(name)
+    return zm.model, zm.transport, zm.consistency_ratio, zm.dataset, zm.num_classes
+
+
+def scorer(dataset: str, samples: int, num_classes: int | None):
+    """(noise shape, labels, metric) for one model."""
+    if dataset == "digits":
+        from ucgm_lab.metrics.digits import digits_frechet
+
+        frechet = digits_frechet()
+        labels = frechet.test_labels
+        shape = (labels.shape[0], 1, 8, 8)
+        return shape, labels, frechet.distance
+    data = pinwheel(8 * samples, 99) if dataset == "pinwheel" else None
+    if data is None:
+        data = sample_2d(dataset, 8 * samples, seed=99).points
+    metric = SlicedW2(256, seed=0)
+    labels = None if num_classes is None else torch.arange(samples) % num_classes
+    return (samples, 2), labels, lambda x: metric(x, data)
+
+
+def measure(name: str, args) -> dict[str, list[float]]:
+    model, transport, lam, dataset, classes = load_model(name)
+    shape, labels, metric = scorer(dataset, args.samples, classes)
+    rows: dict[str, list[float]] = {}
+    for n in args.nfes:
+        scores: dict[str, float] = {}
+        for d in range(args.draws):
+            noise = torch.randn(shape, generator=torch.Generator().manual_seed(7 + d))
+            fresh = torch.Generator().manual_seed(1000 + d)
+            settings = recommended_settings(n, lam, transport)
+            runs = {
+                "UCGM-S recommended": sample(
+                    model, noise, transport, y=labels, generator=fresh, **settings.as_kwargs()
+                ).sample,
+                "UCGM-S defaults (Alg. 2, Euler)": sample(
+                    model, noise, transport, steps=n, y=labels
+                ).sample,
+            }
+            for label, key in SOLVERS.items():
+                runs[label] = diffusers_sample(model, noise, transport, n, key, y=labels).sample
+            for label, x in runs.items():
+                scores[label] = scores.get(label, 0.0) + metric(x) / args.draws
+        for label, value in scores.items():
+            rows.setdefault(label, []).append(value)
+    return rows
+
+
+def table(results: dict[str, dict[str, list[float]]], nfes: list[int]) -> str:
+    head = "| model | set | sampler | " + " | ".join(f"NFE {n}" for n in nfes) + " |"
+    lines = [head, "|---|---|---|" + "---|" * len(nfes)]
+    verdicts = []
+    for name, rows in results.items():
+        where = "derived" if name in DERIVED else "seen" if name in SEEN else "held out"
+        best_peer = [min(a, b) for a, b in zip(rows["DPM-Solver++ 2M"], rows["UniPC"], strict=True)]
+        ratio = [r / p for r, p in zip(rows["UCGM-S recommended"], best_peer, strict=True)]
+        ok = all(r <= 1.0 for r in ratio)
+        verdicts.append((name, where, ok, ratio))
+        for label, values in rows.items():
+            cells = " | ".join(
+                f"**{v:.4f}**" if label == "UCGM-S recommended" else f"{v:.4f}" for v in values
+            )
+            lines.append(f"| {name} | {where} | {label} | {cells} |")
+    lines.append("")
+    lines.append(
+        "Recommended / best of DPM-Solver++ 2M and UniPC (at most 1: never worse), per NFE:"
+    )
+    lines.append("")
+    for name, where, ok, ratio in verdicts:
+        marks = ", ".join(f"{r:.2f}" for r in ratio)
+        lines.append(f"- {name} ({where}): {marks} {'(met)' if ok else '(MISSED)'}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    results = {}
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in args.models:
+        path = OUT / f"{name}-{args.samples}-{args.draws}.json"
+        if not args.report_only:
+            path.write_text(json.dumps(measure(name, args)))
+        if path.exists():
+            results[name] = json.loads(path.read_text())
+            rounded = {k: [round(v, 4) for v in vs] for k, vs in results[name].items()}
+            print(name, rounded, flush=True)
+    text = table(results, args.nfes)
+    print(text)
+    if not args.no_docs:
+        write_section(
+            "recommended-settings",
+            "## Recommended sampler settings (no search) against DPM-Solver++ and UniPC\n\n"
+            "`ucgm_lab.recommended_settings(nfe, consistency_ratio, transport)`; 2D: sliced W2 to "
+            f"{8 * args.samples} data points ({args.samples} samples, mean of {args.draws} "
+            "noise draws); digits: digits Frechet distance on the test split's labels. "
+            "derived: the rule was chosen on these; seen: looked at while choosing; held out: "
+            "never used.\n\n" + text,
+            command="python benchmarks/recommended_settings.py "
+            + " ".join(argv if argv is not None else sys.argv[1:]),
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
