@@ -1,12 +1,18 @@
 """The exercise track: small functions the learner writes in the notebooks, checked here.
 
-Each exercise is a marked notebook cell with a stub that raises ``NotImplementedError``; the
-learner replaces it and runs ``check_<name>(their_function)``. The check tries several inputs
-against an independent computation (usually the library itself) and, when an answer is wrong,
-raises :class:`ExerciseError` saying which case (transport, t, ...) failed, the expected and the
-received value, and a hint.
+Each exercise is a marked notebook cell with a stub ``my_<name>`` that raises
+``NotImplementedError`` (its own name, so that re-running any cell in any order never shadows a
+library function); the learner replaces it and runs ``check_<name>(my_<name>)``. The check tries
+several inputs against an independent computation and, when an answer is wrong, raises
+:class:`ExerciseError` saying which case (transport, t, ...) failed, the expected and the
+received value, and the first hint. An answer that calls the library's own implementation of the
+same thing is refused (:mod:`.guard`). Tensors, NumPy and SymPy numbers are accepted; float32
+answers are judged at float32 precision (:mod:`.values`).
 
-Reference solutions are not printed unless asked: ``show_solution("beta_mode")``.
+Hints come in tiers: ``hint(name, 1)`` the idea, ``hint(name, 2)`` where to start,
+``hint(name, 3)`` the formula; ``show_solution(name)`` prints the reference. ``progress()`` lists
+what is done and what is next. ``answer(name, my_fn)`` hands a passing answer to the cells that
+build on it (notebook 06 trains and samples with the learner's own functions).
 
 Running the notebooks with the solutions filled in (CI): set ``UCGM_LAB_SOLUTIONS=1`` (test
 mode, ``UCGM_LAB_TEST_MODE=1``, implies it). A stub that still raises NotImplementedError is then
@@ -41,9 +47,12 @@ from .core import (
     CheckResult,
     Exercise,
     ExerciseError,
+    answer,
     check,
     get_exercise,
+    hint,
     list_exercises,
+    progress,
     show_solution,
     solutions_mode,
 )
@@ -65,6 +74,7 @@ __all__ = [
     "CheckResult",
     "Exercise",
     "ExerciseError",
+    "answer",
     "check",
     "check_alg1_target",
     "check_beta_mode",
@@ -81,7 +91,9 @@ __all__ = [
     "check_target_factor",
     "check_ucgm_s_step",
     "get_exercise",
+    "hint",
     "list_exercises",
+    "progress",
     "show_solution",
     "solutions_mode",
 ]
