@@ -41,7 +41,14 @@ consistency_optimum        the lambda -> 1 optimum, B.1.5     05
 Importing this package is cheap: SymPy is imported only by the ``solve_eq2`` check.
 """
 
-from . import gaussian, objective, sampler, schedules, transports  # noqa: F401 - registration
+from . import (  # noqa: F401 - registration
+    explorer_items,
+    gaussian,
+    objective,
+    sampler,
+    schedules,
+    transports,
+)
 from .core import (
     SOLUTIONS_ENV,
     CheckResult,
@@ -64,6 +71,7 @@ from .objective import (
     check_solve_eq2,
     check_target_factor,
 )
+from .predictions import check_prediction, list_predictions, predict
 from .sampler import check_euler_maruyama_rho, check_stochastic_step, check_ucgm_s_step
 from .schedules import check_beta_mode, check_kumaraswamy_grid
 from .transports import CONSTRAINT_NAMES, check_constraint_violations, check_epsilon_to_velocity
@@ -89,10 +97,13 @@ __all__ = [
     "check_solve_eq2",
     "check_stochastic_step",
     "check_target_factor",
+    "check_prediction",
     "check_ucgm_s_step",
     "get_exercise",
     "hint",
     "list_exercises",
+    "list_predictions",
+    "predict",
     "progress",
     "show_solution",
     "solutions_mode",

@@ -164,9 +164,20 @@ def get_exercise(name: str) -> Exercise:
         ) from None
 
 
+def _item(name: str) -> Any:
+    """An exercise or a predict-then-check item (both have ``hints``)."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    from .predictions import _PREDICTIONS
+
+    if name in _PREDICTIONS:
+        return _PREDICTIONS[name]
+    return get_exercise(name)  # the KeyError listing the names
+
+
 def hint(name: str, level: int = 1) -> None:
     """Print hint ``level`` of exercise ``name``: 1 the idea, 2 where to start, 3 the formula."""
-    exercise = get_exercise(name)
+    exercise = _item(name)
     if level not in (1, 2, 3):
         raise ValueError(f"hint level must be 1, 2 or 3 ({', '.join(HINT_LEVELS)}), got {level!r}.")
     _progress.record(name, _progress.HINTED)
@@ -188,12 +199,14 @@ def show_solution(name: str) -> None:
 
 def progress() -> _progress.Progress:
     """Every exercise with its state (done, tried, hints read, not yet) and the next one to do."""
+    from .predictions import list_predictions
+
     states = _progress.load_states()
+    items = sorted(
+        [*list_exercises(), *list_predictions()], key=lambda e: e.notebook
+    )  # stable: registration order within a notebook
     return _progress.Progress(
-        tuple(
-            (e.notebook, e.name, e.title, states.get(e.name, _progress.NOT_YET))
-            for e in list_exercises()
-        )
+        tuple((e.notebook, e.name, e.title, states.get(e.name, _progress.NOT_YET)) for e in items)
     )
 
 
