@@ -32,5 +32,8 @@ def accepts():
 
 @pytest.fixture(autouse=True)
 def _progress_in_tmp(monkeypatch, tmp_path):
-    """Checks record the learner's progress; keep it out of the home folder in tests."""
+    """Checks record the learner's progress; keep it out of the home folder and per test."""
+    from ucgm_lab.exercises import tracker
+
     monkeypatch.setenv("UCGM_LAB_PROGRESS_FILE", str(tmp_path / "progress.json"))
+    monkeypatch.setattr(tracker, "_STATES", {})
