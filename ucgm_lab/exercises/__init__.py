@@ -38,6 +38,10 @@ flow_matching_optimum      E[x | x_t], App. B.1.5             05
 consistency_optimum        the lambda -> 1 optimum, B.1.5     05
 =========================  =================================  ===================================
 
+Notebook 06 reuses five of them (``ex.answer``) to train and sample the learner's own UCGM. The
+explorers (06, 10-14, 20, 30) add predict-then-check items (:mod:`.explorer_items`):
+``predict(name, my_guess)`` before the run, ``check_prediction(name, outcome)`` after it.
+
 Importing this package is cheap: SymPy is imported only by the ``solve_eq2`` check.
 """
 

@@ -213,8 +213,8 @@ def progress() -> _progress.Progress:
 def _shortcut_message(name: str, target: str) -> str:
     return (
         f"Exercise {name!r}: your function calls the library's {target}, which computes this "
-        "very answer, so the check cannot tell whether you know it. Write it from the inputs "
-        f"with tensor arithmetic (ex.hint({name!r}, 1) gives the idea)."
+        "very answer, so the check cannot tell whether you know it. Write it yourself from the "
+        f"inputs (ex.hint({name!r}, 1) gives the idea)."
     )
 
 
