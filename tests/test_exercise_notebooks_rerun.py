@@ -2,9 +2,10 @@
 
 Each exercise notebook is executed in test mode with a *wrong* answer in every exercise cell
 (its check must fail with ExerciseError, nothing else), up to its last exercise; then every
-earlier code cell is run again, as a learner going back up the notebook would. Before the answers
-had their own names (``my_<name>``), re-running notebook 04's SymPy cell after answering
-``beta_mode`` raised ``TypeError: beta_mode() missing 2 required positional arguments``.
+earlier code cell is run again, last first, as a learner going back up the notebook would.
+Before the answers had their own names (``my_<name>``), re-running notebook 04's SymPy cell after
+answering ``beta_mode`` raised ``TypeError: beta_mode() missing 2 required positional
+arguments`` (this test fails that way on the old notebook).
 """
 
 import os
@@ -65,6 +66,8 @@ def test_a_wrong_answer_then_re_running_earlier_cells(name, monkeypatch, tmp_pat
                 assert error and "ExerciseError" in error, (index, error)
             else:
                 assert error is None, (index, error)
-        for index in range(len(cells) - 1):
+        # then back up the notebook, last cell first: an earlier cell re-run after an answer
+        # (before the imports are re-run) must not find the answer under a library name
+        for index in reversed(range(len(cells) - 1)):
             if index not in exercises:
                 assert run(index) is None, f"re-running code cell {index} failed"
