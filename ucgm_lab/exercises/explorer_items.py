@@ -170,8 +170,7 @@ _lowest_item(
     ("raw (1000 t)", "wrapped (x 0.03)"),
     "W2 at 2 NFE",
     (
-        "lambda = 1 differentiates the network in t by a central difference of half-width "
-        "0.005.",
+        "lambda = 1 differentiates the network in t by a central difference of half-width 0.005.",
         "how far does the fastest time feature of 1000 t turn between t - 0.005 and t + 0.005?",
         "10 radians: the difference quotient of the raw network is noise, so its few-step "
         "training follows a wrong target; the wrapped network sees 30 t and turns 0.3 rad.",

@@ -99,9 +99,7 @@ def get_prediction(name: str) -> Prediction:
 def _normalise(item: Prediction, guess: Any) -> Any:
     for choice in item.choices:
         try:
-            if guess == choice or (
-                isinstance(choice, float) and abs(float(guess) - choice) < 1e-9
-            ):
+            if guess == choice or (isinstance(choice, float) and abs(float(guess) - choice) < 1e-9):
                 return choice
         except (TypeError, ValueError):
             continue

@@ -186,7 +186,10 @@ OTHER_FORMS = {
     "beta_mode": (lambda a, b: (sp.Float(a) - 1) / (sp.Float(a) + b - 2), None),
     "flow_matching_optimum": (_f32(solutions.flow_matching_optimum), "float32"),
     "consistency_optimum": (_numpy(solutions.consistency_optimum), None),
-    "constraint_violations": (lambda *a, **k: sorted(solutions.constraint_violations(*a, **k)), None),
+    "constraint_violations": (
+        lambda *a, **k: sorted(solutions.constraint_violations(*a, **k)),
+        None,
+    ),
     "solve_eq2": (lambda *a: tuple(sp.factor(e) for e in solutions.solve_eq2(*a)), None),
 }
 
@@ -206,7 +209,9 @@ def test_float64_answers_are_not_called_float32(accepts):
 
 
 def test_a_sympy_rational_and_a_wrong_float32_answer():
-    assert ex.check("beta_mode", lambda a, b: sp.Rational(1, 2) if a == b else (a - 1) / (a + b - 2))
+    assert ex.check(
+        "beta_mode", lambda a, b: sp.Rational(1, 2) if a == b else (a - 1) / (a + b - 2)
+    )
     wrong32 = _f32(lambda *a: solutions.kumaraswamy_grid(*a) * (1 + 1e-3))
     with pytest.raises(ex.ExerciseError, match="largest difference"):
         ex.check("kumaraswamy_grid", wrong32)
