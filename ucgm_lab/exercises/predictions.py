@@ -121,8 +121,8 @@ def predict(name: str, guess: Any) -> Verdict:
     if guess is None:
         _GUESSES.pop(name, None)
         return Verdict(
-            f"Prediction {name!r}: no guess yet. {item.title} Set my_guess to one of "
-            f"{list(item.choices)} and run this cell before the experiment below."
+            f"Prediction {name!r}: no guess yet. {item.title} Set the my_guess variable above "
+            f"to one of {list(item.choices)} and run this cell before the experiment below."
         )
     choice = _normalise(item, guess)
     late = name in _REVEALED
