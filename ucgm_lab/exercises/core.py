@@ -1,16 +1,25 @@
-"""The machinery shared by every exercise: the registry, the check runner, the result.
+"""The machinery shared by every exercise: the registry, the check runner, hints, the result.
 
-An exercise is a small function the learner writes in a marked notebook cell. Its check calls
-that function on several inputs, compares the answers with an independent computation and,
-when one is wrong, raises :class:`ExerciseError` naming the case (transport, t, ...) with the
-expected and the received value and a hint.
+An exercise is a small function the learner writes in a marked notebook cell (``my_<name>``, so
+that it never shadows a library name). Its check calls that function on several inputs, compares
+the answers with an independent computation and, when one is wrong, raises
+:class:`ExerciseError` naming the case (transport, t, ...) with the expected and the received
+value and the first hint.
+
+* **No shortcut.** While the answer runs, the library functions that compute the same thing are
+  watched (:mod:`.guard`); an answer that calls one is refused and told why.
+* **Hints in tiers.** ``hint(name, 1)`` gives the idea, ``hint(name, 2)`` where to start (which
+  equation), ``hint(name, 3)`` the formula, ``show_solution(name)`` the reference code. The
+  "not answered yet" line shows none of them.
+* **Tolerant.** Tensors, NumPy and SymPy numbers are accepted; a float32 answer is judged at
+  float32 precision and the verdict says so (:mod:`.values`).
 
 A cell that still raises ``NotImplementedError`` (the stub) is *unanswered*:
 
 * normally the check reports it and returns (the rest of the notebook still runs);
 * in solutions mode (``UCGM_LAB_SOLUTIONS=1``, or ``UCGM_LAB_TEST_MODE=1`` as in CI) the check
   runs the reference solution instead and says so. This is how the notebooks run "with the
-  solutions filled in".
+  solutions filled in". :func:`answer` then hands the reference to the cells that build on it.
 
 An answer that is given is always checked, in every mode.
 """
@@ -23,10 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-from torch import Tensor
-
 from ..runtime import test_mode
+from . import tracker as _progress
+from .guard import ShortcutUsed, guarded
+from .values import Mismatch, as_tensor, compare, precision_seen, tracking_precision
 
 __all__ = [
     "SOLUTIONS_ENV",
@@ -34,17 +43,21 @@ __all__ = [
     "Exercise",
     "ExerciseError",
     "Mismatch",
+    "answer",
     "as_tensor",
     "check",
     "compare",
     "get_exercise",
+    "hint",
     "list_exercises",
+    "progress",
     "register",
     "show_solution",
     "solutions_mode",
 ]
 
 SOLUTIONS_ENV = "UCGM_LAB_SOLUTIONS"
+HINT_LEVELS = ("the idea", "where to start", "the formula")
 
 
 def solutions_mode() -> bool:
@@ -57,10 +70,6 @@ def solutions_mode() -> bool:
     return flag or test_mode()
 
 
-class Mismatch(Exception):  # noqa: N818 - an internal signal, not an error a user handles
-    """Raised by a checker when the learner's answer is wrong; the message says where."""
-
-
 class ExerciseError(AssertionError):
     """The learner's answer is wrong (or crashed): the message says what, where, and a hint."""
 
@@ -70,13 +79,15 @@ class Exercise:
     """One exercise of the track.
 
     Attributes:
-        name: Short id used by :func:`check` and :func:`show_solution`.
+        name: Short id used by :func:`check`, :func:`hint` and :func:`show_solution`.
         title: One line: what to write.
         notebook: The notebook that asks it.
         checker: ``checker(answer) -> int``: raises :class:`Mismatch` when the answer is wrong,
             returns the number of cases checked.
         solution: The reference solution (same signature as the learner's function).
-        hint: A hint shown with every failure.
+        hints: Three tiers: the idea, where to start (which equation), the formula.
+        shortcuts: ``"module:qualname"`` of the library functions that compute the answer; an
+            answer that calls one is refused.
     """
 
     name: str
@@ -84,7 +95,17 @@ class Exercise:
     notebook: str
     checker: Callable[[Callable[..., Any]], int]
     solution: Callable[..., Any]
-    hint: str = field(default="")
+    hints: tuple[str, str, str] = field(default=("", "", ""))
+    shortcuts: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if len(self.hints) != 3 or not all(self.hints):
+            raise ValueError(f"Exercise {self.name!r} needs three non-empty hints.")
+
+    @property
+    def hint(self) -> str:
+        """The first hint (the idea), shown with every wrong answer."""
+        return self.hints[0]
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,7 @@ class CheckResult:
         used_reference: The reference solution was checked instead (solutions mode).
         cases: Number of cases checked (0 when nothing was checked).
         message: The line shown.
+        function: The function that passed (the learner's or the reference), else None.
     """
 
     name: str
@@ -106,6 +128,7 @@ class CheckResult:
     used_reference: bool
     cases: int
     message: str
+    function: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return self.message
@@ -126,8 +149,9 @@ def register(exercise: Exercise) -> Exercise:
 
 
 def list_exercises() -> list[Exercise]:
-    """All exercises, in the order of the notebooks."""
-    return sorted(_REGISTRY.values(), key=lambda exercise: exercise.notebook)
+    """All exercises, in the order of the notebooks (then of registration)."""
+    order = {name: i for i, name in enumerate(_REGISTRY)}
+    return sorted(_REGISTRY.values(), key=lambda e: (e.notebook, order[e.name]))
 
 
 def get_exercise(name: str) -> Exercise:
@@ -140,14 +164,58 @@ def get_exercise(name: str) -> Exercise:
         ) from None
 
 
+def _item(name: str) -> Any:
+    """An exercise or a predict-then-check item (both have ``hints``)."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    from .predictions import _PREDICTIONS
+
+    if name in _PREDICTIONS:
+        return _PREDICTIONS[name]
+    return get_exercise(name)  # the KeyError listing the names
+
+
+def hint(name: str, level: int = 1) -> None:
+    """Print hint ``level`` of exercise ``name``: 1 the idea, 2 where to start, 3 the formula."""
+    exercise = _item(name)
+    if level not in (1, 2, 3):
+        raise ValueError(f"hint level must be 1, 2 or 3 ({', '.join(HINT_LEVELS)}), got {level!r}.")
+    _progress.record(name, _progress.HINTED)
+    more = (
+        f" (ex.hint({name!r}, {level + 1}) for {HINT_LEVELS[level]})"
+        if level < 3
+        else f" (ex.show_solution({name!r}) prints a reference solution)"
+    )
+    print(
+        f"Hint {level}/3 for {name!r}, {HINT_LEVELS[level - 1]}: {exercise.hints[level - 1]}{more}"
+    )
+
+
 def show_solution(name: str) -> None:
     """Print the reference solution of exercise ``name`` (its source code)."""
     exercise = get_exercise(name)
     print(inspect.getsource(exercise.solution).rstrip())
 
 
-def _raises_not_implemented(error: BaseException) -> bool:
-    return isinstance(error, NotImplementedError)
+def progress() -> _progress.Progress:
+    """Every exercise with its state (done, tried, hints read, not yet) and the next one to do."""
+    from .predictions import list_predictions
+
+    states = _progress.load_states()
+    items = sorted(
+        [*list_exercises(), *list_predictions()], key=lambda e: e.notebook
+    )  # stable: registration order within a notebook
+    return _progress.Progress(
+        tuple((e.notebook, e.name, e.title, states.get(e.name, _progress.NOT_YET)) for e in items)
+    )
+
+
+def _shortcut_message(name: str, target: str) -> str:
+    return (
+        f"Exercise {name!r}: your function calls the library's {target}, which computes this "
+        "very answer, so the check cannot tell whether you know it. Write it yourself from the "
+        f"inputs (ex.hint({name!r}, 1) gives the idea)."
+    )
 
 
 def check(name: str, answer: Callable[..., Any]) -> CheckResult:
@@ -161,44 +229,61 @@ def check(name: str, answer: Callable[..., Any]) -> CheckResult:
         :class:`CheckResult` (its repr is the one-line verdict).
 
     Raises:
-        ExerciseError: The answer is wrong (message: the case, expected versus got, a hint),
-            or it raised an exception other than NotImplementedError.
+        ExerciseError: The answer is wrong (message: the case, expected versus got, the first
+            hint), calls the library's implementation of the same thing, or raised an
+            exception other than NotImplementedError.
     """
     exercise = get_exercise(name)
     if not callable(answer):
         raise ExerciseError(
-            f"Exercise {name!r}: pass your function itself (e.g. check_{name}({name})), "
+            f"Exercise {name!r}: pass your function itself (e.g. check_{name}(my_{name})), "
             f"got a {type(answer).__name__}."
         )
+    more = f"(ex.hint({name!r}, 2) says where to start, ex.hint({name!r}, 3) gives the formula.)"
     try:
-        cases = exercise.checker(answer)
+        with tracking_precision() as dtypes:
+            cases = exercise.checker(guarded(answer, exercise.shortcuts))
+    except ShortcutUsed as used:
+        _progress.record(name, _progress.TRIED)
+        raise ExerciseError(_shortcut_message(name, used.target)) from None
     except Mismatch as wrong:
-        raise ExerciseError(
-            f"Exercise {name!r}: {wrong}\nHint: {exercise.hint}\n"
-            f"(ucgm_lab.exercises.show_solution({name!r}) prints a reference solution.)"
-        ) from None
+        _progress.record(name, _progress.TRIED)
+        raise ExerciseError(f"Exercise {name!r}: {wrong}\nHint: {exercise.hint}\n{more}") from None
     except Exception as error:  # noqa: BLE001 - report any crash of the learner's code
-        if not _raises_not_implemented(error):
+        if not isinstance(error, NotImplementedError):
+            _progress.record(name, _progress.TRIED)
             raise ExerciseError(
                 f"Exercise {name!r}: your function raised {type(error).__name__}: {error}\n"
-                f"Hint: {exercise.hint}"
+                f"Hint: {exercise.hint}\n{more}"
             ) from error
     else:
+        _progress.record(name, _progress.DONE)
+        low = precision_seen(dtypes)
+        verdict = f"correct up to {str(low).replace('torch.', '')}" if low else "correct"
         return CheckResult(
-            name, True, True, False, cases, f"Exercise {name!r}: correct ({cases} cases checked)."
+            name,
+            True,
+            True,
+            False,
+            cases,
+            f"Exercise {name!r}: {verdict} ({cases} cases checked).",
+            answer,
         )
     # The learner's cell still raises NotImplementedError.
     if not solutions_mode():
+        _progress.record(name, _progress.NOT_YET)
         return CheckResult(
             name,
             False,
             False,
             False,
             0,
-            f"Exercise {name!r}: not answered yet. Replace `raise NotImplementedError` in the "
-            f"cell above by your answer and run it again. Hint: {exercise.hint}",
+            f"Exercise {name!r}: not answered yet. Replace `raise NotImplementedError` in "
+            f"my_{name} above by your answer and run the cell again. Stuck? ex.hint({name!r}, 1) "
+            "gives the idea, then levels 2 and 3.",
         )
     cases = exercise.checker(exercise.solution)
+    _progress.record(name, _progress.REFERENCE)
     return CheckResult(
         name,
         True,
@@ -208,54 +293,24 @@ def check(name: str, answer: Callable[..., Any]) -> CheckResult:
         f"Exercise {name!r}: no answer in the cell; solutions mode is on ({SOLUTIONS_ENV}=1, as "
         f"in CI), so the reference solution was checked instead: correct ({cases} cases). "
         f"ucgm_lab.exercises.show_solution({name!r}) prints it.",
+        exercise.solution,
     )
 
 
-# ---------------------------------------------------------------------- helpers for checkers
-def _short(value: Any) -> str:
-    if torch.is_tensor(value):
-        if value.ndim == 0:
-            return f"{float(value):.5g}"
-        flat = value.detach().flatten()
-        shown = ", ".join(f"{float(v):.5g}" for v in flat[:4])
-        more = ", ..." if flat.numel() > 4 else ""
-        return f"[{shown}{more}] (shape {tuple(value.shape)})"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return repr(value)
+def answer(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """The function later cells build on: the learner's answer once its check passes.
 
+    In solutions mode an unanswered stub is replaced by the reference solution, so the notebook
+    still runs end to end.
 
-def as_tensor(value: Any, where: str) -> Tensor:
-    """Convert an answer to a float64 tensor, or raise :class:`Mismatch` saying what came back."""
-    if torch.is_tensor(value):
-        return value.detach().to(torch.float64)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return torch.tensor(float(value), dtype=torch.float64)
-    raise Mismatch(f"{where}: expected a number or a tensor, got {type(value).__name__}.")
-
-
-def compare(got: Any, expected: Tensor | float, where: str, atol: float = 1e-8) -> None:
-    """Raise :class:`Mismatch` unless ``got`` equals ``expected`` (shape and values, to ``atol``).
-
-    Args:
-        got: The learner's value.
-        expected: The correct value.
-        where: The case, e.g. "transport Linear, t = 0.3, x_hat".
-        atol: Absolute tolerance (plus the same relative tolerance).
+    Raises:
+        ExerciseError: The answer is wrong, or not given and solutions mode is off.
     """
-    got_t = as_tensor(got, where)
-    exp_t = as_tensor(expected, where)
-    if got_t.shape != exp_t.shape:
-        raise Mismatch(
-            f"{where}: expected shape {tuple(exp_t.shape)}, got shape {tuple(got_t.shape)} "
-            f"(expected {_short(exp_t)}, got {_short(got_t)})."
+    result = check(name, function)
+    if result.function is None:
+        exercise = get_exercise(name)
+        raise ExerciseError(
+            f"Exercise {name!r} ({exercise.notebook}) is not answered yet, and the cells below "
+            f"run your my_{name}: answer it first (or set {SOLUTIONS_ENV}=1 to use the reference)."
         )
-    if not torch.isfinite(got_t).all():
-        raise Mismatch(f"{where}: your answer has non-finite entries: {_short(got_t)}.")
-    if not torch.allclose(got_t, exp_t, rtol=atol, atol=atol):
-        err = (got_t - exp_t).abs()
-        k = int(err.flatten().argmax())
-        raise Mismatch(
-            f"{where}: expected {_short(exp_t)}, got {_short(got_t)} "
-            f"(largest difference {float(err.flatten()[k]):.3g} at entry {k})."
-        )
+    return result.function

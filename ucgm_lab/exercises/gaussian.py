@@ -7,7 +7,7 @@ import math
 import torch
 
 from . import solutions
-from .core import Exercise, as_tensor, check, compare, register
+from .core import Exercise, check, compare, register
 
 __all__ = ["check_consistency_optimum", "check_flow_matching_optimum"]
 
@@ -24,7 +24,7 @@ def _run(answer, formula, label: str) -> int:
         got = answer(mu, t, x_t)
         gamma = math.cos(math.pi * t / 2)
         compare(
-            as_tensor(got, label),
+            got,
             formula(mu, gamma, x_t),
             f"{label}, mu = {mu}, t = {t}, x_t = -3..5",
         )
@@ -46,8 +46,19 @@ register(
         "05_gaussian_optimum.ipynb",
         _check_flow_matching_optimum,
         solutions.flow_matching_optimum,
-        "x_t = sin(pi t/2) z + cos(pi t/2) x has variance 1 and covariance gamma = cos(pi t/2) "
-        "with x: E[x | x_t] = mu + gamma (x_t - gamma mu).",
+        hints=(
+            "at lambda = 0 the best prediction of x from x_t is the posterior mean; x and x_t are jointly Gaussian.",
+            "Gaussian conditioning: E[x | x_t] = E[x] + Cov(x, x_t) / Var(x_t) (x_t - E[x_t]); for TrigFlow x_t = sin(pi t/2) z + cos(pi t/2) x.",
+            "gamma = cos(pi t / 2); E[x | x_t] = (1 - gamma^2) mu + gamma x_t.",
+        ),
+        shortcuts=(
+            "ucgm_lab.symbolic.gaussian:gaussian_optima",
+            "ucgm_lab.symbolic.gaussian:gaussian_posterior",
+            "ucgm_lab.symbolic.gaussian:gaussian_optimal_network",
+            "ucgm_lab.symbolic.gaussian:gaussian_model",
+            "ucgm_lab.symbolic.gaussian:gaussian_flow_map",
+            "ucgm_lab.symbolic.gaussian:interpolant_slope",
+        ),
     )
 )
 
@@ -58,8 +69,17 @@ register(
         "05_gaussian_optimum.ipynb",
         _check_consistency_optimum,
         solutions.consistency_optimum,
-        "the PF-ODE velocity does not depend on x_t here, so the flow is a translation: it must "
-        "move the mean gamma mu of x_t to mu and keep the variance 1 (slope 1 in x_t).",
+        hints=(
+            "the PF-ODE velocity does not depend on x_t here, so the flow is a translation.",
+            "Integrate the velocity v_* of the cell above from the angle phi = pi t / 2 back to 0; or: the map must send the mean gamma mu of x_t to mu with slope 1.",
+            "f_CM(x_t) = x_t + (1 - cos(pi t / 2)) mu.",
+        ),
+        shortcuts=(
+            "ucgm_lab.symbolic.gaussian:gaussian_optima",
+            "ucgm_lab.symbolic.gaussian:gaussian_flow_map",
+            "ucgm_lab.symbolic.gaussian:gaussian_model",
+            "ucgm_lab.symbolic.gaussian:interpolant_slope",
+        ),
     )
 )
 

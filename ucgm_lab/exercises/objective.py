@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..transports import get_transport
 from . import solutions
-from .core import Exercise, Mismatch, check, compare, register
+from .core import Exercise, Mismatch, as_tensor, check, compare, register
 
 __all__ = [
     "check_alg1_target",
@@ -45,10 +45,50 @@ def _check_prediction_functions(answer) -> int:
             if not isinstance(out, tuple) or len(out) != 2:
                 raise Mismatch(f"return the pair (x_hat, z_hat); got {type(out).__name__}.")
             where = f"transport {tr.name}, t = {time}"
-            compare(out[0], tr.predict_x(F, x_t, time), f"{where}, x_hat = f^x")
-            compare(out[1], tr.predict_z(F, x_t, time), f"{where}, z_hat = f^z")
+            expected = (tr.predict_x(F, x_t, time), tr.predict_z(F, x_t, time))
+            labels = ("x_hat = f^x", "z_hat = f^z")
+            for which, (label, got, exp) in enumerate(zip(labels, out, expected, strict=True)):
+                try:
+                    compare(got, exp, f"{where}, {label}")
+                except Mismatch as wrong:
+                    raise Mismatch(f"{wrong}{_diagnose_eq2(answer, which)}") from None
             cases += 1
     return cases
+
+
+def _close(got: Tensor, value: Tensor) -> bool:
+    return got.shape == value.shape and torch.allclose(got, value, rtol=1e-5, atol=1e-5)
+
+
+def _diagnose_eq2(answer, which: int) -> str:
+    """A sentence naming a typical mistake in eq. (2), or "" when none fits.
+
+    Linear and TrigFlow have D = -1, where forgetting /D and flipping the sign of D give the same
+    numbers, so the answer is run once more on coefficients with D = 3 to tell them apart.
+    """
+    F, x_t = torch.tensor([[0.7, -1.3]], dtype=torch.float64), torch.tensor([[0.4, 2.0]])
+    x_t = x_t.double()
+    a, g, ah, gh = (torch.tensor(v, dtype=torch.float64) for v in (2.0, 1.0, 1.0, 2.0))
+    D = a * gh - ah * g
+    right = ((a * F - ah * x_t) / D, (gh * x_t - g * F) / D)
+    try:
+        out = answer(F, x_t, a, g, ah, gh)
+        got = as_tensor(out[which], "")
+    except Exception:  # noqa: BLE001 - no diagnosis then; the mismatch itself is reported
+        return ""
+    if _close(got, right[which] * D):
+        return (
+            " Your value is the right one times D: you forgot to divide by the determinant "
+            "D = alpha * gamma_hat - alpha_hat * gamma."
+        )
+    if _close(got, -right[which]):
+        return (
+            " Your value has the wrong sign: the determinant is D = alpha * gamma_hat - "
+            "alpha_hat * gamma (you used its negative, or swapped the terms of a numerator)."
+        )
+    if _close(got, right[1 - which]):
+        return " This is the other estimate: return (x_hat, z_hat) in that order."
+    return ""
 
 
 register(
@@ -58,8 +98,17 @@ register(
         "01_prediction_functions_and_objective.ipynb",
         _check_prediction_functions,
         solutions.prediction_functions,
-        "solve x_t = alpha z + gamma x, F = alpha_hat z + gamma_hat x for (x, z); the determinant "
-        "is D = alpha * gamma_hat - alpha_hat * gamma (mind its sign).",
+        hints=(
+            "x_t and F are two linear equations in the two unknowns x and z: solve the 2 x 2 system.",
+            "Eq. (2) of section 3.1: write x_t = alpha z + gamma x and F = alpha_hat z + gamma_hat x as a matrix [[gamma, alpha], [gamma_hat, alpha_hat]] acting on (x, z) and invert it (Cramer's rule).",
+            "D = alpha * gamma_hat - alpha_hat * gamma; x_hat = (alpha * F - alpha_hat * x_t) / D; z_hat = (gamma_hat * x_t - gamma * F) / D.",
+        ),
+        shortcuts=(
+            "ucgm_lab.transports:Transport.predict_x",
+            "ucgm_lab.transports:Transport.predict_z",
+            "ucgm_lab.transports:Transport.decompose",
+            "ucgm_lab.symbolic.derivations:derive_prediction_functions",
+        ),
     )
 )
 
@@ -99,8 +148,12 @@ register(
         "01_prediction_functions_and_objective.ipynb",
         _check_solve_eq2,
         solutions.solve_eq2,
-        "build [sp.Eq(x_t, alpha*z + gamma*x), sp.Eq(F, alpha_hat*z + gamma_hat*x)] and call "
-        "sp.solve(equations, [x, z], dict=True); return (solution[x], solution[z]).",
+        hints=(
+            "let SymPy solve the same two linear equations as in prediction_functions, symbolically.",
+            "sp.Eq(lhs, rhs) builds an equation; sp.solve([eq1, eq2], [x, z], dict=True) returns a list of solutions, each a dict {x: ..., z: ...}.",
+            "equations = [sp.Eq(x_t, alpha*z + gamma*x), sp.Eq(F, alpha_hat*z + gamma_hat*x)]; s = sp.solve(equations, [x, z], dict=True)[0]; return s[x], s[z].",
+        ),
+        shortcuts=("ucgm_lab.symbolic.derivations:derive_prediction_functions",),
     )
 )
 
@@ -131,8 +184,15 @@ register(
         "01_prediction_functions_and_objective.ipynb",
         _check_flow_matching_target,
         solutions.flow_matching_target,
-        "the target mixes the same noise z and data x as x_t, but with the hatted coefficients: "
-        "alpha_hat multiplies the noise, gamma_hat the data.",
+        hints=(
+            "at lambda = 0 the network regresses on the second mixture of the same noise and data.",
+            "Section 3.1: x_t mixes (z, x) with (alpha, gamma); the target mixes them with the hatted coefficients (App. B.1.3).",
+            "target = alpha_hat * z + gamma_hat * x.",
+        ),
+        shortcuts=(
+            "ucgm_lab.transports:Transport.target",
+            "ucgm_lab.symbolic.derivations:lambda_zero_target",
+        ),
     )
 )
 
@@ -163,8 +223,15 @@ register(
         "01_prediction_functions_and_objective.ipynb",
         _check_target_factor,
         solutions.target_factor,
-        "the sine is of pi t / 2 (the angle of TrigFlow), not of t; for TrigFlow the factor must "
-        "be the constant -4.",
+        hints=(
+            "the finite difference of f^x becomes a correction of F through a factor built from alpha, D and TrigFlow's angle.",
+            "Alg. 1 line 15 (eq. 5): F_target = sg(F_t) - factor * Delta f; the angle is pi t / 2, not t.",
+            "factor = 4 * alpha / (D * torch.sin(math.pi * t / 2)); for TrigFlow it is the constant -4.",
+        ),
+        shortcuts=(
+            "ucgm_lab.objective:target_from_difference",
+            "ucgm_lab.symbolic.derivations:target_factor",
+        ),
     )
 )
 
@@ -226,10 +293,16 @@ register(
         "01_prediction_functions_and_objective.ipynb",
         _check_alg1_target,
         solutions.alg1_target,
-        "x_r = alpha(r) z + gamma(r) x with r = lambda t; Delta f = (f^x(F_t, x_t, t) - "
-        "f^x(F(x_r, r), x_r, r)) / (t - r) for lambda < 1, the central difference "
-        "(f^x at t + eps minus f^x at t - eps) / (2 eps) for lambda = 1; clip Delta f to [-1, 1]; "
-        "F_target = F_t - 4 alpha / (D sin(pi t / 2)) * Delta f, all under torch.no_grad().",
+        hints=(
+            "the target is the stop-gradient output minus a clipped change of the data estimate f^x along the path, scaled by the factor of line 15.",
+            "Alg. 1 lines 3 and 8-15: build x_t, then x_r at r = lambda t (or t +- eps for lambda = 1), decode each with transport.predict_x, take the difference quotient, clip it, apply the factor; everything under torch.no_grad().",
+            "x_r = alpha(r) z + gamma(r) x with r = lambda t; Delta f = (f^x(F_t, x_t, t) - f^x(F(x_r, r), x_r, r)) / (t - r) for lambda < 1, the central difference (f^x at t + eps minus f^x at t - eps) / (2 eps) for lambda = 1; clip Delta f to [-clip, clip]; F_target = F_t - 4 alpha / (D sin(pi t / 2)) * Delta f.",
+        ),
+        shortcuts=(
+            "ucgm_lab.objective:UCGMObjective.__call__",
+            "ucgm_lab.objective:target_from_difference",
+            "ucgm_lab.objective:UCGMObjective._finite_difference",
+        ),
     )
 )
 

@@ -7,7 +7,7 @@ import torch
 from ..sampler import auto_stochastic_ratio, extrapolate, reconstruct
 from ..transports import Decomposition, get_transport
 from . import solutions
-from .core import Exercise, as_tensor, check, compare, register
+from .core import Exercise, check, compare, register
 
 __all__ = ["check_euler_maruyama_rho", "check_stochastic_step", "check_ucgm_s_step"]
 
@@ -45,8 +45,17 @@ register(
         "03_sampler_derivations.ipynb",
         _check_ucgm_s_step,
         solutions.ucgm_s_step,
-        "extrapolate both estimates forward, e + kappa (e - e_previous), then rebuild the state "
-        "at the next time: alpha_next * z + gamma_next * x (alpha weighs the noise).",
+        hints=(
+            "push both estimates a little further along their own change, then rebuild the state at the next time.",
+            "Alg. 2 line 5 (extrapolation with kappa) and line 8 with rho = 0 (reconstruction with the coefficients at t_(i+1)).",
+            "x_ext = x_hat + kappa (x_hat - prev_x_hat); z_ext likewise; return alpha_next * z_ext + gamma_next * x_ext (alpha weighs the noise).",
+        ),
+        shortcuts=(
+            "ucgm_lab.sampler:extrapolate",
+            "ucgm_lab.sampler:reconstruct",
+            "ucgm_lab.sampler:sample",
+            "ucgm_lab.sampler:multistep_estimates",
+        ),
     )
 )
 
@@ -83,9 +92,15 @@ register(
         "03_sampler_derivations.ipynb",
         _check_stochastic_step,
         solutions.stochastic_step,
-        "mix the noise estimate and the fresh noise with square roots, sqrt(1 - rho) z_hat + "
-        "sqrt(rho) eps, so that the mixture keeps unit variance; then alpha_next * mixture + "
-        "gamma_next * x_hat.",
+        hints=(
+            "replace a share rho of the estimated noise by fresh noise, keeping the noise at unit variance.",
+            "Alg. 2 line 8: the reconstruction alpha_next * (noise) + gamma_next * x_hat with a noise mixed from z_hat and a fresh draw.",
+            "noise = sqrt(1 - rho) z_hat + sqrt(rho) eps; return alpha_next * noise + gamma_next * x_hat.",
+        ),
+        shortcuts=(
+            "ucgm_lab.sampler:reconstruct",
+            "ucgm_lab.sampler:sample",
+        ),
     )
 )
 
@@ -106,9 +121,8 @@ def _check_euler_maruyama_rho(answer) -> int:
             )
             expected = auto_stochastic_ratio(tr, a, b)
             got = answer(float(tr.alpha(a)), float(tr.alpha(b)), t_now, t_next)
-            got = as_tensor(got, "rho")
             compare(
-                got.reshape(()),
+                got,
                 expected,
                 f"transport {tr.name}, t_i = {t_now} -> t_(i+1) = {t_next} "
                 f"(alpha {float(tr.alpha(a)):.4g} -> {float(tr.alpha(b)):.4g})",
@@ -124,8 +138,15 @@ register(
         "03_sampler_derivations.ipynb",
         _check_euler_maruyama_rho,
         solutions.euler_maruyama_rho,
-        "rho = 2 |t_i - t_(i+1)| alpha(t_i) / alpha(t_(i+1))^2 (squared, as in App. B.1.6), "
-        "clipped to [0, 1]; at alpha(t_(i+1)) = 0 (the data end) take rho = 1.",
+        hints=(
+            "compare the noise an Euler-Maruyama step of the reverse SDE injects with the noise level at the next time.",
+            "App. B.1.6: g(t)^2 = 2 alpha(t); the step injects variance g^2 |dt|, relative to alpha(t_(i+1))^2.",
+            "rho = 2 |t_i - t_(i+1)| alpha(t_i) / alpha(t_(i+1))^2, clipped to [0, 1]; at alpha(t_(i+1)) = 0 (the data end) take rho = 1.",
+        ),
+        shortcuts=(
+            "ucgm_lab.sampler:auto_stochastic_ratio",
+            "ucgm_lab.symbolic.derivations:stochastic_ratio",
+        ),
     )
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..schedules import KumaraswamySchedule
 from . import solutions
-from .core import Exercise, as_tensor, check, compare, register
+from .core import Exercise, check, compare, register
 
 __all__ = ["check_beta_mode", "check_kumaraswamy_grid"]
 
@@ -32,8 +32,17 @@ register(
         "04_schedules.ipynb",
         _check_kumaraswamy_grid,
         solutions.kumaraswamy_grid,
-        "u = linspace(gap_noise, 1 - gap_data, steps); k(u) = (1 - (1 - u^a)^b)^c; the times run "
-        "from noise to data, t = 1 - k(u), and end with an appended t_N = 0 (steps + 1 values).",
+        hints=(
+            "warp an even grid of u with a three-parameter increasing map of [0, 1], then run it from noise to data.",
+            "App. B.2.2: u_i evenly spaced in [gap_noise, 1 - gap_data]; the Kumaraswamy transform k(u; a, b, c); the sampler's times t = 1 - k(u) and a final t_N = 0.",
+            "u = linspace(gap_noise, 1 - gap_data, steps); k(u) = (1 - (1 - u^a)^b)^c; t = cat([1 - k(u), [0]]) (steps + 1 values, float64).",
+        ),
+        shortcuts=(
+            "ucgm_lab.schedules:KumaraswamySchedule.time_points",
+            "ucgm_lab.schedules:kumaraswamy",
+            "ucgm_lab.schedules:explicit_time_points",
+            "ucgm_lab.sampler:time_grid",
+        ),
     )
 )
 
@@ -48,7 +57,7 @@ def _check_beta_mode(answer) -> int:
     for t1, t2 in ((2.0, 2.0), (2.4, 2.4), (3.0, 1.5), (1.5, 4.0), (10.0, 2.0)):
         got = answer(t1, t2)
         expected = (t1 - 1) / (t1 + t2 - 2)
-        compare(as_tensor(got, "mode").reshape(()), expected, f"Beta({t1}, {t2})", atol=1e-10)
+        compare(got, expected, f"Beta({t1}, {t2})", atol=1e-10)
         cases += 1
     return cases
 
@@ -60,8 +69,12 @@ register(
         "04_schedules.ipynb",
         _check_beta_mode,
         solutions.beta_mode,
-        "set the derivative of log p(t) = (theta1 - 1) log t + (theta2 - 1) log(1 - t) to zero; "
-        "the mode is not the mean theta1 / (theta1 + theta2).",
+        hints=(
+            "the mode is where the density peaks: where the derivative of its logarithm vanishes.",
+            "log p(t) = (theta1 - 1) log t + (theta2 - 1) log(1 - t) + const (App. B.2.1); differentiate in t and solve for zero.",
+            "mode = (theta1 - 1) / (theta1 + theta2 - 2) (not the mean theta1 / (theta1 + theta2)).",
+        ),
+        shortcuts=("ucgm_lab.symbolic.schedules:beta_mode",),
     )
 )
 

@@ -128,9 +128,16 @@ register(
         "02_special_cases.ipynb",
         _check_constraint_violations,
         solutions.constraint_violations,
-        "(a) alpha(0) = 0, alpha(1) = 1, alpha nondecreasing; (b) gamma(0) = 1, gamma(1) = 0, gamma "
-        "nonincreasing; (c) D = alpha gamma_hat - alpha_hat gamma has no zero inside (0, 1): "
-        "look for |D| <= tol or a change of sign on the inner grid points; compare with tol.",
+        hints=(
+            "evaluate the four coefficients on the grid and test each of the seven conditions separately.",
+            "Section 3.1, constraints (a)-(c): the ends of alpha and gamma, their monotonicity (torch.diff), and D = alpha gamma_hat - alpha_hat gamma on the inner grid points.",
+            "(a) alpha(0) = 0, alpha(1) = 1, alpha nondecreasing; (b) gamma(0) = 1, gamma(1) = 0, gamma nonincreasing; (c) D has no zero inside (0, 1): look for |D| <= tol or a change of sign on the inner grid points; compare with tol.",
+        ),
+        shortcuts=(
+            "ucgm_lab.transports:Transport.constraint_report",
+            "ucgm_lab.transports:Transport._validate",
+            "ucgm_lab.symbolic.special_cases:check_constraints",
+        ),
     )
 )
 
@@ -165,8 +172,16 @@ register(
         "02_special_cases.ipynb",
         _check_epsilon_to_velocity,
         solutions.epsilon_to_velocity,
-        "from x_t = t z + (1 - t) x and the predicted z, the data estimate is "
-        "x_hat = (x_t - t eps) / (1 - t); the Linear target is alpha_hat z + gamma_hat x = z - x.",
+        hints=(
+            "an epsilon model predicts the noise z; recover the data estimate, then form the Linear target.",
+            "Invert x_t = t z + (1 - t) x for x given z = eps; the Linear transport's target is alpha_hat z + gamma_hat x with alpha_hat = 1, gamma_hat = -1.",
+            "x_hat = (x_t - t * eps) / (1 - t); F = eps - x_hat.",
+        ),
+        shortcuts=(
+            "ucgm_lab.transports:Transport.predict_x",
+            "ucgm_lab.transports:Transport.predict_z",
+            "ucgm_lab.transports:Transport.target",
+        ),
     )
 )
 

@@ -28,3 +28,12 @@ def accepts():
         return result
 
     return _accepts
+
+
+@pytest.fixture(autouse=True)
+def _progress_in_tmp(monkeypatch, tmp_path):
+    """Checks record the learner's progress; keep it out of the home folder and per test."""
+    from ucgm_lab.exercises import tracker
+
+    monkeypatch.setenv("UCGM_LAB_PROGRESS_FILE", str(tmp_path / "progress.json"))
+    monkeypatch.setattr(tracker, "_STATES", {})
