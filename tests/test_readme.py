@@ -18,7 +18,8 @@ def test_readme_has_python_blocks():
     assert python_blocks(), "README.md has no ```python block to check"
 
 
-def test_readme_python_blocks_run_as_written():
+def test_readme_python_blocks_run_as_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # "Your data, your network" writes runs/lam0 and runs/lam1
     torch.manual_seed(0)
     namespace: dict = {}
     for i, block in enumerate(python_blocks()):
@@ -26,6 +27,7 @@ def test_readme_python_blocks_run_as_written():
             exec(compile(block, f"README.md python block {i}", "exec"), namespace)
         except Exception as error:  # pragma: no cover - the message is the point
             raise AssertionError(f"README.md python block {i} fails: {error!r}\n{block}") from error
+    assert (tmp_path / "runs" / "lam1" / "last.pt").is_file()
 
 
 def test_readme_command_lines_name_existing_current_modules():
