@@ -189,7 +189,7 @@ def _train_row(args: argparse.Namespace) -> dict[str, Any]:
         f"data.path={latents}", f"model.name={args.train_model}", "model.num_classes=4",
         f"training.output_dir={out / 'train_run'}", f"training.steps={args.train_steps}",
         f"training.global_batch_size={args.train_batch}", "training.checkpoint_every=10",
-        f"training.mixed_precision={args.train_precision}", "training.sample_every=0",
+        f"training.mixed_precision='{args.train_precision}'", "training.sample_every=0",
         "training.log_with=null",
     ]
     cmd = [sys.executable, "-m", "scale.train", "--config", str(ROOT / "scale/configs/tiny_cpu.yaml")]
@@ -260,7 +260,7 @@ def _summary_md(entries: list[dict[str, Any]]) -> str:
         if e["row"].startswith(("train", "resume")) and r:
             note = f"step {r['steps']}, finite {r['all_finite']}, {r['resumed'] or 'fresh'}"
 
-        def num(key: str, fmt: str) -> str:
+        def num(key: str, fmt: str, r: dict[str, Any] = r) -> str:
             v = r.get(key)
             return "" if v is None else format(v, fmt)
 
