@@ -62,18 +62,14 @@ def test_inductor_bf16_gradients_are_finite_and_equal_eager() -> None:
 
 
 def test_comparison_flags_a_different_gradient() -> None:
-    """The comparison is not vacuous: a compile backend that corrupts the block is caught."""
+    """The comparison is not vacuous: a compile backend that changes the block is caught."""
 
-    def corrupt(gm: torch.fx.GraphModule, inputs: list[torch.Tensor]):  # noqa: ANN202
-        def run(*args: torch.Tensor):  # noqa: ANN202
-            out = gm(*args)
-            return tuple(o * float("nan") if isinstance(o, torch.Tensor) else o for o in out) \
-                if isinstance(out, (tuple, list)) else out * float("nan")
-
-        return run
+    def scaled(gm: torch.fx.GraphModule, inputs: list[torch.Tensor]):  # noqa: ANN202
+        # the block's output, 1.5 times too large
+        return lambda *args: tuple(o * 1.5 for o in gm(*args))
 
     x, y = _batch()
     result = compare_compiled_gradients(_small_tit(), _objective, x, y, dtype=None,
-                                        backend=corrupt)
-    assert not result.finite
-    assert result.non_finite_parameters
+                                        backend=scaled)
+    assert result.finite
+    assert result.max_relative_error > 0.1
