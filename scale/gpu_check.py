@@ -121,12 +121,18 @@ def memory_decision(device_bytes: int) -> dict[str, Any]:
     """The planner's choice for TiT-XL/2 (bf16, 256 x 256 images: 32 x 32 x 4 latents).
 
     What the trainer's memory check (``memory_check="auto"``) would do at 64, 128 and 256
-    images per GPU on one process with fused AdamW, an EMA and the enhanced target's teacher.
+    images per GPU on one process with fused AdamW, an EMA and the enhanced target's teacher:
+    the least checkpointing (every k-th block) that fits, by the run-time usable-memory rule.
     """
     import torch
 
     from ucgm_lab.networks.tit import tit_from_name
-    from ucgm_lab.training.memory import TiTShape, plan_memory, usable_bytes
+    from ucgm_lab.training.memory import (
+        TiTShape,
+        choose_checkpointing,
+        plan_memory,
+        usable_bytes,
+    )
 
     with torch.device("meta"):
         shape = TiTShape.of(tit_from_name("TiT-XL/2", input_size=32, in_channels=4,
@@ -136,9 +142,12 @@ def memory_decision(device_bytes: int) -> dict[str, Any]:
     for batch in (64, 128, 256):
         off = plan_memory(shape, batch, "bf16", checkpointing=False)
         on = plan_memory(shape, batch, "bf16", checkpointing=True)
-        decision = ("no checkpointing" if off.total <= room
-                    else "checkpointing on" if on.total <= room else "does not fit")
-        rows.append({"batch_per_gpu": batch, "decision": decision,
+        every, chosen = choose_checkpointing(shape, batch, device_bytes, precision="bf16")
+        decision = ("does not fit" if every is None else "no checkpointing" if every == 0
+                    else f"checkpointing every {every}-th block" if every > 1
+                    else "checkpointing every block")
+        rows.append({"batch_per_gpu": batch, "decision": decision, "checkpoint_every": every,
+                     "planner_gib_chosen": chosen.total / 2**30,
                      "planner_gib_off": off.total / 2**30, "planner_gib_on": on.total / 2**30})
     return {"model": "TiT-XL/2", "device_gib": device_bytes / 2**30,
             "usable_gib": room / 2**30, "rows": rows}

@@ -78,9 +78,11 @@ Worked example (the issue's case): TiT-XL/2 on 256 x 256 images (32 x 32 x 4 lat
 tokens), bf16, 128 images per GPU on 8 GPUs, two EMA copies, fused AdamW: 17.3 MiB per block
 per image, 28 blocks -> 60.9 GiB of activations, 1.25 GiB of bf16 weight copies, 0.96 GiB of
 working memory for the teacher's pass and 15.1 GiB of state (675 M parameters x 24 bytes):
-78.2 GiB at the end of the forward pass, more than the 69.2 GiB the planner lets an 80 GB
-H100 use; with gradient checkpointing 20.1 GiB (peak in the backward pass). The largest
-batch per GPU without checkpointing is 109 on 80 GB and 221 on 141 GB (H200).
+78.2 GiB at the end of the forward pass; with gradient checkpointing of every block 20.1 GiB
+(peak in the backward pass). Whether it fits depends on the device's ``total_memory`` through
+:func:`usable_bytes` (the same rule in scale/README.md's table, written by
+scripts/scale_memory_table.py); :func:`choose_checkpointing` then picks the least partial
+checkpointing (every k-th block) that fits.
 """
 
 from __future__ import annotations
@@ -500,7 +502,7 @@ def ensure_fits(
             share = -(-depth // every) / depth
             log(
                 f"Memory plan: {plan.summary()} exceeds {budget}. Gradient checkpointing is now on "
-                f"for {'every block' if every == 1 else f'every {every}th block'} "
+                f"for {'every block' if every == 1 else f'every {every}-th block'} "
                 f"({with_ckpt.total / GIB:.1f} GiB; about +{25 * share:.0f} % time). Without it "
                 f"the largest batch per GPU that fits is {fits_off} (set "
                 "model.gradient_checkpointing, or lower the batch per GPU with more "
