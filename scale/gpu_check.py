@@ -199,7 +199,7 @@ def _train_row(args: argparse.Namespace) -> dict[str, Any]:
         f"training.output_dir={out / 'train_run'}", f"training.steps={args.train_steps}",
         f"training.global_batch_size={args.train_batch}", "training.checkpoint_every=10",
         f"training.mixed_precision='{args.train_precision}'", "training.sample_every=0",
-        "training.log_with=none",
+        "training.log_with=none", "training.compile=false",  # compile: the bench rows
     ]
     cmd = [sys.executable, "-m", "scale.train", "--config", str(ROOT / "scale/configs/tiny_cpu.yaml")]
     for o in overrides:
