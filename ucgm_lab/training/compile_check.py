@@ -68,7 +68,7 @@ def _gradients(
         for n, p in model.named_parameters()
         if p.grad is not None
     }
-    return float(out.loss), grads
+    return float(out.loss.detach()), grads
 
 
 def compare_compiled_gradients(
