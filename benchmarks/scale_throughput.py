@@ -34,7 +34,8 @@ Usage::
     python benchmarks/scale_throughput.py --model TiT-XL/2 --batch-size 128 --compile \
         --json out.json
     python benchmarks/scale_throughput.py --model TiT-S/2 --batch-size 4 --cpu --steps 1
-    python benchmarks/scale_throughput.py --grid gpu    # the GPU check: B/2 and XL/2, bf16
+    python benchmarks/scale_throughput.py --grid gpu    # B/2 and XL/2, bf16 (scale/gpu_check.sh
+                                                        # is the GPU check with deadlines)
 """
 
 from __future__ import annotations
@@ -267,8 +268,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=sorted(GRIDS),
         default=None,
         help="Run a grid of models, batches, compile and checkpointing settings, each in a "
-        "fresh process, and print one table ('gpu': the GPU check, about 5-8 minutes on one "
-        "H100/H200; 'cpu': a tiny smoke run).",
+        "fresh process, and print one table ('gpu': needs CUDA, not timed yet, "
+        "scale/gpu_check.sh is the check with deadlines; 'cpu': a tiny smoke run).",
     )
     return p.parse_args(argv)
 
@@ -408,6 +409,10 @@ def rss_table(threads: int = 1) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.grid == "gpu" and not torch.cuda.is_available():
+        print("scale_throughput: --grid gpu needs CUDA (none found); on a GPU prefer "
+              "bash scale/gpu_check.sh, which writes each row as it ends.", file=sys.stderr)
+        return 2
     if args.grid:
         reports = run_grid(args)
         print(grid_table(reports))

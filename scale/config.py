@@ -77,12 +77,14 @@ class ModelConfig:
     Attributes:
         name: ``TiT-<tiny|S|B|L|XL>/<patch>``, e.g. "TiT-XL/2".
         num_classes: Number of classes (the null class is num_classes).
-        gradient_checkpointing: Recompute blocks in the backward pass (saves memory).
+        gradient_checkpointing: Recompute blocks in the backward pass (saves memory): true
+            (every block), false, or an integer k >= 2 (every k-th block; the trainer's
+            memory check picks the least that fits when the run would not fit).
     """
 
     name: str
     num_classes: int = 1000
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool | int = False
 
 
 @dataclass(frozen=True)
@@ -405,6 +407,12 @@ def _check_semantics(cfg: RunConfig, where: str) -> None:
         "evaluation.num_samples": cfg.evaluation.num_samples >= 1,
         "evaluation.batch_size": cfg.evaluation.batch_size >= 1,
     }
+    if cfg.model.gradient_checkpointing < 0:
+        raise _fail(
+            f"{where}:model.gradient_checkpointing",
+            "must be true, false or an integer k >= 0 (checkpoint every k-th block), got "
+            f"{cfg.model.gradient_checkpointing}",
+        )
     if not (math.isfinite(cfg.data.scale_factor) and cfg.data.scale_factor > 0):
         raise _fail(
             f"{where}:data.scale_factor",

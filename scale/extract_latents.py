@@ -32,6 +32,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):  # run as a file (`accelerate launch scale/train.py`), not with -m:
+    # this checkout's packages come first, not an installed `scale` (nor scale/ as a top level)
+    _HERE = Path(__file__).resolve()
+    sys.path[:] = [str(_HERE.parents[1])] + [
+        p for p in sys.path if Path(p or ".").resolve() != _HERE.parent
+    ]
+
 import torch
 from torch.utils.data import DataLoader, Dataset
 

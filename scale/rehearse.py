@@ -156,7 +156,9 @@ def _launch(
             "machine busy?"
         ) from exc
     log.write_text(
-        f"$ accelerate launch -m {module} {' '.join(args)}\n\n" + result.stdout + result.stderr
+        f"$ ACCELERATE_USE_CPU=true accelerate launch "
+        f"{'--multi_gpu ' if report.processes > 1 else ''}--num_processes {report.processes} "
+        f"-m {module} {' '.join(args)}\n\n" + result.stdout + result.stderr
     )
     if result.returncode != 0 and complete is not None and complete():
         print(

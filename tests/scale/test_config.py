@@ -144,3 +144,17 @@ def test_reference_sd_vae_scaling_is_x_times_0_18215(latents):
     x = torch.randn(2, 4, 4, 4)
     torch.testing.assert_close(norm.normalize(x), x * 0.18215)
     torch.testing.assert_close(norm.denormalize(norm.normalize(x)), x)
+
+
+def test_partial_gradient_checkpointing_setting():
+    """model.gradient_checkpointing: true, false or every k-th block (issue 28)."""
+    from scale.builders import build_model
+
+    cfg = load_config(TINY_CONFIG, ["model.gradient_checkpointing=2"])
+    assert cfg.model.gradient_checkpointing == 2
+    assert build_model(cfg.model, (4, 4, 4)).gradient_checkpointing == 2
+    assert load_config(TINY_CONFIG, ["model.gradient_checkpointing=true"]).model.gradient_checkpointing
+    with pytest.raises(ConfigError, match="model.gradient_checkpointing"):
+        load_config(TINY_CONFIG, ["model.gradient_checkpointing=-1"])
+    with pytest.raises(ConfigError, match="model.gradient_checkpointing"):
+        load_config(TINY_CONFIG, ["model.gradient_checkpointing=every"])

@@ -31,6 +31,11 @@ def test_rehearsal_runs_the_pipeline_and_prints_a_summary(tmp_path, capsys):
         "resume.log",
         "sample.log",
     }
+    # each log starts with the command that really starts 2 CPU processes (not --cpu: one)
+    first = (work / "logs" / "train.log").read_text().splitlines()[0]
+    assert first.startswith(
+        "$ ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 -m scale.train"
+    )
     # the reference statistics are the decoded latents' (64 images and their flips)
     assert ReferenceStats.load(work / "reference_stats.npz").mu.shape == (192,)
 

@@ -41,6 +41,8 @@ from ucgm_lab.networks.embeddings import ClassEmbedding, sinusoidal_embedding
 
 __all__ = [
     "TIT_PATCH_SIZES",
+    "checkpoint_every",
+    "checkpoint_setting",
     "TIT_SIZES",
     "TiT",
     "TiTBlock",
@@ -261,8 +263,10 @@ class TiT(nn.Module):
         rope_theta: RoPE base.
         abs_pos_embed: Also add the fixed 2-D sin-cos position embedding (reference).
         qkv_bias: Bias of the QKV projections.
-        gradient_checkpointing: Recompute every block in the backward pass (saves activation
-            memory; only active in training mode with gradients enabled).
+        gradient_checkpointing: Recompute blocks in the backward pass (saves activation
+            memory; only active in training mode with gradients enabled): True (or 1) every
+            block, an integer k >= 2 every k-th block (blocks 0, k, 2k, ...: partial
+            checkpointing, less recomputation), False (or 0) none.
     """
 
     kind: ClassVar[str] = "tit"
@@ -281,7 +285,7 @@ class TiT(nn.Module):
         rope_theta: float = 10000.0,
         abs_pos_embed: bool = True,
         qkv_bias: bool = True,
-        gradient_checkpointing: bool = False,
+        gradient_checkpointing: bool | int = False,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -311,7 +315,7 @@ class TiT(nn.Module):
             float(rope_theta),
         )
         self.abs_pos_embed, self.qkv_bias = bool(abs_pos_embed), bool(qkv_bias)
-        self.gradient_checkpointing = bool(gradient_checkpointing)
+        self.gradient_checkpointing = checkpoint_setting(gradient_checkpointing)
         self.num_classes = num_classes
         self.null_class = num_classes
         self.grid = input_size // patch_size
@@ -412,9 +416,10 @@ class TiT(nn.Module):
         t_freq = sinusoidal_embedding(t, FREQUENCY_EMBEDDING_SIZE, scale=self.time_scale)
         c = self.t_embedder(t_freq.to(self.t_embedder[0].weight.dtype))
         c = c + self._class_embedding(y, b, x.device)
-        use_ckpt = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
-        for block in self.blocks:
-            if use_ckpt:
+        every = checkpoint_every(self.gradient_checkpointing)
+        use_ckpt = every > 0 and self.training and torch.is_grad_enabled()
+        for i, block in enumerate(self.blocks):
+            if use_ckpt and i % every == 0:
                 h = checkpoint(block, h, c, self.rope_cos, self.rope_sin, use_reentrant=False)
             else:
                 h = block(h, c, self.rope_cos, self.rope_sin)
@@ -512,6 +517,30 @@ class TiT(nn.Module):
             f"num_heads={self.num_heads}, num_classes={self.num_classes}, "
             f"gradient_checkpointing={self.gradient_checkpointing}"
         )
+
+
+def checkpoint_setting(value: bool | int) -> bool | int:
+    """Validate ``gradient_checkpointing``: a bool, or an integer k >= 0 (every k-th block).
+
+    Returns:
+        False (none), True (every block) or an integer k >= 2.
+
+    Raises:
+        ValueError: If the value is neither a bool nor a non-negative integer.
+    """
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, int) or value < 0:
+        raise ValueError(
+            "gradient_checkpointing must be True, False or an integer k >= 0 (checkpoint every "
+            f"k-th block; 0: none, 1: all), got {value!r}."
+        )
+    return value if value >= 2 else bool(value)
+
+
+def checkpoint_every(value: bool | int) -> int:
+    """The block period k of a ``gradient_checkpointing`` setting (0: no checkpointing)."""
+    return int(value)
 
 
 def tit_size(name: str) -> dict[str, int]:

@@ -78,9 +78,11 @@ Worked example (the issue's case): TiT-XL/2 on 256 x 256 images (32 x 32 x 4 lat
 tokens), bf16, 128 images per GPU on 8 GPUs, two EMA copies, fused AdamW: 17.3 MiB per block
 per image, 28 blocks -> 60.9 GiB of activations, 1.25 GiB of bf16 weight copies, 0.96 GiB of
 working memory for the teacher's pass and 15.1 GiB of state (675 M parameters x 24 bytes):
-78.2 GiB at the end of the forward pass, more than the 69.2 GiB the planner lets an 80 GB
-H100 use; with gradient checkpointing 20.1 GiB (peak in the backward pass). The largest
-batch per GPU without checkpointing is 109 on 80 GB and 221 on 141 GB (H200).
+78.2 GiB at the end of the forward pass; with gradient checkpointing of every block 20.1 GiB
+(peak in the backward pass). Whether it fits depends on the device's ``total_memory`` through
+:func:`usable_bytes` (the same rule in scale/README.md's table, written by
+scripts/scale_memory_table.py); :func:`choose_checkpointing` then picks the least partial
+checkpointing (every k-th block) that fits.
 """
 
 from __future__ import annotations
@@ -182,7 +184,7 @@ class MemoryPlan:
 
     batch_per_gpu: int
     precision: str
-    checkpointing: bool
+    checkpointing: bool | int
     block_bytes_per_image: int
     state: int
     gradients: int
@@ -247,7 +249,7 @@ class MemoryPlan:
         inside = ", ".join(f"{label} {size / GIB:.1f}" for label, size in self.phase_parts())
         return (
             f"{self.batch_per_gpu} images/GPU, {self.precision}, checkpointing "
-            f"{'on' if self.checkpointing else 'off'}: state {self.state / GIB:.1f} GiB + "
+            f"{_ckpt_label(self.checkpointing)}: state {self.state / GIB:.1f} GiB + "
             f"{self.peak_phase} peak {(self.total - self.state) / GIB:.1f} GiB ({inside}; "
             f"{self.block_bytes_per_image / 2**20:.2f} MiB of activations per block per image) "
             f"= {self.total / GIB:.1f} GiB"
@@ -276,7 +278,7 @@ def plan_memory(
     model: nn.Module | TiTShape,
     batch_per_gpu: int,
     precision: Literal["no", "bf16", "fp16"] = "bf16",
-    checkpointing: bool = False,
+    checkpointing: bool | int = False,
     num_processes: int = 1,
     optimizer_states: int = 2,
     ema_copies: int = 2,
@@ -291,7 +293,9 @@ def plan_memory(
         batch_per_gpu: Images per GPU per micro-batch (global batch / processes /
             gradient accumulation steps).
         precision: Autocast dtype: "bf16", "fp16" or "no" (float32).
-        checkpointing: Gradient checkpointing of every block.
+        checkpointing: Gradient checkpointing: True (or 1) every block, k >= 2 every k-th
+            block (``ceil(depth / k)`` blocks keep only their inputs; the others keep all
+            their activations and autocast weight copies), False (or 0) none.
         num_processes: Processes (DDP buckets exist for more than one).
         optimizer_states: fp32 moments per parameter (AdamW and RAdam: 2).
         ema_copies: fp32 copies of the weights besides the model (trainer EMA, teacher).
@@ -319,13 +323,17 @@ def plan_memory(
     n, d, h = shape.tokens, shape.width, shape.hidden
     block = block_bytes_per_image(shape, precision)
     head = n * (_F + 2 * a) * d
-    if checkpointing:
-        activations = batch_per_gpu * (shape.depth * n * a * d + head)  # block inputs
-        recompute = batch_per_gpu * block
-    else:
-        activations = batch_per_gpu * (shape.depth * block + head)
-        recompute = 0
-    autocast_weights = 2 * shape.block_parameters if precision != "no" and not checkpointing else 0
+    if not isinstance(checkpointing, int) or checkpointing < 0:  # bool is an int
+        raise ValueError(f"checkpointing must be a bool or an integer k >= 0, got {checkpointing!r}.")
+    every = int(checkpointing)
+    recomputed = -(-shape.depth // every) if every else 0  # blocks 0, k, 2k, ...
+    kept = shape.depth - recomputed
+    # recomputed blocks keep their inputs; the others everything (Eq. of block_bytes_per_image)
+    activations = batch_per_gpu * (recomputed * n * a * d + kept * block + head)
+    recompute = batch_per_gpu * block if recomputed else 0
+    autocast_weights = (
+        2 * shape.block_parameters * kept // shape.depth if precision != "no" else 0
+    )
     forward_transient = batch_per_gpu * n * ((_F + a) * d + 4 * a * h) if no_grad_pass else 0
     backward_transient = batch_per_gpu * n * 2 * a * h
     gradients = _F * shape.parameters
@@ -359,6 +367,43 @@ def plan_memory(
         step=step,
         total=state + max(forward, backward, step),
     )
+
+
+def _ckpt_label(checkpointing: bool | int) -> str:
+    k = int(checkpointing)
+    return "off" if k == 0 else ("on" if k == 1 else f"every {k} blocks")
+
+
+def choose_checkpointing(
+    model: nn.Module | TiTShape, batch_per_gpu: int, device_bytes: int, **kwargs: Any
+) -> tuple[int | None, MemoryPlan]:
+    """The least gradient checkpointing whose plan fits in ``usable_bytes(device_bytes)``.
+
+    Tries no checkpointing, then every k-th block for k = depth, depth - 1, ..., 1 (more
+    recomputed blocks each time: ``ceil(depth / k)``) and returns the first that fits.
+
+    Args:
+        model: A TiT or its :class:`TiTShape`.
+        batch_per_gpu: Images per GPU per micro-batch.
+        device_bytes: The device's total memory.
+        **kwargs: Other :func:`plan_memory` arguments (precision, ...).
+
+    Returns:
+        ``(k, plan)``: k = 0 (none needed) or the largest period k that fits, and its plan;
+        ``(None, plan of k = 1)`` if even checkpointing every block does not fit.
+    """
+    shape = model if isinstance(model, TiTShape) else TiTShape.of(model)
+    room = usable_bytes(device_bytes)
+    seen: set[int] = set()
+    for k in (0, *range(shape.depth, 0, -1)):
+        recomputed = -(-shape.depth // k) if k else 0
+        if recomputed in seen:  # same number of recomputed blocks as a larger k
+            continue
+        seen.add(recomputed)
+        plan = plan_memory(shape, batch_per_gpu, checkpointing=k, **kwargs)
+        if plan.total <= room:
+            return k, plan
+    return None, plan
 
 
 def usable_bytes(device_bytes: int) -> int:
@@ -437,7 +482,7 @@ def ensure_fits(
         optimizer_kernel=optimizer_kernel,
         no_grad_pass=no_grad_pass,
     )
-    on = bool(getattr(model, "gradient_checkpointing", False))
+    on = getattr(model, "gradient_checkpointing", False)
     plan = plan_memory(model, batch_per_gpu, checkpointing=on, **common)
     usable = usable_bytes(device_bytes)
     budget = (
@@ -449,15 +494,19 @@ def ensure_fits(
         return plan
     fits_off = largest_batch(model, device_bytes, False, **common)
     fits_on = largest_batch(model, device_bytes, True, **common)
-    if not on:
-        with_ckpt = plan_memory(model, batch_per_gpu, checkpointing=True, **common)
-        if with_ckpt.total <= usable and action == "auto":
-            model.gradient_checkpointing = True
+    if int(on) != 1:  # less than every block checkpointed: try more (the least that fits)
+        every, with_ckpt = choose_checkpointing(model, batch_per_gpu, device_bytes, **common)
+        if every and (not on or every < int(on)) and action == "auto":
+            model.gradient_checkpointing = True if every == 1 else every
+            depth = TiTShape.of(model).depth
+            share = -(-depth // every) / depth
             log(
                 f"Memory plan: {plan.summary()} exceeds {budget}. Gradient checkpointing is now on "
-                f"({with_ckpt.total / GIB:.1f} GiB; about +25 % time). Without it the largest batch "
-                f"per GPU that fits is {fits_off} (set model.gradient_checkpointing, or lower "
-                "the batch per GPU with more gradient_accumulation_steps)."
+                f"for {'every block' if every == 1 else f'every {every}-th block'} "
+                f"({with_ckpt.total / GIB:.1f} GiB; about +{25 * share:.0f} % time). Without it "
+                f"the largest batch per GPU that fits is {fits_off} (set "
+                "model.gradient_checkpointing, or lower the batch per GPU with more "
+                "gradient_accumulation_steps)."
             )
             return with_ckpt
     message = (

@@ -9,6 +9,7 @@ from ucgm_lab.training.memory import (
     MemoryPlanError,
     TiTShape,
     block_bytes_per_image,
+    choose_checkpointing,
     ensure_fits,
     largest_batch,
     plan_memory,
@@ -174,7 +175,10 @@ def test_the_trainer_plans_per_gpu_micro_batches_and_counts_the_teacher(monkeypa
     cfg = TrainerConfig(gradient_accumulation_steps=2)
     plan = trainer_module._check_memory(model, objective, SimpleNamespace(batch_size=64), acc, cfg)
     assert plan.batch_per_gpu == 16 and plan.checkpointing and model.gradient_checkpointing
-    assert plan.total == on.total and "Gradient checkpointing is now on" in messages[0]
+    every, chosen = choose_checkpointing(model, 16, device, precision="bf16", **common)
+    assert every and model.gradient_checkpointing == (True if every == 1 else every)
+    assert plan.total == chosen.total <= on.total + (off.total - on.total)
+    assert "Gradient checkpointing is now on" in messages[0]
     # a model the planner does not know is left alone
     assert trainer_module._check_memory(torch.nn.Linear(2, 2), objective, None, acc, cfg) is None
 
@@ -213,3 +217,27 @@ def test_summary_parts_add_up_to_the_peak(kwargs):
         assert sum(size for _, size in parts) == plan.total - plan.state
         assert plan.summary().startswith(f"{batch} images/GPU, bf16")
         assert f"{plan.peak_phase} peak" in plan.summary()
+
+
+def test_choose_checkpointing_takes_the_least_recomputation_that_fits():
+    """Partial checkpointing (every k-th block): the largest period k whose plan fits."""
+    model = _tiny(depth=4)
+    plans = {k: plan_memory(model, 64, "bf16", k) for k in (0, 4, 3, 2, 1)}
+    # every 3rd and every 2nd block recompute blocks {0, 3} and {0, 2}: equal activations
+    assert plans[0].total > plans[4].total > plans[2].total > plans[1].total
+    assert plans[3].total == plans[2].total
+    # k = 3 and k = 2 recompute as many blocks: the larger period is taken
+    for k, expect in ((4, 4), (2, 3), (1, 1)):
+        # a device whose usable memory lies just above plan k's total
+        device = int((plans[k].total + 1) / 0.95 + 1.5 * GIB / 0.95) + 64
+        every, plan = choose_checkpointing(model, 64, device, precision="bf16")
+        assert every == expect and plan.total == plans[k].total, (k, every)
+        assert plan.total <= usable_bytes(device)
+    big = int(plans[0].total / 0.95 + 1.5 * GIB / 0.95) + 64
+    assert choose_checkpointing(model, 64, big, precision="bf16")[0] == 0
+    tiny_device = int(plans[1].state / 0.95 + 1.5 * GIB / 0.95)
+    assert choose_checkpointing(model, 64, tiny_device, precision="bf16")[0] is None
+    # the trainer's check picks it and sets the model's period
+    device = int((plans[2].total + plans[4].total) / 2 / 0.95 + 1.5 * GIB / 0.95)
+    ensure_fits(model, 64, precision="bf16", device_bytes=device, log=lambda m: None)
+    assert model.gradient_checkpointing == 3
