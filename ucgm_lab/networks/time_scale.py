@@ -111,7 +111,9 @@ class TimeScaled(nn.Module):
         t_scaled = t * self.time_scale.to(device=t.device, dtype=t.dtype)
         if r is not None:
             if not torch.is_tensor(r):
-                raise TypeError(f"r must be a tensor of shape (B,) or None, got {type(r).__name__}.")
+                raise TypeError(
+                    f"r must be a tensor of shape (B,) or None, got {type(r).__name__}."
+                )
             r_scaled = r * self.time_scale.to(device=r.device, dtype=r.dtype)
             return self.network(x_t, t_scaled, y, r=r_scaled)
         return self.network(x_t, t_scaled) if y is None else self.network(x_t, t_scaled, y)

@@ -49,9 +49,7 @@ def test_flow_map_embeds_t_minus_r_and_defaults_to_r_equal_t():
     sd = model.state_dict()
     assert sd["in_proj.weight"].shape == (16, 3 + 3 * 8)
     cemb = sd["class_embed.table.weight"][y]
-    expected = _manual(
-        sd, [x, sinusoidal_embedding(t, 8), cemb, sinusoidal_embedding(t - r, 8)], 2
-    )
+    expected = _manual(sd, [x, sinusoidal_embedding(t, 8), cemb, sinusoidal_embedding(t - r, 8)], 2)
     torch.testing.assert_close(model(x, t, y, r=r), expected)
     # r = None is the instantaneous velocity u(z, t, t).
     torch.testing.assert_close(model(x, t, y), model(x, t, y, r=t.clone()))
