@@ -77,3 +77,29 @@ def test_time_scaled_scales_both_times():
     plain = TimeScaled(MLP2D(dim=3, hidden=8, depth=1, time_embed_dim=4).double(), 0.5)
     with pytest.raises(ValueError, match="flow_map=True"):
         plain(x, t, r=r)
+
+
+def test_small_unet_option_off_unchanged_and_on_uses_the_interval():
+    from ucgm_lab.networks import SmallUNet
+
+    torch.manual_seed(5)
+    plain = SmallUNet(1, 8, base_channels=8, time_embed_dim=16)
+    torch.manual_seed(5)
+    flow = SmallUNet(1, 8, base_channels=8, time_embed_dim=16, flow_map=True)
+    assert "flow_map" not in plain.config and flow.config["flow_map"] is True
+    sd_plain, sd_flow = plain.state_dict(), flow.state_dict()
+    extra = set(sd_flow) - set(sd_plain)
+    assert extra and all(k.startswith("interval_mlp.") for k in extra)
+    for key in sd_plain:  # the option draws its weights last: the others are the same
+        assert torch.equal(sd_plain[key], sd_flow[key]), key
+    gen = torch.Generator().manual_seed(0)
+    for p in flow.parameters():  # conv_out starts at zero: perturb to see the inputs
+        p.data.add_(0.1 * torch.randn(p.shape, generator=gen))
+    x = torch.randn(3, 1, 8, 8, generator=gen)
+    t = torch.tensor([0.9, 0.5, 0.2])
+    r = torch.tensor([0.1, 0.5, 0.0])
+    torch.testing.assert_close(flow(x, t), flow(x, t, r=t.clone()))
+    assert (flow(x, t, r=r) - flow(x, t))[[0, 2]].abs().max() > 1e-5
+    torch.testing.assert_close(flow(x, t, r=r)[1], flow(x, t)[1])  # r = t in row 1
+    with pytest.raises(ValueError, match="flow_map=True"):
+        plain(x, t, r=r)
