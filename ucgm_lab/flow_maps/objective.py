@@ -45,6 +45,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..model_api import (
     Model,
@@ -179,6 +180,8 @@ def meanflow_target(
     One ``torch.func.jvp`` of (z, r, t) -> u with the tangent (v, 0, 1) gives
     d/dt u = v . d_z u + 0 . d_r u + 1 . d_t u (MeanFlow eq. 8) together with u itself; u keeps
     its graph to the parameters (for the loss), the derivative and the target are detached.
+    Attention runs on PyTorch's math kernel inside the JVP (the fused kernels have no
+    forward-mode derivative).
 
     Args:
         model: Flow-map network.
@@ -195,7 +198,9 @@ def meanflow_target(
     def u_of(z_in: Tensor, r_in: Tensor, t_in: Tensor) -> Tensor:
         return call_flow_map(model, z_in, r_in, t_in, y)
 
-    u, du_dt = torch.func.jvp(u_of, (z, r, t), (v, torch.zeros_like(r), torch.ones_like(t)))
+    # The fused attention kernels have no forward-mode derivative; the math kernel has.
+    with sdpa_kernel(SDPBackend.MATH):
+        u, du_dt = torch.func.jvp(u_of, (z, r, t), (v, torch.zeros_like(r), torch.ones_like(t)))
     du_dt = du_dt.detach()
     target = v - broadcast_time(t - r, z) * du_dt
     return u, du_dt, target.detach()

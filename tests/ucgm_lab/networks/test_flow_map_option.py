@@ -103,3 +103,35 @@ def test_small_unet_option_off_unchanged_and_on_uses_the_interval():
     torch.testing.assert_close(flow(x, t, r=r)[1], flow(x, t)[1])  # r = t in row 1
     with pytest.raises(ValueError, match="flow_map=True"):
         plain(x, t, r=r)
+
+
+def test_tit_option_off_unchanged_and_on_uses_the_interval():
+    from ucgm_lab.networks.tit import TiT
+
+    kw = dict(input_size=4, in_channels=1, patch_size=2, hidden_size=16, depth=1, num_heads=2)
+    torch.manual_seed(5)
+    plain = TiT(num_classes=None, **kw)
+    torch.manual_seed(5)
+    off = TiT(num_classes=None, flow_map=False, **kw)
+    assert plain.config == off.config and "flow_map" not in plain.config
+    for (k, a), (_, b) in zip(plain.state_dict().items(), off.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+    flow = TiT(num_classes=None, flow_map=True, **kw)
+    assert flow.config["flow_map"] is True
+    assert set(flow.state_dict()) - set(plain.state_dict()) == {
+        "r_embedder.0.weight",
+        "r_embedder.0.bias",
+        "r_embedder.2.weight",
+        "r_embedder.2.bias",
+    }
+    gen = torch.Generator().manual_seed(0)
+    for p in flow.parameters():  # the output layers start at zero: perturb
+        p.data.add_(0.1 * torch.randn(p.shape, generator=gen))
+    x = torch.randn(2, 1, 4, 4, generator=gen)
+    t = torch.tensor([0.9, 0.4])
+    r = torch.tensor([0.1, 0.4])
+    torch.testing.assert_close(flow(x, t), flow(x, t, r=t.clone()))
+    assert (flow(x, t, r=r) - flow(x, t))[0].abs().max() > 1e-5
+    torch.testing.assert_close(flow(x, t, r=r)[1], flow(x, t)[1])
+    with pytest.raises(ValueError, match="flow_map=True"):
+        plain(x, t, r=r)
