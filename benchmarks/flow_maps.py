@@ -20,6 +20,7 @@ with ``--write-docs`` the tables become the section ``flow-maps`` of ``docs/benc
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -39,12 +40,17 @@ from ucgm_lab.training import TensorDataSource, Trainer, TrainerConfig
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 NFES = (1, 2, 4)
+DIAGNOSTIC_LRS = (2e-4, 3e-3, 3e-2)
+"""lambda = 1 from the multi-step model: the recipes' 2e-4, and 15 and 150 times it."""
 
 
-def _train(kind: str, dataset: str, seed: int, steps: int, lr: float, log_every: int):
+def _train(kind: str, dataset: str, seed: int, steps: int, lr: float, log_every: int, init=None):
     torch.manual_seed(seed)
     data = sample_2d(dataset, 20000, seed=100 + seed).points
-    model = MLP2D(hidden=128, depth=4, time_scale=30.0, flow_map=kind == "meanflow")
+    if init is None:
+        model = MLP2D(hidden=128, depth=4, time_scale=30.0, flow_map=kind == "meanflow")
+    else:
+        model = copy.deepcopy(init).requires_grad_(True).train()
     objective = (
         MeanFlowObjective()
         if kind == "meanflow"
@@ -109,18 +115,26 @@ def main() -> None:
         f"{1e3 * statistics.median(costs['meanflow']):.1f} ms, ratio {ratio:.2f}."
     )
     diag_rows = []
-    for label, lr in (("healthy", args.lr), ("collapsing", 30 * args.lr)):
+    from ucgm_lab.zoo import load
+
+    parent = load(f"{args.datasets[0]}-linear-lam0")
+    held_out = sample_2d(args.datasets[0], args.n, seed=999).points
+    for lr in DIAGNOSTIC_LRS:
         every = max(1, args.steps // 10)
-        _, _, logs = _train("ucgm", args.datasets[0], 0, args.steps, lr, every)
+        model, _, logs = _train(
+            "ucgm", args.datasets[0], 0, args.steps, lr, every, init=parent.model
+        )
+        w2 = [wasserstein2(_samples("ucgm", model, k, args.n, 0), held_out) for k in (1, 2)]
         for lg in logs[:: max(1, len(logs) // 5)] + logs[-1:]:
             diag_rows.append(
-                f"| {label} (lr {lr:g}) | {lg['step']} | {lg['loss']:.3g} | "
+                f"| {lr:g} | {w2[0]:.3f} / {w2[1]:.3f} | {lg['step']} | {lg['loss']:.3g} | "
                 f"{lg['few_step/teacher_gap']:.3g} | {lg['few_step/difference_rms']:.3g} | "
                 f"{lg['few_step/clipped_fraction']:.3f} | {lg['few_step/ema_drift']:.3g} |"
             )
     diag = (
-        "| run | step | loss | teacher gap | difference RMS | clipped fraction | EMA drift |\n"
-        "|---|---|---|---|---|---|---|\n" + "\n".join(diag_rows)
+        "| lr | final W2 at 1 / 2 NFE | step | loss | teacher gap | difference RMS | "
+        "clipped fraction | EMA drift |\n"
+        "|---|---|---|---|---|---|---|---|\n" + "\n".join(diag_rows)
     )
     text = (
         "## Flow maps: UCGM lambda = 1 against MeanFlow\n\n"
@@ -128,11 +142,15 @@ def main() -> None:
         f"{args.steps} steps, batch 256, AdamW lr {args.lr:g}, EMA 0.995, seeds "
         f"{', '.join(map(str, args.seeds))}; exact W2 of {args.n} samples to held-out data, "
         "mean +- standard deviation over the seeds.\n\n" + table + "\n\n" + cost_line + "\n\n"
-        f"Few-step diagnostics (`ucgm_lab.training.diagnostics`) of UCGM lambda = 1 on "
-        f"{args.datasets[0]}, seed 0: the comparison's learning rate and 30 times it. Teacher "
-        "gap: RMS of F_theta - F at the starting weights; difference RMS: Alg. 1's Delta f^x "
-        "before the clip; clipped fraction: its entries beyond the clip 1; EMA drift: relative "
-        "distance of the EMA weights from the start.\n\n" + diag + "\n"
+        f"Few-step diagnostics (`ucgm_lab.training.diagnostics`) of UCGM lambda = 1 started "
+        f"from the zoo's multi-step `{args.datasets[0]}-linear-lam0` model (the two-stage "
+        f"recipe), {args.steps} steps, seed 0, at the recipes' few-step learning rate and at "
+        "higher ones (pushed towards collapse on purpose); the final model's W2 at 1 / 2 NFE "
+        "beside the logged values. Teacher gap: RMS of F_theta - F of the starting model; "
+        "difference RMS: Alg. 1's Delta f^x before the clip; clipped fraction: its entries "
+        "beyond the clip 1; EMA drift: relative distance of the EMA weights from the start.\n\n"
+        + diag
+        + "\n"
     )
     print(text)
     if args.write_docs:
