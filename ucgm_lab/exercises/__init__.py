@@ -36,6 +36,7 @@ kumaraswamy_grid           the sampling grid (B.2.2)          04
 beta_mode                  mode of Beta(theta1, theta2)       04
 flow_matching_optimum      E[x | x_t], App. B.1.5             05
 consistency_optimum        the lambda -> 1 optimum, B.1.5     05
+meanflow_target            MeanFlow's target by a JVP          15
 =========================  =================================  ===================================
 
 Notebook 06 reuses five of them (``ex.answer``) to train and sample the learner's own UCGM. The
@@ -47,6 +48,7 @@ Importing this package is cheap: SymPy is imported only by the ``solve_eq2`` che
 
 from . import (  # noqa: F401 - registration
     explorer_items,
+    flow_maps,
     gaussian,
     objective,
     sampler,
@@ -67,6 +69,7 @@ from .core import (
     show_solution,
     solutions_mode,
 )
+from .flow_maps import check_meanflow_target
 from .gaussian import check_consistency_optimum, check_flow_matching_optimum
 from .objective import (
     check_alg1_target,
@@ -97,6 +100,7 @@ __all__ = [
     "check_flow_matching_optimum",
     "check_flow_matching_target",
     "check_kumaraswamy_grid",
+    "check_meanflow_target",
     "check_prediction_functions",
     "check_solve_eq2",
     "check_stochastic_step",

@@ -168,3 +168,13 @@ def consistency_optimum(mu, t, x_t):
     """The end point x(0) of the PF-ODE through x_t for x ~ N(mu, 1), TrigFlow (lambda -> 1)."""
     gamma = math.cos(math.pi * t / 2)
     return x_t + (1 - gamma) * mu
+
+
+# ---------------------------------------------------------------------- notebook 15
+
+
+def meanflow_target(u, z, r, t, v):
+    """MeanFlow's target v - (t - r) du/dt, du/dt = v d_z u + d_t u by one JVP (MeanFlow eq. 10)."""
+    tangents = (v, torch.zeros_like(r), torch.ones_like(t))
+    _, du_dt = torch.func.jvp(u, (z, r, t), tangents)
+    return v - (t - r)[:, None] * du_dt

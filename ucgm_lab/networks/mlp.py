@@ -4,6 +4,11 @@ The input ``x_t`` of shape ``(B, dim)`` is concatenated with the sinusoidal embe
 ``t`` (and, for a class-conditional model, a learned class embedding), projected to
 ``hidden`` units, passed through ``depth`` pre-activation residual blocks
 ``h <- h + Linear(act(h))`` and projected back to ``dim``.
+
+With ``flow_map=True`` the network takes a second time ``r`` and becomes a flow map
+``u(z_t, r, t)`` (MeanFlow, :mod:`ucgm_lab.flow_maps`): the sinusoidal embedding of ``t - r``
+(the conditioning MeanFlow found best, its Tab. 1c) is appended after the other inputs.
+With the default ``flow_map=False`` nothing changes: same parameters, same outputs.
 """
 
 from __future__ import annotations
@@ -53,6 +58,10 @@ class MLP2D(nn.Module):
             it onto DDPM's step range). Few-step (lambda > 0) training differentiates the network
             in t with steps of 0.005, so a smaller scale (the toy recipes use 30) keeps the
             fastest sinusoid smooth at that resolution.
+        flow_map: Also take a second time ``r`` (``forward(x_t, t, y, r=r)``) and embed
+            ``t - r`` with the same sinusoidal embedding; ``in_proj`` grows by
+            ``time_embed_dim`` inputs. ``r=None`` then means ``r = t`` (the instantaneous
+            velocity, MeanFlow's u(z, t, t) = v(z, t)).
 
     Attributes:
         num_classes: As given (``None`` when unconditional).
@@ -71,6 +80,7 @@ class MLP2D(nn.Module):
         num_classes: int | None = None,
         activation: str | type[nn.Module] = nn.SiLU,
         time_scale: float = 1000.0,
+        flow_map: bool = False,
     ) -> None:
         super().__init__()
         _check_positive_int("dim", dim)
@@ -88,12 +98,17 @@ class MLP2D(nn.Module):
         if not (isinstance(time_scale, (int, float)) and time_scale > 0):
             raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
         self.time_scale = float(time_scale)
+        if not isinstance(flow_map, bool):
+            raise TypeError(f"flow_map must be True or False, got {flow_map!r}")
+        self.flow_map = flow_map
 
         self.time_embed = SinusoidalTimeEmbedding(time_embed_dim, scale=self.time_scale)
         self.class_embed = (
             ClassEmbedding(num_classes, time_embed_dim) if num_classes is not None else None
         )
         in_features = dim + time_embed_dim * (1 if num_classes is None else 2)
+        if flow_map:
+            in_features += time_embed_dim
         self.in_proj = nn.Linear(in_features, hidden)
         self.blocks = nn.ModuleList(_ResidualLinear(hidden, self.activation) for _ in range(depth))
         self.out_act = make_activation(self.activation)
@@ -101,8 +116,11 @@ class MLP2D(nn.Module):
 
     @property
     def config(self) -> dict[str, Any]:
-        """JSON-serialisable constructor arguments plus ``"kind"``, for :func:`build_network`."""
-        return {
+        """JSON-serialisable constructor arguments plus ``"kind"``, for :func:`build_network`.
+
+        ``"flow_map"`` appears only when True, so configs of plain networks are unchanged.
+        """
+        config = {
             "kind": self.kind,
             "dim": self.dim,
             "hidden": self.hidden,
@@ -112,8 +130,13 @@ class MLP2D(nn.Module):
             "activation": self.activation,
             "time_scale": self.time_scale,
         }
+        if self.flow_map:
+            config["flow_map"] = True
+        return config
 
-    def forward(self, x_t: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x_t: Tensor, t: Tensor, y: Tensor | None = None, r: Tensor | None = None
+    ) -> Tensor:
         """Evaluate the network.
 
         Args:
@@ -121,6 +144,8 @@ class MLP2D(nn.Module):
             t: Times, shape ``(B,)``, floating point in ``[0, 1]``.
             y: ``None`` or int64 class ids ``(B,)`` in ``[0, num_classes]``. Must be ``None``
                 for an unconditional model; ``None`` means the null class for a conditional one.
+            r: Only for ``flow_map=True``: the second time, shape ``(B,)``, floating point
+                (``r <= t`` in MeanFlow); ``None`` means ``r = t``.
 
         Returns:
             Output ``F`` of shape ``(B, dim)``.
@@ -129,6 +154,7 @@ class MLP2D(nn.Module):
             ValueError: If ``x_t`` is not ``(B, dim)``, or ``t`` / ``y`` break the convention
                 (see :mod:`ucgm_lab.networks._validation`).
             TypeError: If ``t`` is not floating point or ``y`` is not an integer tensor.
+            ValueError: If ``r`` is given to a network built without ``flow_map=True``.
         """
         if x_t.ndim != 2 or x_t.shape[1] != self.dim:
             raise ValueError(
@@ -141,6 +167,16 @@ class MLP2D(nn.Module):
         parts = [x_t, self.time_embed(t).to(x_t.dtype)]
         if self.class_embed is not None:
             parts.append(self.class_embed(labels).to(x_t.dtype))
+        if r is not None and not self.flow_map:
+            raise ValueError(
+                "MLP2D got a second time r but was built with flow_map=False; build it with "
+                "MLP2D(..., flow_map=True) to train a flow map, or call it without r."
+            )
+        if self.flow_map:
+            if r is None:
+                r = t
+            check_time(r, batch)
+            parts.append(self.time_embed(t - r).to(x_t.dtype))
         h = self.in_proj(torch.cat(parts, dim=1))
         for block in self.blocks:
             h = block(h)

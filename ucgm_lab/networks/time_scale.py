@@ -92,18 +92,30 @@ class TimeScaled(nn.Module):
         """The time factor s as a Python float."""
         return float(self.time_scale)
 
-    def forward(self, x_t: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
-        """Evaluate ``network(x_t, s * t, y)``.
+    def forward(
+        self, x_t: Tensor, t: Tensor, y: Tensor | None = None, r: Tensor | None = None
+    ) -> Tensor:
+        """Evaluate ``network(x_t, s * t, y)``, or ``network(x_t, s * t, y, r=s * r)``.
 
         Args:
             x_t: Network input, shape (B, ...).
             t: Network time, shape (B,) (the product is formed in t's dtype).
             y: Optional class ids, shape (B,).
+            r: Optional second time of a flow map (MeanFlow's u(z_t, r, t)), shape (B,);
+                scaled by the same factor, so ``t - r`` is scaled too. Passed on only when
+                given, so plain networks are called exactly as before.
 
         Returns:
             F, shape (B, ...).
         """
         t_scaled = t * self.time_scale.to(device=t.device, dtype=t.dtype)
+        if r is not None:
+            if not torch.is_tensor(r):
+                raise TypeError(
+                    f"r must be a tensor of shape (B,) or None, got {type(r).__name__}."
+                )
+            r_scaled = r * self.time_scale.to(device=r.device, dtype=r.dtype)
+            return self.network(x_t, t_scaled, y, r=r_scaled)
         return self.network(x_t, t_scaled) if y is None else self.network(x_t, t_scaled, y)
 
     def extra_repr(self) -> str:

@@ -267,6 +267,9 @@ class TiT(nn.Module):
             memory; only active in training mode with gradients enabled): True (or 1) every
             block, an integer k >= 2 every k-th block (blocks 0, k, 2k, ...: partial
             checkpointing, less recomputation), False (or 0) none.
+        flow_map: Also take a second time ``r`` (a flow map u(z_t, r, t) for
+            :mod:`ucgm_lab.flow_maps`); adds ``r_embedder``. Off (default): the same layers
+            and initial weights as without the option.
     """
 
     kind: ClassVar[str] = "tit"
@@ -286,6 +289,7 @@ class TiT(nn.Module):
         abs_pos_embed: bool = True,
         qkv_bias: bool = True,
         gradient_checkpointing: bool | int = False,
+        flow_map: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -316,6 +320,9 @@ class TiT(nn.Module):
         )
         self.abs_pos_embed, self.qkv_bias = bool(abs_pos_embed), bool(qkv_bias)
         self.gradient_checkpointing = checkpoint_setting(gradient_checkpointing)
+        if not isinstance(flow_map, bool):
+            raise TypeError(f"flow_map must be True or False, got {flow_map!r}")
+        self.flow_map = flow_map
         self.num_classes = num_classes
         self.null_class = num_classes
         self.grid = input_size // patch_size
@@ -334,6 +341,16 @@ class TiT(nn.Module):
         )
         self.final_adaLN = nn.Linear(hidden_size, 2 * hidden_size)
         self.final_linear = nn.Linear(hidden_size, patch_size * patch_size * in_channels)
+        # flow_map: the embedder of t - r (MeanFlow's DiT adds it to the t embedding).
+        self.r_embedder = (
+            nn.Sequential(
+                nn.Linear(FREQUENCY_EMBEDDING_SIZE, hidden_size),
+                nn.SiLU(),
+                nn.Linear(hidden_size, hidden_size),
+            )
+            if flow_map
+            else None
+        )
         cos, sin = rope_tables(self.grid, hidden_size // num_heads, rope_theta)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
@@ -356,6 +373,9 @@ class TiT(nn.Module):
             nn.init.normal_(self.y_embedder.table.weight, std=0.02)
         nn.init.normal_(self.t_embedder[0].weight, std=0.02)
         nn.init.normal_(self.t_embedder[2].weight, std=0.02)
+        if self.r_embedder is not None:
+            nn.init.normal_(self.r_embedder[0].weight, std=0.02)
+            nn.init.normal_(self.r_embedder[2].weight, std=0.02)
         for layer in [blk.adaLN_modulation for blk in self.blocks] + [
             self.final_adaLN,
             self.final_linear,
@@ -365,8 +385,11 @@ class TiT(nn.Module):
 
     @property
     def config(self) -> dict[str, Any]:
-        """JSON-serialisable constructor arguments plus ``"kind": "tit"``."""
-        return {
+        """JSON-serialisable constructor arguments plus ``"kind": "tit"``.
+
+        ``"flow_map"`` appears only when True, so configs of plain networks are unchanged.
+        """
+        config: dict[str, Any] = {
             "kind": self.kind,
             "input_size": self.input_size,
             "in_channels": self.in_channels,
@@ -382,6 +405,9 @@ class TiT(nn.Module):
             "qkv_bias": self.qkv_bias,
             "gradient_checkpointing": self.gradient_checkpointing,
         }
+        if self.flow_map:
+            config["flow_map"] = True
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> TiT:
@@ -392,13 +418,17 @@ class TiT(nn.Module):
         return cls(**kwargs)
 
     # ------------------------------------------------------------------ forward
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
-        """Predict F.
+    def forward(
+        self, x: Tensor, t: Tensor, y: Tensor | None = None, r: Tensor | None = None
+    ) -> Tensor:
+        """Predict F (or a flow map's u(z_t, r, t) with ``flow_map=True``).
 
         Args:
             x: Input x_t, shape (B, C, S, S).
             t: Network time, shape (B,).
             y: Class ids in [0, num_classes], shape (B,), or None (the null class).
+            r: Only for ``flow_map=True``: the second time, shape (B,); ``t - r`` is embedded
+                by ``r_embedder`` and added to the conditioning. None means r = t.
 
         Returns:
             F, shape (B, C, S, S).
@@ -416,6 +446,16 @@ class TiT(nn.Module):
         t_freq = sinusoidal_embedding(t, FREQUENCY_EMBEDDING_SIZE, scale=self.time_scale)
         c = self.t_embedder(t_freq.to(self.t_embedder[0].weight.dtype))
         c = c + self._class_embedding(y, b, x.device)
+        if r is not None and self.r_embedder is None:
+            raise ValueError(
+                "TiT got a second time r but was built with flow_map=False; build it with "
+                "TiT(..., flow_map=True) to train a flow map, or call it without r."
+            )
+        if self.r_embedder is not None:
+            r = t if r is None else r
+            check_time(r, b)
+            r_freq = sinusoidal_embedding(t - r, FREQUENCY_EMBEDDING_SIZE, scale=self.time_scale)
+            c = c + self.r_embedder(r_freq.to(self.r_embedder[0].weight.dtype))
         every = checkpoint_every(self.gradient_checkpointing)
         use_ckpt = every > 0 and self.training and torch.is_grad_enabled()
         for i, block in enumerate(self.blocks):

@@ -122,6 +122,10 @@ class SmallUNet(nn.Module):
             it onto DDPM's step range). Few-step (lambda > 0) training differentiates the network
             in t with steps of 0.005, so the image recipes use 30, which keeps the fastest
             sinusoid smooth at that resolution (``ucgm_lab.time_sensitivity``).
+        flow_map: Also take a second time ``r`` (``forward(x_t, t, y, r=r)``, a flow map
+            u(z_t, r, t) for :mod:`ucgm_lab.flow_maps`): ``t - r`` gets its own embedding MLP,
+            added to the conditioning vector. Off (default): the same layers, initial
+            weights and outputs as without the option.
 
     Attributes:
         num_classes: As given (``None`` when unconditional).
@@ -145,6 +149,7 @@ class SmallUNet(nn.Module):
         num_classes: int | None = None,
         time_embed_dim: int = 128,
         time_scale: float = 1000.0,
+        flow_map: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -189,6 +194,9 @@ class SmallUNet(nn.Module):
         self.null_class = num_classes
         self.time_embed_dim = time_embed_dim
         self.time_scale = float(time_scale)
+        if not isinstance(flow_map, bool):
+            raise TypeError(f"flow_map must be True or False, got {flow_map!r}")
+        self.flow_map = flow_map
 
         emb_dim = time_embed_dim
         self.time_embed = SinusoidalTimeEmbedding(time_embed_dim, scale=self.time_scale)
@@ -236,11 +244,22 @@ class SmallUNet(nn.Module):
         self.conv_out = nn.Conv2d(base_channels, in_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
+        # Made last, so that the other layers draw the same initial weights either way.
+        self.interval_mlp = (
+            nn.Sequential(
+                nn.Linear(time_embed_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
+            )
+            if flow_map
+            else None
+        )
 
     @property
     def config(self) -> dict[str, Any]:
-        """JSON-serialisable constructor arguments plus ``"kind"``, for :func:`build_network`."""
-        return {
+        """JSON-serialisable constructor arguments plus ``"kind"``, for :func:`build_network`.
+
+        ``"flow_map"`` appears only when True, so configs of plain networks are unchanged.
+        """
+        config: dict[str, Any] = {
             "kind": self.kind,
             "in_channels": self.in_channels,
             "image_size": self.image_size,
@@ -251,6 +270,9 @@ class SmallUNet(nn.Module):
             "time_embed_dim": self.time_embed_dim,
             "time_scale": self.time_scale,
         }
+        if self.flow_map:
+            config["flow_map"] = True
+        return config
 
     def _check_image(self, x_t: Tensor) -> None:
         expected = (self.in_channels, self.image_size, self.image_size)
@@ -261,7 +283,9 @@ class SmallUNet(nn.Module):
                 f"got {tuple(x_t.shape)}"
             )
 
-    def forward(self, x_t: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x_t: Tensor, t: Tensor, y: Tensor | None = None, r: Tensor | None = None
+    ) -> Tensor:
         """Evaluate the network.
 
         Args:
@@ -269,6 +293,10 @@ class SmallUNet(nn.Module):
             t: Times, shape ``(B,)``, floating point in ``[0, 1]``.
             y: ``None`` or int64 class ids ``(B,)`` in ``[0, num_classes]``. Must be ``None``
                 for an unconditional model; ``None`` means the null class for a conditional one.
+            r: Only for ``flow_map=True``: the second time of a flow map u(z_t, r, t), shape
+                ``(B,)``; its interval ``t - r`` is embedded like ``t`` by its own MLP and
+                added to the conditioning vector (as MeanFlow's DiT does). ``None`` means
+                ``r = t``.
 
         Returns:
             Output ``F`` with the shape of ``x_t``.
@@ -286,6 +314,15 @@ class SmallUNet(nn.Module):
         emb = self.time_mlp(self.time_embed(t).to(x_t.dtype))
         if self.class_embed is not None:
             emb = emb + self.class_embed(labels).to(x_t.dtype)
+        if r is not None and self.interval_mlp is None:
+            raise ValueError(
+                "SmallUNet got a second time r but was built with flow_map=False; build it with "
+                "SmallUNet(..., flow_map=True) to train a flow map, or call it without r."
+            )
+        if self.interval_mlp is not None:
+            r = t if r is None else r
+            check_time(r, batch)
+            emb = emb + self.interval_mlp(self.time_embed(t - r).to(x_t.dtype))
 
         h = self.conv_in(x_t)
         skips: list[Tensor] = []

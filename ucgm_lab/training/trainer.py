@@ -49,6 +49,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .data import DataSource
+from .diagnostics import FewStepMonitor, progress_postfix, wants_few_step_monitor
 from .distributed import check_distributed_type
 from .run_folder import RunFolderError, claim_checkpoint_dir
 from .signals import StopSignals, agree_to_stop, signal_name
@@ -409,6 +410,9 @@ class Trainer:
         """The last checkpoint this trainer wrote (``last_checkpoint`` may be a resumed file)."""
         self._saved_step: int | None = None
         self._tmp_cleaned = False
+        # lambda > 0: diagnostics of few-step training, made when fit starts (diagnostics.py)
+        self.few_step_monitor: FewStepMonitor | None = None
+        self._last_batch: tuple[torch.Tensor, torch.Tensor | None] | None = None
         if cfg.log_with is not None:
             accelerator.init_trackers("ucgm_lab", config=_jsonable(dataclasses.asdict(cfg)))
 
@@ -459,6 +463,7 @@ class Trainer:
         batch = self.data.next_batch()
         x = batch.x.to(acc.device, non_blocking=True)
         y = None if batch.y is None else batch.y.to(acc.device, non_blocking=True)
+        self._last_batch = (x, y)
         if x.shape[0] % k:
             raise ValueError(
                 f"This process's batch of {x.shape[0]} cannot be split into "
@@ -570,6 +575,8 @@ class Trainer:
         )
         window: list[float] = []
         images = 0
+        if self.few_step_monitor is None and wants_few_step_monitor(self.objective):
+            self.few_step_monitor = FewStepMonitor(self.unwrapped_model, self.ema.model, cfg.seed)
         t_log = time.perf_counter()
         stopped = 0
         while self.step < total:
@@ -583,8 +590,14 @@ class Trainer:
                 logs = {"loss": mean, "images_per_second": images / max(now - t_log, 1e-9)}
                 if acc.device.type == "cuda":
                     logs["max_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
+                if self.few_step_monitor is not None and self._last_batch is not None:
+                    logs.update(
+                        self.few_step_monitor.measure(
+                            self.objective, self.model, self.ema.model, *self._last_batch
+                        ).as_logs()
+                    )
                 if bar is not None:
-                    bar.set_postfix(loss=f"{mean:.4f}")
+                    bar.set_postfix(loss=f"{mean:.4f}", **progress_postfix(logs))
                 if cfg.log_with is not None:
                     acc.log(logs, step=self.step)
                 window, images, t_log = [], 0, now
