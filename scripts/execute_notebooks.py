@@ -2,7 +2,8 @@
 
 The stored outputs of the notebooks are what a reader sees on GitHub or nbviewer, so they come
 from full-budget runs (test mode, ``UCGM_LAB_TEST_MODE=1``, is only for CI, which re-executes
-them with nbval). This script removes ``UCGM_LAB_TEST_MODE`` from the environment, runs
+them with nbval). This script removes ``UCGM_LAB_TEST_MODE`` from the environment, sets
+``UCGM_LAB_SOLUTIONS=1`` (unanswered exercises check the reference solutions, as in CI), runs
 ``jupyter nbconvert --to notebook --execute --inplace`` on each notebook in turn (the checkout's
 ``ucgm_lab`` first on the path), prints a table of wall and CPU times, and writes each
 executed notebook's row into the run-time table of ``notebooks/README.md`` (between the
@@ -98,6 +99,9 @@ def full_budget_env(threads: int | None = None) -> dict[str, str]:
     """The environment of a full-budget run: no test mode, this checkout first on the path."""
     env = {k: v for k, v in os.environ.items() if k != "UCGM_LAB_TEST_MODE"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    # unanswered exercises check the reference solutions, as in CI (test mode implies it), so
+    # the stored check lines are the ones nbval compares against
+    env["UCGM_LAB_SOLUTIONS"] = "1"
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
     return env
