@@ -44,8 +44,18 @@ register(
         "15_flow_maps.ipynb",
         _check_meanflow_target,
         solutions.meanflow_target,
-        "du/dt is the derivative along the flow: torch.func.jvp(u, (z, r, t), (v, 0, 1)) with "
-        "zeros for r (r is held fixed) and ones for t; then v - (t - r)[:, None] * du_dt.",
+        hints=(
+            "the target is the instantaneous velocity minus (t - r) times how fast u changes "
+            "when you move along the flow: z with velocity v, t forward, r held fixed.",
+            "the MeanFlow identity u = v - (t - r) du/dt (differentiate (t - r) u = integral of v "
+            "from r to t in t); du/dt is one forward-mode derivative: torch.func.jvp.",
+            "du_dt = torch.func.jvp(u, (z, r, t), (v, zeros_like(r), ones_like(t)))[1]; "
+            "return v - (t - r)[:, None] * du_dt.",
+        ),
+        shortcuts=(
+            "ucgm_lab.flow_maps.objective:meanflow_target",
+            "ucgm_lab.flow_maps.objective:MeanFlowObjective.__call__",
+        ),
     )
 )
 

@@ -99,7 +99,18 @@ def _optimum_shortcut(which):
     return answer
 
 
+def _meanflow_shortcut(u, z, r, t, v):
+    from ucgm_lab.flow_maps.objective import meanflow_target
+
+    class _Net(torch.nn.Module):  # the library function wants a module called as net(z, t, r=r)
+        def forward(self, z_in, t_in, y=None, r=None):
+            return u(z_in, t_in if r is None else r, t_in)
+
+    return meanflow_target(_Net(), z, r, t, v)[2]
+
+
 SHORTCUTS = {
+    "meanflow_target": (_meanflow_shortcut, "meanflow_target"),
     "prediction_functions": (_pf_shortcut, "derive_prediction_functions"),
     "solve_eq2": (_solve_eq2_shortcut, "derive_prediction_functions"),
     "flow_matching_target": (
