@@ -37,25 +37,10 @@ def _check(name: str, **kwargs):
     return max(results, key=lambda r: r.relative_change)
 
 
-REBUILD_DIGITS = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the shipped digits models were trained with a SmallUNet fed 1000 t (r = 0.7 to 0.85); "
-        "their specs now build SmallUNet(time_scale=30): rebuild them with `python -m ucgm_lab.zoo "
-        "build --only digits-linear-lam0 digits-linear-lam0.5 digits-linear-lam1 --threads 1` "
-        "and remove this mark"
-    ),
-)
-
-
 @pytest.mark.reproducibility
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(s.name, marks=REBUILD_DIGITS) if s.recipe.kind == "images" else s.name
-        for s in ZOO_SPECS
-        if s.name != ENHANCED
-    ],
+    [s.name for s in ZOO_SPECS if s.name != ENHANCED],
 )
 def test_every_zoo_model_is_smooth_enough_in_t_for_few_step_training(name):
     result = _check(name)
