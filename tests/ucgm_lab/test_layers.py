@@ -15,6 +15,7 @@ LAYERS: list[tuple[str, ...]] = [
         "ucgm_lab.schedules",
         "ucgm_lab.time_sensitivity",
         "ucgm_lab.objective",
+        "ucgm_lab.flow_maps",
     ),
     ("ucgm_lab.training", "ucgm_lab.recipes"),
     ("ucgm_lab.sampler", "ucgm_lab.adapters", "ucgm_lab.peers.training", "ucgm_lab.loading"),
