@@ -382,6 +382,23 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     return tensors, header
 
 
+def _read_weights_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str], str]:
+    """The tensors, the header and the ``ucgm_lab`` metadata string of a weights file.
+
+    Raises:
+        CheckpointError: The file is missing, fails its folder's manifest, is unreadable or has
+            no ucgm_lab metadata.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"No weights file at {path}: the file does not exist.")
+    verify_manifest(path)
+    tensors, header = _read_safetensors(path)
+    raw = header.get("ucgm_lab")
+    if raw is None:
+        raise CheckpointError(f"{path} has no ucgm_lab metadata; it was not written by ucgm-lab.")
+    return tensors, header, raw
+
+
 def load_weights(
     path: str | Path, *, allow_unverified: bool = False
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -403,13 +420,7 @@ def load_weights(
             no digest (unless ``allow_unverified``) or its metadata is not a JSON object.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No weights file at {path}: the file does not exist.")
-    verify_manifest(path)
-    tensors, header = _read_safetensors(path)
-    raw = header.get("ucgm_lab")
-    if raw is None:
-        raise CheckpointError(f"{path} has no ucgm_lab metadata; it was not written by ucgm-lab.")
+    tensors, header, raw = _read_weights_file(path)
     stored = header.get("ucgm_lab_sha256")
     if stored is None and not allow_unverified:
         raise CheckpointError(
@@ -449,13 +460,7 @@ def seal_weights(path: str | Path) -> Path:
             carries a digest that it fails.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No weights file at {path}: the file does not exist.")
-    verify_manifest(path)
-    tensors, header = _read_safetensors(path)
-    raw = header.get("ucgm_lab")
-    if raw is None:
-        raise CheckpointError(f"{path} has no ucgm_lab metadata; it was not written by ucgm-lab.")
+    tensors, header, raw = _read_weights_file(path)
     digest = _content_digest(tensors, raw)
     stored = header.get("ucgm_lab_sha256")
     if stored is not None:
