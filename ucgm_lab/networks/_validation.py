@@ -86,3 +86,31 @@ def resolve_labels(
                 f"got values in [{low}, {high}]"
             )
     return y.long()
+
+
+def flow_map_interval(
+    name: str, flow_map: bool, t: Tensor, r: Tensor | None, batch_size: int
+) -> Tensor | None:
+    """The interval ``t - r`` a flow-map network embeds, or None for a plain network.
+
+    Args:
+        name: The network's class name, for the message.
+        flow_map: Whether the network was built with ``flow_map=True``.
+        t: Time, shape ``(batch_size,)``.
+        r: The second time, shape ``(batch_size,)``, or None (r = t: the interval is 0).
+        batch_size: B.
+
+    Raises:
+        ValueError: ``r`` given to a network built without ``flow_map``.
+    """
+    if not flow_map:
+        if r is not None:
+            raise ValueError(
+                f"{name} got a second time r but was built with flow_map=False; build it with "
+                f"{name}(..., flow_map=True) to train a flow map, or call it without r."
+            )
+        return None
+    if r is None:
+        return t - t
+    check_time(r, batch_size)
+    return t - r

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ucgm_lab.networks._validation import check_time, resolve_labels
+from ucgm_lab.networks._validation import check_time, flow_map_interval, resolve_labels
 from ucgm_lab.networks.activations import activation_name, make_activation
 from ucgm_lab.networks.embeddings import ClassEmbedding, SinusoidalTimeEmbedding
 
@@ -167,16 +167,9 @@ class MLP2D(nn.Module):
         parts = [x_t, self.time_embed(t).to(x_t.dtype)]
         if self.class_embed is not None:
             parts.append(self.class_embed(labels).to(x_t.dtype))
-        if r is not None and not self.flow_map:
-            raise ValueError(
-                "MLP2D got a second time r but was built with flow_map=False; build it with "
-                "MLP2D(..., flow_map=True) to train a flow map, or call it without r."
-            )
-        if self.flow_map:
-            if r is None:
-                r = t
-            check_time(r, batch)
-            parts.append(self.time_embed(t - r).to(x_t.dtype))
+        interval = flow_map_interval("MLP2D", self.flow_map, t, r, batch)
+        if interval is not None:
+            parts.append(self.time_embed(interval).to(x_t.dtype))
         h = self.in_proj(torch.cat(parts, dim=1))
         for block in self.blocks:
             h = block(h)

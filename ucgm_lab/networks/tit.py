@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from ucgm_lab.networks._validation import check_time
+from ucgm_lab.networks._validation import check_time, flow_map_interval
 from ucgm_lab.networks.embeddings import ClassEmbedding, sinusoidal_embedding
 
 __all__ = [
@@ -446,15 +446,9 @@ class TiT(nn.Module):
         t_freq = sinusoidal_embedding(t, FREQUENCY_EMBEDDING_SIZE, scale=self.time_scale)
         c = self.t_embedder(t_freq.to(self.t_embedder[0].weight.dtype))
         c = c + self._class_embedding(y, b, x.device)
-        if r is not None and self.r_embedder is None:
-            raise ValueError(
-                "TiT got a second time r but was built with flow_map=False; build it with "
-                "TiT(..., flow_map=True) to train a flow map, or call it without r."
-            )
-        if self.r_embedder is not None:
-            r = t if r is None else r
-            check_time(r, b)
-            r_freq = sinusoidal_embedding(t - r, FREQUENCY_EMBEDDING_SIZE, scale=self.time_scale)
+        interval = flow_map_interval("TiT", self.r_embedder is not None, t, r, b)
+        if interval is not None:
+            r_freq = sinusoidal_embedding(interval, FREQUENCY_EMBEDDING_SIZE, scale=self.time_scale)
             c = c + self.r_embedder(r_freq.to(self.r_embedder[0].weight.dtype))
         every = checkpoint_every(self.gradient_checkpointing)
         use_ckpt = every > 0 and self.training and torch.is_grad_enabled()

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ucgm_lab.networks._validation import check_time, resolve_labels
+from ucgm_lab.networks._validation import check_time, flow_map_interval, resolve_labels
 from ucgm_lab.networks.embeddings import ClassEmbedding, SinusoidalTimeEmbedding
 
 MAX_GROUPS = 8
@@ -314,15 +314,9 @@ class SmallUNet(nn.Module):
         emb = self.time_mlp(self.time_embed(t).to(x_t.dtype))
         if self.class_embed is not None:
             emb = emb + self.class_embed(labels).to(x_t.dtype)
-        if r is not None and self.interval_mlp is None:
-            raise ValueError(
-                "SmallUNet got a second time r but was built with flow_map=False; build it with "
-                "SmallUNet(..., flow_map=True) to train a flow map, or call it without r."
-            )
-        if self.interval_mlp is not None:
-            r = t if r is None else r
-            check_time(r, batch)
-            emb = emb + self.interval_mlp(self.time_embed(t - r).to(x_t.dtype))
+        interval = flow_map_interval("SmallUNet", self.interval_mlp is not None, t, r, batch)
+        if interval is not None:
+            emb = emb + self.interval_mlp(self.time_embed(interval).to(x_t.dtype))
 
         h = self.conv_in(x_t)
         skips: list[Tensor] = []
