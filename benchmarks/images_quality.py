@@ -3,7 +3,9 @@
 Every point samples the test split's labels (359 images) from the same noise and scores the
 samples with the digits metric (a Frechet distance in the digits classifier's feature space,
 lower is better; the floor is the test split itself). Times are the even grid
-``t = 0.999, 1 - 1/N, ..., 1/N`` unless the label says "uniform schedule".
+``t = 0.999, 1 - 1/N, ..., 1/N`` unless the label says "uniform schedule": the reference
+implementation's grid, N points from 0.999 to 0.001 (``schedule="uniform"``), whose last
+evaluation at t = 0.001 has almost nothing left to do (docs/paper-notes.md, F1).
 
 Run: ``python benchmarks/images_quality.py [--nfe 1 2 4 8 16 32] [--seeds 0 1 2] [--docs]``;
 prints a markdown table (mean over the seeds, and the spread when there are several); with
@@ -25,6 +27,7 @@ import torch
 from ucgm_lab.evaluation import DIGITS_METRIC as METRIC_NAME
 from ucgm_lab.evaluation import quality_vs_nfe
 from ucgm_lab.metrics.digits import digits_frechet
+from ucgm_lab.sampler import time_grid
 from ucgm_lab.schedules import even_time_points
 from ucgm_lab.zoo import DIGITS_DIR, load
 
@@ -37,7 +40,7 @@ DOCS_SECTION = "digits-quality"
 CURVES = [
     # (label, zoo model, sampler settings, even grid?)
     ("lambda=0", "digits-linear-lam0", {}, True),
-    ("lambda=0, uniform schedule", "digits-linear-lam0", {}, False),
+    ("lambda=0, uniform schedule", "digits-linear-lam0", {"schedule": "uniform"}, False),
     ("lambda=0, kappa=0.25", "digits-linear-lam0", {"kappa": 0.25}, True),
     ("lambda=0, kappa=0.5", "digits-linear-lam0", {"kappa": 0.5}, True),
     ("lambda=0, rho=0.5", "digits-linear-lam0", {"rho": 0.5}, True),
@@ -47,6 +50,23 @@ CURVES = [
     ("lambda=1, rho=1", "digits-linear-lam1", {"rho": 1.0}, True),
     ("lambda=1, rho=1, kappa=0.5", "digits-linear-lam1", {"rho": 1.0, "kappa": 0.5}, True),
 ]
+
+
+def curve_grid(settings: dict, even: bool, nfe: int) -> torch.Tensor:
+    """The time grid a curve of :data:`CURVES` samples at ``nfe`` evaluations.
+
+    Args:
+        settings: The curve's sampler settings (``schedule`` and ``order`` matter here).
+        even: Whether the curve passes the even grid as explicit time points.
+        nfe: Network evaluations.
+
+    Returns:
+        The grid that :func:`ucgm_lab.sample` walks, shape (P + 1,), ending at 0.
+    """
+    points = even_time_points(nfe) if even else None
+    return time_grid(
+        None if even else nfe, settings.get("order", 1), settings.get("schedule", "even"), points
+    )
 
 
 def main() -> None:
@@ -96,6 +116,11 @@ def main() -> None:
         f"mean over seeds {', '.join(map(str, args.seeds))}"
         + (" (± the standard deviation)" if len(args.seeds) > 1 else "")
         + f"; floor (test split versus train split) {floor:.2f}. Models: {shown_zoo}.",
+        "",
+        "Every curve samples the even grid t = 0.999, 1 - 1/N, ..., 1/N except \"uniform "
+        "schedule\": the reference implementation's grid, N points from 0.999 to 0.001, whose "
+        "last evaluation at t = 0.001 has almost nothing left to do (docs/paper-notes.md, F1). "
+        "At 1 NFE both grids are the one point 0.999, so that column is the same.",
         "",
         "| curve | " + " | ".join(f"NFE {n}" for n in args.nfe) + " |",
         "|---|" + "---|" * len(args.nfe),
