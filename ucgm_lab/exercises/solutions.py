@@ -174,7 +174,7 @@ def consistency_optimum(mu, t, x_t):
 
 
 def meanflow_target(u, z, r, t, v):
-    """MeanFlow's target v - (t - r) du/dt, du/dt = v d_z u + d_t u by one JVP (MeanFlow eq. 10)."""
+    """MeanFlow's target v - (t - r) du/dt, du/dt = v d_z u + d_t u by one JVP (MeanFlow eqs. 10-11)."""
     tangents = (v, torch.zeros_like(r), torch.ones_like(t))
     _, du_dt = torch.func.jvp(u, (z, r, t), tangents)
     return v - (t - r)[:, None] * du_dt

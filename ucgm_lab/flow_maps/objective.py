@@ -1,7 +1,8 @@
 """The MeanFlow objective: a flow map u(z_t, r, t) trained on the library's transports.
 
-Geng, Deng, Bai, Kolter, He 2025, "Mean Flows for One-step Generative Modeling" (equation
-numbers as in its arXiv version, docs/paper-notes.md).
+Geng, Deng, Bai, Kolter, He 2025, "Mean Flows for One-step Generative Modeling", arXiv
+2505.13447 (equation, section and algorithm numbers as in its arXiv version, checked against
+its text; docs/paper-notes.md, M).
 
 MeanFlow learns the *average* velocity between two times instead of the instantaneous one:
 
@@ -15,13 +16,15 @@ with the total derivative along the flow, d/dt u = v . d_z u + d_t u (MeanFlow e
 The network u_theta regresses on the stop-gradient target built from its own derivative:
 
     L = E || u_theta(z_t, r, t) - sg(u_tgt) ||^2,                              (MeanFlow eq. 9)
-    u_tgt = v_t - (t - r) (v_t . d_z u_theta + d_t u_theta),                   (MeanFlow eq. 10)
+    u_tgt = v_t - (t - r) (v_t . d_z u_theta + d_t u_theta),                   (MeanFlow eq. 11)
 
-where v_t is the conditional velocity of the path (for the linear path z_t = (1 - t) x + t e,
+where v_t is the conditional velocity of the path (MeanFlow eq. 10 writes the target with the
+marginal velocity v(z_t, t); eq. 11 replaces it by v_t, as conditional flow matching does) (for the linear path z_t = (1 - t) x + t e,
 v_t = e - x). The bracket is one Jacobian-vector product of the network with the tangent
 (v_t, 0, 1) for the inputs (z, r, t) (``torch.func.jvp``): one forward-mode pass, no finite
 difference. Each sample's squared error is weighted by the adaptive weight
-w = sg(1 / (||Delta||^2 + c)^p) (MeanFlow section 4.3, "adaptive loss weighting", after ECT).
+w = sg(1 / (||Delta||^2 + c)^p) (MeanFlow section 4.3, "Loss Metrics": p = 1 - gamma for the
+loss ||Delta||^2gamma, c > 0 such as 1e-3).
 
 The path: MeanFlow uses the linear path, which is the library's ``"linear"`` transport
 (x_t = alpha z + gamma x with alpha = t, gamma = 1 - t: MeanFlow's z_t = (1 - t) x + t e, with
@@ -79,7 +82,7 @@ class MeanFlowOutput:
         r: Shape (B,), the earlier times.
         t: Shape (B,), the times of the inputs z_t (r <= t).
         u: Shape (B, ...), the network output u_theta(z_t, r, t) (detached).
-        target: Shape (B, ...), u_tgt of MeanFlow eq. (10) (detached).
+        target: Shape (B, ...), u_tgt of MeanFlow eq. (11) (detached).
         velocity: Shape (B, ...), the conditional velocity v_t (detached).
         squared_error: Shape (B,), ||u_theta - u_tgt||^2 summed over the features (detached).
         weight: Shape (B,), the adaptive weight sg(w).
@@ -331,12 +334,12 @@ class MeanFlowObjective:
             got = tuple(noise.shape) if torch.is_tensor(noise) else type(noise).__name__
             raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {got}.")
         x_c, e_c = x.to(compute), noise.to(device=device, dtype=compute)
-        z_t = self.transport.interpolate(x_c, e_c, t)  # MeanFlow eq. (1)
+        z_t = self.transport.interpolate(x_c, e_c, t)  # MeanFlow's path a_t x + b_t e, a_t = 1 - t (its section 3)
         v = self.transport.target(x_c, e_c, t)  # the conditional velocity (e - x when linear)
 
         net = model_dtype(model, compute)
         u, du_dt, _ = meanflow_target(model, z_t.to(net), r.to(net), t.to(net), v.to(net), y)
-        # MeanFlow eq. (10), formed in the compute dtype from the network's derivative.
+        # MeanFlow eq. (11), formed in the compute dtype from the network's derivative.
         target = v - broadcast_time(t - r, v) * du_dt.to(compute)
         error = (u.to(compute) - target).pow(2).flatten(1).sum(1)
         weight = adaptive_weight(error, self.adaptive_c, self.adaptive_p)

@@ -1,11 +1,11 @@
-"""Few-step sampling with a flow map u(z_t, r, t) (MeanFlow, Geng et al. 2025, Alg. 2).
+"""Few-step sampling with a flow map u(z_t, r, t) (MeanFlow, Geng et al. 2025, eq. 12 and Alg. 2).
 
 One step from t to r follows the average velocity over the whole interval,
 
-    z_r = z_t - (t - r) u(z_t, r, t)                  (MeanFlow section 4.1, "Sampling")
+    z_r = z_t - (t - r) u(z_t, r, t)                  (MeanFlow eq. 12, section 4.1, "Sampling")
 
-so one step from pure noise is z_0 = e - u(e, 0, 1), and a k-step sampler applies the same
-update on a grid 1 = t_0 > t_1 > ... > t_k = 0 (each step one network evaluation, NFE = k).
+so one step from pure noise is z_0 = e - u(e, 0, 1) (MeanFlow Alg. 2), and a k-step sampler
+applies the same update on a grid 1 = t_0 > t_1 > ... > t_k = 0 (each step one network evaluation, NFE = k).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ The input ``x_t`` of shape ``(B, dim)`` is concatenated with the sinusoidal embe
 
 With ``flow_map=True`` the network takes a second time ``r`` and becomes a flow map
 ``u(z_t, r, t)`` (MeanFlow, :mod:`ucgm_lab.flow_maps`): the sinusoidal embedding of ``t - r``
-(the conditioning MeanFlow found best, its Tab. 1c) is appended after the other inputs.
+(MeanFlow's conditioning ablation, Tab. 1, finds (t, t - r) best) is appended after the other inputs.
 With the default ``flow_map=False`` nothing changes: same parameters, same outputs.
 """
 
