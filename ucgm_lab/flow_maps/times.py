@@ -27,8 +27,9 @@ class FlowMapTimeDistribution:
     """Draws (r, t) with 0 < r <= t < 1: ordered logit-normal pairs, a fraction with r = t.
 
     Attributes:
-        mean: Mean of the normal variable inside the sigmoid (the default of common MeanFlow re-implementations: -0.4).
-        std: Its standard deviation, > 0 (MeanFlow: 1.0).
+        mean: Mean of the normal variable inside the sigmoid (-0.4, the default of common
+            MeanFlow re-implementations).
+        std: Its standard deviation, > 0 (1.0, likewise).
         equal_fraction: Probability that a pair gets r = t, in [0, 1] (MeanFlow: 0.75, i.e.
             "25% of r != t"). Drawn per sample by a random mask, so any batch size works.
     """
