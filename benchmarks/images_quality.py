@@ -5,7 +5,7 @@ samples with the digits metric (a Frechet distance in the digits classifier's fe
 lower is better; the floor is the test split itself). Times are the even grid
 ``t = 0.999, 1 - 1/N, ..., 1/N`` unless the label says "uniform schedule": the reference
 implementation's grid, N points from 0.999 to 0.001 (``schedule="uniform"``), whose last
-evaluation at t = 0.001 has almost nothing left to do (docs/paper-notes.md, F1).
+evaluation at t = 0.001 has almost nothing left to do (docs/paper-notes.md, F3).
 
 Run: ``python benchmarks/images_quality.py [--nfe 1 2 4 8 16 32] [--seeds 0 1 2] [--docs]``;
 prints a markdown table (mean over the seeds, and the spread when there are several); with
@@ -119,7 +119,7 @@ def main() -> None:
         "",
         "Every curve samples the even grid t = 0.999, 1 - 1/N, ..., 1/N except \"uniform "
         "schedule\": the reference implementation's grid, N points from 0.999 to 0.001, whose "
-        "last evaluation at t = 0.001 has almost nothing left to do (docs/paper-notes.md, F1). "
+        "last evaluation at t = 0.001 has almost nothing left to do (docs/paper-notes.md, F3). "
         "At 1 NFE both grids are the one point 0.999, so that column is the same.",
         "",
         "| curve | " + " | ".join(f"NFE {n}" for n in args.nfe) + " |",
