@@ -56,8 +56,8 @@ GENERATED = re.compile(
 FENCED = re.compile(r"^```.*?^```", re.S | re.M)
 INLINE_CODE = re.compile(r"``.*?``|`[^`\n]*`")  # code, commands, config values as typed
 LINK = re.compile(r"\]\([^)]*\)|https?://\S+")
-# a decimal figure: 0.13, .5, 2.6e-5, 6e-6
-FIGURE = re.compile(r"(?<![\w.])(?:\d+\.\d+|\.\d+|\d+)(?:e-?\d+)?(?![\w.])")
+# a figure: 0.13, .5, 2.6e-5, 6e-6, 1.6x, or one ending a sentence ("... 0.13.")
+FIGURE = re.compile(r"(?<![\w.])(?:\d+\.\d+|\.\d+|\d+)(?:e-?\d+)?(?!\d|\.\d|[A-Za-wyz_])")
 # Numbers that are not measurements, each with why. Matched against the line around a figure,
 # with {n} standing for the figure.
 ALLOWED = [
@@ -159,3 +159,18 @@ def test_the_figure_check_catches_a_quoted_measurement(tmp_path):
         encoding="utf-8",
     )
     assert [s.split(":")[0] for s in stray_figures(doc)] == ["0.139"]
+
+
+def test_the_allow_list_lets_settings_through_but_not_results(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "Settings: c = 0.8, 1, 1.2; Beta(2.4, 2.4); betas (0.9, 0.95); steps 0.1, 0.03; "
+        "Python >= 3.10; agree to 1e-5 relative.\n"
+        "Results: (0.0147 against 0.0159), r = 0.85, 1.6x, 2.6e-5.\n"
+        "<!-- quoted from the paper: its FIDs -->\nFID 1.41\n<!-- end of quote -->\n"
+        "<!-- times:start -->\n| 42 s | 2.3 |\n<!-- times:end -->\n",
+        encoding="utf-8",
+    )
+    assert [s.split(":")[0] for s in stray_figures(doc)] == [
+        "0.0147", "0.0159", "0.85", "1.6", "2.6e-5"
+    ]
