@@ -117,7 +117,7 @@ def main() -> None:
         + (" (± the standard deviation)" if len(args.seeds) > 1 else "")
         + f"; floor (test split versus train split) {floor:.2f}. Models: {shown_zoo}.",
         "",
-        "Every curve samples the even grid t = 0.999, 1 - 1/N, ..., 1/N except \"uniform "
+        'Every curve samples the even grid t = 0.999, 1 - 1/N, ..., 1/N except "uniform '
         "schedule\": the reference implementation's grid, N points from 0.999 to 0.001, whose "
         "last evaluation at t = 0.001 has almost nothing left to do (docs/paper-notes.md, F3). "
         "At 1 NFE both grids are the one point 0.999, so that column is the same.",

@@ -132,10 +132,7 @@ def stray_figures(path: Path) -> list[str]:
             if number in ALLOWED_VALUES:
                 continue
             n = re.escape(number)
-            if any(
-                re.search(pattern.replace("{n}", n), line)
-                for pattern in ALLOWED
-            ):
+            if any(re.search(pattern.replace("{n}", n), line) for pattern in ALLOWED):
                 continue
             found.append(f"{number}: {line.strip()[:120]}")
     return found
@@ -172,5 +169,9 @@ def test_the_allow_list_lets_settings_through_but_not_results(tmp_path):
         encoding="utf-8",
     )
     assert [s.split(":")[0] for s in stray_figures(doc)] == [
-        "0.0147", "0.0159", "0.85", "1.6", "2.6e-5"
+        "0.0147",
+        "0.0159",
+        "0.85",
+        "1.6",
+        "2.6e-5",
     ]
