@@ -35,7 +35,7 @@ def test_a_failed_cache_write_leaves_no_partial_file(tmp_path, monkeypatch):
         open(filename, "wb").write(b"half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("ucgm_lab.training.checkpoint.save_file", fails)
+    monkeypatch.setattr("ucgm_lab.training.checkpoint.weights.save_file", fails)
     with pytest.raises(Exception, match="No space left"):
         peer_samplers.write_cache(path, {"w": torch.ones(2)}, "torchcfm")
     assert list(tmp_path.iterdir()) == []

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import children
+
 ROOT = Path(__file__).resolve().parents[2]
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 CHROMIUM_ARGS = [
@@ -244,7 +246,9 @@ class LabServer:
             "--ServerApp.terminals_enabled=False",
             "--allow-root",
         ]
-        self.process = subprocess.Popen(
+        # Its own process group, SIGTERM when this thread dies (even by SIGKILL), stopped on
+        # SIGTERM / SIGHUP of the tests and at exit: a killed test run leaves no server behind.
+        self.process = children.start(
             cmd, cwd=self.root, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + timeout
@@ -277,13 +281,8 @@ class LabServer:
 
     def stop(self) -> None:
         """Stop the server (and its kernels)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            children.stop(self.process, timeout=20)
         self.log.close()
 
 

@@ -31,11 +31,14 @@ def test_sigterm_checkpoints_the_current_step_and_a_rerun_resumes(latents, tmp_p
         text=True,
     )
     deadline = time.monotonic() + 180
-    while not (run / "config.yaml").exists():  # written just before the first step
+    # The run folder's lock is taken by Trainer.fit right before it installs its signal
+    # handlers (config.yaml comes earlier, with file copies in between: a SIGTERM sent a fixed
+    # time after it could reach a slow machine before the handlers and kill the run outright).
+    while not (run / "checkpoints" / "run.lock").exists():
         assert proc.poll() is None, proc.stderr.read()[-3000:]
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(2.0)
+    time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]

@@ -29,7 +29,10 @@ def main(out: str) -> None:
     def announce(trainer: Trainer, step: int, logs: dict) -> None:
         if step == 2:
             rank = trainer.accelerator.process_index
-            (folder / f"pid_rank{rank}").write_text(str(os.getpid()))
+            # Written whole, then renamed: the tests read the pid as soon as the file exists.
+            tmp = folder / f".pid_rank{rank}.tmp"
+            tmp.write_text(str(os.getpid()))
+            os.replace(tmp, folder / f"pid_rank{rank}")
 
     trainer = Trainer(
         MLP2D(hidden=16, depth=1),

@@ -16,7 +16,6 @@ from ucgm_lab.objective import UCGMObjective
 from ucgm_lab.training import CheckpointError, TensorDataSource, Trainer, TrainerConfig
 from ucgm_lab.training.checkpoint import (
     MANIFEST_NAME,
-    _content_digest,
     atomic_write,
     load_checkpoint,
     load_weights,
@@ -24,6 +23,7 @@ from ucgm_lab.training.checkpoint import (
     seal_weights,
     update_manifest,
 )
+from ucgm_lab.training.checkpoint.weights import _content_digest
 from ucgm_lab.training.trainer import ResumeMismatchError
 
 
