@@ -100,25 +100,32 @@ def test_opened_notebook_shows_every_explorer_without_running(lab, page, artifac
     """A fresh clone, set up by scripts/setup_env.sh (which trusts the notebooks), opened in
     JupyterLab: every stored explorer shows its widget and first figure, nothing runs."""
     lab.trust([lab.root / "notebooks" / notebook])
-    # One retry: in a fresh JupyterLab the first notebook opened can race the widget manager's
-    # restore of the saved state against the new kernel's comm handshake ("model not found":
-    # seen once, for 10_transports in a full CI run; it passed when rerun). A second failure
-    # is real.
-    for attempt in (1, 2):
-        nb = NotebookPage(page, lab, f"notebooks/{notebook}", artifacts)
-        try:
+    # Up to two reloads for one known race of JupyterLab's widget manager (ipywidgets'
+    # jupyterlab_widgets, manager.ts): when the kernel's connection turns "connected" while the
+    # first restore is still loading the notebook's saved state, a second, kernel-only restore
+    # marks the manager restored early, and an output rendered in between shows "model not
+    # found" for good (the renderer only retries while the manager is not yet restored). It is
+    # timing, not our notebooks: seen for 10 and 11 in full CI runs under load, never when
+    # rerun alone. A reload keeps the running kernel (no new kernel start, the slow part), as
+    # a user who reloads would. Any other problem, or the race on every try, fails.
+    attempts = 3
+    nb = None
+    try:
+        for attempt in range(1, attempts + 1):
+            nb = NotebookPage(page, lab, f"notebooks/{notebook}", artifacts)
             nb.open()
             nb.expected_widgets = stored_widget_outputs(notebook)
             nb.wait_for_widgets(nb.expected_widgets)
             assert nb.explorers(), f"{notebook} opened without running shows no explorer."
             nb.screenshot(f"0-opened-{attempt}")
             problems = nb.problems()
-            if attempt == 1 and problems and all("model not found" in p for p in problems):
-                print(f"{notebook}: retrying once after {problems}")
+            if attempt < attempts and problems and all("model not found" in p for p in problems):
+                print(f"{notebook}: reloading (try {attempt}) after {problems}")
                 continue
-            assert not problems, f"{notebook} opened without running: {problems}"
+            assert not problems, f"{notebook} opened without running (try {attempt}): {problems}"
             return
-        finally:
+    finally:
+        if nb is not None:
             nb.close()
 
 
