@@ -112,3 +112,22 @@ def test_the_notebooks_readme_has_the_generated_table_and_no_hand_typed_times():
 
 def test_cpu_model_names_the_cores():
     assert execute_notebooks.cpu_model().endswith(" cores")
+
+
+NOTEBOOK_CPU_BUDGET_S = 180
+"""The notebooks' quality bar: a full-budget run in under about 3 minutes on a 2-core CPU."""
+
+
+def test_every_measured_notebook_runs_within_the_budget():
+    # a check of the stored measurements (written by the script), not a timed test: a notebook
+    # whose full-budget run took longer must be cut down before its outputs are stored
+    text = execute_notebooks.TABLE_FILE.read_text(encoding="utf-8")
+    table = text[text.index(execute_notebooks.TABLE_START) : text.index(execute_notebooks.TABLE_END)]
+    rows = re.findall(r"^\| `([^`]+\.ipynb)` \| (\d+) s \| \d+ s \|", table, flags=re.M)
+    assert rows, "no measured row in the run-time table of notebooks/README.md"
+    over = {name: int(cpu) for name, cpu in rows if int(cpu) > NOTEBOOK_CPU_BUDGET_S}
+    assert not over, (
+        f"notebooks over the {NOTEBOOK_CPU_BUDGET_S} s CPU budget at full budget (CPU seconds, "
+        f"notebooks/README.md): {over}; cut their training or sweeps and re-execute them with "
+        "scripts/execute_notebooks.py."
+    )
