@@ -124,7 +124,7 @@ def _prose(path: Path) -> str:
     return LINK.sub("]", text)
 
 
-# A notebook cited as notebooks/NN_name.ipynb or `NN_name.ipynb`: a figure of the same block
+# A notebook cited as a notebooks/ path or a bare NN_name.ipynb: a figure of the same block
 # (paragraph or list item) that its stored outputs print is backed by that run.
 CITED_NOTEBOOK = re.compile(r"\b(\d\d_\w+)\.ipynb\b")
 
