@@ -51,6 +51,8 @@ def recommended_settings(
     nfe: int,
     consistency_ratio: float = 0.0,
     transport: str | Transport = "linear",
+    *,
+    enhanced_target: bool = False,
 ) -> SamplerSettings:
     """Settings of :func:`ucgm_lab.sample` recommended at ``nfe`` network evaluations.
 
@@ -64,6 +66,10 @@ def recommended_settings(
             flow-matching and diffusion models).
         transport: The model's transport (a name or a :class:`Transport`): only its
             alpha / (alpha + gamma) is used, to place the grid.
+        enhanced_target: Whether the model was trained with the enhanced target (zeta > 0,
+            UCGM-T's guidance-free training; the zoo's ``recipe["enhancement_ratio"] > 0``).
+            Such a model's velocity field bends sharply near the noise end: no multistep at
+            5 NFE or fewer, the data-prediction multistep ("data") above.
 
     Returns:
         :class:`~ucgm_lab.search.SamplerSettings` with exactly ``nfe`` evaluations.
@@ -79,15 +85,25 @@ def recommended_settings(
         raise ValueError(
             f"consistency_ratio must be lambda in [0, 1] (0: flow matching), got {lam!r}."
         )
+    if not isinstance(enhanced_target, bool):
+        raise TypeError(
+            f"enhanced_target must be True or False (trained with zeta > 0), got {enhanced_target!r}."
+        )
     tr = get_transport(transport)
     c = 1.2 if lam == 0 and nfe <= FEW_NFE else 1.0
     schedule = KumaraswamySchedule(1.0, 1.0, c, 0.001, 0.0)
+    if lam == 0:
+        multistep = "velocity"
+        if enhanced_target:
+            multistep = None if nfe <= FEW_NFE else "data"
+    else:
+        multistep = None
     common = {
         "nfe": nfe,
         "order": 1,
         "kappa": 0.0,
-        "rho": 0.0 if lam == 0 else 1.0,
-        "multistep": None if lam == 1 else "velocity",
+        "rho": float(lam),
+        "multistep": multistep,
     }
     if is_flow_linear(tr):
         return SamplerSettings(steps=nfe, schedule=schedule, **common)
