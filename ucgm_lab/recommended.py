@@ -68,8 +68,8 @@ def recommended_settings(
             alpha / (alpha + gamma) is used, to place the grid.
         enhanced_target: Whether the model was trained with the enhanced target (zeta > 0,
             UCGM-T's guidance-free training; the zoo's ``recipe["enhancement_ratio"] > 0``).
-            Such a model's velocity field bends sharply near the noise end: no multistep at
-            5 NFE or fewer, the data-prediction multistep ("data") above.
+            At 5 NFE or fewer such a model gets no multistep (order 1, Euler on a flow
+            transport); above, the same settings as without the flag.
 
     Returns:
         :class:`~ucgm_lab.search.SamplerSettings` with exactly ``nfe`` evaluations.
@@ -93,9 +93,7 @@ def recommended_settings(
     c = 1.2 if lam == 0 and nfe <= FEW_NFE else 1.0
     schedule = KumaraswamySchedule(1.0, 1.0, c, 0.001, 0.0)
     if lam == 0:
-        multistep = "velocity"
-        if enhanced_target:
-            multistep = None if nfe <= FEW_NFE else "data"
+        multistep = None if enhanced_target and nfe <= FEW_NFE else "velocity"
     else:
         multistep = None
     common = {
