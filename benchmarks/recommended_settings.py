@@ -124,9 +124,7 @@ def scorer(dataset: str, samples: int, num_classes: int | None):
         labels = frechet.test_labels
         shape = (labels.shape[0], 1, 8, 8)
         return shape, labels, frechet.distance
-    data = {"pinwheel": pinwheel, "spiral": spiral}.get(dataset, lambda n, s: None)(
-        8 * samples, 99
-    )
+    data = {"pinwheel": pinwheel, "spiral": spiral}.get(dataset, lambda n, s: None)(8 * samples, 99)
     if data is None:
         data = sample_2d(dataset, 8 * samples, seed=99).points
     metric = SlicedW2(256, seed=0)
@@ -186,8 +184,11 @@ def ratios(rows: dict[str, list[list[float]]]) -> list[tuple[float, float, float
 
 
 def verdict(ratio: list[tuple[float, float, float]]) -> str:
-    """"met" (mean ratio <= 1 at every NFE), "MISSED" (some NFE > 1 on every draw), else a
-    loss inside the spread of the draws ("within noise")."""
+    """The verdict of one model.
+
+    "met": mean ratio <= 1 at every NFE; "MISSED": some NFE above 1 on every draw; else a loss
+    inside the spread of the draws ("within noise").
+    """
     if all(r <= 1.0 for r, _, _ in ratio):
         return "met"
     if any(lo > 1.0 for _, lo, _ in ratio):
