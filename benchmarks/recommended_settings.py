@@ -13,8 +13,9 @@ diffusers' DPM-Solver++ 2M / 3M and UniPC in flow mode and against ``sample``'s 
   (``benchmarks/heldout_models.py``: a pinwheel with the project's MLP2D and a spiral with a
   user-style network in ``TimeScaled``, each at lambda = 0 and lambda = 0.5, trained here).
 
-Every sampler of a model starts from the same noise (seed 7 + draw), disjoint from the noises
-the rule was chosen on; 2D scores are sliced W2 against 8 times as many data points. With
+Every sampler of a model starts from the same noise (seed 7 + draw; the 0 < lambda < 1 and
+enhanced-target rules were chosen with these seeds on fewer points, so on the derived models
+these scores are not independent of the choice; the held-out ones are); 2D scores are sliced W2 against 8 times as many data points. With
 ``--draws D`` each score is the mean over D noises, and the ratio to the best peer is printed
 with its lowest and highest value over the draws (same noise for both). A model passes when
 the mean ratio is at most 1 at every NFE; a mean above 1 with a draw at most 1 is reported as
