@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(json.dumps(measure(name, args)))
         if path.exists():
             results[name] = json.loads(path.read_text())
-            rounded = {k: [round(v, 4) for v in vs] for k, vs in results[name].items()}
+            rounded = {k: [round(_mean(v), 4) for v in vs] for k, vs in results[name].items()}
             print(name, rounded, flush=True)
     text = table(results, args.nfes)
     print(text)
