@@ -107,36 +107,50 @@ def _trained(
         return model.eval().requires_grad_(False)
     start = init if init is not None else fresh
     run = train(recipe, init=start, progress=False, device="cpu")
+    if run.result.step < recipe.steps:  # stopped early (SIGTERM): never cache a partial model
+        raise RuntimeError(
+            f"{name}: training stopped at step {run.result.step} of {recipe.steps}; not cached."
+        )
     CACHE.mkdir(parents=True, exist_ok=True)
     torch.save(run.model.state_dict(), path)
     return run.model.eval().requires_grad_(False)
 
 
-def heldout_models(steps: int = 1200) -> dict[str, tuple[nn.Module, str, str]]:
-    """name -> (model, transport, data set name) of the held-out 2D models."""
-    base = PinwheelRecipe(steps=steps, batch_size=512, seed=11)
-    lam0 = _trained(f"pinwheel-lam0-{steps}", base, None)
-    lam05 = _trained(
-        f"pinwheel-lam0.5-{steps}",
-        base.with_(consistency_ratio=0.5, steps=max(1, steps // 2), seed=12),
-        lam0,
-    )
-    torch.manual_seed(13)
-    user = TimeScaled(UserMLP(), time_scale=0.03)
-    spiral_base = SpiralRecipe(steps=steps, batch_size=512, seed=13)
-    sp0 = _trained(f"spiral-lam0-{steps}", spiral_base, None, fresh=user)
-    sp05 = _trained(
-        f"spiral-lam0.5-{steps}",
-        spiral_base.with_(consistency_ratio=0.5, steps=max(1, steps // 2), seed=14),
-        sp0,
-        fresh=TimeScaled(UserMLP(), time_scale=0.03),
-    )
-    return {
-        "pinwheel-lam0": (lam0, "linear", "pinwheel"),
-        "pinwheel-lam0.5": (lam05, "linear", "pinwheel"),
-        "spiral-lam0": (sp0, "linear", "spiral"),
-        "spiral-lam0.5": (sp05, "linear", "spiral"),
-    }
+def heldout_models(
+    steps: int = 1200, names: tuple[str, ...] | None = None
+) -> dict[str, tuple[nn.Module, str, str]]:
+    """name -> (model, transport, data set name) of the held-out 2D models (``names``: only
+    these and the lambda = 0 models they start from, trained or loaded)."""
+    wanted = set(HELD_OUT_NAMES if names is None else names)
+    out: dict[str, tuple[nn.Module, str, str]] = {}
+    if wanted & {"pinwheel-lam0", "pinwheel-lam0.5"}:
+        base = PinwheelRecipe(steps=steps, batch_size=512, seed=11)
+        lam0 = _trained(f"pinwheel-lam0-{steps}", base, None)
+        out["pinwheel-lam0"] = (lam0, "linear", "pinwheel")
+        if "pinwheel-lam0.5" in wanted:
+            lam05 = _trained(
+                f"pinwheel-lam0.5-{steps}",
+                base.with_(consistency_ratio=0.5, steps=max(1, steps // 2), seed=12),
+                lam0,
+            )
+            out["pinwheel-lam0.5"] = (lam05, "linear", "pinwheel")
+    if wanted & {"spiral-lam0", "spiral-lam0.5"}:
+        torch.manual_seed(13)
+        spiral_base = SpiralRecipe(steps=steps, batch_size=512, seed=13)
+        sp0 = _trained(f"spiral-lam0-{steps}", spiral_base, None, fresh=TimeScaled(UserMLP(), 0.03))
+        out["spiral-lam0"] = (sp0, "linear", "spiral")
+        if "spiral-lam0.5" in wanted:
+            sp05 = _trained(
+                f"spiral-lam0.5-{steps}",
+                spiral_base.with_(consistency_ratio=0.5, steps=max(1, steps // 2), seed=14),
+                sp0,
+                fresh=TimeScaled(UserMLP(), time_scale=0.03),
+            )
+            out["spiral-lam0.5"] = (sp05, "linear", "spiral")
+    return out
+
+
+HELD_OUT_NAMES = ("pinwheel-lam0", "pinwheel-lam0.5", "spiral-lam0", "spiral-lam0.5")
 
 
 if __name__ == "__main__":

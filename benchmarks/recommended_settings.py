@@ -15,7 +15,8 @@ diffusers' DPM-Solver++ 2M / 3M and UniPC in flow mode and against ``sample``'s 
 
 Every sampler of a model starts from the same noise (seed 7 + draw; the 0 < lambda < 1 and
 enhanced-target rules were chosen with these seeds on fewer points, so on the derived models
-these scores are not independent of the choice; the held-out ones are); 2D scores are sliced W2 against 8 times as many data points. With
+these scores are not independent of the choice; the held-out ones are); 2D scores are
+sliced W2 against 8 times as many data points. With
 ``--draws D`` each score is the mean over D noises, and the ratio to the best peer is printed
 with its lowest and highest value over the draws (same noise for both). A model passes when
 the mean ratio is at most 1 at every NFE; a mean above 1 with a draw at most 1 is reported as
@@ -111,7 +112,7 @@ def load_model(name: str) -> Loaded:
         peer = load_peer(name.removeprefix("peer-")).peer
         return Loaded(peer.adapted.model, peer.adapted.transport, 0.0, "checkerboard")
     if name.startswith(("pinwheel", "spiral")):
-        model, transport, dataset = heldout_models()[name]
+        model, transport, dataset = heldout_models(names=(name,))[name]
         return Loaded(model, transport, (0.5 if "lam0.5" in name else 0.0), dataset)
     zm = load(name)
     zeta = float(zm.metadata.get("recipe", {}).get("enhancement_ratio", 0.0))
