@@ -2,7 +2,10 @@
 not ship (a five-armed pinwheel, generated here) and networks trained here.
 
 * ``pinwheel-lam0``: UCGM-T lambda = 0 (multi-step), linear transport, an MLP2D;
-* ``pinwheel-lam0.5``: lambda = 0.5, started from ``pinwheel-lam0`` (the paper's recipe).
+* ``pinwheel-lam0.5``: lambda = 0.5, started from ``pinwheel-lam0`` (the paper's recipe);
+* ``spiral-lam0`` / ``spiral-lam0.5``: a two-armed spiral and a user-style network the project
+  does not ship (:class:`UserMLP`: an MLP on x and a sinusoidal embedding of 1000 t, wrapped
+  in :class:`~ucgm_lab.networks.TimeScaled` with scale 0.03), lambda = 0 then 0.5 from it.
 
 Trained once and cached under ``runs/heldout_models/`` (weights only, loaded with
 ``weights_only=True``). Neither the data set nor these networks took part in deriving
@@ -18,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ucgm_lab.networks.time_scale import TimeScaled
 from ucgm_lab.recipes import ToyRecipe, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +41,50 @@ def pinwheel(n: int, seed: int, arms: int = 5) -> Tensor:
     return (2.0 * torch.stack([x, y], dim=1)).float()
 
 
+def spiral(n: int, seed: int) -> Tensor:
+    """n points of a two-armed spiral with radial noise, shape (n, 2)."""
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.rand(n, generator=gen, dtype=torch.float64)
+    arm = torch.randint(0, 2, (n,), generator=gen).double()
+    theta = 0.5 + 3.5 * math.pi * u.sqrt()
+    radius = theta / (2.0 * math.pi) + 0.08 * torch.randn(n, generator=gen, dtype=torch.float64)
+    angle = theta + math.pi * arm
+    return (1.3 * torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], 1)).float()
+
+
+class UserMLP(nn.Module):
+    """A network as a user would write it: x and a sinusoidal embedding of 1000 t, 3 layers."""
+
+    def __init__(self, hidden: int = 96, freqs: int = 16) -> None:
+        super().__init__()
+        self.freqs = freqs
+        self.net = nn.Sequential(
+            nn.Linear(2 + 2 * freqs, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, 2),
+        )
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        """x (B, 2), t (B,) -> the UCGM-T output (B, 2)."""
+        k = torch.arange(self.freqs, dtype=x.dtype, device=x.device)
+        phase = 1000.0 * t[:, None].to(x.dtype) * torch.exp(-math.log(1000.0) * k / self.freqs)
+        return self.net(torch.cat([x, torch.sin(phase), torch.cos(phase)], dim=1))
+
+
+@dataclass(frozen=True)
+class SpiralRecipe(ToyRecipe):
+    """A :class:`ToyRecipe` on the spiral above (the network is passed as ``init``)."""
+
+    dataset: str = "spiral"
+
+    def training_data(self) -> tuple[Tensor, None, None]:
+        return spiral(self.data_size, self.seed), None, None
+
+
 @dataclass(frozen=True)
 class PinwheelRecipe(ToyRecipe):
     """A :class:`ToyRecipe` on the pinwheel above instead of a ``toy_data`` set."""
@@ -47,31 +95,62 @@ class PinwheelRecipe(ToyRecipe):
         return pinwheel(self.data_size, self.seed), None, None
 
 
-def _trained(name: str, recipe: ToyRecipe, init: nn.Module | None) -> nn.Module:
+def _trained(
+    name: str, recipe: ToyRecipe, init: nn.Module | None, fresh: nn.Module | None = None
+) -> nn.Module:
+    """Train (from ``init``) or load the cached weights; ``fresh``: the network's architecture
+    when it is not the recipe's own (the user-style network)."""
     path = CACHE / f"{name}.pt"
-    model = recipe.build_network((2,), None)
+    model = fresh if fresh is not None else recipe.build_network((2,), None)
     if path.exists():
         model.load_state_dict(torch.load(path, weights_only=True))
         return model.eval().requires_grad_(False)
-    run = train(recipe, init=init, progress=False, device="cpu")
+    start = init if init is not None else fresh
+    run = train(recipe, init=start, progress=False, device="cpu")
+    if run.result.step < recipe.steps:  # stopped early (SIGTERM): never cache a partial model
+        raise RuntimeError(
+            f"{name}: training stopped at step {run.result.step} of {recipe.steps}; not cached."
+        )
     CACHE.mkdir(parents=True, exist_ok=True)
     torch.save(run.model.state_dict(), path)
     return run.model.eval().requires_grad_(False)
 
 
-def heldout_models(steps: int = 1200) -> dict[str, tuple[nn.Module, str, str]]:
-    """name -> (model, transport, data set name) of the held-out 2D models."""
-    base = PinwheelRecipe(steps=steps, batch_size=512, seed=11)
-    lam0 = _trained(f"pinwheel-lam0-{steps}", base, None)
-    lam05 = _trained(
-        f"pinwheel-lam0.5-{steps}",
-        base.with_(consistency_ratio=0.5, steps=max(1, steps // 2), seed=12),
-        lam0,
-    )
-    return {
-        "pinwheel-lam0": (lam0, "linear", "pinwheel"),
-        "pinwheel-lam0.5": (lam05, "linear", "pinwheel"),
-    }
+def heldout_models(
+    steps: int = 1200, names: tuple[str, ...] | None = None
+) -> dict[str, tuple[nn.Module, str, str]]:
+    """name -> (model, transport, data set name) of the held-out 2D models (``names``: only
+    these and the lambda = 0 models they start from, trained or loaded)."""
+    wanted = set(HELD_OUT_NAMES if names is None else names)
+    out: dict[str, tuple[nn.Module, str, str]] = {}
+    if wanted & {"pinwheel-lam0", "pinwheel-lam0.5"}:
+        base = PinwheelRecipe(steps=steps, batch_size=512, seed=11)
+        lam0 = _trained(f"pinwheel-lam0-{steps}", base, None)
+        out["pinwheel-lam0"] = (lam0, "linear", "pinwheel")
+        if "pinwheel-lam0.5" in wanted:
+            lam05 = _trained(
+                f"pinwheel-lam0.5-{steps}",
+                base.with_(consistency_ratio=0.5, steps=max(1, steps // 2), seed=12),
+                lam0,
+            )
+            out["pinwheel-lam0.5"] = (lam05, "linear", "pinwheel")
+    if wanted & {"spiral-lam0", "spiral-lam0.5"}:
+        torch.manual_seed(13)
+        spiral_base = SpiralRecipe(steps=steps, batch_size=512, seed=13)
+        sp0 = _trained(f"spiral-lam0-{steps}", spiral_base, None, fresh=TimeScaled(UserMLP(), 0.03))
+        out["spiral-lam0"] = (sp0, "linear", "spiral")
+        if "spiral-lam0.5" in wanted:
+            sp05 = _trained(
+                f"spiral-lam0.5-{steps}",
+                spiral_base.with_(consistency_ratio=0.5, steps=max(1, steps // 2), seed=14),
+                sp0,
+                fresh=TimeScaled(UserMLP(), time_scale=0.03),
+            )
+            out["spiral-lam0.5"] = (sp05, "linear", "spiral")
+    return out
+
+
+HELD_OUT_NAMES = ("pinwheel-lam0", "pinwheel-lam0.5", "spiral-lam0", "spiral-lam0.5")
 
 
 if __name__ == "__main__":

@@ -11,21 +11,33 @@ one rule per kind of model, so that a user who has not run a search gets them:
   velocity (``multistep="velocity"``, docs/paper-notes.md F7: second order at one evaluation
   per step), rho = 0, on the "even" grid (t_i = 0.999 (1 - i / N)), with the grid's
   Kumaraswamy exponent c = 1.2 at 5 NFE or fewer;
-* 0 < lambda < 1: the same Adams-Bashforth form with rho = 1 (fresh noise replaces the noise
-  estimate at every step) on the "even" grid;
+* lambda = 0 with the enhanced target (``enhanced_target=True``: trained with zeta > 0, the
+  paper's guidance-free target): at 5 NFE or fewer order 1 without the multistep (on the
+  same grid: on ``8gaussians-cond-lam0-zeta0.6`` the two-step extrapolation over the few,
+  long steps of such a model was several times worse than the best diffusers solver at 4 NFE);
+  above, the lambda = 0 rule;
+* 0 < lambda < 1: order 1 with rho = lambda (Sec. 3.2 (b): the paper found it best; fresh
+  noise for a fraction lambda of the noise estimate at every step), no multistep, the "even"
+  grid. Adams-Bashforth with rho = 1 was better on the 2D lambda = 0.5 models but several
+  times worse than the diffusers solvers on the digits one; rho = lambda beat them on all three
+  at 8 and 16 NFE;
 * lambda = 1: order 1 with rho = 1 on the "even" grid (no extrapolation: a lambda = 1 model
   already jumps to the data estimate, and extrapolating its estimates hurt in every search).
 
-The searches on the zoo's 2D models (``ucgm_lab/zoo/sampler_settings.json``) chose these
-structures (Adams-Bashforth velocity with rho = 0 for lambda = 0; rho = 1 for lambda > 0) at
-8 and 16 NFE; the grid exponent was chosen on the checkerboard models and the torchcfm peer.
+The lambda = 0 and lambda = 1 structures are those the searches on the zoo's 2D models
+(``ucgm_lab/zoo/sampler_settings.json``) chose at 8 and 16 NFE; the grid exponent was chosen on
+the checkerboard models and the torchcfm peer; the 0 < lambda < 1 and enhanced-target rules
+were chosen on the checkerboard, moons and digits lambda = 0.5 models and on the zoo's
+zeta = 0.6 model, against diffusers' DPM-Solver++ 2M and UniPC. Known limits (measured in
+docs/benchmarks.md, "recommended-settings"): at 4 NFE no order-1 setting of ``sample`` matched
+DPM-Solver++ 2M / UniPC on the digits lambda = 0.5 model nor UniPC on the zeta = 0.6 model.
 
 For a transport whose alpha / (alpha + gamma) is not t (TrigFlow, ...) the grid is placed at
 the same flow noise levels sigma as for the linear transport (``transport=``), as diffusers'
 flow schedulers do: t_i solves alpha(t_i) / (alpha(t_i) + gamma(t_i)) = sigma_i.
 
-How the rule was derived and validated (models it was derived on, models held out, and the
-comparison with diffusers' DPM-Solver++ and UniPC at 4, 8 and 16 NFE) is in
+Which models the rule was derived on, which were held out (two 2D data sets and networks
+the project does not ship, trained by ``benchmarks/heldout_models.py``), and the comparison with diffusers' DPM-Solver++ and UniPC at 4, 8 and 16 NFE) is in
 ``benchmarks/recommended_settings.py`` and docs/benchmarks.md ("recommended-settings").
 """
 
@@ -51,6 +63,8 @@ def recommended_settings(
     nfe: int,
     consistency_ratio: float = 0.0,
     transport: str | Transport = "linear",
+    *,
+    enhanced_target: bool = False,
 ) -> SamplerSettings:
     """Settings of :func:`ucgm_lab.sample` recommended at ``nfe`` network evaluations.
 
@@ -64,6 +78,10 @@ def recommended_settings(
             flow-matching and diffusion models).
         transport: The model's transport (a name or a :class:`Transport`): only its
             alpha / (alpha + gamma) is used, to place the grid.
+        enhanced_target: Whether the model was trained with the enhanced target (zeta > 0,
+            UCGM-T's guidance-free training; the zoo's ``recipe["enhancement_ratio"] > 0``).
+            At 5 NFE or fewer such a model gets no multistep (order 1, Euler on a flow
+            transport); above, the same settings as without the flag.
 
     Returns:
         :class:`~ucgm_lab.search.SamplerSettings` with exactly ``nfe`` evaluations.
@@ -79,15 +97,23 @@ def recommended_settings(
         raise ValueError(
             f"consistency_ratio must be lambda in [0, 1] (0: flow matching), got {lam!r}."
         )
+    if not isinstance(enhanced_target, bool):
+        raise TypeError(
+            f"enhanced_target must be True or False (trained with zeta > 0), got {enhanced_target!r}."
+        )
     tr = get_transport(transport)
     c = 1.2 if lam == 0 and nfe <= FEW_NFE else 1.0
     schedule = KumaraswamySchedule(1.0, 1.0, c, 0.001, 0.0)
+    if lam == 0:
+        multistep = None if enhanced_target and nfe <= FEW_NFE else "velocity"
+    else:
+        multistep = None
     common = {
         "nfe": nfe,
         "order": 1,
         "kappa": 0.0,
-        "rho": 0.0 if lam == 0 else 1.0,
-        "multistep": None if lam == 1 else "velocity",
+        "rho": float(lam),
+        "multistep": multistep,
     }
     if is_flow_linear(tr):
         return SamplerSettings(steps=nfe, schedule=schedule, **common)

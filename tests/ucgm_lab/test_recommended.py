@@ -33,10 +33,55 @@ def test_rule_by_lambda():
     flow = recommended_settings(8)
     assert (flow.multistep, flow.rho, flow.order, flow.kappa) == ("velocity", 0.0, 1, 0.0)
     assert flow.schedule.c == 1.0 and recommended_settings(4).schedule.c == 1.2
-    mid = recommended_settings(8, 0.5)
-    assert (mid.multistep, mid.rho) == ("velocity", 1.0)
     one = recommended_settings(8, 1.0)
-    assert (one.multistep, one.rho) == (None, 1.0)
+    assert (one.multistep, one.rho, one.order) == (None, 1.0, 1)
+
+
+@pytest.mark.parametrize("lam", [0.1, 0.5, 0.75])
+@pytest.mark.parametrize("nfe", [2, 4, 8, 16])
+def test_partial_lambda_is_order_one_with_rho_equal_to_lambda(lam, nfe):
+    """0 < lambda < 1: Alg. 2 of order 1 with the paper's rho = lambda, no multistep."""
+    s = recommended_settings(nfe, lam)
+    assert (s.multistep, s.order, s.kappa, s.rho) == (None, 1, 0.0, lam)
+    assert s.schedule.c == 1.0 and s.nfe == nfe
+
+
+@pytest.mark.parametrize("transport", ["linear", "trigflow"])
+def test_enhanced_target_structure(transport):
+    """zeta > 0: no multistep at <= 5 NFE (the grid unchanged), the lambda = 0 rule above;
+    lambda > 0 unchanged by the flag."""
+    for nfe in (1, 3, 4, 5):
+        s = recommended_settings(nfe, 0.0, transport, enhanced_target=True)
+        plain = recommended_settings(nfe, 0.0, transport)
+        assert (s.multistep, s.order, s.kappa, s.rho, s.nfe) == (None, 1, 0.0, 0.0, nfe)
+        assert (s.schedule, s.time_points) == (plain.schedule, plain.time_points)
+        assert plain.multistep == "velocity"
+    for nfe in (6, 8, 16):
+        s = recommended_settings(nfe, 0.0, transport, enhanced_target=True)
+        assert s == recommended_settings(nfe, 0.0, transport)
+    for lam in (0.5, 1.0):
+        assert recommended_settings(8, lam, transport, enhanced_target=True) == (
+            recommended_settings(8, lam, transport)
+        )
+
+
+def test_old_calls_unchanged():
+    """Positional (nfe, lambda, transport) calls keep working; the flag defaults to False."""
+    assert recommended_settings(8, 0.0, "linear") == recommended_settings(
+        8, 0.0, "linear", enhanced_target=False
+    )
+    with pytest.raises(TypeError):
+        recommended_settings(8, 0.0, "linear", True)  # keyword-only
+
+
+@pytest.mark.parametrize("enhanced", [False, True])
+@pytest.mark.parametrize("lam", [0.0, 0.5])
+def test_settings_run_with_every_flag(enhanced, lam):
+    noise = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    for nfe in (1, 4, 5, 6, 9):
+        settings = recommended_settings(nfe, lam, enhanced_target=enhanced)
+        gen = torch.Generator().manual_seed(1)
+        assert sample(Net(), noise, "linear", generator=gen, **settings.as_kwargs()).nfe == nfe
 
 
 def test_non_linear_transport_gets_the_same_flow_noise_levels():
@@ -72,3 +117,5 @@ def test_bad_inputs():
         recommended_settings(4, 1.5)
     with pytest.raises(ValueError, match="never reaches the flow noise level"):
         recommended_settings(4, 0.0, "edm")
+    with pytest.raises(TypeError, match="enhanced_target must be True or False"):
+        recommended_settings(4, 0.0, enhanced_target=0.6)
