@@ -721,10 +721,17 @@ def _plain_loop(
             states.append(state)
         stacked_F, stacked_x = torch.stack(outputs), torch.stack(states)
         # (N, 5) coefficient table, one row per step, broadcast over (N, B, ...)
+        # a coefficient equal at every step stays a number, so that _combine skips its +-1
+        # (on Linear alpha_hat = 1, gamma_hat = -1, D = -1: two operations per estimate)
         table = torch.tensor(coef_rows[:num_points], dtype=state.dtype, device=state.device)
-        a, g, a_hat, g_hat, d = table.reshape(num_points, 5, *([1] * state.ndim)).unbind(1)
-        x_hat_all = (a * stacked_F - a_hat * stacked_x) / d
-        z_hat_all = (g_hat * stacked_x - g * stacked_F) / d
+        columns = table.reshape(num_points, 5, *([1] * state.ndim)).unbind(1)
+        a, g, a_hat, g_hat, d = (
+            coef_rows[0][k] if all(row[k] == coef_rows[0][k] for row in coef_rows[:num_points])
+            else columns[k]
+            for k in range(5)
+        )  # fmt: skip
+        x_hat_all = _combine(a, stacked_F, a_hat, stacked_x, d)
+        z_hat_all = _combine(g_hat, stacked_x, g, stacked_F, d)
         sample_out = x_hat_all[-1]
     if not math.isfinite(float(sample_out.sum())) and not bool(torch.isfinite(sample_out).all()):
         i = num_points - 1
@@ -733,7 +740,9 @@ def _plain_loop(
     return sample_out, states, x_hat_all, z_hat_all
 
 
-def _combine(c1: float, first: Tensor, c2: float, second: Tensor, d: float) -> Tensor:
+def _combine(
+    c1: float | Tensor, first: Tensor, c2: float | Tensor, second: Tensor, d: float | Tensor
+) -> Tensor:
     """(c1 first - c2 second) / d, skipping the multiplications and divisions by exactly +-1.
 
     x * 1, x / 1, x * -1 and x / -1 are exact in IEEE arithmetic, and round-to-nearest is
@@ -741,23 +750,28 @@ def _combine(c1: float, first: Tensor, c2: float, second: Tensor, d: float) -> T
     d = -1 into the signs of the two terms gives a result bit-identical to the full expression
     (up to the sign of an exact zero). On the Linear transport (alpha_hat = 1, gamma_hat = -1,
     D = -1) the decomposition (eq. 2) then costs two element-wise operations per estimate
-    instead of three and four.
+    instead of three and four. A coefficient may also be a tensor (a column of per-step
+    values, broadcast against stacked steps): it is then always multiplied (or divided by).
     """
-    if d == -1.0:  # (c1 f - c2 s) / -1 = (-c1) f - (-c2) s, exactly
+
+    def equals(c: float | Tensor, value: float) -> bool:
+        return not isinstance(c, Tensor) and c == value
+
+    if equals(d, -1.0):  # (c1 f - c2 s) / -1 = (-c1) f - (-c2) s, exactly
         c1, c2, d = -c1, -c2, 1.0
-    if c1 == -1.0 and c2 != -1.0:  # -f - c2 s = -(f + c2 s), exactly
+    if equals(c1, -1.0) and not equals(c2, -1.0):  # -f - c2 s = -(f + c2 s), exactly
         out = -_combine(1.0, first, -c2, second, 1.0)
-    elif c1 == -1.0:  # -f + s
+    elif equals(c1, -1.0):  # -f + s
         out = second - first
     else:
-        left = first if c1 == 1.0 else c1 * first
-        if c2 == 1.0:
+        left = first if equals(c1, 1.0) else c1 * first
+        if equals(c2, 1.0):
             out = left - second
-        elif c2 == -1.0:
+        elif equals(c2, -1.0):
             out = left + second
         else:
             out = left - c2 * second
-    return out if d == 1.0 else out / d
+    return out if equals(d, 1.0) else out / d
 
 
 def _raise_non_finite(

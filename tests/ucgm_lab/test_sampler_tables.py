@@ -118,6 +118,10 @@ def test_combine_folds_signs_exactly():
             for d in (1.0, -1.0, 0.37, -2.5):
                 want = (c1 * f - c2 * s) / d
                 assert torch.equal(_combine(c1, f, c2, s, d), want), (c1, c2, d)
+                # per-step columns (tensors) as the plain loop passes them: never folded
+                cols = [torch.tensor(c, dtype=torch.float64) for c in (c1, c2, d)]
+                got = _combine(cols[0], f, cols[1], s, cols[2])
+                assert torch.equal(got, want), ("tensor", c1, c2, d)
 
 
 class _Identity(torch.nn.Module):
