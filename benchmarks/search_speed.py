@@ -87,8 +87,12 @@ def row(which: str, r: dict | None) -> str:
         return f"| {which} | not measured in this run | | | | | | |"
     label = which
     if r.get("max_seconds") is not None:
-        how = "stopped early" if r["stopped_early"] else "finished within it"
-        label = f"{which} (cut: `max_seconds={r['max_seconds']:g}`, {how})"
+        if r["stopped_early"]:
+            label = f"{which} (cut: `max_seconds={r['max_seconds']:g}`, stopped early)"
+        else:
+            label = f"{which} (`max_seconds={r['max_seconds']:g}` not reached: complete)"
+    if r.get("when"):
+        label += f", ended {r['when']} UTC"
     cells = " | ".join(f"{v:.4f}" for v in r["held_out"])
     load_text = f"{r['load'][0]:.1f}-{r['load'][1]:.1f}"
     return f"| {label} | {r['wall']:.0f} | {r['cpu']:.0f} | {load_text} | {r['trials']} | {cells} |"
@@ -191,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/search_speed.py"
     if args.full_max_seconds is not None:
         command += f" --full-max-seconds {args.full_max_seconds:g}"
+    if args.report_only:
+        command += " --report-only"
     write_section("search-speed", text, command=command)
     return 0
 
