@@ -19,8 +19,9 @@ decomposes the state again, which makes order 1 second order at one evaluation p
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -544,8 +545,8 @@ def sample(
     rho_weights = None if rho_mode is None else (math.sqrt(1 - rho_mode), math.sqrt(rho_mode))
     nfe = 0
 
-    def evaluate(state: Tensor, i: int) -> Decomposition:
-        """One model evaluation at t_i and its decomposition (Alg. 2 line 3, eq. 2)."""
+    def network(state: Tensor, i: int) -> Tensor:
+        """One model evaluation at t_i: F in the state dtype (Alg. 2 line 3, with guidance)."""
         nonlocal nfe
         x_in = state.to(net_dtype)
         t_net = t_net_rows[i]
@@ -562,11 +563,18 @@ def sample(
             F = F.to(state_dtype)
             nfe += 1
         last_output[1] = F
-        # Transport.decompose with the tabulated coefficients
+        return F
+
+    def decompose(F: Tensor, state: Tensor, i: int) -> Decomposition:
+        """Transport.decompose (eq. 2) with the tabulated coefficients at t_i."""
         a, g, a_hat, g_hat, d = coef_rows[i]
         return Decomposition(
             x_hat=_combine(a, F, a_hat, state, d), z_hat=_combine(g_hat, state, g, F, d)
         )
+
+    def evaluate(state: Tensor, i: int) -> Decomposition:
+        """One model evaluation at t_i and its decomposition (Alg. 2 line 3, eq. 2)."""
+        return decompose(network(state, i), state, i)
 
     last_output: list[Tensor | None] = [None, None]  # (network output, F used), for diagnosis
 
@@ -577,8 +585,23 @@ def sample(
     rates = transport_rates(tr, times) if multistep == "velocity" else None
     # no tqdm object at all without a progress bar (building one costs more than a small step)
     bar = tqdm(range(num_points), desc="UCGM-S", leave=False) if progress else None
+    steps_iter = bar if bar is not None else range(num_points)
+    if order == 1 and multistep is None and kappa == 0.0 and rho_mode == 0.0:
+        state, states, x_hat_all, z_hat_all = _plain_loop(
+            state, num_points, steps_iter, network, decompose, coef_rows, time_list, last_output
+        )
+        if bar is not None:
+            bar.close()
+        return SampleOutput(
+            sample=state.to(noise.dtype),
+            x_hat=x_hat_all.to(noise.dtype),
+            z_hat=z_hat_all.to(noise.dtype),
+            states=torch.stack(states).to(noise.dtype),
+            times=times.to(torch.float64).cpu(),
+            nfe=nfe,
+        )
     with torch.no_grad():
-        for i in bar if bar is not None else range(num_points):
+        for i in steps_iter:
             raw = evaluate(state, i)
             x_hats.append(raw.x_hat)
             z_hats.append(raw.z_hat)
@@ -632,7 +655,7 @@ def sample(
             states.append(state)
     if bar is not None:
         bar.close()
-    if not bool(torch.isfinite(state).all()):
+    if not math.isfinite(float(state.sum())) and not bool(torch.isfinite(state).all()):
         _raise_non_finite(num_points - 1, float(times[-2]), 0.0, last_output, raw)
     return SampleOutput(
         sample=state.to(noise.dtype),
@@ -644,17 +667,111 @@ def sample(
     )
 
 
-def _combine(c1: float, first: Tensor, c2: float, second: Tensor, d: float) -> Tensor:
-    """(c1 first - c2 second) / d, skipping the multiplications and the division by exactly 1.
+def _plain_loop(
+    state: Tensor,
+    num_points: int,
+    steps_iter: Iterable[int],
+    network: Callable[[Tensor, int], Tensor],
+    decompose: Callable[[Tensor, Tensor, int], Decomposition],
+    coef_rows: list[list[float]],
+    time_list: list[float],
+    last_output: list[Tensor | None],
+) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
+    """Alg. 2 at order 1 with kappa = rho = 0: one evaluation and one update per step.
 
-    x * 1 and x / 1 are exact in IEEE arithmetic, so the result is bit-identical to the full
-    expression; on the Linear transport (alpha_hat = 1, D = 1) this saves three element-wise
-    operations per step of the decomposition (eq. 2).
+    Without extrapolation and fresh noise the reconstruction (line 8) of the decomposition
+    (eq. 2) is linear in the state and the network output,
+
+        x' = alpha' z^ + gamma' x^ = c_x x~ + c_F F,
+        c_x = (alpha' gamma_hat - gamma' alpha_hat) / D,  c_F = (gamma' alpha - alpha' gamma) / D,
+
+    (primes at t_{i+1}, the rest at t_i), so each step costs what a bare Euler loop costs (on
+    Linear c_x = 1 and c_F = t_{i+1} - t_i: the Euler step). The estimates x^_i, z^_i of every
+    step are then computed after the loop in one vectorised call over the (N, B, ...) stacks,
+    with the same expression and coefficients as the per-step decomposition (bit-identical to
+    it for the same F and state); the states agree with the per-step reconstruction up to
+    float64 rounding (tests/ucgm_lab/test_sampler_tables.py).
+
+    Returns:
+        (the sample x^_{N-1}, the states x~_0 .. x~_{N-1} and the sample, x^ (N, B, ...),
+        z^ (N, B, ...)), in the state dtype.
     """
-    left = first if c1 == 1.0 else c1 * first
-    right = second if c2 == 1.0 else c2 * second
-    out = left - right
-    return out if d == 1.0 else out / d
+    states, outputs = [state], []
+    with torch.no_grad():
+        for i in steps_iter:
+            F = network(state, i)
+            outputs.append(F)
+            if i == num_points - 1:
+                break
+            a, g, a_hat, g_hat, d = coef_rows[i]
+            a_next, g_next = coef_rows[i + 1][:2]
+            if d != 0.0:
+                c_x = (a_next * g_hat - g_next * a_hat) / d
+                c_F = (g_next * a - a_next * g) / d
+                nxt = (state if c_x == 1.0 else c_x * state) + c_F * F
+            else:  # D(t_i) = 0: eq. 2 divides by zero; the check below names the cause
+                est = decompose(F, state, i)
+                nxt = a_next * est.z_hat + g_next * est.x_hat
+            # one reduction per step, as in the general loop of `sample`
+            if not math.isfinite(float(nxt.sum())) and not bool(torch.isfinite(nxt).all()):
+                _raise_non_finite(
+                    i, time_list[i], time_list[i + 1], last_output, decompose(F, state, i)
+                )
+            state = nxt
+            states.append(state)
+        stacked_F, stacked_x = torch.stack(outputs), torch.stack(states)
+        # (N, 5) coefficient table, one row per step, broadcast over (N, B, ...)
+        # a coefficient equal at every step stays a number, so that _combine skips its +-1
+        # (on Linear alpha_hat = 1, gamma_hat = -1, D = -1: two operations per estimate)
+        table = torch.tensor(coef_rows[:num_points], dtype=state.dtype, device=state.device)
+        columns = table.reshape(num_points, 5, *([1] * state.ndim)).unbind(1)
+        a, g, a_hat, g_hat, d = (
+            coef_rows[0][k] if all(row[k] == coef_rows[0][k] for row in coef_rows[:num_points])
+            else columns[k]
+            for k in range(5)
+        )  # fmt: skip
+        x_hat_all = _combine(a, stacked_F, a_hat, stacked_x, d)
+        z_hat_all = _combine(g_hat, stacked_x, g, stacked_F, d)
+        sample_out = x_hat_all[-1]
+    if not math.isfinite(float(sample_out.sum())) and not bool(torch.isfinite(sample_out).all()):
+        i = num_points - 1
+        _raise_non_finite(i, time_list[i], 0.0, last_output, decompose(outputs[-1], states[-1], i))
+    states.append(sample_out)
+    return sample_out, states, x_hat_all, z_hat_all
+
+
+def _combine(
+    c1: float | Tensor, first: Tensor, c2: float | Tensor, second: Tensor, d: float | Tensor
+) -> Tensor:
+    """(c1 first - c2 second) / d, skipping the multiplications and divisions by exactly +-1.
+
+    x * 1, x / 1, x * -1 and x / -1 are exact in IEEE arithmetic, and round-to-nearest is
+    symmetric, so fl(a - b) = -fl(b - a) and fl(-a - b) = -fl(a + b): folding a divisor
+    d = -1 into the signs of the two terms gives a result bit-identical to the full expression
+    (up to the sign of an exact zero). On the Linear transport (alpha_hat = 1, gamma_hat = -1,
+    D = -1) the decomposition (eq. 2) then costs two element-wise operations per estimate
+    instead of three and four. A coefficient may also be a tensor (a column of per-step
+    values, broadcast against stacked steps): it is then always multiplied (or divided by).
+    """
+
+    def equals(c: float | Tensor, value: float) -> bool:
+        return not isinstance(c, Tensor) and c == value
+
+    if equals(d, -1.0):  # (c1 f - c2 s) / -1 = (-c1) f - (-c2) s, exactly
+        c1, c2, d = -c1, -c2, 1.0
+    if equals(c1, -1.0) and not equals(c2, -1.0):  # -f - c2 s = -(f + c2 s), exactly
+        out = -_combine(1.0, first, -c2, second, 1.0)
+    elif equals(c1, -1.0):  # -f + s
+        out = second - first
+    else:
+        left = first if equals(c1, 1.0) else c1 * first
+        if equals(c2, 1.0):
+            out = left - second
+        elif equals(c2, -1.0):
+            out = left + second
+        else:
+            out = left - c2 * second
+    return out if equals(d, 1.0) else out / d
 
 
 def _raise_non_finite(
@@ -741,6 +858,17 @@ def time_grid(
             f"schedule must be 'uniform', 'even', 'auto' or a KumaraswamySchedule, got {type(schedule).__name__}."
         )
     points = (steps + 1) // 2 if order == 2 else steps
+    return _kumaraswamy_grid(schedule, points).clone()
+
+
+@functools.lru_cache(maxsize=512)
+def _kumaraswamy_grid(schedule: KumaraswamySchedule, points: int) -> Tensor:
+    """``schedule.time_points(points)``, computed once per (schedule, points).
+
+    The schedule is a frozen dataclass of numbers, so equal schedules share one entry; the
+    callers get a copy (:func:`time_grid` clones it), never the cached tensor itself. A
+    sampler call or a search's grid fit then costs a copy instead of the Kumaraswamy formula.
+    """
     return schedule.time_points(points)
 
 

@@ -331,7 +331,8 @@ class BudgetResult:
         settings: The best settings (their ``nfe`` is at most ``budget``).
         selection_score: Its metric on the selection noise (what the search descended on).
         validation_score: Its mean metric over the validation streams (what chose it among
-            the finalists, :func:`robust_choice`).
+            the finalists, :func:`robust_choice`); inf when ``max_seconds`` left no time to
+            validate (the selection's best is then kept).
         validation_se: The standard error of that mean across the streams (0 with one stream).
         holdout_score: Its metric on the held-out noise (the figure to report).
         default_holdout_score: ``sample``'s defaults (order 1, kappa 0, rho 0, "even"
@@ -1081,8 +1082,11 @@ def search_sampler(
         max_seconds: Wall-time budget of the whole search (shared evenly by the remaining
             budgets). Each budget stops its selection when the validation and held-out runs
             still to come (estimated from the mean selection run) would not fit, and validates
-            its finalists, best first, while they fit; the best one and the held-out runs are
-            always made, so a search can exceed ``max_seconds`` by about one validation.
+            its finalists, best first, while they fit (none when even the best does not: its
+            ``validation_score`` is then inf). At least one selection run and the two held-out
+            runs (the choice and the defaults) are always made, so a search exceeds
+            ``max_seconds`` only when these minimal runs alone do not fit (tested within 10%
+            on a fake clock).
         max_trials: Most distinct settings run per NFE budget.
         exact_nfe: Keep only settings whose NFE equals the budget (default: at most the
             budget; order 2 then cannot serve even budgets).
@@ -1344,9 +1348,12 @@ def search_sampler(
         checked = {}
         per_finalist = selection.mean_run_seconds() * validation_streams * validation_factor
         for f in finalists:
-            # within max_seconds: validate the finalists (best first) while they fit
+            # within max_seconds: validate the finalists (best first) while they fit, the
+            # best one too: unvalidated, the selection's best is kept (one candidate needs no
+            # choice), and the validation of even one finalist can cost several selection
+            # runs (``validation_streams`` x ``validation_factor``), far beyond 10% of the budget
             after = per_finalist + 2 * selection.mean_run_seconds()  # and the held-out runs
-            if checked and deadline is not None and _clock() + after > deadline:
+            if deadline is not None and _clock() + after > deadline:
                 stopped = True
                 break
             checked[f] = [v.score(f, budgeted=False) for v in validations]

@@ -611,6 +611,34 @@ def test_max_seconds_is_kept_within_ten_percent_on_a_fake_clock(monkeypatch, max
     assert all(math.isfinite(b.holdout_score) for b in result.budgets)
 
 
+@pytest.mark.parametrize("max_seconds", [150.0, 250.0, 400.0])
+def test_max_seconds_within_ten_percent_for_the_fast_space_with_a_costly_metric(
+    monkeypatch, max_seconds
+):
+    """The issue's configuration (``SearchSpace.fast`` started from the recommendation, three
+    budgets) on a slow model whose metric also costs time (0.2 s a call on the fake clock):
+    the whole search, held-out runs included, stays within 10% of ``max_seconds``."""
+    import ucgm_lab.search as search_module
+
+    clock = FakeClock()
+    monkeypatch.setattr(search_module, "_clock", clock)
+    model = SlowModel(clock)
+
+    def costly_metric(samples, ref):
+        clock.now += 0.2
+        return moment_w2(samples, ref)
+
+    result = search_sampler(
+        model, "linear", reference(1000), nfe=[4, 8, 16], metric=costly_metric,
+        num_samples=1000, space=SearchSpace.fast(0.0), consistency_ratio=0.0,
+        validation_streams=2, max_seconds=max_seconds, progress=False,
+    )  # fmt: skip
+    assert clock.now <= 1.1 * max_seconds, (clock.now, max_seconds)
+    assert result.seconds == pytest.approx(clock.now)
+    assert [b.budget for b in result.budgets] == [4, 8, 16]
+    assert all(math.isfinite(b.holdout_score) for b in result.budgets)
+
+
 def test_fast_space_starts_from_the_recommendation_and_never_validates_worse():
     """SearchSpace.fast + consistency_ratio: the recommendation is a finalist, so the chosen
     settings' validation score is at most the recommendation's."""
