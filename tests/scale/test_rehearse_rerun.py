@@ -79,6 +79,16 @@ def test_an_extraction_that_aborts_after_complete_outputs_is_not_a_failure(tmp_p
         rehearse.rehearse(tmp_path / "w2")
 
 
+def _rank_pids(folder: Path, caller: subprocess.Popen, seconds: float = 240) -> list[int]:
+    """The pids both ranks of the worker write (renamed into place, so never read half
+    written), waiting while the caller lives and at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not all((folder / f"pid_rank{r}").exists() for r in (0, 1)):
+        assert caller.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    return [int((folder / f"pid_rank{r}").read_text()) for r in (0, 1)]
+
+
 def _pids_alive(pids: list[int]) -> list[int]:
     alive = []
     for pid in pids:
@@ -107,12 +117,8 @@ def test_a_killed_caller_takes_its_launch_down(tmp_path):
         cwd=REPO,
         env=subprocess_env(),
     )
-    deadline = time.monotonic() + 240
-    while not all((tmp_path / f"pid_rank{r}").exists() for r in (0, 1)):
-        assert caller.poll() is None and time.monotonic() < deadline
-        time.sleep(0.1)
+    ranks = _rank_pids(tmp_path, caller)
     time.sleep(0.5)
-    ranks = [int((tmp_path / f"pid_rank{r}").read_text()) for r in (0, 1)]
     os.kill(caller.pid, signal.SIGKILL)
     caller.wait()
     deadline = time.monotonic() + 90
@@ -150,14 +156,10 @@ def test_a_caller_stopped_by_sigterm_lets_the_ranks_checkpoint_first(tmp_path):
         cwd=REPO,
         env=subprocess_env(),
     )
-    deadline = time.monotonic() + 240
-    while not all((tmp_path / f"pid_rank{r}").exists() for r in (0, 1)):
-        assert caller.poll() is None and time.monotonic() < deadline
-        time.sleep(0.1)
+    ranks = _rank_pids(tmp_path, caller)
     caller.send_signal(signal.SIGTERM)
     assert caller.wait(120) == 128 + signal.SIGTERM
     results = [(tmp_path / f"result_rank{r}.json").read_text() for r in (0, 1)]
     assert results[0] == results[1] and '"stopped_by": "SIGTERM"' in results[0]
     assert "training stopped cleanly at step" in (tmp_path / "said.txt").read_text()
-    ranks = [int((tmp_path / f"pid_rank{r}").read_text()) for r in (0, 1)]
     assert not _pids_alive(ranks)
