@@ -639,12 +639,10 @@ def sample(
                         tr, state, times[i], times[i + 1], est, corr, correction, _grid_checked=True
                     )
                 state = nxt
-                # the one reduction per step: a sum is finite exactly when every element is, unless
-                # finite elements overflow it (|x| ~ 1e308), which the elementwise check then settles
-                if not math.isfinite(float(state.sum())) and not bool(torch.isfinite(state).all()):
+                if not _all_finite(state):  # the one reduction per step
                     _raise_non_finite(i, time_list[i], time_list[i + 1], last_output, raw)
                 states.append(state)
-        if not math.isfinite(float(state.sum())) and not bool(torch.isfinite(state).all()):
+        if not _all_finite(state):
             _raise_non_finite(num_points - 1, time_list[-2], 0.0, last_output, raw)
         x_hat_all, z_hat_all = torch.stack(x_hats), torch.stack(z_hats)
     if bar is not None:
@@ -704,8 +702,7 @@ def _plain_loop(
             else:  # D(t_i) = 0: eq. 2 divides by zero; the check below names the cause
                 est = decompose(F, state, i)
                 nxt = a_next * est.z_hat + g_next * est.x_hat
-            # one reduction per step, as in the general loop of `sample`
-            if not math.isfinite(float(nxt.sum())) and not bool(torch.isfinite(nxt).all()):
+            if not _all_finite(nxt):  # one reduction per step, as in the general loop
                 _raise_non_finite(
                     i, time_list[i], time_list[i + 1], last_output, decompose(F, state, i)
                 )
@@ -725,7 +722,7 @@ def _plain_loop(
         x_hat_all = _combine(a, stacked_F, a_hat, stacked_x, d)
         z_hat_all = _combine(g_hat, stacked_x, g, stacked_F, d)
         sample_out = x_hat_all[-1]
-    if not math.isfinite(float(sample_out.sum())) and not bool(torch.isfinite(sample_out).all()):
+    if not _all_finite(sample_out):
         i = num_points - 1
         _raise_non_finite(i, time_list[i], 0.0, last_output, decompose(outputs[-1], states[-1], i))
     states.append(sample_out)
@@ -764,6 +761,15 @@ def _combine(
         else:
             out = left - c2 * second
     return out if equals(d, 1.0) else out / d
+
+
+def _all_finite(x: Tensor) -> bool:
+    """Whether every element of ``x`` is finite, with one reduction in the usual case.
+
+    A sum is finite exactly when every element is, unless finite elements overflow it
+    (|x| ~ 1e308): the elementwise check runs only when the sum is not finite, and settles it.
+    """
+    return math.isfinite(float(x.sum())) or bool(torch.isfinite(x).all())
 
 
 def _raise_non_finite(
