@@ -590,77 +590,67 @@ def sample(
         state, states, x_hat_all, z_hat_all = _plain_loop(
             state, num_points, steps_iter, network, decompose, coef_rows, time_list, last_output
         )
-        if bar is not None:
-            bar.close()
-        return SampleOutput(
-            sample=state.to(noise.dtype),
-            x_hat=x_hat_all.to(noise.dtype),
-            z_hat=z_hat_all.to(noise.dtype),
-            states=torch.stack(states).to(noise.dtype),
-            times=times.to(torch.float64).cpu(),
-            nfe=nfe,
-        )
-    with torch.no_grad():
-        for i in steps_iter:
-            raw = evaluate(state, i)
-            x_hats.append(raw.x_hat)
-            z_hats.append(raw.z_hat)
-            est = raw
-            if multistep is not None and previous is not None and i >= extrapolation_start:
-                est = multistep_estimates(
-                    multistep,
-                    state,
-                    raw,
-                    previous,
-                    (coef_rows[i - 1], coef_rows[i], coef_rows[i + 1]),
-                    (time_list[i - 1], time_list[i], time_list[i + 1]),
-                    None if rates is None else (rates[i - 1], rates[i]),
-                )
-            elif kappa > 0 and previous is not None and i >= extrapolation_start:
-                est = Decomposition(
-                    x_hat=extrapolate(raw.x_hat, previous.x_hat, kappa),
-                    z_hat=extrapolate(raw.z_hat, previous.z_hat, kappa),
-                )
-            previous = raw
-            if i == num_points - 1:
-                # t_N = 0: the reconstruction alpha(0) z^ + gamma(0) x^ is x^ for transports with
-                # alpha(0) = 0, gamma(0) = 1; we return x^ for all (EDM has gamma(0) ~ 2).
-                state = est.x_hat
+    else:
+        with torch.no_grad():
+            for i in steps_iter:
+                raw = evaluate(state, i)
+                x_hats.append(raw.x_hat)
+                z_hats.append(raw.z_hat)
+                est = raw
+                if multistep is not None and previous is not None and i >= extrapolation_start:
+                    est = multistep_estimates(
+                        multistep,
+                        state,
+                        raw,
+                        previous,
+                        (coef_rows[i - 1], coef_rows[i], coef_rows[i + 1]),
+                        (time_list[i - 1], time_list[i], time_list[i + 1]),
+                        None if rates is None else (rates[i - 1], rates[i]),
+                    )
+                elif kappa > 0 and previous is not None and i >= extrapolation_start:
+                    est = Decomposition(
+                        x_hat=extrapolate(raw.x_hat, previous.x_hat, kappa),
+                        z_hat=extrapolate(raw.z_hat, previous.z_hat, kappa),
+                    )
+                previous = raw
+                if i == num_points - 1:
+                    # t_N = 0: the reconstruction alpha(0) z^ + gamma(0) x^ is x^ for transports with
+                    # alpha(0) = 0, gamma(0) = 1; we return x^ for all (EDM has gamma(0) ~ 2).
+                    state = est.x_hat
+                    states.append(state)
+                    break
+                # Alg. 2 line 8 (as `reconstruct`, with the tabulated alpha, gamma at t_{i+1})
+                noise_part = est.z_hat
+                if rho_mode is None or rho_mode > 0:
+                    fresh = torch.randn(
+                        state.shape, generator=generator, device=state.device, dtype=state_dtype
+                    )
+                    if rho_weights is None:
+                        rho_t = auto_stochastic_ratio(tr, times[i], times[i + 1]).to(state_dtype)
+                        keep, mix = torch.sqrt(1 - rho_t), torch.sqrt(rho_t)
+                    else:
+                        keep, mix = rho_weights
+                    noise_part = keep * est.z_hat + mix * fresh
+                a_next, g_next = coef_rows[i + 1][:2]
+                nxt = a_next * noise_part + g_next * est.x_hat
+                if order == 2:
+                    corr = evaluate(nxt, i + 1)
+                    nxt = second_order_correction(
+                        tr, state, times[i], times[i + 1], est, corr, correction, _grid_checked=True
+                    )
+                state = nxt
+                if not _all_finite(state):  # the one reduction per step
+                    _raise_non_finite(i, time_list[i], time_list[i + 1], last_output, raw)
                 states.append(state)
-                break
-            # Alg. 2 line 8 (as `reconstruct`, with the tabulated alpha, gamma at t_{i+1})
-            noise_part = est.z_hat
-            if rho_mode is None or rho_mode > 0:
-                fresh = torch.randn(
-                    state.shape, generator=generator, device=state.device, dtype=state_dtype
-                )
-                if rho_weights is None:
-                    rho_t = auto_stochastic_ratio(tr, times[i], times[i + 1]).to(state_dtype)
-                    keep, mix = torch.sqrt(1 - rho_t), torch.sqrt(rho_t)
-                else:
-                    keep, mix = rho_weights
-                noise_part = keep * est.z_hat + mix * fresh
-            a_next, g_next = coef_rows[i + 1][:2]
-            nxt = a_next * noise_part + g_next * est.x_hat
-            if order == 2:
-                corr = evaluate(nxt, i + 1)
-                nxt = second_order_correction(
-                    tr, state, times[i], times[i + 1], est, corr, correction, _grid_checked=True
-                )
-            state = nxt
-            # the one reduction per step: a sum is finite exactly when every element is, unless
-            # finite elements overflow it (|x| ~ 1e308), which the elementwise check then settles
-            if not math.isfinite(float(state.sum())) and not bool(torch.isfinite(state).all()):
-                _raise_non_finite(i, time_list[i], time_list[i + 1], last_output, raw)
-            states.append(state)
+        if not _all_finite(state):
+            _raise_non_finite(num_points - 1, time_list[-2], 0.0, last_output, raw)
+        x_hat_all, z_hat_all = torch.stack(x_hats), torch.stack(z_hats)
     if bar is not None:
         bar.close()
-    if not math.isfinite(float(state.sum())) and not bool(torch.isfinite(state).all()):
-        _raise_non_finite(num_points - 1, float(times[-2]), 0.0, last_output, raw)
     return SampleOutput(
         sample=state.to(noise.dtype),
-        x_hat=torch.stack(x_hats).to(noise.dtype),
-        z_hat=torch.stack(z_hats).to(noise.dtype),
+        x_hat=x_hat_all.to(noise.dtype),
+        z_hat=z_hat_all.to(noise.dtype),
         states=torch.stack(states).to(noise.dtype),
         times=times.to(torch.float64).cpu(),
         nfe=nfe,
@@ -712,8 +702,7 @@ def _plain_loop(
             else:  # D(t_i) = 0: eq. 2 divides by zero; the check below names the cause
                 est = decompose(F, state, i)
                 nxt = a_next * est.z_hat + g_next * est.x_hat
-            # one reduction per step, as in the general loop of `sample`
-            if not math.isfinite(float(nxt.sum())) and not bool(torch.isfinite(nxt).all()):
+            if not _all_finite(nxt):  # one reduction per step, as in the general loop
                 _raise_non_finite(
                     i, time_list[i], time_list[i + 1], last_output, decompose(F, state, i)
                 )
@@ -733,7 +722,7 @@ def _plain_loop(
         x_hat_all = _combine(a, stacked_F, a_hat, stacked_x, d)
         z_hat_all = _combine(g_hat, stacked_x, g, stacked_F, d)
         sample_out = x_hat_all[-1]
-    if not math.isfinite(float(sample_out.sum())) and not bool(torch.isfinite(sample_out).all()):
+    if not _all_finite(sample_out):
         i = num_points - 1
         _raise_non_finite(i, time_list[i], 0.0, last_output, decompose(outputs[-1], states[-1], i))
     states.append(sample_out)
@@ -772,6 +761,15 @@ def _combine(
         else:
             out = left - c2 * second
     return out if equals(d, 1.0) else out / d
+
+
+def _all_finite(x: Tensor) -> bool:
+    """Whether every element of ``x`` is finite, with one reduction in the usual case.
+
+    A sum is finite exactly when every element is, unless finite elements overflow it
+    (|x| ~ 1e308): the elementwise check runs only when the sum is not finite, and settles it.
+    """
+    return math.isfinite(float(x.sum())) or bool(torch.isfinite(x).all())
 
 
 def _raise_non_finite(

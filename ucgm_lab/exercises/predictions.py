@@ -16,7 +16,7 @@ answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,7 +180,3 @@ def pick_lowest(values: dict[Any, float]) -> Any:
 def table(values: dict[Any, float], label: str, fmt: str = ".3f") -> str:
     """``"label: k1 = v1, k2 = v2"`` for an explanation."""
     return f"{label}: " + ", ".join(f"{k} -> {v:{fmt}}" for k, v in values.items())
-
-
-def choices_of(values: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(values)

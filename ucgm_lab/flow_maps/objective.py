@@ -42,7 +42,6 @@ label dropout; class labels are passed to the network as they are.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +57,7 @@ from ..model_api import (
     model_dtype,
     unwrap_model,
 )
+from ..objective import _check_number
 from ..transports import Transport, broadcast_time, get_transport
 from .times import FlowMapTimeDistribution, check_time_pair
 
@@ -256,10 +256,10 @@ class MeanFlowObjective:
                 "time_distribution must be a FlowMapTimeDistribution, got "
                 f"{type(self.time_distribution).__name__}."
             )
-        self.adaptive_p = _number(adaptive_p, "adaptive_p")
+        self.adaptive_p = _check_number(adaptive_p, "adaptive_p")
         if self.adaptive_p < 0:
             raise ValueError(f"adaptive_p must be >= 0 (0 = plain L2), got {adaptive_p}.")
-        self.adaptive_c = _number(adaptive_c, "adaptive_c")
+        self.adaptive_c = _check_number(adaptive_c, "adaptive_c")
         if not self.adaptive_c > 0:
             raise ValueError(f"adaptive_c must be > 0, got {adaptive_c}.")
 
@@ -355,9 +355,3 @@ class MeanFlowObjective:
             squared_error=error.detach(),
             weight=weight,
         )
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite number, got {value!r}.")
-    return float(value)
