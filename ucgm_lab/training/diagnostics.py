@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..model_api import call_model, unwrap_model
+from ..model_api import call_model, model_dtype, unwrap_model
 from ..transports import broadcast_time
 
 __all__ = [
@@ -106,7 +106,7 @@ def difference_term(
         Shape (B, ...), in x's dtype.
     """
     tr, lam = objective.transport, objective.consistency_ratio
-    dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), x.dtype)
+    dtype = model_dtype(net, x.dtype)
 
     def f_x(s: Tensor) -> Tensor:
         s_b = broadcast_time(s, x)
@@ -204,7 +204,7 @@ class FewStepMonitor:
 
 
 def _forward(net: nn.Module, x_t: Tensor, t: Tensor, y: Tensor | None) -> Tensor:
-    dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), x_t.dtype)
+    dtype = model_dtype(net, x_t.dtype)
     return call_model(net, x_t.to(dtype), t.to(dtype), y).to(x_t.dtype)
 
 
