@@ -576,7 +576,9 @@ class Trainer:
         window: list[float] = []
         images = 0
         if self.few_step_monitor is None and wants_few_step_monitor(self.objective):
-            self.few_step_monitor = FewStepMonitor(self.unwrapped_model, self.ema.model, cfg.seed)
+            self.few_step_monitor = FewStepMonitor(
+                self.unwrapped_model, self.ema.model, cfg.seed, objective=self.objective
+            )
         t_log = time.perf_counter()
         stopped = 0
         while self.step < total:
