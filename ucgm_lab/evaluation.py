@@ -260,9 +260,7 @@ def quality_vs_nfe(
                 raise TypeError(
                     f"metric must be callable(samples, reference) -> float, got {type(metric).__name__}."
                 )
-            key = getattr(metric, "name", None) or (
-                IMAGE_METRIC if isinstance(metric, ImageFrechet) else "metric"
-            )
+            key = getattr(metric, "name", None) or "metric"  # ImageFrechet.name: IMAGE_METRIC
             chosen = metric
 
             def score(samples: Tensor) -> dict[str, float]:

@@ -92,7 +92,7 @@ def load_for_sampling(
     """
     from .networks import TimeScaled, build_network
     from .training.checkpoint import load_checkpoint
-    from .training.trainer import _check_tensors
+    from .training.trainer import _check_tensors, _inner_names
 
     if weights not in ("ema", "model"):
         raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}.")
@@ -119,8 +119,7 @@ def load_for_sampling(
             raise TypeError(f"network must be a torch.nn.Module, got {type(network).__name__}.")
         net = copy.deepcopy(network)
         if "time_scale" in tensors and not isinstance(net, TimeScaled):
-            inner = {k.removeprefix("network.") for k in tensors if k != "time_scale"}
-            if inner == set(net.state_dict()):
+            if _inner_names(tensors) == set(net.state_dict()):
                 net = TimeScaled(net, float(tensors["time_scale"]))
     _check_tensors(path, "model", tensors, net.state_dict(), config)
     net.load_state_dict(tensors)

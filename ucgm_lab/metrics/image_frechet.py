@@ -27,7 +27,7 @@ docs/benchmarks.md).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as torch_f
@@ -63,6 +63,9 @@ class ImageFrechet:
         ValueError: Images that are not (N, C, H, W) or (N, H, W) with N >= 2, or of another
             shape than the reference, or with NaN / inf.
     """
+
+    name: ClassVar[str] = IMAGE_METRIC
+    """Key of its values in ``QualityPoint.metrics`` (:func:`~ucgm_lab.evaluation.quality_vs_nfe`)."""
 
     def __init__(
         self, reference: Tensor | None = None, seed: int = 0, batch_size: int = 1024

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..model_api import call_model, unwrap_model
+from ..model_api import call_model, model_dtype, unwrap_model
 from ..transports import broadcast_time
 
 __all__ = [
@@ -106,7 +106,7 @@ def difference_term(
         Shape (B, ...), in x's dtype.
     """
     tr, lam = objective.transport, objective.consistency_ratio
-    dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), x.dtype)
+    dtype = model_dtype(net, x.dtype)
 
     def f_x(s: Tensor) -> Tensor:
         s_b = broadcast_time(s, x)
@@ -130,10 +130,17 @@ class FewStepMonitor:
             objective has no frozen teacher of its own.
         ema_model: The trainer's EMA model; its weights now are the reference for ``ema_drift``.
         seed: Seed of the monitor's own generator (the training's random streams are untouched).
+        objective: The objective, if known: when it uses a frozen teacher
+            (``uses_frozen_teacher``, the enhanced target at lambda > 0), that teacher is the
+            reference and no copy of the weights is kept (``start_model`` is None).
     """
 
-    def __init__(self, model: nn.Module, ema_model: nn.Module, seed: int = 0) -> None:
-        self.start_model = copy.deepcopy(unwrap_model(model)).requires_grad_(False).eval()
+    def __init__(
+        self, model: nn.Module, ema_model: nn.Module, seed: int = 0, objective: Any = None
+    ) -> None:
+        self.start_model: nn.Module | None = None
+        if not getattr(objective, "uses_frozen_teacher", False):
+            self.start_model = copy.deepcopy(unwrap_model(model)).requires_grad_(False).eval()
         self.start_ema = [
             p.detach().clone() for p in ema_model.parameters() if p.is_floating_point()
         ]
@@ -178,6 +185,11 @@ class FewStepMonitor:
         tr = objective.transport
         x_t = tr.interpolate(x, z, t)
         teacher = getattr(objective, "frozen_teacher", None) or self.start_model
+        if teacher is None:
+            raise ValueError(
+                "FewStepMonitor: the objective has no frozen teacher yet and the monitor kept no "
+                "starting weights; measure after the objective's first call."
+            )
         gap = _rms(
             _forward(net, x_t, tr.model_time(t), y) - _forward(teacher, x_t, tr.model_time(t), y)
         )
@@ -204,7 +216,7 @@ class FewStepMonitor:
 
 
 def _forward(net: nn.Module, x_t: Tensor, t: Tensor, y: Tensor | None) -> Tensor:
-    dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), x_t.dtype)
+    dtype = model_dtype(net, x_t.dtype)
     return call_model(net, x_t.to(dtype), t.to(dtype), y).to(x_t.dtype)
 
 

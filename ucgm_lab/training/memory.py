@@ -326,7 +326,7 @@ def plan_memory(
     if not isinstance(checkpointing, int) or checkpointing < 0:  # bool is an int
         raise ValueError(f"checkpointing must be a bool or an integer k >= 0, got {checkpointing!r}.")
     every = int(checkpointing)
-    recomputed = -(-shape.depth // every) if every else 0  # blocks 0, k, 2k, ...
+    recomputed = _recomputed_blocks(shape.depth, every)
     kept = shape.depth - recomputed
     # recomputed blocks keep their inputs; the others everything (Eq. of block_bytes_per_image)
     activations = batch_per_gpu * (recomputed * n * a * d + kept * block + head)
@@ -369,6 +369,11 @@ def plan_memory(
     )
 
 
+def _recomputed_blocks(depth: int, every: int) -> int:
+    """Blocks that checkpointing every ``every``-th block recomputes (0, k, 2k, ...: ceil)."""
+    return -(-depth // every) if every else 0
+
+
 def _ckpt_label(checkpointing: bool | int) -> str:
     k = int(checkpointing)
     return "off" if k == 0 else ("on" if k == 1 else f"every {k} blocks")
@@ -396,7 +401,7 @@ def choose_checkpointing(
     room = usable_bytes(device_bytes)
     seen: set[int] = set()
     for k in (0, *range(shape.depth, 0, -1)):
-        recomputed = -(-shape.depth // k) if k else 0
+        recomputed = _recomputed_blocks(shape.depth, k)
         if recomputed in seen:  # same number of recomputed blocks as a larger k
             continue
         seen.add(recomputed)
@@ -499,7 +504,7 @@ def ensure_fits(
         if every and (not on or every < int(on)) and action == "auto":
             model.gradient_checkpointing = True if every == 1 else every
             depth = TiTShape.of(model).depth
-            share = -(-depth // every) / depth
+            share = _recomputed_blocks(depth, every) / depth
             log(
                 f"Memory plan: {plan.summary()} exceeds {budget}. Gradient checkpointing is now on "
                 f"for {'every block' if every == 1 else f'every {every}-th block'} "

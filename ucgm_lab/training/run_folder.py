@@ -81,7 +81,6 @@ class RunFolderLock:
     def __init__(self, folder: str | Path, name: str = LOCK_NAME) -> None:
         self.folder = Path(folder)
         self.path = self.folder / name
-        self.name = name
         self.token = uuid.uuid4().hex
         self.held = False
 
@@ -162,7 +161,7 @@ class RunFolderLock:
                 f"process {owner.get('pid')} on host {owner.get('host')} "
                 f"(since {owner.get('since', '?')})"
             )
-        if self.name != LOCK_NAME:
+        if self.path.name != LOCK_NAME:
             return (
                 f"{self.path.with_suffix('')} is being written by {who}, and the wait for it "
                 f"ended. Try again when it is done; if no process writes it any more, delete "

@@ -576,7 +576,9 @@ class Trainer:
         window: list[float] = []
         images = 0
         if self.few_step_monitor is None and wants_few_step_monitor(self.objective):
-            self.few_step_monitor = FewStepMonitor(self.unwrapped_model, self.ema.model, cfg.seed)
+            self.few_step_monitor = FewStepMonitor(
+                self.unwrapped_model, self.ema.model, cfg.seed, objective=self.objective
+            )
         t_log = time.perf_counter()
         stopped = 0
         while self.step < total:
@@ -1062,14 +1064,18 @@ def _check_tensors(
         )
 
 
+def _inner_names(tensors: dict[str, torch.Tensor]) -> set[str]:
+    """The names of a state dict as the network inside a TimeScaled wrapper has them."""
+    return {k.removeprefix("network.") for k in tensors if k != "time_scale"}
+
+
 def _architecture_hint(
     saved: dict[str, torch.Tensor], mine: dict[str, torch.Tensor], config: dict[str, Any] | None
 ) -> str:
     """What to do about a checkpoint of another architecture: wrap, unwrap, or rebuild."""
     saved_wrapped = "time_scale" in saved and any(k.startswith("network.") for k in saved)
     mine_wrapped = "time_scale" in mine and any(k.startswith("network.") for k in mine)
-    inner_saved = {k.removeprefix("network.") for k in saved if k != "time_scale"}
-    inner_mine = {k.removeprefix("network.") for k in mine if k != "time_scale"}
+    inner_saved, inner_mine = _inner_names(saved), _inner_names(mine)
     if saved_wrapped and not mine_wrapped:
         factor = float(saved["time_scale"])
         same = " (the same network inside)" if inner_saved == set(mine) else ""
