@@ -21,7 +21,6 @@ and ``state_dict`` records (epoch, position), so a resumed run sees the same bat
 from __future__ import annotations
 
 import bisect
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from .checkpoint import atomic_write
+from .checkpoint import atomic_write, file_sha256
 from .data import Batch
 
 __all__ = [
@@ -71,15 +70,6 @@ class LatentShardError(RuntimeError):
 def shard_name(index: int) -> str:
     """File name of shard ``index``: ``shard-00042.safetensors``."""
     return f"shard-{index:05d}.safetensors"
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    """Hex sha256 of a file, read in 4 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------- shards
