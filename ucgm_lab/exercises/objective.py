@@ -104,9 +104,9 @@ register(
             "D = alpha * gamma_hat - alpha_hat * gamma; x_hat = (alpha * F - alpha_hat * x_t) / D; z_hat = (gamma_hat * x_t - gamma * F) / D.",
         ),
         shortcuts=(
-            "ucgm_lab.transports:Transport.predict_x",
-            "ucgm_lab.transports:Transport.predict_z",
-            "ucgm_lab.transports:Transport.decompose",
+            "ucgm_lab.transports.transport:Transport.predict_x",
+            "ucgm_lab.transports.transport:Transport.predict_z",
+            "ucgm_lab.transports.transport:Transport.decompose",
             "ucgm_lab.symbolic.derivations.training:derive_prediction_functions",
         ),
     )
@@ -190,7 +190,7 @@ register(
             "target = alpha_hat * z + gamma_hat * x.",
         ),
         shortcuts=(
-            "ucgm_lab.transports:Transport.target",
+            "ucgm_lab.transports.transport:Transport.target",
             "ucgm_lab.symbolic.derivations.training:lambda_zero_target",
         ),
     )
