@@ -76,7 +76,13 @@ def _compile_mode(option: bool | str, model: nn.Module, device: torch.device) ->
 def _check_memory(
     model: nn.Module, objective: Any, data: Any, accelerator: Any, cfg: TrainerConfig
 ) -> Any:
-    """Run the memory planner before the first step (CUDA); may turn on checkpointing."""
+    """Run the memory planner before the first step (CUDA); may turn on checkpointing.
+
+    At lambda > 0 it counts what :class:`~ucgm_lab.training.diagnostics.FewStepMonitor` keeps
+    from the start of ``fit`` (made there for the same objectives): the EMA's starting
+    parameters and, without a frozen teacher, a copy of the starting model.
+    """
+    from .diagnostics import keeps_start_model, wants_few_step_monitor
     from .memory import ensure_fits
 
     size = getattr(data, "batch_size", None)
@@ -88,6 +94,7 @@ def _check_memory(
         or getattr(objective, "uses_frozen_teacher", False)
     )
     precision = str(accelerator.mixed_precision or "no")
+    monitor = wants_few_step_monitor(objective)
     return ensure_fits(
         model,
         per_gpu,
@@ -99,6 +106,8 @@ def _check_memory(
         accumulating=cfg.gradient_accumulation_steps > 1,
         optimizer_kernel=_optimizer_kernel(cfg, accelerator.device),
         no_grad_pass=_has_no_grad_pass(objective),
+        monitor_start_ema=monitor,
+        monitor_start_model=monitor and keeps_start_model(objective),
         action="warn" if cfg.memory_check == "warn" else "auto",
         log=accelerator.print,
     )

@@ -7,6 +7,11 @@ The peak of a training step is the memory held across steps plus the largest of 
   (allocated at the first optimizer step, so the first step peaks lower), 4 per fp32 EMA copy
   (the trainer's EMA, plus the objective's EMA or frozen teacher when it has one) and DDP's
   gradient buckets 4 (more than one process; accelerate's DDP copies gradients into buckets).
+  In a few-step (lambda > 0) run, add the **monitor**: the references that
+  :class:`~ucgm_lab.training.diagnostics.FewStepMonitor` keeps from the start of ``fit`` to
+  its end, the EMA's starting parameters (4 per parameter) and, when the objective has no
+  frozen teacher (lambda > 0 without the enhanced target), a copy of the starting model (its
+  parameters, 4 each, and buffers).
 * **gradients**: 4 per parameter. They exist from the backward pass to the optimizer step
   (``zero_grad(set_to_none=True)``), and through every micro-batch when gradients are
   accumulated over more than one.

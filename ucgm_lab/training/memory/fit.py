@@ -100,6 +100,8 @@ def ensure_fits(
     accumulating: bool = False,
     optimizer_kernel: OptimizerKernel = "fused",
     no_grad_pass: bool = True,
+    monitor_start_ema: bool = False,
+    monitor_start_model: bool = False,
     action: Literal["auto", "warn"] = "auto",
     log: Callable[[str], Any] = print,
 ) -> MemoryPlan:
@@ -116,6 +118,8 @@ def ensure_fits(
         accumulating: Gradients accumulated over more than one micro-batch.
         optimizer_kernel: "fused", "foreach" or "loop" (see :func:`plan_memory`).
         no_grad_pass: The objective runs a no-grad pass after the training forward.
+        monitor_start_ema, monitor_start_model: The few-step monitor's references (see
+            :func:`~ucgm_lab.training.memory.plan_memory`).
         action: "auto" (turn checkpointing on, raise if even that does not fit) or "warn".
         log: Where the message goes (e.g. ``accelerator.print``).
 
@@ -134,6 +138,8 @@ def ensure_fits(
         accumulating=accumulating,
         optimizer_kernel=optimizer_kernel,
         no_grad_pass=no_grad_pass,
+        monitor_start_ema=monitor_start_ema,
+        monitor_start_model=monitor_start_model,
     )
     on = getattr(model, "gradient_checkpointing", False)
     plan = plan_memory(model, batch_per_gpu, checkpointing=on, **common)

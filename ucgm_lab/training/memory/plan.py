@@ -39,6 +39,7 @@ class TiTShape:
         block_parameters: Parameters of all blocks (their weights get autocast copies).
         largest_parameter: Elements of the largest parameter tensor (the per-tensor
             optimizer loop's temporaries).
+        buffer_bytes: Bytes of the model's buffers (a whole copy of the model holds them too).
     """
 
     tokens: int
@@ -49,6 +50,7 @@ class TiTShape:
     parameters: int
     block_parameters: int
     largest_parameter: int = 0
+    buffer_bytes: int = 0
 
     @classmethod
     def of(cls, model: nn.Module) -> TiTShape:
@@ -68,6 +70,7 @@ class TiTShape:
             parameters=sum(p.numel() for p in model.parameters()),
             block_parameters=sum(p.numel() for p in model.blocks.parameters()),
             largest_parameter=max((p.numel() for p in model.parameters()), default=0),
+            buffer_bytes=sum(b.numel() * b.element_size() for b in model.buffers()),
         )
 
 
@@ -80,7 +83,8 @@ class MemoryPlan:
         precision: "no", "bf16" or "fp16".
         checkpointing: Gradient checkpointing on.
         block_bytes_per_image: Saved activations of one block per image (no checkpointing).
-        state: Held across steps: fp32 weights, optimizer moments, EMA copies, DDP buckets.
+        state: Held across steps: fp32 weights, optimizer moments, EMA copies, DDP buckets
+            and ``monitor``.
         gradients: fp32 gradients (from the backward pass to the optimizer step).
         activations: Saved by the training forward for the backward pass (with
             checkpointing: the block inputs and the final layer's tensors).
@@ -111,6 +115,9 @@ class MemoryPlan:
     backward: int
     step: int
     total: int
+    monitor: int = 0
+    """Part of ``state``: the few-step monitor's references (the EMA's starting parameters,
+    and the starting model when it keeps one)."""
 
     @property
     def peak_phase(self) -> str:
@@ -129,6 +136,7 @@ class MemoryPlan:
             "forward_transient",
             "backward_transient",
             "optimizer_step",
+            "monitor",
         )
         return {name: getattr(self, name) for name in names}
 
@@ -198,6 +206,8 @@ def plan_memory(
     accumulating: bool = False,
     optimizer_kernel: OptimizerKernel = "fused",
     no_grad_pass: bool = True,
+    monitor_start_ema: bool = False,
+    monitor_start_model: bool = False,
 ) -> MemoryPlan:
     """Estimate the peak memory of one GPU (or of a CPU process) for a training step.
 
@@ -219,6 +229,10 @@ def plan_memory(
             per-tensor loop torch runs on the CPU).
         no_grad_pass: The objective runs a no-grad network pass after the training forward
             (enhanced target: zeta > 0; finite difference: lambda > 0).
+        monitor_start_ema: The few-step monitor keeps the EMA's starting parameters (every
+            :meth:`~ucgm_lab.training.Trainer.fit` at lambda > 0): 4 bytes per parameter.
+        monitor_start_model: The few-step monitor keeps a copy of the starting model (lambda > 0
+            without a frozen teacher): 4 bytes per parameter plus the buffers.
 
     Returns:
         :class:`MemoryPlan`.
@@ -261,7 +275,9 @@ def plan_memory(
     backward += backward_transient
     step = gradients + optimizer_step
     copies = 1 + optimizer_states + ema_copies + (1 if num_processes > 1 else 0)
-    state = copies * _F * shape.parameters
+    monitor = int(monitor_start_ema) * _F * shape.parameters
+    monitor += int(monitor_start_model) * (_F * shape.parameters + shape.buffer_bytes)
+    state = copies * _F * shape.parameters + monitor
     return MemoryPlan(
         batch_per_gpu=batch_per_gpu,
         precision=precision,
@@ -279,6 +295,7 @@ def plan_memory(
         backward=backward,
         step=step,
         total=state + max(forward, backward, step),
+        monitor=monitor,
     )
 
 
