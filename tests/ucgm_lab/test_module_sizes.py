@@ -10,7 +10,6 @@ LIMIT = 450
 
 KNOWN_LARGE = {
     "adapters/diffusion.py": "one adapter (diffusers schedulers); not yet split",
-    "zoo/settings.py": "the stored sampler settings: one file format; not yet split",
     "sampler.py": "UCGM-S (Alg. 2); not yet split",
     "objective.py": "UCGM-T (Alg. 1); not yet split",
     "search.py": "the sampler-settings search; not yet split",
