@@ -38,6 +38,7 @@ from .model_api import (
     model_dtype,
     resolve_null_class,
 )
+from .sampler_corrector import corrected_state
 from .schedules import KumaraswamySchedule, explicit_time_points, get_schedule
 from .transports import Decomposition, Transport, get_transport
 
@@ -361,6 +362,7 @@ def sample(
     extrapolation_start: int = 1,
     correction: Literal["noise", "data"] = "noise",
     multistep: Literal["velocity", "noise", "data"] | None = None,
+    corrector: bool = False,
     generator: torch.Generator | None = None,
     accumulate_float64: bool | None = None,
     progress: bool = False,
@@ -403,6 +405,14 @@ def sample(
             ``extrapolation_start`` on, a two-step Adams-Bashforth step that reuses the previous
             evaluation (of the velocity dx/dt, z^ or x^; second order at one evaluation per step; order 1 and
             kappa = 0 only). See :func:`multistep_estimates`.
+        corrector: With a ``multistep`` form and rho = 0 only: from step
+            ``extrapolation_start`` on, the evaluation at the predicted state x~_i also
+            corrects it (the three-point Adams-Moulton step from x~_{i-1} in the form's
+            variables, the trapezoid where e_{i-2} is missing; then the sampler goes on from the
+            corrected state with the same evaluation, as UniPC's corrector): third order at the
+            same NFE. ``x_hat`` / ``z_hat`` stay the raw estimates of each evaluation and
+            ``states`` holds the corrected states; the last step (to t_N = 0) is not corrected
+            (no evaluation there). See :mod:`ucgm_lab.sampler_corrector`.
         generator: Torch generator for the fresh noise (on the noise tensor's device).
         accumulate_float64: Keep the state in float64 (default: yes except on MPS).
         progress: Show a tqdm progress bar.
@@ -469,6 +479,7 @@ def sample(
             f"multistep={multistep!r} replaces kappa and the order-2 correction: use it with "
             f"order=1 and kappa=0 (got order={order}, kappa={kappa})."
         )
+    _check_corrector(corrector, multistep, rho_mode)
     if (
         isinstance(extrapolation_start, bool)
         or not isinstance(extrapolation_start, int)
@@ -581,6 +592,9 @@ def sample(
     state = noise.to(state_dtype)
     states, x_hats, z_hats = [state], [], []
     previous: Decomposition | None = None
+    # the corrector's history: the raw estimates at t_{i-2} and the state x~_{i-1}
+    before_previous: Decomposition | None = None
+    state_before: Tensor | None = None
     time_list = times.tolist()
     rates = transport_rates(tr, times) if multistep == "velocity" else None
     # no tqdm object at all without a progress bar (building one costs more than a small step)
@@ -596,6 +610,12 @@ def sample(
                 raw = evaluate(state, i)
                 x_hats.append(raw.x_hat)
                 z_hats.append(raw.z_hat)
+                if corrector and previous is not None and i >= extrapolation_start:
+                    state = _correct(
+                        multistep, state, state_before, (before_previous, previous, raw),
+                        i, coef_rows, time_list, rates,
+                    )  # fmt: skip
+                    states[-1] = state
                 est = raw
                 if multistep is not None and previous is not None and i >= extrapolation_start:
                     est = multistep_estimates(
@@ -612,7 +632,7 @@ def sample(
                         x_hat=extrapolate(raw.x_hat, previous.x_hat, kappa),
                         z_hat=extrapolate(raw.z_hat, previous.z_hat, kappa),
                     )
-                previous = raw
+                before_previous, previous, state_before = previous, raw, state
                 if i == num_points - 1:
                     # t_N = 0: the reconstruction alpha(0) z^ + gamma(0) x^ is x^ for transports with
                     # alpha(0) = 0, gamma(0) = 1; we return x^ for all (EDM has gamma(0) ~ 2).
@@ -655,6 +675,55 @@ def sample(
         times=times.to(torch.float64).cpu(),
         nfe=nfe,
     )
+
+
+def _check_corrector(corrector: object, multistep: str | None, rho_mode: float | None) -> None:
+    """Refuse a corrector that is not a bool or lacks its multistep form and rho = 0."""
+    if not isinstance(corrector, bool):
+        raise TypeError(f"corrector must be True or False, got {corrector!r}.")
+    if corrector and multistep is None:
+        raise ValueError(
+            "corrector=True corrects the Adams-Bashforth step of a multistep form: use it with "
+            "multistep='velocity', 'noise' or 'data' (got multistep=None)."
+        )
+    if corrector and rho_mode != 0.0:
+        raise ValueError(
+            "corrector=True integrates the deterministic probability-flow ODE: use it with "
+            f"rho=0 (got rho={'auto' if rho_mode is None else rho_mode})."
+        )
+
+
+def _correct(
+    form: str | None,
+    state: Tensor,
+    state_before: Tensor | None,
+    estimates: tuple[Decomposition | None, Decomposition | None, Decomposition],
+    i: int,
+    coef_rows: list[list[float]],
+    time_list: list[float],
+    rates: list[tuple[float, float]] | None,
+) -> Tensor:
+    """The corrected state x~_i, or the predicted ``state`` where it is undefined.
+
+    :func:`ucgm_lab.sampler_corrector.corrected_state` from x~_{i-1} with the raw estimates at
+    t_{i-2} (None at the first corrected step: the trapezoid), t_{i-1} and t_i.
+    """
+    assert form is not None and state_before is not None and estimates[1] is not None
+    # t_{i-2}, t_{i-1}, t_i; without e_{i-2} (the first corrected step) the trapezoid
+    trio = [None if estimates[0] is None else i - 2, i - 1, i]
+
+    def pick(table: list) -> tuple:
+        return tuple(None if k is None else table[k] for k in trio)
+
+    corrected = corrected_state(
+        form,  # type: ignore[arg-type]
+        state_before,
+        estimates,
+        pick(coef_rows),  # type: ignore[arg-type]
+        pick(time_list),  # type: ignore[arg-type]
+        None if rates is None else pick(rates),
+    )
+    return state if corrected is None else corrected
 
 
 def _plain_loop(

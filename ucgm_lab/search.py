@@ -104,6 +104,8 @@ class SamplerSettings:
         guidance_interval: (lo, hi) of times where guidance applies.
         multistep: None (Alg. 2) or the Adams-Bashforth form ("velocity", "noise", "data";
             order 1 and kappa = 0 only).
+        corrector: With a multistep form and rho = 0: the Adams-Moulton corrector of
+            ``sample(corrector=True)`` (same NFE; default off).
     """
 
     nfe: int
@@ -117,6 +119,7 @@ class SamplerSettings:
     guidance_scale: float = 1.0
     guidance_interval: tuple[float, float] = (0.0, 1.0)
     multistep: str | None = None
+    corrector: bool = False
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``ucgm_lab.sample(model, noise, transport, **kwargs)``.
@@ -133,6 +136,8 @@ class SamplerSettings:
             kwargs["correction"] = self.correction
         if self.multistep is not None:
             kwargs["multistep"] = self.multistep
+        if self.corrector:
+            kwargs["corrector"] = True
         if self.guidance_scale != 1.0:
             kwargs["guidance_scale"] = self.guidance_scale
             kwargs["guidance_interval"] = self.guidance_interval
@@ -144,7 +149,7 @@ class SamplerSettings:
             f"o{self.order}" + ("-data" if self.order == 2 and self.correction == "data" else "")
         ]
         if self.multistep is not None:
-            parts[0] = f"AB2-{self.multistep}"
+            parts[0] = f"AB2-{self.multistep}" + ("+AM3" if self.corrector else "")
         parts.append(f"kappa={self.kappa:.3g}")
         parts.append(f"rho={self.rho if isinstance(self.rho, str) else f'{self.rho:.3g}'}")
         if self.time_points is not None:
