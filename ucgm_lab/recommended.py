@@ -104,16 +104,18 @@ def recommended_settings(
     tr = get_transport(transport)
     c = 1.2 if lam == 0 and nfe <= FEW_NFE else 1.0
     schedule = KumaraswamySchedule(1.0, 1.0, c, 0.001, 0.0)
-    if lam == 0:
-        multistep = None if enhanced_target and nfe <= FEW_NFE else "velocity"
-    else:
-        multistep = None
+    multistep, corrector = None, False
+    if lam == 0 and nfe <= FEW_NFE:
+        multistep = None if enhanced_target else "velocity"
+    elif lam == 0:
+        multistep, corrector = ("data", False) if enhanced_target else ("velocity", True)
     common = {
         "nfe": nfe,
         "order": 1,
         "kappa": 0.0,
         "rho": float(lam),
         "multistep": multistep,
+        "corrector": corrector,
     }
     if is_flow_linear(tr):
         return SamplerSettings(steps=nfe, schedule=schedule, **common)

@@ -203,6 +203,9 @@ class SearchSpace:
         corrections: Order-2 correction forms ("noise": the paper's; "data").
         multisteps: Adams-Bashforth forms of order 1 to try (``sample(multistep=...)``:
             "velocity", "noise", "data"; empty: none). Tried when 1 is in ``orders``.
+        correctors: Whether each multistep form is tried without (False) and/or with (True)
+            the Adams-Moulton corrector (``sample(corrector=True)``; with rho = 0 only, so
+            tried when 0 is in ``rhos``).
         kappas: Preset extrapolation ratios (refined continuously in [0, 1] afterwards).
         rhos: Preset stochastic ratios: numbers in [0, 1] and/or "auto" (constants are refined).
         shapes: Preset Kumaraswamy (a, b, c) (refined multiplicatively afterwards).
@@ -222,6 +225,7 @@ class SearchSpace:
     orders: tuple[int, ...] = (1, 2)
     corrections: tuple[str, ...] = ("noise", "data")
     multisteps: tuple[str, ...] = ("velocity", "noise")
+    correctors: tuple[bool, ...] = (False, True)
     kappas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
     rhos: tuple[Rho, ...] = (0.0, "auto", 0.25, 1.0)
     shapes: tuple[tuple[float, float, float], ...] = (
@@ -241,7 +245,8 @@ class SearchSpace:
     def fast(cls, consistency_ratio: float = 0.0) -> SearchSpace:
         """A small space around :func:`ucgm_lab.recommended_settings` for a model's lambda.
 
-        Order 1, plain and with the Adams-Bashforth velocity form, kappa = 0, rho = 0 for
+        Order 1, plain and with the Adams-Bashforth velocity form (without and, at rho = 0,
+        with the Adams-Moulton corrector), kappa = 0, rho = 0 for
         lambda = 0 (rho = 1 and "auto" for lambda > 0), three grid exponents c (0.8, 1, 1.2) on
         the "even" grid, refined by the pattern search, explicit time points up to 4 points,
         two finalists. Use with ``search_sampler(..., consistency_ratio=lambda)`` so that the
@@ -255,6 +260,7 @@ class SearchSpace:
         return cls(
             orders=(1,),
             multisteps=("velocity",),
+            correctors=(False, True),
             kappas=(0.0,),
             rhos=rhos,
             shapes=((1.0, 1.0, 1.0), (1.0, 1.0, 1.2), (1.0, 1.0, 0.8)),
@@ -284,6 +290,10 @@ class SearchSpace:
         need(
             set(self.multisteps) <= set(MULTISTEP_FORMS),
             f"multisteps must be a subset of {MULTISTEP_FORMS}, got {self.multisteps!r}.",
+        )
+        need(
+            bool(self.correctors) and all(isinstance(c, bool) for c in self.correctors),
+            f"correctors must be a non-empty tuple of True / False, got {self.correctors!r}.",
         )
         need(
             bool(self.kappas) and all(_is_unit(k) for k in self.kappas),
@@ -756,7 +766,11 @@ def _search_budget(
     axes = [
         lambda s: [replace(s, schedule=sch) for sch in schedules],
         lambda s: [replace(s, kappa=float(k)) for k in space.kappas] if s.multistep is None else [],
-        lambda s: [replace(s, rho=r if r == "auto" else float(r)) for r in space.rhos],
+        lambda s: [
+            replace(s, rho=r if r == "auto" else float(r))
+            for r in space.rhos
+            if not s.corrector or r == 0  # the corrector needs rho = 0
+        ],
     ]
     if len(guidance) > 1:
         axes.append(
@@ -766,12 +780,15 @@ def _search_budget(
             ]
         )
 
-    structures: list[tuple[int, str, str | None]] = []
+    structures: list[tuple[int, str, str | None, bool]] = []
     if 1 in space.orders:
-        structures.append((1, "noise", None))
-        structures += [(1, "noise", m) for m in space.multisteps if budget >= 2]
+        structures.append((1, "noise", None, False))
+        correctors = [c for c in space.correctors if not c or 0.0 in space.rhos]
+        structures += [
+            (1, "noise", m, c) for m in space.multisteps for c in correctors if budget >= 2
+        ]
     if 2 in space.orders and budget >= 3:
-        structures += [(2, c, None) for c in space.corrections]
+        structures += [(2, c, None, False) for c in space.corrections]
     if not structures:
         raise ValueError(
             f"No order in {space.orders} fits a budget of {budget} NFE (order 2 needs at least 3)."
@@ -780,13 +797,14 @@ def _search_budget(
     # start from its best (rho and grid transfer well between orders): the multistep forms
     # (kappa 0, grids of their own) for two rounds, order 2 for one
     first: SamplerSettings | None = None
-    for order, correction, multistep in structures:
+    for order, correction, multistep, corrector in structures:
         if first is None:
             start = SamplerSettings(
                 nfe=0,
                 order=order,
                 correction=correction,
                 multistep=multistep,
+                corrector=corrector,
                 schedule=schedules[0],
                 kappa=0.0 if multistep else float(space.kappas[0]),
                 rho=space.rhos[0] if space.rhos[0] == "auto" else float(space.rhos[0]),
@@ -803,6 +821,7 @@ def _search_budget(
                     order=order,
                     correction=correction,
                     multistep=multistep,
+                    corrector=corrector,
                     kappa=kappa,
                     rho=rho,
                 ),
