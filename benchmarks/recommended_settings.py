@@ -82,11 +82,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=10000, help="2D points per cloud")
     parser.add_argument("--draws", type=int, default=1, help="noises averaged per score")
     parser.add_argument("--models", default=",".join(DERIVED + SEEN + HELD_OUT))
+    parser.add_argument(
+        "--reference-nfe",
+        type=int,
+        default=64,
+        help="lambda = 0 models: the recommendation at this NFE, the converged score (0: none)",
+    )
     parser.add_argument("--no-docs", action="store_true")
     parser.add_argument(
         "--report-only",
         action="store_true",
         help="measure nothing: the table from the results saved under runs/recommended_settings",
+    )
+    parser.add_argument(
+        "--reference-only",
+        action="store_true",
+        help="with --report-only: measure the converged scores (--reference-nfe) only",
     )
     args = parser.parse_args(argv)
     args.nfes = [int(v) for v in args.nfes.split(",") if v.strip()]
@@ -169,6 +180,24 @@ def measure(name: str, args) -> dict[str, list[list[float]]]:
     return rows
 
 
+def converged(name: str, args) -> list[float] | None:
+    """A lambda = 0 model's score at ``args.reference_nfe`` NFE with the recommendation (the
+    ODE solved to the metric's resolution), per noise draw; None for lambda > 0 (rho > 0)."""
+    m = load_model(name)
+    if m.consistency_ratio != 0 or args.reference_nfe < 1:
+        return None
+    shape, labels, metric = scorer(m.dataset, args.samples, m.num_classes)
+    settings = recommended_settings(
+        args.reference_nfe, 0.0, m.transport, enhanced_target=m.enhanced_target
+    )
+    scores = []
+    for d in range(args.draws):
+        noise = torch.randn(shape, generator=torch.Generator().manual_seed(7 + d))
+        x = sample(m.model, noise, m.transport, y=labels, **settings.as_kwargs()).sample
+        scores.append(metric(x))
+    return scores
+
+
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
@@ -202,8 +231,14 @@ def verdict(ratio: list[tuple[float, float, float]]) -> str:
     return "within noise"
 
 
-def table(results: dict[str, dict[str, list[list[float]]]], nfes: list[int]) -> str:
-    """The markdown table of mean scores and the ratio lines."""
+def table(
+    results: dict[str, dict[str, list[list[float]]]],
+    nfes: list[int],
+    references: dict[str, list[float]] | None = None,
+    reference_nfe: int = 64,
+) -> str:
+    """The markdown table of mean scores and the ratio lines (``references``: converged
+    scores of the lambda = 0 models, printed after their ratios)."""
     head = "| model | set | sampler | " + " | ".join(f"NFE {n}" for n in nfes) + " |"
     lines = [head, "|---|---|---|" + "---|" * len(nfes)]
     verdicts = []
@@ -218,32 +253,52 @@ def table(results: dict[str, dict[str, list[list[float]]]], nfes: list[int]) -> 
             )
             lines.append(f"| {name} | {where} | {label} | {cells} |")
     lines.append("")
+    references = references or {}
     lines.append(
         "Recommended / best of DPM-Solver++ 2M and UniPC (at most 1: never worse), per NFE, "
         "with the lowest and highest ratio over the noise draws in brackets; "
-        '"within noise": a mean ratio above 1 whose draws include one at most 1:'
+        '"within noise": a mean ratio above 1 whose draws include one at most 1'
+        + (
+            f"; for the lambda = 0 models also the converged score (the recommendation at "
+            f"{reference_nfe} NFE, mean over the draws) and its ratio to the best peer at the "
+            "largest NFE (above 1: that peer scores better than the ODE solved to convergence)"
+            if references
+            else ""
+        )
+        + ":"
     )
     lines.append("")
     for name, where, ratio in verdicts:
         marks = ", ".join(f"{r:.2f} [{lo:.2f}-{hi:.2f}]" for r, lo, hi in ratio)
-        lines.append(f"- {name} ({where}): {marks} ({verdict(ratio)})")
+        line = f"- {name} ({where}): {marks} ({verdict(ratio)})"
+        if name in references:
+            rows = results[name]
+            best = min(_mean(rows["DPM-Solver++ 2M"][-1]), _mean(rows["UniPC"][-1]))
+            ref = _mean(references[name])
+            line += f"; converged {ref:.4f} ({ref / best:.2f} of the best peer at NFE {nfes[-1]})"
+        lines.append(line)
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
-    results = {}
+    results, references = {}, {}
     OUT.mkdir(parents=True, exist_ok=True)
     for name in args.models:
         path = OUT / f"{name}-{args.samples}-{args.draws}.json"
+        ref_path = OUT / f"{name}-{args.samples}-{args.draws}-converged{args.reference_nfe}.json"
         if not args.report_only:
             path.write_text(json.dumps(measure(name, args)))
+        if not args.report_only or args.reference_only:
+            ref_path.write_text(json.dumps(converged(name, args)))
+        if ref_path.exists() and json.loads(ref_path.read_text()) is not None:
+            references[name] = json.loads(ref_path.read_text())
         if path.exists():
             results[name] = json.loads(path.read_text())
             rounded = {k: [round(_mean(v), 4) for v in vs] for k, vs in results[name].items()}
             print(name, rounded, flush=True)
-    text = table(results, args.nfes)
+    text = table(results, args.nfes, references, args.reference_nfe)
     print(text)
     if not args.no_docs:
         write_section(

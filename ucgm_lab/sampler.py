@@ -14,7 +14,8 @@ kappa = 0 and order 1 on a flow-matching transport this is exactly the Euler met
 ``multistep="velocity"``, ``"noise"`` or ``"data"`` (an addition of ucgm-lab, docs/paper-notes.md
 F7) replaces the constant kappa by the two-step Adams-Bashforth weight of the step sizes and
 decomposes the state again, which makes order 1 second order at one evaluation per step
-(:func:`multistep_estimates`).
+(:func:`multistep_estimates`). ``corrector=True`` adds to it the Adams-Moulton corrector of
+:mod:`ucgm_lab.sampler_corrector` (third order, still one evaluation per step).
 """
 
 from __future__ import annotations
