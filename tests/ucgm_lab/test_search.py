@@ -716,3 +716,13 @@ def test_the_search_tries_the_corrector_with_each_multistep_form_at_rho_zero(mon
     with pytest.raises(ValueError, match="correctors must be a non-empty tuple of True / False"):
         SearchSpace(correctors=("yes",))
     assert SearchSpace(correctors=(False,)).correctors == (False,)
+
+
+def test_settings_carry_the_corrector_and_leave_old_kwargs_unchanged():
+    grid = KumaraswamySchedule()
+    plain = SamplerSettings(nfe=8, steps=8, schedule=grid, multistep="velocity")
+    corrected = SamplerSettings(nfe=8, steps=8, schedule=grid, multistep="velocity", corrector=True)
+    assert "corrector" not in plain.as_kwargs()  # stored settings without it read as before
+    assert corrected.as_kwargs()["corrector"] is True
+    assert corrected.describe().startswith("AB2-velocity+AM3 ")
+    assert plain.describe().startswith("AB2-velocity ")
