@@ -18,10 +18,13 @@ one rule per kind of model, so that a user who has not run a search gets them:
   ratios to the best diffusers solver (the "corrector toggled" ratios of docs/benchmarks.md,
   "recommended-settings");
 * lambda = 0 with the enhanced target (``enhanced_target=True``: trained with zeta > 0, the
-  paper's guidance-free target): at 5 NFE or fewer order 1 without the multistep (on the
-  same grid: on ``8gaussians-cond-lam0-zeta0.6`` the two-step extrapolation over the few,
-  long steps of such a model was several times worse than the best diffusers solver at 4 NFE,
-  with or without the corrector); above, the two-step Adams-Bashforth data form
+  paper's guidance-free target): at 5 NFE or fewer the velocity form with the corrector and
+  a first-order last step (``lower_order_final=True``: the sample is the last evaluation's own
+  data estimate, as diffusers' solvers do below 15 steps; on
+  ``8gaussians-cond-lam0-zeta0.6`` the two-step extrapolation over the last long step to the
+  data was several times worse than the best diffusers solver at 4 NFE, with or without the
+  corrector, and Euler's method 1.3 times; without that extrapolation it scores below both
+  diffusers solvers); above, the two-step Adams-Bashforth data form
   (``multistep="data"``: x^ extrapolated in s = gamma / alpha, the data-prediction variable
   of DPM-Solver++) without the corrector: in the runs that chose it, on that model the
   velocity form, with or without the corrector, stayed above the best diffusers solver at 8
@@ -42,8 +45,9 @@ zeta = 0.6 model, against diffusers' DPM-Solver++ 2M and UniPC; the corrector (w
 used and where not) on the derived and seen lambda = 0 models (``benchmarks/recommended_settings.py``:
 three noise draws of 4000 samples). Known limits (measured in docs/benchmarks.md,
 "recommended-settings"): at 4 NFE no order-1 setting of ``sample`` that was tried (rho from 0
-to lambda, the three multistep forms with and without the corrector) matched DPM-Solver++ 2M /
-UniPC on the digits lambda = 0.5 model, nor UniPC on the zeta = 0.6 model; at 8 and 16 NFE
+to lambda, the three multistep forms with and without the corrector, a first-order last
+step) matched DPM-Solver++ 2M /
+UniPC on the digits lambda = 0.5 model; at 8 and 16 NFE
 several lambda = 0 models are at their converged score (the benchmark prints it: the
 recommendation at 64 NFE), and where a diffusers solver scores below that converged score
 (digits lambda = 0 and the held-out pinwheel at 16 NFE) its win comes from its
@@ -121,9 +125,9 @@ def recommended_settings(
     tr = get_transport(transport)
     c = 1.2 if lam == 0 and nfe <= FEW_NFE else 1.0
     schedule = KumaraswamySchedule(1.0, 1.0, c, 0.001, 0.0)
-    multistep, corrector = None, False
+    multistep, corrector, final = None, False, False
     if lam == 0 and nfe <= FEW_NFE:
-        multistep = None if enhanced_target else "velocity"
+        multistep, corrector, final = "velocity", enhanced_target, enhanced_target
     elif lam == 0:
         multistep, corrector = ("data", False) if enhanced_target else ("velocity", True)
     common = {
@@ -133,6 +137,7 @@ def recommended_settings(
         "rho": float(lam),
         "multistep": multistep,
         "corrector": corrector,
+        "lower_order_final": final,
     }
     if is_flow_linear(tr):
         return SamplerSettings(steps=nfe, schedule=schedule, **common)

@@ -364,6 +364,7 @@ def sample(
     correction: Literal["noise", "data"] = "noise",
     multistep: Literal["velocity", "noise", "data"] | None = None,
     corrector: bool = False,
+    lower_order_final: bool = False,
     generator: torch.Generator | None = None,
     accumulate_float64: bool | None = None,
     progress: bool = False,
@@ -414,6 +415,11 @@ def sample(
             same NFE. ``x_hat`` / ``z_hat`` stay the raw estimates of each evaluation and
             ``states`` holds the corrected states; the last step (to t_N = 0) is not corrected
             (no evaluation there). See :mod:`ucgm_lab.sampler_corrector`.
+        lower_order_final: With ``multistep`` or kappa > 0 only: the last step (to t_N = 0)
+            does not extrapolate, so the sample is the last evaluation's own data estimate
+            x^_{N-1} (as diffusers' DPM-Solver++ and UniPC do below 15 steps,
+            ``lower_order_final``; with the corrector, the correction of x~_{N-1} then does
+            not change the sample, as in UniPC).
         generator: Torch generator for the fresh noise (on the noise tensor's device).
         accumulate_float64: Keep the state in float64 (default: yes except on MPS).
         progress: Show a tqdm progress bar.
@@ -481,6 +487,13 @@ def sample(
             f"order=1 and kappa=0 (got order={order}, kappa={kappa})."
         )
     _check_corrector(corrector, multistep, rho_mode)
+    if not isinstance(lower_order_final, bool):
+        raise TypeError(f"lower_order_final must be True or False, got {lower_order_final!r}.")
+    if lower_order_final and multistep is None and kappa == 0.0:
+        raise ValueError(
+            "lower_order_final=True removes the extrapolation of the last step: use it with "
+            "multistep='velocity', 'noise' or 'data', or kappa > 0 (got neither)."
+        )
     if (
         isinstance(extrapolation_start, bool)
         or not isinstance(extrapolation_start, int)
@@ -618,7 +631,12 @@ def sample(
                     )  # fmt: skip
                     states[-1] = state
                 est = raw
-                if multistep is not None and previous is not None and i >= extrapolation_start:
+                extrapolating = (
+                    previous is not None
+                    and i >= extrapolation_start
+                    and not (lower_order_final and i == num_points - 1)
+                )
+                if multistep is not None and extrapolating:
                     est = multistep_estimates(
                         multistep,
                         state,
@@ -628,7 +646,7 @@ def sample(
                         (time_list[i - 1], time_list[i], time_list[i + 1]),
                         None if rates is None else (rates[i - 1], rates[i]),
                     )
-                elif kappa > 0 and previous is not None and i >= extrapolation_start:
+                elif kappa > 0 and extrapolating:
                     est = Decomposition(
                         x_hat=extrapolate(raw.x_hat, previous.x_hat, kappa),
                         z_hat=extrapolate(raw.z_hat, previous.z_hat, kappa),

@@ -106,6 +106,8 @@ class SamplerSettings:
             order 1 and kappa = 0 only).
         corrector: With a multistep form and rho = 0: the Adams-Moulton corrector of
             ``sample(corrector=True)`` (same NFE; default off).
+        lower_order_final: With a multistep form or kappa > 0: no extrapolation at the last
+            step (``sample(lower_order_final=True)``; default off).
     """
 
     nfe: int
@@ -120,6 +122,7 @@ class SamplerSettings:
     guidance_interval: tuple[float, float] = (0.0, 1.0)
     multistep: str | None = None
     corrector: bool = False
+    lower_order_final: bool = False
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``ucgm_lab.sample(model, noise, transport, **kwargs)``.
@@ -138,6 +141,8 @@ class SamplerSettings:
             kwargs["multistep"] = self.multistep
         if self.corrector:
             kwargs["corrector"] = True
+        if self.lower_order_final:
+            kwargs["lower_order_final"] = True
         if self.guidance_scale != 1.0:
             kwargs["guidance_scale"] = self.guidance_scale
             kwargs["guidance_interval"] = self.guidance_interval
@@ -150,6 +155,8 @@ class SamplerSettings:
         ]
         if self.multistep is not None:
             parts[0] = f"AB2-{self.multistep}" + ("+AM3" if self.corrector else "")
+        if self.lower_order_final:
+            parts[0] += "+final-o1"
         parts.append(f"kappa={self.kappa:.3g}")
         parts.append(f"rho={self.rho if isinstance(self.rho, str) else f'{self.rho:.3g}'}")
         if self.time_points is not None:

@@ -52,18 +52,24 @@ def test_partial_lambda_is_order_one_with_rho_equal_to_lambda(lam, nfe):
 
 @pytest.mark.parametrize("transport", ["linear", "trigflow"])
 def test_enhanced_target_structure(transport):
-    """zeta > 0: no multistep at <= 5 NFE (the grid unchanged), the data form above;
-    lambda > 0 unchanged by the flag."""
+    """zeta > 0: at <= 5 NFE the velocity form with the corrector and a first-order last step
+    (the grid unchanged), the data form above; lambda > 0 unchanged by the flag."""
     for nfe in (1, 3, 4, 5):
         s = recommended_settings(nfe, 0.0, transport, enhanced_target=True)
         plain = recommended_settings(nfe, 0.0, transport)
-        assert (s.multistep, s.order, s.kappa, s.rho, s.nfe) == (None, 1, 0.0, 0.0, nfe)
+        assert (s.multistep, s.corrector, s.lower_order_final) == ("velocity", True, True)
+        assert (s.order, s.kappa, s.rho, s.nfe) == (1, 0.0, 0.0, nfe)
         assert (s.schedule, s.time_points) == (plain.schedule, plain.time_points)
-        assert plain.multistep == "velocity"
+        assert (plain.multistep, plain.corrector, plain.lower_order_final) == (
+            "velocity",
+            False,
+            False,
+        )
     for nfe in (6, 8, 16):  # above: the data form, no corrector, the lambda = 0 grid
         s = recommended_settings(nfe, 0.0, transport, enhanced_target=True)
         plain = recommended_settings(nfe, 0.0, transport)
         assert (s.multistep, s.corrector, s.order, s.rho) == ("data", False, 1, 0.0)
+        assert not s.lower_order_final and not plain.lower_order_final
         assert (s.schedule, s.time_points) == (plain.schedule, plain.time_points)
     for lam in (0.5, 1.0):
         assert recommended_settings(8, lam, transport, enhanced_target=True) == (

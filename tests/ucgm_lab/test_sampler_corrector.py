@@ -191,3 +191,39 @@ def test_bad_corrector_combinations_are_refused_in_one_line():
         with pytest.raises(error, match=match) as info:
             sample(net, noise, "linear", steps=4, **kwargs)
         assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"multistep": "velocity", "corrector": True},
+        {"multistep": "noise"},
+        {"kappa": 0.4},
+    ],
+)
+def test_lower_order_final_returns_the_last_evaluations_own_data_estimate(kwargs):
+    """lower_order_final=True: every step as before except the last, which does not
+    extrapolate: the sample is x^_{N-1}, the decomposition of the last network output at the
+    state it was evaluated at (on Linear x~ - t F)."""
+    net = Net().double()
+    noise = torch.randn(8, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    points = [0.999, 0.7, 0.4, 0.2]
+    plain = sample(net, noise, "linear", time_points=points, **kwargs)
+    final = sample(net, noise, "linear", time_points=points, lower_order_final=True, **kwargs)
+    assert final.nfe == plain.nfe == len(points)
+    assert torch.equal(final.states[:-1], plain.states[:-1])
+    assert torch.equal(final.sample, final.x_hat[-1])
+    assert not torch.allclose(plain.sample, final.sample)
+    # the data estimate of the last evaluation, by hand: the state the network saw at t = 0.2
+    seen = final.x_hat[-1] + 0.2 * (final.z_hat[-1] - final.x_hat[-1])
+    F = net(seen, torch.full((8,), 0.2, dtype=torch.float64))
+    torch.testing.assert_close(final.sample, seen - 0.2 * F, rtol=1e-12, atol=1e-12)
+
+
+def test_lower_order_final_needs_an_extrapolation():
+    net = Net().double()
+    noise = torch.randn(4, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="use it with multistep='velocity'.*or kappa > 0"):
+        sample(net, noise, "linear", steps=4, lower_order_final=True)
+    with pytest.raises(TypeError, match="lower_order_final must be True or False"):
+        sample(net, noise, "linear", steps=4, multistep="velocity", lower_order_final=1)

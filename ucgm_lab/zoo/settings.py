@@ -64,6 +64,7 @@ _ALLOWED = (
     "correction",
     "multistep",
     "corrector",
+    "lower_order_final",
     "guidance_scale",
     "guidance_interval",
 )
@@ -123,6 +124,17 @@ def _entry_kwargs(entry: Any, where: str, budget: int) -> dict[str, Any]:
                 "'corrector': true needs a 'multistep' form and 'rho' 0, got "
                 f"multistep={kwargs.get('multistep')!r}, rho={kwargs.get('rho', 0)!r}."
             )
+    if "lower_order_final" in kwargs:
+        if not isinstance(kwargs["lower_order_final"], bool):
+            raise bad(
+                f"'lower_order_final' must be true or false, got {kwargs['lower_order_final']!r}."
+            )
+        if (
+            kwargs["lower_order_final"]
+            and kwargs.get("multistep") is None
+            and not kwargs.get("kappa", 0)
+        ):
+            raise bad("'lower_order_final': true needs a 'multistep' form or 'kappa' > 0.")
     if "guidance_scale" in kwargs and not (
         _number(kwargs["guidance_scale"]) and kwargs["guidance_scale"] >= 0
     ):
