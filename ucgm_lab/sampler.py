@@ -39,7 +39,7 @@ from .model_api import (
     model_dtype,
     resolve_null_class,
 )
-from .sampler_corrector import corrected_state
+from .sampler_corrector import check_corrector, correct_step
 from .schedules import KumaraswamySchedule, explicit_time_points, get_schedule
 from .transports import Decomposition, Transport, get_transport
 
@@ -486,7 +486,7 @@ def sample(
             f"multistep={multistep!r} replaces kappa and the order-2 correction: use it with "
             f"order=1 and kappa=0 (got order={order}, kappa={kappa})."
         )
-    _check_corrector(corrector, multistep, rho_mode)
+    check_corrector(corrector, multistep, rho_mode)
     if not isinstance(lower_order_final, bool):
         raise TypeError(f"lower_order_final must be True or False, got {lower_order_final!r}.")
     if lower_order_final and multistep is None and kappa == 0.0:
@@ -625,7 +625,7 @@ def sample(
                 x_hats.append(raw.x_hat)
                 z_hats.append(raw.z_hat)
                 if corrector and previous is not None and i >= extrapolation_start:
-                    state = _correct(
+                    state = correct_step(
                         multistep, state, state_before, (before_previous, previous, raw),
                         i, coef_rows, time_list, rates,
                     )  # fmt: skip
@@ -694,55 +694,6 @@ def sample(
         times=times.to(torch.float64).cpu(),
         nfe=nfe,
     )
-
-
-def _check_corrector(corrector: object, multistep: str | None, rho_mode: float | None) -> None:
-    """Refuse a corrector that is not a bool or lacks its multistep form and rho = 0."""
-    if not isinstance(corrector, bool):
-        raise TypeError(f"corrector must be True or False, got {corrector!r}.")
-    if corrector and multistep is None:
-        raise ValueError(
-            "corrector=True corrects the Adams-Bashforth step of a multistep form: use it with "
-            "multistep='velocity', 'noise' or 'data' (got multistep=None)."
-        )
-    if corrector and rho_mode != 0.0:
-        raise ValueError(
-            "corrector=True integrates the deterministic probability-flow ODE: use it with "
-            f"rho=0 (got rho={'auto' if rho_mode is None else rho_mode})."
-        )
-
-
-def _correct(
-    form: str | None,
-    state: Tensor,
-    state_before: Tensor | None,
-    estimates: tuple[Decomposition | None, Decomposition | None, Decomposition],
-    i: int,
-    coef_rows: list[list[float]],
-    time_list: list[float],
-    rates: list[tuple[float, float]] | None,
-) -> Tensor:
-    """The corrected state x~_i, or the predicted ``state`` where it is undefined.
-
-    :func:`ucgm_lab.sampler_corrector.corrected_state` from x~_{i-1} with the raw estimates at
-    t_{i-2} (None at the first corrected step: the trapezoid), t_{i-1} and t_i.
-    """
-    assert form is not None and state_before is not None and estimates[1] is not None
-    # t_{i-2}, t_{i-1}, t_i; without e_{i-2} (the first corrected step) the trapezoid
-    trio = [None if estimates[0] is None else i - 2, i - 1, i]
-
-    def pick(table: list) -> tuple:
-        return tuple(None if k is None else table[k] for k in trio)
-
-    corrected = corrected_state(
-        form,  # type: ignore[arg-type]
-        state_before,
-        estimates,
-        pick(coef_rows),  # type: ignore[arg-type]
-        pick(time_list),  # type: ignore[arg-type]
-        None if rates is None else pick(rates),
-    )
-    return state if corrected is None else corrected
 
 
 def _plain_loop(

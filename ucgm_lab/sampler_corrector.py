@@ -33,7 +33,14 @@ from torch import Tensor
 
 from .transports import Decomposition
 
-__all__ = ["adams_moulton_weights", "corrected_state", "form_value", "form_variable"]
+__all__ = [
+    "adams_moulton_weights",
+    "check_corrector",
+    "correct_step",
+    "corrected_state",
+    "form_value",
+    "form_variable",
+]
 
 
 def adams_moulton_weights(
@@ -147,3 +154,63 @@ def corrected_state(
     y_prev = state_prev if scale_now == 1.0 else state_prev / scale_now
     y_next = y_prev + h * increment
     return y_next if scale_next == 1.0 else scale_next * y_next
+
+
+def check_corrector(corrector: object, multistep: str | None, rho_mode: float | None) -> None:
+    """Refuse a corrector that is not a bool or lacks its multistep form and rho = 0."""
+    if not isinstance(corrector, bool):
+        raise TypeError(f"corrector must be True or False, got {corrector!r}.")
+    if corrector and multistep is None:
+        raise ValueError(
+            "corrector=True corrects the Adams-Bashforth step of a multistep form: use it with "
+            "multistep='velocity', 'noise' or 'data' (got multistep=None)."
+        )
+    if corrector and rho_mode != 0.0:
+        raise ValueError(
+            "corrector=True integrates the deterministic probability-flow ODE: use it with "
+            f"rho=0 (got rho={'auto' if rho_mode is None else rho_mode})."
+        )
+
+
+def correct_step(
+    form: str | None,
+    state: Tensor,
+    state_before: Tensor | None,
+    estimates: tuple[Decomposition | None, Decomposition | None, Decomposition],
+    i: int,
+    coef_rows: list[list[float]],
+    time_list: list[float],
+    rates: list[tuple[float, float]] | None,
+) -> Tensor:
+    """The corrected state x~_i of :func:`ucgm_lab.sample`'s step i (:func:`corrected_state`).
+
+    Args:
+        form: The multistep form.
+        state: The predicted x~_i, shape (B, ...).
+        state_before: x~_{i-1}, the (corrected) state the step to t_i started from.
+        estimates: The raw estimates at t_{i-2} (None at the first corrected step: the
+            trapezoid), t_{i-1} and t_i.
+        i: The step index (>= 1).
+        coef_rows: (alpha, gamma, alpha_hat, gamma_hat, D) at every grid time.
+        time_list: The grid times.
+        rates: (alpha', gamma') at every grid time (the velocity form), or None.
+
+    Returns:
+        The corrected x~_i, or ``state`` where the correction is undefined.
+    """
+    assert form is not None and state_before is not None and estimates[1] is not None
+    # t_{i-2}, t_{i-1}, t_i; without e_{i-2} (the first corrected step) the trapezoid
+    trio = [None if estimates[0] is None else i - 2, i - 1, i]
+
+    def pick(table: list) -> tuple:
+        return tuple(None if k is None else table[k] for k in trio)
+
+    corrected = corrected_state(
+        form,  # type: ignore[arg-type]
+        state_before,
+        estimates,
+        pick(coef_rows),  # type: ignore[arg-type]
+        pick(time_list),  # type: ignore[arg-type]
+        None if rates is None else pick(rates),
+    )
+    return state if corrected is None else corrected
