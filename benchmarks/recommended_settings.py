@@ -22,8 +22,14 @@ with its lowest and highest value over the draws (same noise for both). A model 
 the mean ratio is at most 1 at every NFE; a mean above 1 with a draw at most 1 is reported as
 "within noise", a ratio above 1 on every draw as "MISSED".
 
+For the lambda = 0 models it also scores (:func:`extras`) what the rule's choices rest on: the
+recommendation at ``--reference-nfe`` (64) NFE, the ODE solved to the metric's resolution
+(where a diffusers solver scores below it, its win comes from its discretization error), and
+the recommendation with the Adams-Moulton corrector toggled (on at 5 NFE or fewer, off above).
+
 Run: ``python benchmarks/recommended_settings.py`` (writes the section "recommended-settings"
-of docs/benchmarks.md; ``--no-docs`` prints only).
+of docs/benchmarks.md; ``--no-docs`` prints only; ``--report-only --extras-only`` measures only
+the lambda = 0 extras and reuses the saved scores).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -82,11 +88,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=10000, help="2D points per cloud")
     parser.add_argument("--draws", type=int, default=1, help="noises averaged per score")
     parser.add_argument("--models", default=",".join(DERIVED + SEEN + HELD_OUT))
+    parser.add_argument(
+        "--reference-nfe",
+        type=int,
+        default=64,
+        help="lambda = 0 models: the recommendation at this NFE, the converged score (0: none)",
+    )
     parser.add_argument("--no-docs", action="store_true")
     parser.add_argument(
         "--report-only",
         action="store_true",
         help="measure nothing: the table from the results saved under runs/recommended_settings",
+    )
+    parser.add_argument(
+        "--extras-only",
+        action="store_true",
+        help="with --report-only: measure only the converged and corrector-toggled scores",
     )
     args = parser.parse_args(argv)
     args.nfes = [int(v) for v in args.nfes.split(",") if v.strip()]
@@ -169,6 +186,49 @@ def measure(name: str, args) -> dict[str, list[list[float]]]:
     return rows
 
 
+TOGGLED = "UCGM-S recommended, corrector toggled"
+
+
+def extras(name: str, args) -> dict[str, list | None]:
+    """What the rule's choices rest on, for the lambda = 0 models (None for the others).
+
+    * "converged": the score with the recommendation at ``args.reference_nfe`` NFE (the ODE
+      solved to the metric's resolution), per noise draw;
+    * "toggled" (not for the enhanced target): per NFE and draw, the recommendation with the
+      corrector switched (on at 5 NFE or fewer, where the rule leaves it off; off above).
+    """
+    m = load_model(name)
+    if m.consistency_ratio != 0:
+        return {"converged": None, "toggled": None}
+    shape, labels, metric = scorer(m.dataset, args.samples, m.num_classes)
+    noises = [
+        torch.randn(shape, generator=torch.Generator().manual_seed(7 + d))
+        for d in range(args.draws)
+    ]
+
+    def scores(settings) -> list[float]:
+        kwargs = settings.as_kwargs()
+        return [
+            metric(sample(m.model, noise, m.transport, y=labels, **kwargs).sample)
+            for noise in noises
+        ]
+
+    out: dict[str, list | None] = {"converged": None, "toggled": None}
+    if args.reference_nfe >= 1:
+        out["converged"] = scores(
+            recommended_settings(
+                args.reference_nfe, 0.0, m.transport, enhanced_target=m.enhanced_target
+            )
+        )
+    if not m.enhanced_target:
+        toggled = []
+        for n in args.nfes:
+            rec = recommended_settings(n, 0.0, m.transport)
+            toggled.append(scores(replace(rec, corrector=not rec.corrector)))
+        out["toggled"] = toggled
+    return out
+
+
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
@@ -202,8 +262,16 @@ def verdict(ratio: list[tuple[float, float, float]]) -> str:
     return "within noise"
 
 
-def table(results: dict[str, dict[str, list[list[float]]]], nfes: list[int]) -> str:
-    """The markdown table of mean scores and the ratio lines."""
+def table(
+    results: dict[str, dict[str, list[list[float]]]],
+    nfes: list[int],
+    more: dict[str, dict[str, list | None]] | None = None,
+    reference_nfe: int = 64,
+) -> str:
+    """The markdown table of mean scores and the ratio lines (``more``: :func:`extras` of the
+    lambda = 0 models: the corrector-toggled row and the converged score)."""
+    more = more or {}
+    references = {k: v["converged"] for k, v in more.items() if v.get("converged")}
     head = "| model | set | sampler | " + " | ".join(f"NFE {n}" for n in nfes) + " |"
     lines = [head, "|---|---|---|" + "---|" * len(nfes)]
     verdicts = []
@@ -211,7 +279,10 @@ def table(results: dict[str, dict[str, list[list[float]]]], nfes: list[int]) -> 
         where = "derived" if name in DERIVED else "seen" if name in SEEN else "held out"
         ratio = ratios(rows)
         verdicts.append((name, where, ratio))
-        for label, values in rows.items():
+        shown = dict(rows)
+        if more.get(name, {}).get("toggled"):
+            shown[TOGGLED] = more[name]["toggled"]
+        for label, values in shown.items():
             cells = " | ".join(
                 f"**{_mean(v):.4f}**" if label == "UCGM-S recommended" else f"{_mean(v):.4f}"
                 for v in values
@@ -221,29 +292,53 @@ def table(results: dict[str, dict[str, list[list[float]]]], nfes: list[int]) -> 
     lines.append(
         "Recommended / best of DPM-Solver++ 2M and UniPC (at most 1: never worse), per NFE, "
         "with the lowest and highest ratio over the noise draws in brackets; "
-        '"within noise": a mean ratio above 1 whose draws include one at most 1:'
+        '"within noise": a mean ratio above 1 whose draws include one at most 1'
+        + (
+            f"; for the lambda = 0 models also the converged score (the recommendation at "
+            f"{reference_nfe} NFE, mean over the draws) and its ratio to the best peer at the "
+            "largest NFE (above 1: that peer scores better than the ODE solved to convergence), "
+            "and the ratios of the recommendation with the corrector toggled (on at 5 NFE or "
+            "fewer, off above; not for the enhanced target)"
+            if references
+            else ""
+        )
+        + ":"
     )
     lines.append("")
     for name, where, ratio in verdicts:
         marks = ", ".join(f"{r:.2f} [{lo:.2f}-{hi:.2f}]" for r, lo, hi in ratio)
-        lines.append(f"- {name} ({where}): {marks} ({verdict(ratio)})")
+        line = f"- {name} ({where}): {marks} ({verdict(ratio)})"
+        if name in references:
+            rows = results[name]
+            best = min(_mean(rows["DPM-Solver++ 2M"][-1]), _mean(rows["UniPC"][-1]))
+            ref = _mean(references[name])
+            line += f"; converged {ref:.4f} ({ref / best:.2f} of the best peer at NFE {nfes[-1]})"
+        if more.get(name, {}).get("toggled"):
+            toggled = ratios({**results[name], "UCGM-S recommended": more[name]["toggled"]})
+            line += "; corrector toggled: " + ", ".join(f"{r:.2f}" for r, _, _ in toggled)
+        lines.append(line)
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
-    results = {}
+    results, more = {}, {}
     OUT.mkdir(parents=True, exist_ok=True)
     for name in args.models:
         path = OUT / f"{name}-{args.samples}-{args.draws}.json"
+        extra_path = OUT / f"{name}-{args.samples}-{args.draws}-extras{args.reference_nfe}.json"
         if not args.report_only:
             path.write_text(json.dumps(measure(name, args)))
+        if not args.report_only or args.extras_only:
+            extra_path.write_text(json.dumps(extras(name, args)))
+        if extra_path.exists():
+            more[name] = json.loads(extra_path.read_text())
         if path.exists():
             results[name] = json.loads(path.read_text())
             rounded = {k: [round(_mean(v), 4) for v in vs] for k, vs in results[name].items()}
             print(name, rounded, flush=True)
-    text = table(results, args.nfes)
+    text = table(results, args.nfes, more, args.reference_nfe)
     print(text)
     if not args.no_docs:
         write_section(
@@ -258,7 +353,12 @@ def main(argv: list[str] | None = None) -> int:
             + (
                 " With --report-only the scores are those the earlier runs of this script "
                 "saved under runs/recommended_settings (quality figures: the load changes "
-                "only their run time)."
+                "only their run time)"
+                + (
+                    "; the converged and corrector-toggled scores were measured in this run."
+                    if args.extras_only
+                    else "."
+                )
                 if args.report_only
                 else ""
             )

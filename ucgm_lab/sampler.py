@@ -14,7 +14,8 @@ kappa = 0 and order 1 on a flow-matching transport this is exactly the Euler met
 ``multistep="velocity"``, ``"noise"`` or ``"data"`` (an addition of ucgm-lab, docs/paper-notes.md
 F7) replaces the constant kappa by the two-step Adams-Bashforth weight of the step sizes and
 decomposes the state again, which makes order 1 second order at one evaluation per step
-(:func:`multistep_estimates`).
+(:func:`multistep_estimates`). ``corrector=True`` adds to it the Adams-Moulton corrector of
+:mod:`ucgm_lab.sampler_corrector` (third order, still one evaluation per step).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .model_api import (
     model_dtype,
     resolve_null_class,
 )
+from .sampler_corrector import check_corrector, correct_step
 from .schedules import KumaraswamySchedule, explicit_time_points, get_schedule
 from .transports import Decomposition, Transport, get_transport
 
@@ -361,6 +363,8 @@ def sample(
     extrapolation_start: int = 1,
     correction: Literal["noise", "data"] = "noise",
     multistep: Literal["velocity", "noise", "data"] | None = None,
+    corrector: bool = False,
+    lower_order_final: bool = False,
     generator: torch.Generator | None = None,
     accumulate_float64: bool | None = None,
     progress: bool = False,
@@ -403,6 +407,19 @@ def sample(
             ``extrapolation_start`` on, a two-step Adams-Bashforth step that reuses the previous
             evaluation (of the velocity dx/dt, z^ or x^; second order at one evaluation per step; order 1 and
             kappa = 0 only). See :func:`multistep_estimates`.
+        corrector: With a ``multistep`` form and rho = 0 only: from step
+            ``extrapolation_start`` on, the evaluation at the predicted state x~_i also
+            corrects it (the three-point Adams-Moulton step from x~_{i-1} in the form's
+            variables, the trapezoid where e_{i-2} is missing; then the sampler goes on from the
+            corrected state with the same evaluation, as UniPC's corrector): third order at the
+            same NFE. ``x_hat`` / ``z_hat`` stay the raw estimates of each evaluation and
+            ``states`` holds the corrected states; the last step (to t_N = 0) is not corrected
+            (no evaluation there). See :mod:`ucgm_lab.sampler_corrector`.
+        lower_order_final: With ``multistep`` or kappa > 0 only: the last step (to t_N = 0)
+            does not extrapolate, so the sample is the last evaluation's own data estimate
+            x^_{N-1} (as diffusers' DPM-Solver++ and UniPC do below 15 steps,
+            ``lower_order_final``; with the corrector, the correction of x~_{N-1} then does
+            not change the sample, as in UniPC).
         generator: Torch generator for the fresh noise (on the noise tensor's device).
         accumulate_float64: Keep the state in float64 (default: yes except on MPS).
         progress: Show a tqdm progress bar.
@@ -468,6 +485,14 @@ def sample(
         raise ValueError(
             f"multistep={multistep!r} replaces kappa and the order-2 correction: use it with "
             f"order=1 and kappa=0 (got order={order}, kappa={kappa})."
+        )
+    check_corrector(corrector, multistep, rho_mode)
+    if not isinstance(lower_order_final, bool):
+        raise TypeError(f"lower_order_final must be True or False, got {lower_order_final!r}.")
+    if lower_order_final and multistep is None and kappa == 0.0:
+        raise ValueError(
+            "lower_order_final=True removes the extrapolation of the last step: use it with "
+            "multistep='velocity', 'noise' or 'data', or kappa > 0 (got neither)."
         )
     if (
         isinstance(extrapolation_start, bool)
@@ -581,6 +606,9 @@ def sample(
     state = noise.to(state_dtype)
     states, x_hats, z_hats = [state], [], []
     previous: Decomposition | None = None
+    # the corrector's history: the raw estimates at t_{i-2} and the state x~_{i-1}
+    before_previous: Decomposition | None = None
+    state_before: Tensor | None = None
     time_list = times.tolist()
     rates = transport_rates(tr, times) if multistep == "velocity" else None
     # no tqdm object at all without a progress bar (building one costs more than a small step)
@@ -596,8 +624,19 @@ def sample(
                 raw = evaluate(state, i)
                 x_hats.append(raw.x_hat)
                 z_hats.append(raw.z_hat)
+                if corrector and previous is not None and i >= extrapolation_start:
+                    state = correct_step(
+                        multistep, state, state_before, (before_previous, previous, raw),
+                        i, coef_rows, time_list, rates,
+                    )  # fmt: skip
+                    states[-1] = state
                 est = raw
-                if multistep is not None and previous is not None and i >= extrapolation_start:
+                extrapolating = (
+                    previous is not None
+                    and i >= extrapolation_start
+                    and not (lower_order_final and i == num_points - 1)
+                )
+                if multistep is not None and extrapolating:
                     est = multistep_estimates(
                         multistep,
                         state,
@@ -607,12 +646,12 @@ def sample(
                         (time_list[i - 1], time_list[i], time_list[i + 1]),
                         None if rates is None else (rates[i - 1], rates[i]),
                     )
-                elif kappa > 0 and previous is not None and i >= extrapolation_start:
+                elif kappa > 0 and extrapolating:
                     est = Decomposition(
                         x_hat=extrapolate(raw.x_hat, previous.x_hat, kappa),
                         z_hat=extrapolate(raw.z_hat, previous.z_hat, kappa),
                     )
-                previous = raw
+                before_previous, previous, state_before = previous, raw, state
                 if i == num_points - 1:
                     # t_N = 0: the reconstruction alpha(0) z^ + gamma(0) x^ is x^ for transports with
                     # alpha(0) = 0, gamma(0) = 1; we return x^ for all (EDM has gamma(0) ~ 2).
