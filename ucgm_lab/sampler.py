@@ -418,7 +418,8 @@ def sample(
     Raises:
         NonFiniteSampleError: If the state becomes NaN or inf; the message names the step,
             its time and whether the network output or the update went non-finite (one
-            reduction per step checks it).
+            reduction per step checks it; on the plain path, kappa = rho = 0 at order 1
+            without guidance, one reduction after the loop names the same step).
     """
     check_batch(noise, "noise")
     batch = noise.shape[0]
