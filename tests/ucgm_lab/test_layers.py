@@ -18,7 +18,17 @@ LAYERS: list[tuple[str, ...]] = [
         "ucgm_lab.flow_maps",
     ),
     ("ucgm_lab.training", "ucgm_lab.recipes"),
-    ("ucgm_lab.sampler", "ucgm_lab.adapters", "ucgm_lab.peers.training", "ucgm_lab.loading"),
+    (
+        "ucgm_lab.sampler",
+        "ucgm_lab.sampler_grid",
+        "ucgm_lab.sampler_output",
+        "ucgm_lab.sampler_steps",
+        "ucgm_lab.sampler_loop",
+        "ucgm_lab.sampler_corrector",
+        "ucgm_lab.adapters",
+        "ucgm_lab.peers.training",
+        "ucgm_lab.loading",
+    ),
     (
         "ucgm_lab.metrics",
         "ucgm_lab.search",

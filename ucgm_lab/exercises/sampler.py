@@ -51,10 +51,10 @@ register(
             "x_ext = x_hat + kappa (x_hat - prev_x_hat); z_ext likewise; return alpha_next * z_ext + gamma_next * x_ext (alpha weighs the noise).",
         ),
         shortcuts=(
-            "ucgm_lab.sampler:extrapolate",
-            "ucgm_lab.sampler:reconstruct",
+            "ucgm_lab.sampler_steps:extrapolate",
+            "ucgm_lab.sampler_steps:reconstruct",
             "ucgm_lab.sampler:sample",
-            "ucgm_lab.sampler:multistep_estimates",
+            "ucgm_lab.sampler_steps:multistep_estimates",
         ),
     )
 )
@@ -98,7 +98,7 @@ register(
             "noise = sqrt(1 - rho) z_hat + sqrt(rho) eps; return alpha_next * noise + gamma_next * x_hat.",
         ),
         shortcuts=(
-            "ucgm_lab.sampler:reconstruct",
+            "ucgm_lab.sampler_steps:reconstruct",
             "ucgm_lab.sampler:sample",
         ),
     )
@@ -144,7 +144,7 @@ register(
             "rho = 2 |t_i - t_(i+1)| alpha(t_i) / alpha(t_(i+1))^2, clipped to [0, 1]; at alpha(t_(i+1)) = 0 (the data end) take rho = 1.",
         ),
         shortcuts=(
-            "ucgm_lab.sampler:auto_stochastic_ratio",
+            "ucgm_lab.sampler_steps:auto_stochastic_ratio",
             "ucgm_lab.symbolic.derivations.sampling:stochastic_ratio",
         ),
     )

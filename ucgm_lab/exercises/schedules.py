@@ -41,7 +41,7 @@ register(
             "ucgm_lab.schedules:KumaraswamySchedule.time_points",
             "ucgm_lab.schedules:kumaraswamy",
             "ucgm_lab.schedules:explicit_time_points",
-            "ucgm_lab.sampler:time_grid",
+            "ucgm_lab.sampler_grid:time_grid",
         ),
     )
 )
