@@ -1,8 +1,10 @@
-"""The recommended sampler settings (no search) against the solvers users pick, on every model.
+"""UCGM-S without a search (the recommendation) and with the fast search, against the solvers
+users pick, on every model.
 
 :func:`ucgm_lab.recommended_settings` is one rule per kind of model (lambda = 0,
 0 < lambda < 1, lambda = 1). This script scores it, at 4, 8 and 16 NFE, against
-diffusers' DPM-Solver++ 2M / 3M and UniPC in flow mode and against ``sample``'s defaults
+diffusers' DPM-Solver++ 2M / 3M and UniPC in flow mode, Euler (DPM-Solver++ 1, i.e. DDIM, in
+flow mode) and midpoint (torchdiffeq on the flow ODE) and against ``sample``'s defaults
 (Alg. 2 as printed), on
 
 * the models the rule was derived on (``DERIVED``: the checkerboard zoo models, the torchcfm
@@ -13,17 +15,26 @@ diffusers' DPM-Solver++ 2M / 3M and UniPC in flow mode and against ``sample``'s 
   (``benchmarks/heldout_models.py``: a pinwheel with the project's MLP2D and a spiral with a
   user-style network in ``TimeScaled``, each at lambda = 0 and lambda = 0.5, trained here).
 
+With ``--search`` every model is first searched: :func:`ucgm_lab.search_sampler` with
+``SearchSpace.fast(lambda)`` started from the recommendation (``consistency_ratio=lambda``),
+all budgets in one call, on its own selection and validation noises (``seed=1``;
+``--search-samples`` points, 2D reference data of their own, 16 times as many, seed 30000),
+timed (wall and CPU time of this process, 1-minute load average before and after); its
+settings ("UCGM-S searched") are then scored with the others on the held-out draws below,
+which the search never saw (target: at most 0.8 of the best of DPM-Solver++ 2M and UniPC).
+
 Every sampler of a model starts from the same noise (seed 7 + draw; the 0 < lambda < 1 and
 enhanced-target rules were chosen with these seeds on fewer points, so on the derived models
 these scores are not independent of the choice; the held-out ones are); 2D scores are
-sliced W2 against 8 times as many data points. With
-``--draws D`` each score is the mean over D noises, and the ratio to the best peer is printed
-with its lowest and highest value over the draws (same noise for both). A model passes when
-the mean ratio is at most 1 at every NFE; a mean above 1 with a draw at most 1 is reported as
-"within noise", a ratio above 1 on every draw as "MISSED".
+sliced W2 against 8 times as many data points (seed 99). With ``--draws D`` each score is the
+mean over D noises, and the ratio to the best peer is printed with its lowest and highest
+value over the draws (same noise for both; ``benchmarks/settings_table.py``). A model passes
+when the mean ratio is at most the target at every NFE; a mean above it with a draw at most
+the target is reported as "within noise", a ratio above it on every draw as "MISSED".
 
 Run: ``python benchmarks/recommended_settings.py`` (writes the section "recommended-settings"
-of docs/benchmarks.md; ``--no-docs`` prints only).
+of docs/benchmarks.md), ``--search`` (the section "searched-settings"); ``--no-docs`` prints
+only, ``--quick`` is a smoke run of seconds (one model, few points, no docs).
 """
 
 from __future__ import annotations
@@ -39,12 +50,22 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from docs_writer import write_section  # noqa: E402
-from heldout_models import heldout_models, pinwheel, spiral  # noqa: E402
+from heldout_models import heldout_models  # noqa: E402
+from model_search import FlowVelocity, data_points, run_search  # noqa: E402
+from settings_table import (  # noqa: E402
+    RECOMMENDED,
+    SEARCHED,
+    TARGETS,
+    Rows,
+    mean,
+    ratio_lines,
+    summary,
+)
 
-from toy_data import sample_2d  # noqa: E402
 from ucgm_lab import recommended_settings, sample  # noqa: E402
+from ucgm_lab.peers import peer_solve  # noqa: E402
 from ucgm_lab.peers.diffusers_solvers import diffusers_sample  # noqa: E402
-from ucgm_lab.search import SlicedW2  # noqa: E402
+from ucgm_lab.search import SamplerSettings, SlicedW2  # noqa: E402
 from ucgm_lab.zoo import load  # noqa: E402
 from ucgm_lab.zoo.peers import load_peer  # noqa: E402
 
@@ -73,7 +94,23 @@ HELD_OUT = (
     "spiral-lam0.5",
 )
 OUT = Path(__file__).resolve().parents[1] / "runs" / "recommended_settings"
-SOLVERS = {"DPM-Solver++ 2M": "dpm++2m", "DPM-Solver++ 3M": "dpm++3m", "UniPC": "unipc"}
+SOLVERS = {
+    "DPM-Solver++ 2M": "dpm++2m",
+    "DPM-Solver++ 3M": "dpm++3m",
+    "UniPC": "unipc",
+    "Euler (DPM-Solver++ 1 = DDIM)": "dpm++1",
+}
+MIDPOINT = "midpoint (torchdiffeq)"
+QUICK_MODEL = "moons-linear-lam0"
+
+
+def set_of(name: str) -> str:
+    """The set of a model: "derived", "seen", "held out" (in none of the lists: "other")."""
+    if name in DERIVED:
+        return "derived"
+    if name in SEEN:
+        return "seen"
+    return "held out" if name in HELD_OUT else "other"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -86,11 +123,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--report-only",
         action="store_true",
-        help="measure nothing: the table from the results saved under runs/recommended_settings",
+        help="measure nothing: the table from the results saved under --out",
+    )
+    parser.add_argument(
+        "--search", action="store_true", help="run the fast search on every model first"
+    )
+    parser.add_argument(
+        "--search-samples", type=int, default=2000, help="selection points of a 2D search"
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="where results are saved")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"smoke run: {QUICK_MODEL}, NFE 4, few points"
     )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.models, args.nfes, args.draws = QUICK_MODEL, "4", 1
+        args.samples, args.search_samples, args.no_docs = 400, 200, True
     args.nfes = [int(v) for v in args.nfes.split(",") if v.strip()]
     args.models = [v.strip() for v in args.models.split(",") if v.strip()]
+    if not args.nfes or min(args.nfes) < 1:
+        parser.error(f"--nfes must be positive integers, got {args.nfes}")
+    for flag in ("samples", "draws", "search_samples"):
+        if getattr(args, flag) < (2 if flag != "draws" else 1):
+            parser.error(f"--{flag.replace('_', '-')} is too small: {getattr(args, flag)}")
     return args
 
 
@@ -122,7 +177,7 @@ def load_model(name: str) -> Loaded:
 
 
 def scorer(dataset: str, samples: int, num_classes: int | None):
-    """(noise shape, labels, metric) for one model."""
+    """(noise shape, labels, metric) for one model's held-out scores."""
     if dataset == "digits":
         from ucgm_lab.metrics.digits import digits_frechet
 
@@ -130,38 +185,51 @@ def scorer(dataset: str, samples: int, num_classes: int | None):
         labels = frechet.test_labels
         shape = (labels.shape[0], 1, 8, 8)
         return shape, labels, frechet.distance
-    data = {"pinwheel": pinwheel, "spiral": spiral}.get(dataset, lambda n, s: None)(8 * samples, 99)
-    if data is None:
-        data = sample_2d(dataset, 8 * samples, seed=99).points
+    data = data_points(dataset, 8 * samples, 99)
     metric = SlicedW2(256, seed=0)
     labels = None if num_classes is None else torch.arange(samples) % num_classes
     return (samples, 2), labels, lambda x: metric(x, data)
 
 
-def measure(name: str, args) -> dict[str, list[list[float]]]:
-    """sampler -> per NFE, the score of every noise draw."""
+def measure(
+    name: str, args, searched: dict[int, SamplerSettings] | None = None
+) -> dict[str, list[list[float]]]:
+    """sampler -> per NFE, the score of every held-out noise draw (``searched``: the search's
+    settings per budget, scored as "UCGM-S searched")."""
     m = load_model(name)
     model, transport = m.model, m.transport
     shape, labels, metric = scorer(m.dataset, args.samples, m.num_classes)
+    flow = FlowVelocity(model, transport, labels)
     rows: dict[str, list[list[float]]] = {}
     for n in args.nfes:
         scores: dict[str, list[float]] = {}
-        settings = recommended_settings(
-            n, m.consistency_ratio, transport, enhanced_target=m.enhanced_target
-        )
+        settings = {
+            RECOMMENDED: recommended_settings(
+                n, m.consistency_ratio, transport, enhanced_target=m.enhanced_target
+            )
+        }
+        if searched is not None:
+            settings[SEARCHED] = searched[n]
         for d in range(args.draws):
             noise = torch.randn(shape, generator=torch.Generator().manual_seed(7 + d))
-            fresh = torch.Generator().manual_seed(1000 + d)
             runs = {
-                "UCGM-S recommended": sample(
-                    model, noise, transport, y=labels, generator=fresh, **settings.as_kwargs()
-                ).sample,
-                "UCGM-S defaults (Alg. 2, Euler)": sample(
-                    model, noise, transport, steps=n, y=labels
-                ).sample,
+                label: sample(
+                    model,
+                    noise,
+                    transport,
+                    y=labels,
+                    generator=torch.Generator().manual_seed(1000 + d),
+                    **s.as_kwargs(),
+                ).sample
+                for label, s in settings.items()
             }
+            runs["UCGM-S defaults (Alg. 2, Euler)"] = sample(
+                model, noise, transport, steps=n, y=labels
+            ).sample
             for label, key in SOLVERS.items():
                 runs[label] = diffusers_sample(model, noise, transport, n, key, y=labels).sample
+            if n >= 2:
+                runs[MIDPOINT] = peer_solve(flow, noise, "midpoint", steps=n // 2).sample
             for label, x in runs.items():
                 scores.setdefault(label, []).append(metric(x))
         for label, value in scores.items():
@@ -169,103 +237,118 @@ def measure(name: str, args) -> dict[str, list[list[float]]]:
     return rows
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
-def ratios(rows: dict[str, list[list[float]]]) -> list[tuple[float, float, float]]:
-    """Per NFE: (mean recommended / best peer mean, lowest and highest per-draw ratio).
-
-    The best peer is the better of DPM-Solver++ 2M and UniPC (by the mean over draws); a draw's
-    ratio divides the recommendation's score by that peer's score on the same noise.
-    """
-    out = []
-    for rec, dpm, uni in zip(
-        rows["UCGM-S recommended"], rows["DPM-Solver++ 2M"], rows["UniPC"], strict=True
-    ):
-        peer = dpm if _mean(dpm) <= _mean(uni) else uni
-        per_draw = [r / p for r, p in zip(rec, peer, strict=True)]
-        out.append((_mean(rec) / _mean(peer), min(per_draw), max(per_draw)))
-    return out
-
-
-def verdict(ratio: list[tuple[float, float, float]]) -> str:
-    """The verdict of one model.
-
-    "met": mean ratio <= 1 at every NFE; "MISSED": some NFE above 1 on every draw; else a loss
-    inside the spread of the draws ("within noise").
-    """
-    if all(r <= 1.0 for r, _, _ in ratio):
-        return "met"
-    if any(lo > 1.0 for _, lo, _ in ratio):
-        return "MISSED"
-    return "within noise"
-
-
-def table(results: dict[str, dict[str, list[list[float]]]], nfes: list[int]) -> str:
-    """The markdown table of mean scores and the ratio lines."""
+def table(results: dict[str, Rows], nfes: list[int]) -> str:
+    """The markdown table of mean scores, then the ratio lines of every UCGM-S sampler."""
     head = "| model | set | sampler | " + " | ".join(f"NFE {n}" for n in nfes) + " |"
     lines = [head, "|---|---|---|" + "---|" * len(nfes)]
-    verdicts = []
+    where = {name: set_of(name) for name in results}
     for name, rows in results.items():
-        where = "derived" if name in DERIVED else "seen" if name in SEEN else "held out"
-        ratio = ratios(rows)
-        verdicts.append((name, where, ratio))
         for label, values in rows.items():
-            cells = " | ".join(
-                f"**{_mean(v):.4f}**" if label == "UCGM-S recommended" else f"{_mean(v):.4f}"
-                for v in values
-            )
-            lines.append(f"| {name} | {where} | {label} | {cells} |")
-    lines.append("")
-    lines.append(
-        "Recommended / best of DPM-Solver++ 2M and UniPC (at most 1: never worse), per NFE, "
-        "with the lowest and highest ratio over the noise draws in brackets; "
-        '"within noise": a mean ratio above 1 whose draws include one at most 1:'
-    )
-    lines.append("")
-    for name, where, ratio in verdicts:
-        marks = ", ".join(f"{r:.2f} [{lo:.2f}-{hi:.2f}]" for r, lo, hi in ratio)
-        lines.append(f"- {name} ({where}): {marks} ({verdict(ratio)})")
+            bold = label in (RECOMMENDED, SEARCHED)
+            cells = " | ".join(f"**{mean(v):.4f}**" if bold else f"{mean(v):.4f}" for v in values)
+            lines.append(f"| {name} | {where[name]} | {label} | {cells} |")
+    for label, what in (
+        (SEARCHED, "searched (fast search on selection noise, scored on held-out noise)"),
+        (RECOMMENDED, "recommended (no search)"),
+    ):
+        if not any(label in rows for rows in results.values()):
+            continue
+        target = TARGETS[label]
+        lines += [
+            "",
+            f"UCGM-S {what} / best of DPM-Solver++ 2M and UniPC (target: at most {target:g}), "
+            "per NFE, with the lowest and highest ratio over the noise draws in brackets; "
+            f'"within noise": a mean ratio above {target:g} whose draws include one at most '
+            f"{target:g}. {summary(results, label)}",
+            "",
+            *ratio_lines(results, where, label, nfes),
+        ]
+    return "\n".join(lines)
+
+
+def search_table(records: dict[str, dict], nfes: list[int]) -> str:
+    """The searches' times and chosen settings, one row per model."""
+    lines = [
+        "| model | wall s | CPU s | load (1 min) | settings tried | "
+        + " | ".join(f"NFE {n} settings" for n in nfes)
+        + " |",
+        "|---|---|---|---|---|" + "---|" * len(nfes),
+    ]
+    for name, r in records.items():
+        cut = " (stopped early)" if r["stopped_early"] else ""
+        cells = " | ".join(f"`{r['settings'][str(n)]}`" for n in nfes)
+        lines.append(
+            f"| {name}{cut} | {r['wall']:.0f} | {r['cpu']:.0f} | "
+            f"{r['load'][0]:.1f}-{r['load'][1]:.1f} | {r['trials']} | {cells} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
-    results = {}
-    OUT.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Rows] = {}
+    records: dict[str, dict] = {}
+    args.out.mkdir(parents=True, exist_ok=True)
     for name in args.models:
-        path = OUT / f"{name}-{args.samples}-{args.draws}.json"
+        stem = f"{name}-{args.samples}-{args.draws}"
+        path = args.out / (f"{stem}-searched.json" if args.search else f"{stem}.json")
         if not args.report_only:
-            path.write_text(json.dumps(measure(name, args)))
+            searched, record = None, None
+            if args.search:
+                searched, record = run_search(load_model(name), args)
+                print(name, "search", record, flush=True)
+            rows = measure(name, args, searched)
+            path.write_text(json.dumps({"rows": rows, "search": record}))
         if path.exists():
-            results[name] = json.loads(path.read_text())
-            rounded = {k: [round(_mean(v), 4) for v in vs] for k, vs in results[name].items()}
+            saved = json.loads(path.read_text())
+            results[name] = saved["rows"] if "rows" in saved else saved  # older files: rows
+            if saved.get("search"):
+                records[name] = saved["search"]
+            rounded = {k: [round(mean(v), 4) for v in vs] for k, vs in results[name].items()}
             print(name, rounded, flush=True)
     text = table(results, args.nfes)
+    if records:
+        text = search_table(records, args.nfes) + "\n\n" + text
     print(text)
-    if not args.no_docs:
+    if args.no_docs:
+        return 0
+    saved_note = (
+        f" With --report-only the figures are those the earlier runs of this script saved under "
+        f"{args.out.name} (quality figures and search times as measured then)."
+        if args.report_only
+        else ""
+    )
+    command = "python benchmarks/recommended_settings.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    scores = (
+        f"2D: sliced W2 to {8 * args.samples} data points ({args.samples} samples, mean of "
+        f"{args.draws} noise draws); digits: digits Frechet distance on the test split's "
+        "labels. derived: the recommendation's rule was chosen on these; seen: looked at "
+        "while choosing; held out: never used."
+    )
+    if args.search:
+        write_section(
+            "searched-settings",
+            "## The fast search on every model against DPM-Solver++ and UniPC\n\n"
+            f"`search_sampler(..., space=SearchSpace.fast(lambda), consistency_ratio=lambda, "
+            f"nfe={args.nfes}, validation_streams=2, seed=1)`: 2D searches on "
+            f"{args.search_samples} selection points against {16 * args.search_samples} "
+            "reference points of their own; digits on the test split's labels. Search times: "
+            "this process, one model after the other (wall and CPU; the machine is shared, "
+            "compare CPU). Then every sampler is scored on held-out noise draws the search "
+            f"never saw (target for the searched settings: at most {TARGETS[SEARCHED]:g} of the "
+            f"best of DPM-Solver++ 2M and UniPC at every NFE). {scores}{saved_note}\n\n" + text,
+            command=command.strip(),
+        )
+    else:
         write_section(
             "recommended-settings",
             "## Recommended sampler settings (no search) against DPM-Solver++ and UniPC\n\n"
             "`ucgm_lab.recommended_settings(nfe, consistency_ratio, transport, "
-            "enhanced_target=zeta > 0)`; 2D: sliced W2 to "
-            f"{8 * args.samples} data points ({args.samples} samples, mean of {args.draws} "
-            "noise draws); digits: digits Frechet distance on the test split's labels. "
-            "derived: the rule was chosen on these; seen: looked at while choosing; held out: "
-            "never used."
-            + (
-                " With --report-only the scores are those the earlier runs of this script "
-                "saved under runs/recommended_settings (quality figures: the load changes "
-                "only their run time)."
-                if args.report_only
-                else ""
-            )
-            + "\n\n"
-            + text,
-            command="python benchmarks/recommended_settings.py "
-            + " ".join(argv if argv is not None else sys.argv[1:]),
+            f"enhanced_target=zeta > 0)`; {scores}{saved_note}\n\n" + text,
+            command=command.strip(),
         )
     return 0
 
