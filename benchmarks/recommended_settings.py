@@ -53,6 +53,7 @@ from docs_writer import write_section  # noqa: E402
 from heldout_models import heldout_models  # noqa: E402
 from model_search import FlowVelocity, data_points, run_search  # noqa: E402
 from settings_table import (  # noqa: E402
+    DATA,
     RECOMMENDED,
     SEARCHED,
     TARGETS,
@@ -177,18 +178,27 @@ def load_model(name: str) -> Loaded:
 
 
 def scorer(dataset: str, samples: int, num_classes: int | None):
-    """(noise shape, labels, metric) for one model's held-out scores."""
+    """(noise shape, labels, metric, fresh data of draw d) for one model's held-out scores.
+
+    The fresh data (2D: new points, seed 5000 + d; digits: the test split) scored by the same
+    metric is its floor: what a perfect sampler scores.
+    """
     if dataset == "digits":
         from ucgm_lab.metrics.digits import digits_frechet
 
         frechet = digits_frechet()
         labels = frechet.test_labels
         shape = (labels.shape[0], 1, 8, 8)
-        return shape, labels, frechet.distance
+        return shape, labels, frechet.distance, lambda d: frechet.test_images
     data = data_points(dataset, 8 * samples, 99)
     metric = SlicedW2(256, seed=0)
     labels = None if num_classes is None else torch.arange(samples) % num_classes
-    return (samples, 2), labels, lambda x: metric(x, data)
+    return (
+        (samples, 2),
+        labels,
+        lambda x: metric(x, data),
+        lambda d: data_points(dataset, samples, 5000 + d),
+    )
 
 
 def measure(
@@ -198,7 +208,7 @@ def measure(
     settings per budget, scored as "UCGM-S searched")."""
     m = load_model(name)
     model, transport = m.model, m.transport
-    shape, labels, metric = scorer(m.dataset, args.samples, m.num_classes)
+    shape, labels, metric, fresh_data = scorer(m.dataset, args.samples, m.num_classes)
     flow = FlowVelocity(model, transport, labels)
     rows: dict[str, list[list[float]]] = {}
     for n in args.nfes:
@@ -230,6 +240,7 @@ def measure(
                 runs[label] = diffusers_sample(model, noise, transport, n, key, y=labels).sample
             if n >= 2:
                 runs[MIDPOINT] = peer_solve(flow, noise, "midpoint", steps=n // 2).sample
+            runs[DATA] = fresh_data(d)
             for label, x in runs.items():
                 scores.setdefault(label, []).append(metric(x))
         for label, value in scores.items():

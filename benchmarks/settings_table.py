@@ -19,6 +19,9 @@ PEERS = ("DPM-Solver++ 2M", "UniPC")
 """The solvers users pick: each ratio divides by the better of the two (by the mean)."""
 RECOMMENDED = "UCGM-S recommended"
 SEARCHED = "UCGM-S searched"
+DATA = "data (fresh data points)"
+"""Real data scored like a sampler's output: the metric's floor. Where it is above a target
+ratio, no sampler can meet the target (the metric cannot tell better samples from data)."""
 TARGETS = {RECOMMENDED: 1.0, SEARCHED: 0.8}
 """The most a sampler's score may be, as a ratio of the best peer's, at every NFE."""
 
@@ -113,7 +116,10 @@ def ratio_lines(
         missed = missed_nfes(ratio, nfes, target)
         note = f", above {target:g} at NFE {', '.join(map(str, missed))}" if missed else ""
         marks = ", ".join(r.text() for r in ratio)
-        lines.append(f"- {name} ({where[name]}): {marks} ({verdict(ratio, target)}{note})")
+        floor = ""
+        if DATA in rows:
+            floor = "; fresh data: " + ", ".join(f"{r.mean:.2f}" for r in ratios(rows, DATA))
+        lines.append(f"- {name} ({where[name]}): {marks} ({verdict(ratio, target)}{note}){floor}")
     return lines
 
 

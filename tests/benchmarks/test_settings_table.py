@@ -54,6 +54,7 @@ def test_verdicts_against_each_target():
 def test_ratio_lines_name_the_missed_budgets_and_the_summary_counts_models():
     good = _rows([[0.1], [0.1], [0.1]], [[0.2], [0.2], [0.2]], [[0.3], [0.3], [0.3]])
     at_floor = _rows([[0.1], [0.19], [0.2]], [[0.2], [0.2], [0.2]], [[0.3], [0.3], [0.3]])
+    at_floor[table.DATA] = [[0.18], [0.18], [0.18]]  # real data: 0.9 of the best peer
     results = {
         "a": good,
         "b": at_floor,
@@ -64,7 +65,7 @@ def test_ratio_lines_name_the_missed_budgets_and_the_summary_counts_models():
     assert lines == [
         "- a (derived): 0.50 [0.50-0.50], 0.50 [0.50-0.50], 0.50 [0.50-0.50] (met)",
         "- b (held out): 0.50 [0.50-0.50], 0.95 [0.95-0.95], 1.00 [1.00-1.00] "
-        "(MISSED, above 0.8 at NFE 8, 16)",
+        "(MISSED, above 0.8 at NFE 8, 16); fresh data: 0.90, 0.90, 0.90",
     ]
     assert "on 1 of 2 models (0 more" in table.summary(results, table.SEARCHED)
 
@@ -110,6 +111,8 @@ def test_the_quick_search_run_writes_every_sampler(tmp_path):
     (path,) = tmp_path.glob("*-searched.json")
     saved = json.loads(path.read_text())
     rows, record = saved["rows"], saved["search"]
-    assert {table.SEARCHED, table.RECOMMENDED, *table.PEERS, bench.MIDPOINT} <= set(rows)
+    assert {table.SEARCHED, table.RECOMMENDED, table.DATA, *table.PEERS, bench.MIDPOINT} <= set(
+        rows
+    )
     assert all(len(v) == 1 and len(v[0]) == 1 for v in rows.values())  # NFE 4, one draw
     assert set(record["settings"]) == {"4"} and record["cpu"] > 0 and record["trials"] > 0
