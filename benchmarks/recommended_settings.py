@@ -54,6 +54,7 @@ from heldout_models import heldout_models  # noqa: E402
 from model_search import FlowVelocity, data_points, run_search  # noqa: E402
 from settings_table import (  # noqa: E402
     DATA,
+    ODE,
     RECOMMENDED,
     SEARCHED,
     TARGETS,
@@ -102,6 +103,7 @@ SOLVERS = {
     "Euler (DPM-Solver++ 1 = DDIM)": "dpm++1",
 }
 MIDPOINT = "midpoint (torchdiffeq)"
+ODE_NFE = 64
 QUICK_MODEL = "moons-linear-lam0"
 
 
@@ -211,6 +213,7 @@ def measure(
     shape, labels, metric, fresh_data = scorer(m.dataset, args.samples, m.num_classes)
     flow = FlowVelocity(model, transport, labels)
     rows: dict[str, list[list[float]]] = {}
+    ode_scores: list[float] = []
     for n in args.nfes:
         scores: dict[str, list[float]] = {}
         settings = {
@@ -240,11 +243,15 @@ def measure(
                 runs[label] = diffusers_sample(model, noise, transport, n, key, y=labels).sample
             if n >= 2:
                 runs[MIDPOINT] = peer_solve(flow, noise, "midpoint", steps=n // 2).sample
+            if n == max(args.nfes):  # the model's own error: its ODE solved almost exactly
+                exact = diffusers_sample(model, noise, transport, ODE_NFE, "unipc", y=labels)
+                ode_scores.append(metric(exact.sample))
             runs[DATA] = fresh_data(d)
             for label, x in runs.items():
                 scores.setdefault(label, []).append(metric(x))
         for label, value in scores.items():
             rows.setdefault(label, []).append(value)
+    rows[ODE] = [ode_scores] * len(args.nfes)
     return rows
 
 

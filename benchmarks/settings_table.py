@@ -19,6 +19,8 @@ PEERS = ("DPM-Solver++ 2M", "UniPC")
 """The solvers users pick: each ratio divides by the better of the two (by the mean)."""
 RECOMMENDED = "UCGM-S recommended"
 SEARCHED = "UCGM-S searched"
+ODE = "exact ODE (UniPC, 64 NFE; every column)"
+"""The model's own error: what a sampler that solves the ODE exactly scores."""
 DATA = "data (fresh data points)"
 """Real data scored like a sampler's output: the metric's floor. Where it is above a target
 ratio, no sampler can meet the target (the metric cannot tell better samples from data)."""
@@ -117,8 +119,9 @@ def ratio_lines(
         note = f", above {target:g} at NFE {', '.join(map(str, missed))}" if missed else ""
         marks = ", ".join(r.text() for r in ratio)
         floor = ""
-        if DATA in rows:
-            floor = "; fresh data: " + ", ".join(f"{r.mean:.2f}" for r in ratios(rows, DATA))
+        for row, what in ((ODE, "exact ODE"), (DATA, "fresh data")):
+            if row in rows:
+                floor += f"; {what}: " + ", ".join(f"{r.mean:.2f}" for r in ratios(rows, row))
         lines.append(f"- {name} ({where[name]}): {marks} ({verdict(ratio, target)}{note}){floor}")
     return lines
 
