@@ -88,6 +88,7 @@ def run_search(m, args) -> tuple[dict[int, SamplerSettings], dict]:
         validation_streams=2,
         seed=1,
         consistency_ratio=m.consistency_ratio,
+        max_seconds=args.search_max_seconds,
         progress=False,
     )
     record = {
@@ -96,6 +97,7 @@ def run_search(m, args) -> tuple[dict[int, SamplerSettings], dict]:
         "load": [load1, os.getloadavg()[0]],
         "trials": found.trials,
         "stopped_early": found.stopped_early,
+        "max_seconds": args.search_max_seconds,
         "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "settings": {str(b.budget): b.settings.describe() for b in found.budgets},
     }
