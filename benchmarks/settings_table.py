@@ -98,6 +98,20 @@ def missed_nfes(ratio: Sequence[Ratio], nfes: Sequence[int], target: float) -> l
     return [n for n, r in zip(nfes, ratio, strict=True) if r.mean > target]
 
 
+def floor_note(rows: Rows, nfes: Sequence[int], missed: Sequence[int], target: float) -> str:
+    """Which missed budgets no ODE solver (the exact ODE above ``target``) and no sampler at all
+    (fresh data above ``target``) could meet, e.g. ``"; at NFE 16 the exact ODE is above 0.8"``.
+    """
+    parts = []
+    for row, what in ((ODE, "the exact ODE"), (DATA, "fresh data")):
+        if row not in rows or not missed:
+            continue
+        above = [n for n in missed if n in missed_nfes(ratios(rows, row), nfes, target)]
+        if above:
+            parts.append(f"{what} above {target:g} at NFE {', '.join(map(str, above))}")
+    return f"; {'; '.join(parts)}" if parts else ""
+
+
 def ratio_lines(
     results: dict[str, Rows], where: dict[str, str], label: str, nfes: Sequence[int]
 ) -> list[str]:
@@ -122,6 +136,7 @@ def ratio_lines(
         for row, what in ((ODE, "exact ODE"), (DATA, "fresh data")):
             if row in rows:
                 floor += f"; {what}: " + ", ".join(f"{r.mean:.2f}" for r in ratios(rows, row))
+        note += floor_note(rows, nfes, missed, target)
         lines.append(f"- {name} ({where[name]}): {marks} ({verdict(ratio, target)}{note}){floor}")
     return lines
 

@@ -54,7 +54,8 @@ def test_verdicts_against_each_target():
 def test_ratio_lines_name_the_missed_budgets_and_the_summary_counts_models():
     good = _rows([[0.1], [0.1], [0.1]], [[0.2], [0.2], [0.2]], [[0.3], [0.3], [0.3]])
     at_floor = _rows([[0.1], [0.19], [0.2]], [[0.2], [0.2], [0.2]], [[0.3], [0.3], [0.3]])
-    at_floor[table.DATA] = [[0.18], [0.18], [0.18]]  # real data: 0.9 of the best peer
+    at_floor[table.DATA] = [[0.18], [0.15], [0.15]]  # real data: 0.9, then 0.75 of the peer
+    at_floor[table.ODE] = [[0.19], [0.19], [0.19]]  # the model's own ODE: 0.95 of the peer
     results = {
         "a": good,
         "b": at_floor,
@@ -65,7 +66,8 @@ def test_ratio_lines_name_the_missed_budgets_and_the_summary_counts_models():
     assert lines == [
         "- a (derived): 0.50 [0.50-0.50], 0.50 [0.50-0.50], 0.50 [0.50-0.50] (met)",
         "- b (held out): 0.50 [0.50-0.50], 0.95 [0.95-0.95], 1.00 [1.00-1.00] "
-        "(MISSED, above 0.8 at NFE 8, 16); fresh data: 0.90, 0.90, 0.90",
+        "(MISSED, above 0.8 at NFE 8, 16; the exact ODE above 0.8 at NFE 8, 16); "
+        "exact ODE: 0.95, 0.95, 0.95; fresh data: 0.90, 0.75, 0.75",
     ]
     assert "on 1 of 2 models (0 more" in table.summary(results, table.SEARCHED)
 
@@ -116,3 +118,15 @@ def test_the_quick_search_run_writes_every_sampler(tmp_path):
     )
     assert all(len(v) == 1 and len(v[0]) == 1 for v in rows.values())  # NFE 4, one draw
     assert set(record["settings"]) == {"4"} and record["cpu"] > 0 and record["trials"] > 0
+
+
+def test_the_floor_note_names_only_missed_budgets_that_the_floors_explain():
+    rows = _rows([[0.9], [0.9]], [[1.0], [1.0]], [[2.0], [2.0]])
+    rows[table.ODE] = [[0.7], [0.95]]
+    rows[table.DATA] = [[0.85], [0.85]]
+    assert table.floor_note(rows, [8, 16], [8, 16], 0.8) == (
+        "; the exact ODE above 0.8 at NFE 16; fresh data above 0.8 at NFE 8, 16"
+    )
+    assert table.floor_note(rows, [8, 16], [], 0.8) == ""
+    del rows[table.ODE], rows[table.DATA]
+    assert table.floor_note(rows, [8, 16], [8, 16], 0.8) == ""
