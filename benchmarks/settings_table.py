@@ -23,7 +23,9 @@ ODE = "exact ODE (UniPC, 64 NFE; every column)"
 """The model's own error: what a sampler that solves the ODE exactly scores."""
 DATA = "data (fresh data points)"
 """Real data scored like a sampler's output: the metric's floor. Where it is above a target
-ratio, no sampler can meet the target (the metric cannot tell better samples from data)."""
+ratio, no sampler can meet the target without scoring better than the data itself. (The
+digits Frechet distance compares with the train split, and its floor is the test split: a
+model that learned the train split can score below it.)"""
 TARGETS = {RECOMMENDED: 1.0, SEARCHED: 0.8}
 """The most a sampler's score may be, as a ratio of the best peer's, at every NFE."""
 
