@@ -294,6 +294,15 @@ def table(results: dict[str, Rows], nfes: list[int]) -> str:
     return "\n".join(lines)
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
 def search_table(records: dict[str, dict], nfes: list[int]) -> str:
     """The searches' times and chosen settings, one row per model."""
     lines = [
@@ -349,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     saved_note = (
         f" With --report-only the figures are those the earlier runs of this script saved under "
-        f"{args.out.name} (quality figures and search times as measured then)."
+        f"{_shown(args.out)} (quality figures and search times as measured then)."
         if args.report_only
         else ""
     )
