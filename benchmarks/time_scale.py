@@ -14,8 +14,8 @@ the demo's network). The script reports exact W2 to held-out data (2000 samples)
 * the sensitivity check (``ucgm_lab.time_sensitivity``) on the lambda = 0 parent and whether
   the objective's warning fired before the first lambda = 1 step.
 
-Run (about 1 minute per row on an idle 2-core CPU, 9 to 12 under heavy load; ``--configs``
-picks rows):
+Run (the default rows, one thread: a few CPU-minutes, about a minute of CPU per row; the
+section states the wall and CPU time of its run; ``--configs`` picks rows):
 ``nice -n 10 python benchmarks/time_scale.py [--datasets checkerboard moons]``; with
 ``--write-docs`` the table becomes the section ``time-scale`` of ``docs/benchmarks.md``.
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import time
 import warnings
@@ -147,6 +148,7 @@ def main() -> None:
     from harness import machine_info
 
     machine = machine_info()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     rows = []
     table = [
         "| data | network | r (check) | warned | lambda=0 @100 | lambda=0 @2 | lambda=1 @1 "
@@ -175,6 +177,8 @@ def main() -> None:
         )
         table.append(f"| {dataset} | floor (data vs data) | | | {floor.mean:.3f} | | | | | | |")
         print(table[-1], flush=True)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    print(f"run: {wall / 60:.1f} min, {cpu / 60:.1f} min of CPU", flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(rows, fh, indent=1)
@@ -186,9 +190,18 @@ def main() -> None:
             f"lambda = 0 ({args.steps} steps) then lambda = 1 from it ({args.few_step_steps} "
             f"steps); exact W2 at {args.samples} samples (lower is better); ratio = lambda = 1 "
             "over lambda = 0 at 100 NFE; r: the time-sensitivity check on the lambda = 0 parent "
-            "(warning above 0.05); s: seconds per row.\n\n"
+            "(warning above 0.05); s: seconds per row. The whole run took "
+            f"{wall / 60:.1f} min, {cpu / 60:.1f} min of CPU.\n\n"
         )
-        command = "python benchmarks/time_scale.py " + " ".join(sys.argv[1:])
+        # the command that measures it again (where the JSON copy goes does not matter)
+        argv, shown = sys.argv[1:], []
+        while argv:
+            arg = argv.pop(0)
+            if arg == "--json":
+                argv = argv[1:]
+            elif not arg.startswith("--json="):
+                shown.append(arg)
+        command = shlex.join(["python", "benchmarks/time_scale.py", *shown])
         write_section(
             "time-scale",
             title + "\n".join(table),

@@ -92,7 +92,7 @@ def load_for_sampling(
     """
     from .networks import TimeScaled, build_network
     from .training.checkpoint import load_checkpoint
-    from .training.trainer import _check_tensors, _inner_names
+    from .training.trainer_checkpoints import _check_tensors, _inner_names
 
     if weights not in ("ema", "model"):
         raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}.")

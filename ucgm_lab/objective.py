@@ -147,8 +147,12 @@ def target_from_difference(
     Returns:
         F_target, shape (B, ...). For TrigFlow the factor is exactly -4.
     """
-    factor = 4 * coeff.alpha / (coeff.D * torch.sin(HALF_PI * t_b))
-    return F_detached - factor * delta_f
+    return _target(F_detached, delta_f, coeff.alpha, coeff.D, torch.sin(HALF_PI * t_b))
+
+
+def _target(F_detached: Tensor, delta_f: Tensor, alpha: Tensor, D: Tensor, sin_t: Tensor) -> Tensor:
+    """:func:`target_from_difference` with D(t) and sin(pi t / 2) given (computed once per call)."""
+    return F_detached - 4 * alpha / (D * sin_t) * delta_f
 
 
 def enhance(
@@ -468,6 +472,7 @@ class UCGMObjective:
         tr = self.transport
         t_b = broadcast_time(t, x)
         c_t = tr.coefficients(t_b)
+        D_t = c_t.D  # once: the finite difference and the target both divide by it
         x_c, z_c = x.to(compute_dtype), z.to(compute_dtype)
         x_t = c_t.alpha * z_c + c_t.gamma * x_c
 
@@ -480,7 +485,7 @@ class UCGMObjective:
                 model, x_c, z_c, x_t, F_sg, t, t_b, c_t, labels, kept, update_teachers
             )
             delta_f = self._finite_difference(
-                model, x_c, z_c, x_star, z_star, F_sg, t, t_b, c_t, labels
+                model, x_c, z_c, x_star, z_star, F_sg, t, t_b, c_t, D_t, labels
             )
             if self.clip is not None:
                 clipped = delta_f.clamp(-self.clip, self.clip)
@@ -488,21 +493,24 @@ class UCGMObjective:
                 delta_f = clipped
             else:
                 clipped_fraction = torch.zeros((), device=device)
-            target = target_from_difference(F_sg, delta_f, c_t, t_b)
+            half_pi_t = HALF_PI * t_b  # (B, 1, ...): sin for the target, cos for the weight
+            target = _target(F_sg, delta_f, c_t.alpha, D_t, torch.sin(half_pi_t))
 
         F_c = F_t.to(compute_dtype)
         if self.loss == "squared_l2":
             dist = squared_l2_distance(F_c, target)
         else:
             dist = pseudo_huber_distance(F_c, target, self.huber_c, self.cosine_term)
-        weight = torch.cos(HALF_PI * t) if self.time_weighting == "cosine" else torch.ones_like(t)
+        if self.time_weighting == "cosine":
+            weight = torch.cos(half_pi_t).reshape(batch)
+        else:
+            weight = torch.ones_like(t)
         per_sample = weight * dist
-        if self.check_finite:
-            loss = per_sample.mean()
-            if not bool(torch.isfinite(loss)):
-                self._raise_non_finite(x, z, t, F_t, target)
+        loss = per_sample.mean()
+        if self.check_finite and not math.isfinite(loss.item()):  # one read-out, no extra ops
+            self._raise_non_finite(x, z, t, F_t, target)
         return ObjectiveOutput(
-            loss=per_sample.mean(),
+            loss=loss,
             per_sample_loss=per_sample,
             t=t,
             target=target,
@@ -768,16 +776,17 @@ class UCGMObjective:
         t: Tensor,
         t_b: Tensor,
         c_t: Coefficients,
+        D_t: Tensor,
         labels: Tensor | None,
     ) -> Tensor:
-        """Delta f^x_t of eq. (6) / Alg. 1 lines 8-14 (before clipping)."""
+        """Delta f^x_t of eq. (6) / Alg. 1 lines 8-14 (before clipping); ``D_t`` is ``c_t.D``."""
         lam = self.consistency_ratio
         tr = self.transport
         if lam == 0:
             # (f^x(sg F_t, x*_t, t) - x*) / t, written as alpha (F - alpha_hat z* - gamma_hat x*) / (D t):
             # the same number without subtracting two nearly equal terms (identity tested).
             target_star = c_t.alpha_hat * z_star + c_t.gamma_hat * x_star
-            return c_t.alpha * (F_sg - target_star) / (c_t.D * t_b)
+            return c_t.alpha * (F_sg - target_star) / (D_t * t_b)
         net = self._difference_net(model)
         if lam < 1:
             r = lam * t

@@ -10,12 +10,25 @@ one rule per kind of model, so that a user who has not run a search gets them:
   the torchcfm and flow_matching peers): the two-step Adams-Bashforth form of order 1 on the
   velocity (``multistep="velocity"``, docs/paper-notes.md F7: second order at one evaluation
   per step), rho = 0, on the "even" grid (t_i = 0.999 (1 - i / N)), with the grid's
-  Kumaraswamy exponent c = 1.2 at 5 NFE or fewer;
+  Kumaraswamy exponent c = 1.2 at 5 NFE or fewer; above 5 NFE with the Adams-Moulton
+  corrector (``corrector=True``, UniPC's idea in UCGM-S's variables, docs/paper-notes.md F7:
+  third order at the same NFE). On the derived and seen lambda = 0 models without the
+  enhanced target, the corrector was worse than Adams-Bashforth alone on most of them at
+  4 NFE, so it is not used there; at 8 and 16 NFE it lowered the sum over those models of the
+  ratios to the best diffusers solver (the "corrector toggled" ratios of docs/benchmarks.md,
+  "recommended-settings");
 * lambda = 0 with the enhanced target (``enhanced_target=True``: trained with zeta > 0, the
-  paper's guidance-free target): at 5 NFE or fewer order 1 without the multistep (on the
-  same grid: on ``8gaussians-cond-lam0-zeta0.6`` the two-step extrapolation over the few,
-  long steps of such a model was several times worse than the best diffusers solver at 4 NFE);
-  above, the lambda = 0 rule;
+  paper's guidance-free target): at 5 NFE or fewer the velocity form with the corrector and
+  a first-order last step (``lower_order_final=True``: the sample is the last evaluation's own
+  data estimate, as diffusers' solvers do below 15 steps; on
+  ``8gaussians-cond-lam0-zeta0.6`` the two-step extrapolation over the last long step to the
+  data was several times worse than the best diffusers solver at 4 NFE, with or without the
+  corrector, and Euler's method 1.3 times; without that extrapolation it scores below both
+  diffusers solvers); above, the two-step Adams-Bashforth data form
+  (``multistep="data"``: x^ extrapolated in s = gamma / alpha, the data-prediction variable
+  of DPM-Solver++) without the corrector: in the runs that chose it, on that model the
+  velocity form, with or without the corrector, stayed above the best diffusers solver at 8
+  and 16 NFE, and the data form below. This rests on the project's one enhanced-target model;
 * 0 < lambda < 1: order 1 with rho = lambda (Sec. 3.2 (b): the paper found it best; fresh
   noise for a fraction lambda of the noise estimate at every step), no multistep, the "even"
   grid. Adams-Bashforth with rho = 1 was better on the 2D lambda = 0.5 models but several
@@ -28,9 +41,17 @@ The lambda = 0 and lambda = 1 structures are those the searches on the zoo's 2D 
 (``ucgm_lab/zoo/sampler_settings.json``) chose at 8 and 16 NFE; the grid exponent was chosen on
 the checkerboard models and the torchcfm peer; the 0 < lambda < 1 and enhanced-target rules
 were chosen on the checkerboard, moons and digits lambda = 0.5 models and on the zoo's
-zeta = 0.6 model, against diffusers' DPM-Solver++ 2M and UniPC. Known limits (measured in
-docs/benchmarks.md, "recommended-settings"): at 4 NFE no order-1 setting of ``sample`` matched
-DPM-Solver++ 2M / UniPC on the digits lambda = 0.5 model nor UniPC on the zeta = 0.6 model.
+zeta = 0.6 model, against diffusers' DPM-Solver++ 2M and UniPC; the corrector (where it is
+used and where not) on the derived and seen lambda = 0 models (``benchmarks/recommended_settings.py``:
+three noise draws of 4000 samples). Known limits (measured in docs/benchmarks.md,
+"recommended-settings"): at 4 NFE no order-1 setting of ``sample`` that was tried (rho from 0
+to lambda, the three multistep forms with and without the corrector, a first-order last
+step) matched DPM-Solver++ 2M /
+UniPC on the digits lambda = 0.5 model; at 8 and 16 NFE
+several lambda = 0 models are at their converged score (the benchmark prints it: the
+recommendation at 64 NFE), and where a diffusers solver scores below that converged score
+(digits lambda = 0 and the held-out pinwheel at 16 NFE) its win comes from its
+discretization error, which no more accurate solver can match.
 
 For a transport whose alpha / (alpha + gamma) is not t (TrigFlow, ...) the grid is placed at
 the same flow noise levels sigma as for the linear transport (``transport=``), as diffusers'
@@ -104,16 +125,19 @@ def recommended_settings(
     tr = get_transport(transport)
     c = 1.2 if lam == 0 and nfe <= FEW_NFE else 1.0
     schedule = KumaraswamySchedule(1.0, 1.0, c, 0.001, 0.0)
-    if lam == 0:
-        multistep = None if enhanced_target and nfe <= FEW_NFE else "velocity"
-    else:
-        multistep = None
+    multistep, corrector, final = None, False, False
+    if lam == 0 and nfe <= FEW_NFE:
+        multistep, corrector, final = "velocity", enhanced_target, enhanced_target
+    elif lam == 0:
+        multistep, corrector = ("data", False) if enhanced_target else ("velocity", True)
     common = {
         "nfe": nfe,
         "order": 1,
         "kappa": 0.0,
         "rho": float(lam),
         "multistep": multistep,
+        "corrector": corrector,
+        "lower_order_final": final,
     }
     if is_flow_linear(tr):
         return SamplerSettings(steps=nfe, schedule=schedule, **common)

@@ -14,7 +14,8 @@ kappa = 0 and order 1 on a flow-matching transport this is exactly the Euler met
 ``multistep="velocity"``, ``"noise"`` or ``"data"`` (an addition of ucgm-lab, docs/paper-notes.md
 F7) replaces the constant kappa by the two-step Adams-Bashforth weight of the step sizes and
 decomposes the state again, which makes order 1 second order at one evaluation per step
-(:func:`multistep_estimates`).
+(:func:`multistep_estimates`). ``corrector=True`` adds to it the Adams-Moulton corrector of
+:mod:`ucgm_lab.sampler_corrector` (third order, still one evaluation per step).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .model_api import (
     model_dtype,
     resolve_null_class,
 )
+from .sampler_corrector import check_corrector, correct_step
 from .schedules import KumaraswamySchedule, explicit_time_points, get_schedule
 from .transports import Decomposition, Transport, get_transport
 
@@ -361,6 +363,8 @@ def sample(
     extrapolation_start: int = 1,
     correction: Literal["noise", "data"] = "noise",
     multistep: Literal["velocity", "noise", "data"] | None = None,
+    corrector: bool = False,
+    lower_order_final: bool = False,
     generator: torch.Generator | None = None,
     accumulate_float64: bool | None = None,
     progress: bool = False,
@@ -403,6 +407,19 @@ def sample(
             ``extrapolation_start`` on, a two-step Adams-Bashforth step that reuses the previous
             evaluation (of the velocity dx/dt, z^ or x^; second order at one evaluation per step; order 1 and
             kappa = 0 only). See :func:`multistep_estimates`.
+        corrector: With a ``multistep`` form and rho = 0 only: from step
+            ``extrapolation_start`` on, the evaluation at the predicted state x~_i also
+            corrects it (the three-point Adams-Moulton step from x~_{i-1} in the form's
+            variables, the trapezoid where e_{i-2} is missing; then the sampler goes on from the
+            corrected state with the same evaluation, as UniPC's corrector): third order at the
+            same NFE. ``x_hat`` / ``z_hat`` stay the raw estimates of each evaluation and
+            ``states`` holds the corrected states; the last step (to t_N = 0) is not corrected
+            (no evaluation there). See :mod:`ucgm_lab.sampler_corrector`.
+        lower_order_final: With ``multistep`` or kappa > 0 only: the last step (to t_N = 0)
+            does not extrapolate, so the sample is the last evaluation's own data estimate
+            x^_{N-1} (as diffusers' DPM-Solver++ and UniPC do below 15 steps,
+            ``lower_order_final``; with the corrector, the correction of x~_{N-1} then does
+            not change the sample, as in UniPC).
         generator: Torch generator for the fresh noise (on the noise tensor's device).
         accumulate_float64: Keep the state in float64 (default: yes except on MPS).
         progress: Show a tqdm progress bar.
@@ -418,7 +435,8 @@ def sample(
     Raises:
         NonFiniteSampleError: If the state becomes NaN or inf; the message names the step,
             its time and whether the network output or the update went non-finite (one
-            reduction per step checks it).
+            reduction per step checks it; on the plain path, kappa = rho = 0 at order 1
+            without guidance, one reduction after the loop names the same step).
     """
     check_batch(noise, "noise")
     batch = noise.shape[0]
@@ -468,6 +486,14 @@ def sample(
         raise ValueError(
             f"multistep={multistep!r} replaces kappa and the order-2 correction: use it with "
             f"order=1 and kappa=0 (got order={order}, kappa={kappa})."
+        )
+    check_corrector(corrector, multistep, rho_mode)
+    if not isinstance(lower_order_final, bool):
+        raise TypeError(f"lower_order_final must be True or False, got {lower_order_final!r}.")
+    if lower_order_final and multistep is None and kappa == 0.0:
+        raise ValueError(
+            "lower_order_final=True removes the extrapolation of the last step: use it with "
+            "multistep='velocity', 'noise' or 'data', or kappa > 0 (got neither)."
         )
     if (
         isinstance(extrapolation_start, bool)
@@ -538,15 +564,19 @@ def sample(
         for i, t_i in enumerate(times[:-2].tolist()):
             _check_divisor(coef_rows[i][column], state_dtype, t_i, tr, correction)
     network_times = tr.model_time(times)  # map in the state dtype, then cast
-    t_net_rows = network_times.to(net_dtype)[:, None] * batch_ones
+    # one (B,) row per step, as views made once (indexing a tuple costs no tensor operation)
+    t_net_rows = (network_times.to(net_dtype)[:, None] * batch_ones).unbind(0)
     # the times that guidance_interval is compared with (library or network time)
     guidance_times = (network_times if guidance_interval_time == "network" else times).tolist()
     # a constant rho: the weights sqrt(1 - rho), sqrt(rho) of Alg. 2 line 8, once
     rho_weights = None if rho_mode is None else (math.sqrt(1 - rho_mode), math.sqrt(rho_mode))
     nfe = 0
 
-    def network(state: Tensor, i: int) -> Tensor:
-        """One model evaluation at t_i: F in the state dtype (Alg. 2 line 3, with guidance)."""
+    def network(state: Tensor, i: int, out: Tensor | None = None) -> Tensor:
+        """One model evaluation at t_i: F in the state dtype (Alg. 2 line 3, with guidance).
+
+        With ``out`` (shape (B, ...), the state dtype) F is written into it and ``out`` returned.
+        """
         nonlocal nfe
         x_in = state.to(net_dtype)
         t_net = t_net_rows[i]
@@ -556,11 +586,13 @@ def sample(
             last_output[0] = F_pair
             F_cond, F_null = F_pair.to(state_dtype).chunk(2)
             F = F_null + guidance_scale * (F_cond - F_null)
+            if out is not None:
+                F = out.copy_(F)
             nfe += 2
         else:
             F = call_model(model, x_in, t_net, y)
             last_output[0] = F
-            F = F.to(state_dtype)
+            F = F.to(state_dtype) if out is None else out.copy_(F)
             nfe += 1
         last_output[1] = F
         return F
@@ -581,14 +613,25 @@ def sample(
     state = noise.to(state_dtype)
     states, x_hats, z_hats = [state], [], []
     previous: Decomposition | None = None
+    # the corrector's history: the raw estimates at t_{i-2} and the state x~_{i-1}
+    before_previous: Decomposition | None = None
+    state_before: Tensor | None = None
     time_list = times.tolist()
     rates = transport_rates(tr, times) if multistep == "velocity" else None
     # no tqdm object at all without a progress bar (building one costs more than a small step)
     bar = tqdm(range(num_points), desc="UCGM-S", leave=False) if progress else None
     steps_iter = bar if bar is not None else range(num_points)
     if order == 1 and multistep is None and kappa == 0.0 and rho_mode == 0.0:
-        state, states, x_hat_all, z_hat_all = _plain_loop(
-            state, num_points, steps_iter, network, decompose, coef_rows, time_list, last_output
+        state, states_all, x_hat_all, z_hat_all = _plain_loop(
+            state,
+            num_points,
+            steps_iter,
+            network,
+            decompose,
+            coef_rows,
+            time_list,
+            last_output,
+            guided=guidance_scale != 1.0,
         )
     else:
         with torch.no_grad():
@@ -596,8 +639,19 @@ def sample(
                 raw = evaluate(state, i)
                 x_hats.append(raw.x_hat)
                 z_hats.append(raw.z_hat)
+                if corrector and previous is not None and i >= extrapolation_start:
+                    state = correct_step(
+                        multistep, state, state_before, (before_previous, previous, raw),
+                        i, coef_rows, time_list, rates,
+                    )  # fmt: skip
+                    states[-1] = state
                 est = raw
-                if multistep is not None and previous is not None and i >= extrapolation_start:
+                extrapolating = (
+                    previous is not None
+                    and i >= extrapolation_start
+                    and not (lower_order_final and i == num_points - 1)
+                )
+                if multistep is not None and extrapolating:
                     est = multistep_estimates(
                         multistep,
                         state,
@@ -607,12 +661,12 @@ def sample(
                         (time_list[i - 1], time_list[i], time_list[i + 1]),
                         None if rates is None else (rates[i - 1], rates[i]),
                     )
-                elif kappa > 0 and previous is not None and i >= extrapolation_start:
+                elif kappa > 0 and extrapolating:
                     est = Decomposition(
                         x_hat=extrapolate(raw.x_hat, previous.x_hat, kappa),
                         z_hat=extrapolate(raw.z_hat, previous.z_hat, kappa),
                     )
-                previous = raw
+                before_previous, previous, state_before = previous, raw, state
                 if i == num_points - 1:
                     # t_N = 0: the reconstruction alpha(0) z^ + gamma(0) x^ is x^ for transports with
                     # alpha(0) = 0, gamma(0) = 1; we return x^ for all (EDM has gamma(0) ~ 2).
@@ -645,13 +699,14 @@ def sample(
         if not _all_finite(state):
             _raise_non_finite(num_points - 1, time_list[-2], 0.0, last_output, raw)
         x_hat_all, z_hat_all = torch.stack(x_hats), torch.stack(z_hats)
+        states_all = torch.stack(states)
     if bar is not None:
         bar.close()
     return SampleOutput(
         sample=state.to(noise.dtype),
         x_hat=x_hat_all.to(noise.dtype),
         z_hat=z_hat_all.to(noise.dtype),
-        states=torch.stack(states).to(noise.dtype),
+        states=states_all.to(noise.dtype),
         times=times.to(torch.float64).cpu(),
         nfe=nfe,
     )
@@ -661,12 +716,13 @@ def _plain_loop(
     state: Tensor,
     num_points: int,
     steps_iter: Iterable[int],
-    network: Callable[[Tensor, int], Tensor],
+    network: Callable[..., Tensor],
     decompose: Callable[[Tensor, Tensor, int], Decomposition],
     coef_rows: list[list[float]],
     time_list: list[float],
     last_output: list[Tensor | None],
-) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
+    guided: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Alg. 2 at order 1 with kappa = rho = 0: one evaluation and one update per step.
 
     Without extrapolation and fresh noise the reconstruction (line 8) of the decomposition
@@ -682,51 +738,114 @@ def _plain_loop(
     it for the same F and state); the states agree with the per-step reconstruction up to
     float64 rounding (tests/ucgm_lab/test_sampler_tables.py).
 
+    Memory: the states (N + 1, B, ...) and the outputs F (N, B, ...) are written into buffers
+    allocated once, before the first evaluation, by ``out=`` operations rounded as the
+    expressions above; a step allocates nothing that outlives it (only the network's input in
+    its dtype, and the network's own tensors). Tensors kept from every step land between the
+    network's freed activations, so the heap grows at every step and is handed back to the
+    system at the end of the call, to be faulted in again by the next one
+    (docs/architecture.md, "The plain sampler loop").
+
+    Finiteness: the states x~_1 .. x~_N are checked once, after the loop, with one reduction;
+    the first non-finite one names the step, its times and the cause, as a check after every
+    step would (``_raise_non_finite``), without a host synchronisation per step (which would
+    stall a GPU queue). This needs the output F of that step only: a raw network output that
+    is F itself or is widened to the state dtype is finite exactly when F is. With guidance,
+    or a raw output that narrows (e.g. float64 to a float32 state), the two can differ, and
+    every step is then checked right after it, with its raw output.
+
+    Args:
+        state: x~_0, shape (B, ...), in the state dtype.
+        num_points: N, the number of steps (evaluations).
+        steps_iter: The step indices 0 .. N - 1 (a progress bar or a range).
+        network: ``network(state, i, out)``: F at t_i written into ``out``.
+        decompose: ``decompose(F, state, i)``: eq. 2 with the tabulated coefficients.
+        coef_rows: (alpha, gamma, alpha_hat, gamma_hat, D) at t_0 .. t_N.
+        time_list: t_0 .. t_N.
+        last_output: The network closure's (raw output, F used) of its last evaluation.
+        guided: Whether classifier-free guidance may combine two outputs into F.
+
     Returns:
-        (the sample x^_{N-1}, the states x~_0 .. x~_{N-1} and the sample, x^ (N, B, ...),
-        z^ (N, B, ...)), in the state dtype.
+        (the sample x^_{N-1}, the states x~_0 .. x~_{N-1} and the sample (N + 1, B, ...),
+        x^ (N, B, ...), z^ (N, B, ...)), in the state dtype.
     """
-    states, outputs = [state], []
+    shape, dtype, device = state.shape, state.dtype, state.device
+    check_each_step = guided
     with torch.no_grad():
+        states_all = torch.empty((num_points + 1, *shape), dtype=dtype, device=device)
+        outputs_all = torch.empty((num_points, *shape), dtype=dtype, device=device)
+        scratch = torch.empty(shape, dtype=dtype, device=device)
+        state_rows, output_rows = states_all.unbind(0), outputs_all.unbind(0)
+        state = state_rows[0].copy_(state)
         for i in steps_iter:
-            F = network(state, i)
-            outputs.append(F)
+            F = network(state, i, output_rows[i])
+            if i == 0 and not check_each_step:
+                check_each_step = not _cast_keeps_finite(last_output[0], dtype)
+            if not check_each_step:
+                last_output[0] = None  # not needed for the diagnosis: free it before the next step
             if i == num_points - 1:
                 break
             a, g, a_hat, g_hat, d = coef_rows[i]
             a_next, g_next = coef_rows[i + 1][:2]
+            nxt = state_rows[i + 1]
             if d != 0.0:
                 c_x = (a_next * g_hat - g_next * a_hat) / d
                 c_F = (g_next * a - a_next * g) / d
-                nxt = (state if c_x == 1.0 else c_x * state) + c_F * F
-            else:  # D(t_i) = 0: eq. 2 divides by zero; the check below names the cause
+                # (x~ or c_x x~) + c_F F, rounded as that expression, written into the buffer
+                if c_x == 1.0:
+                    torch.mul(F, c_F, out=nxt).add_(state)
+                else:
+                    torch.mul(state, c_x, out=nxt).add_(torch.mul(F, c_F, out=scratch))
+            else:  # D(t_i) = 0: eq. 2 divides by zero; the check names the cause
                 est = decompose(F, state, i)
-                nxt = a_next * est.z_hat + g_next * est.x_hat
-            if not _all_finite(nxt):  # one reduction per step, as in the general loop
+                nxt.copy_(a_next * est.z_hat + g_next * est.x_hat)
+            if check_each_step and not _all_finite(nxt):
                 _raise_non_finite(
                     i, time_list[i], time_list[i + 1], last_output, decompose(F, state, i)
                 )
             state = nxt
-            states.append(state)
-        stacked_F, stacked_x = torch.stack(outputs), torch.stack(states)
         # (N, 5) coefficient table, one row per step, broadcast over (N, B, ...)
         # a coefficient equal at every step stays a number, so that _combine skips its +-1
         # (on Linear alpha_hat = 1, gamma_hat = -1, D = -1: two operations per estimate)
-        table = torch.tensor(coef_rows[:num_points], dtype=state.dtype, device=state.device)
-        columns = table.reshape(num_points, 5, *([1] * state.ndim)).unbind(1)
+        table = torch.tensor(coef_rows[:num_points], dtype=dtype, device=device)
+        columns = table.reshape(num_points, 5, *([1] * len(shape))).unbind(1)
         a, g, a_hat, g_hat, d = (
             coef_rows[0][k] if all(row[k] == coef_rows[0][k] for row in coef_rows[:num_points])
             else columns[k]
             for k in range(5)
         )  # fmt: skip
-        x_hat_all = _combine(a, stacked_F, a_hat, stacked_x, d)
-        z_hat_all = _combine(g_hat, stacked_x, g, stacked_F, d)
-        sample_out = x_hat_all[-1]
-    if not _all_finite(sample_out):
-        i = num_points - 1
-        _raise_non_finite(i, time_list[i], 0.0, last_output, decompose(outputs[-1], states[-1], i))
-    states.append(sample_out)
-    return sample_out, states, x_hat_all, z_hat_all
+        stacked_x = states_all[:num_points]
+        x_hat_all = _combine(a, outputs_all, a_hat, stacked_x, d)
+        z_hat_all = _combine(g_hat, stacked_x, g, outputs_all, d)
+        sample_out = state_rows[num_points].copy_(x_hat_all[-1])
+        # x~_0 is the caller's noise (never checked); with per-step checks only the sample is left
+        if not _all_finite(sample_out if check_each_step else states_all[1:]):
+            bad = ~torch.isfinite(states_all[1:].reshape(num_points, -1)).all(1)
+            i = int(bad.nonzero()[0])  # the first non-finite state is x~_{i+1}, made by step i
+            if last_output[0] is None:  # F of step i stands for its raw output (see above)
+                last_output[0] = last_output[1] = output_rows[i]
+            _raise_non_finite(
+                i,
+                time_list[i],
+                time_list[i + 1],
+                last_output,
+                decompose(output_rows[i], state_rows[i], i),
+            )
+    return sample_out, states_all, x_hat_all, z_hat_all
+
+
+def _cast_keeps_finite(raw: Tensor | None, dtype: torch.dtype) -> bool:
+    """Whether casting ``raw`` (a network output) to ``dtype`` keeps every finite value finite.
+
+    True for the same dtype and for a floating dtype whose largest value is not above
+    ``dtype``'s (float16, bfloat16 or float32 to float64, float32 to float32): F is then finite
+    exactly when the raw output is.
+    """
+    if raw is None or raw.dtype == dtype:
+        return True
+    if not (raw.dtype.is_floating_point and dtype.is_floating_point):
+        return False
+    return torch.finfo(raw.dtype).max <= torch.finfo(dtype).max
 
 
 def _combine(

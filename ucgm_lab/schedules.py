@@ -257,6 +257,11 @@ class BetaTimeDistribution:
                 t = dist.sample((n,))
             finally:
                 cpu.set_state(saved)
+        if self.scale == 1.0 and t.dtype == dtype:
+            # the same numbers with one operation instead of four: a float32 draw clamped in
+            # float32 (the bounds rounded to float32) equals the draw clamped in float64, then
+            # rounded, because no float32 lies strictly between a bound and its rounding
+            return t.clamp(lo, hi).to(device=device)
         t = (t.double() * self.scale).clamp(lo, hi)
         return t.to(device=device, dtype=dtype)
 

@@ -106,6 +106,10 @@ class SamplerSettings:
         guidance_interval: (lo, hi) of times where guidance applies.
         multistep: None (Alg. 2) or the Adams-Bashforth form ("velocity", "noise", "data";
             order 1 and kappa = 0 only).
+        corrector: With a multistep form and rho = 0: the Adams-Moulton corrector of
+            ``sample(corrector=True)`` (same NFE; default off).
+        lower_order_final: With a multistep form or kappa > 0: no extrapolation at the last
+            step (``sample(lower_order_final=True)``; default off).
     """
 
     nfe: int
@@ -119,6 +123,8 @@ class SamplerSettings:
     guidance_scale: float = 1.0
     guidance_interval: tuple[float, float] = (0.0, 1.0)
     multistep: str | None = None
+    corrector: bool = False
+    lower_order_final: bool = False
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``ucgm_lab.sample(model, noise, transport, **kwargs)``.
@@ -135,6 +141,10 @@ class SamplerSettings:
             kwargs["correction"] = self.correction
         if self.multistep is not None:
             kwargs["multistep"] = self.multistep
+        if self.corrector:
+            kwargs["corrector"] = True
+        if self.lower_order_final:
+            kwargs["lower_order_final"] = True
         if self.guidance_scale != 1.0:
             kwargs["guidance_scale"] = self.guidance_scale
             kwargs["guidance_interval"] = self.guidance_interval
@@ -146,7 +156,9 @@ class SamplerSettings:
             f"o{self.order}" + ("-data" if self.order == 2 and self.correction == "data" else "")
         ]
         if self.multistep is not None:
-            parts[0] = f"AB2-{self.multistep}"
+            parts[0] = f"AB2-{self.multistep}" + ("+AM3" if self.corrector else "")
+        if self.lower_order_final:
+            parts[0] += "+final-o1"
         parts.append(f"kappa={self.kappa:.3g}")
         parts.append(f"rho={self.rho if isinstance(self.rho, str) else f'{self.rho:.3g}'}")
         if self.time_points is not None:
@@ -200,6 +212,9 @@ class SearchSpace:
         corrections: Order-2 correction forms ("noise": the paper's; "data").
         multisteps: Adams-Bashforth forms of order 1 to try (``sample(multistep=...)``:
             "velocity", "noise", "data"; empty: none). Tried when 1 is in ``orders``.
+        correctors: Whether each multistep form is tried without (False) and/or with (True)
+            the Adams-Moulton corrector (``sample(corrector=True)``; with rho = 0 only, so
+            tried when 0 is in ``rhos``).
         kappas: Preset extrapolation ratios (refined continuously in [0, 1] afterwards).
         rhos: Preset stochastic ratios: numbers in [0, 1] and/or "auto" (constants are refined).
         shapes: Preset Kumaraswamy (a, b, c) (refined multiplicatively afterwards).
@@ -219,6 +234,7 @@ class SearchSpace:
     orders: tuple[int, ...] = (1, 2)
     corrections: tuple[str, ...] = ("noise", "data")
     multisteps: tuple[str, ...] = ("velocity", "noise")
+    correctors: tuple[bool, ...] = (False, True)
     kappas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
     rhos: tuple[Rho, ...] = (0.0, "auto", 0.25, 1.0)
     shapes: tuple[tuple[float, float, float], ...] = (
@@ -238,7 +254,8 @@ class SearchSpace:
     def fast(cls, consistency_ratio: float = 0.0) -> SearchSpace:
         """A small space around :func:`ucgm_lab.recommended_settings` for a model's lambda.
 
-        Order 1, plain and with the Adams-Bashforth velocity form, kappa = 0, rho = 0 for
+        Order 1, plain and with the Adams-Bashforth velocity form (without and, at rho = 0,
+        with the Adams-Moulton corrector), kappa = 0, rho = 0 for
         lambda = 0 (rho = 1 and "auto" for lambda > 0), three grid exponents c (0.8, 1, 1.2) on
         the "even" grid, refined by the pattern search, explicit time points up to 4 points,
         two finalists. Use with ``search_sampler(..., consistency_ratio=lambda)`` so that the
@@ -252,6 +269,7 @@ class SearchSpace:
         return cls(
             orders=(1,),
             multisteps=("velocity",),
+            correctors=(False, True),
             kappas=(0.0,),
             rhos=rhos,
             shapes=((1.0, 1.0, 1.0), (1.0, 1.0, 1.2), (1.0, 1.0, 0.8)),
@@ -281,6 +299,10 @@ class SearchSpace:
         need(
             set(self.multisteps) <= set(MULTISTEP_FORMS),
             f"multisteps must be a subset of {MULTISTEP_FORMS}, got {self.multisteps!r}.",
+        )
+        need(
+            bool(self.correctors) and all(isinstance(c, bool) for c in self.correctors),
+            f"correctors must be a non-empty tuple of True / False, got {self.correctors!r}.",
         )
         need(
             bool(self.kappas) and all(_is_unit(k) for k in self.kappas),
@@ -753,7 +775,11 @@ def _search_budget(
     axes = [
         lambda s: [replace(s, schedule=sch) for sch in schedules],
         lambda s: [replace(s, kappa=float(k)) for k in space.kappas] if s.multistep is None else [],
-        lambda s: [replace(s, rho=r if r == "auto" else float(r)) for r in space.rhos],
+        lambda s: [
+            replace(s, rho=r if r == "auto" else float(r))
+            for r in space.rhos
+            if not s.corrector or r == 0  # the corrector needs rho = 0
+        ],
     ]
     if len(guidance) > 1:
         axes.append(
@@ -763,12 +789,15 @@ def _search_budget(
             ]
         )
 
-    structures: list[tuple[int, str, str | None]] = []
+    structures: list[tuple[int, str, str | None, bool]] = []
     if 1 in space.orders:
-        structures.append((1, "noise", None))
-        structures += [(1, "noise", m) for m in space.multisteps if budget >= 2]
+        structures.append((1, "noise", None, False))
+        correctors = [c for c in space.correctors if not c or 0.0 in space.rhos]
+        structures += [
+            (1, "noise", m, c) for m in space.multisteps for c in correctors if budget >= 2
+        ]
     if 2 in space.orders and budget >= 3:
-        structures += [(2, c, None) for c in space.corrections]
+        structures += [(2, c, None, False) for c in space.corrections]
     if not structures:
         raise ValueError(
             f"No order in {space.orders} fits a budget of {budget} NFE (order 2 needs at least 3)."
@@ -777,13 +806,14 @@ def _search_budget(
     # start from its best (rho and grid transfer well between orders): the multistep forms
     # (kappa 0, grids of their own) for two rounds, order 2 for one
     first: SamplerSettings | None = None
-    for order, correction, multistep in structures:
+    for order, correction, multistep, corrector in structures:
         if first is None:
             start = SamplerSettings(
                 nfe=0,
                 order=order,
                 correction=correction,
                 multistep=multistep,
+                corrector=corrector,
                 schedule=schedules[0],
                 kappa=0.0 if multistep else float(space.kappas[0]),
                 rho=space.rhos[0] if space.rhos[0] == "auto" else float(space.rhos[0]),
@@ -800,6 +830,7 @@ def _search_budget(
                     order=order,
                     correction=correction,
                     multistep=multistep,
+                    corrector=corrector,
                     kappa=kappa,
                     rho=rho,
                 ),

@@ -1,5 +1,8 @@
 """The static site in headless Chromium, opened from disk: no server, no kernel, no network.
 
+Every request that is not file:// is blocked (``page.route``): a page that needs the network
+fails. The notebook pages must typeset their formulas with the site's own MathJax.
+
 Uses ``site/`` when it holds a build (``bash scripts/build_site.sh``) or ``UCGM_LAB_SITE``;
 otherwise builds a test-sized site (``--quick`` grids, the explorer notebooks) in a temporary
 folder first. Every control of every kernel-free explorer is moved with the keyboard: the
@@ -11,7 +14,9 @@ the redrawn figure on screen is printed (median, p90), not asserted. Screenshots
 from __future__ import annotations
 
 import os
+import re
 import statistics
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,20 +67,32 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+# MathJax 2's blank font (url('about:blank'), for its font checks), refused from a file:// page
+_BENIGN_CONSOLE = re.compile(r"Failed to load resource|ERR_|Access to font at 'about:blank'")
+
+
 @pytest.fixture
 def site_page(browser: Any) -> Iterator[tuple[Any, list[str]]]:
-    """A page that records page errors and script errors (network failures are allowed:
-    the notebook pages load MathJax from its CDN, unreachable offline)."""
+    """A page offline: every request that leaves the disk is blocked and listed as an error;
+    page errors and script errors are errors too (failed loads of the site's own files are
+    not: :func:`test_notebook_pages_typeset_math_offline` checks those)."""
     context = browser.new_context(viewport={"width": 1300, "height": 900})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
 
-    def console(msg: Any) -> None:
-        if msg.type == "error" and "Failed to load resource" not in msg.text:
-            if "ERR_" not in msg.text:
-                errors.append(f"console: {msg.text}")
+    def offline(route: Any) -> None:
+        if route.request.url.startswith(("file:", "data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            errors.append(f"network request: {route.request.url}")
+            route.abort()
 
+    def console(msg: Any) -> None:
+        if msg.type == "error" and not _BENIGN_CONSOLE.search(msg.text):
+            errors.append(f"console: {msg.text}")
+
+    page.route("**/*", offline)
     page.on("console", console)
     try:
         yield page, errors
@@ -216,3 +233,83 @@ def test_notebook_pages_show_figures_and_explorers(
     page.goto((site / "notebooks" / "12_sampler.html").as_uri(), wait_until="load")
     page.screenshot(path=str(artifacts / "site_notebook_12.png"))
     assert not errors, errors
+
+
+# Resolves when MathJax has typeset the page (its startup and the typeset nbconvert queues),
+# false when MathJax is missing; then the source element of every formula must have MathJax's
+# output right before it (not its fast preview).
+_TYPESET = """() => new Promise(resolve => {
+  if (!window.MathJax || !MathJax.Hub) { resolve(false); return; }
+  // the hook returns nothing: a returned callback would hold MathJax's startup
+  MathJax.Hub.Register.StartupHook('End', () => { MathJax.Hub.Queue(() => resolve(true)); });
+})"""
+_MATH = """() => MathJax.Hub.getAllJax().map(jax => {
+  const out = jax.SourceElement().previousSibling;
+  return out && /\\bMathJax(_Display)?\\b/.test(out.className || '') &&
+    out.getBoundingClientRect().width > 0; })"""
+_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
+_INLINE_MATH = re.compile(r"(?<![$\\])\$([^$\n]+?)\$(?!\$)")
+
+
+def _inline_math(notebook: Path, count: int = 5) -> list[str]:
+    """The first ``count`` inline formulas ``$...$`` of a notebook's markdown, with their $."""
+    import nbformat
+
+    found: list[str] = []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            for tex in _INLINE_MATH.findall(_CODE.sub("", cell.source)):
+                if f"${tex}$" not in found:
+                    found.append(f"${tex}$")
+    return found[:count]
+
+
+def test_notebook_pages_typeset_math_offline(
+    site: Path, site_page: tuple[Any, list[str]], artifacts: Path
+) -> None:
+    """Every notebook page typesets its formulas with the site's MathJax, the network blocked.
+
+    The first inline formulas of each notebook's markdown must not be left as LaTeX source,
+    and every file the page asks the site for must be there (except MathJax's TeX fonts of its
+    MathML renderer, which its package does not ship: ucgm_lab/site/mathjax.py).
+    """
+    page, errors = site_page
+    missing: list[str] = []
+
+    def failed(request: Any) -> None:
+        if (
+            request.url.startswith("file:")
+            and "/mathjax/fonts/HTML-CSS/TeX/otf/" not in request.url
+        ):
+            missing.append(request.url)
+
+    page.on("requestfailed", failed)
+    pages = sorted((site / "notebooks").glob("*.html"))
+    assert pages
+    checked, seconds = 0, []
+    for path in pages:
+        formulas = _inline_math(ROOT / "notebooks" / f"{path.stem}.ipynb")
+        start = time.perf_counter()
+        page.goto(path.as_uri(), wait_until="load")
+        assert page.evaluate(_TYPESET), f"{path.name}: MathJax did not load (window.MathJax)"
+        seconds.append(time.perf_counter() - start)
+        typeset = page.evaluate(_MATH)
+        assert all(typeset), f"{path.name}: {typeset.count(False)} of {len(typeset)} not shown"
+        text = page.inner_text("body")
+        raw = [tex for tex in formulas if tex in text]
+        assert not raw, f"{path.name}: formulas left as LaTeX source: {raw}"
+        if formulas:
+            assert typeset, f"{path.name}: no formula typeset"
+            checked += 1
+    assert checked, "no notebook page has inline formulas to check"
+    assert not missing, f"files the pages ask for are not in the site: {missing}"
+    assert not errors, errors
+    page.goto(pages[0].as_uri(), wait_until="load")
+    page.evaluate(_TYPESET)
+    page.screenshot(path=str(artifacts / "site_math.png"))
+    line = (
+        f"site notebook pages offline: {len(pages)} pages ({checked} with formulas), load and "
+        f"typeset median {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s"
+    )
+    LATENCY.append(line)
+    print(line)

@@ -9,16 +9,9 @@ LIMIT = 450
 """Lines; "~400" with room for a docstring or two."""
 
 KNOWN_LARGE = {
-    "adapters/diffusion.py": "one adapter (diffusers schedulers); not yet split",
-    "zoo/settings.py": "the stored sampler settings: one file format; not yet split",
-    "training/memory.py": "the memory planner; not yet split",
-    "training/latents.py": "one latent-folder format; not yet split",
-    "training/trainer.py": "the Trainer class; not yet split",
-    "transports.py": "the Transport class and its six instances (Tab. 2); not yet split",
-    "networks/tit.py": "one network (TiT); not yet split",
+    "zoo/settings.py": "the stored sampler settings: one file format and its search; not yet split",
     "sampler.py": "UCGM-S (Alg. 2); not yet split",
     "objective.py": "UCGM-T (Alg. 1); not yet split",
-    "symbolic/derivations.py": "the notebooks' SymPy derivations; not yet split",
     "search.py": "the sampler-settings search; not yet split",
 }
 

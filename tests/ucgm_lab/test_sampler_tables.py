@@ -150,10 +150,11 @@ def _aten_ops(fn):
     return Count.n
 
 
-def test_plain_step_costs_a_bare_euler_step_and_the_check():
-    # per step, sample(kappa = rho = 0) on Linear makes the operations of a bare Euler loop
-    # (select the time row, cast in, cast out, multiply, add) plus its finite check (a sum
-    # and its read-out); before it also decomposed and reconstructed element-wise (14 ops)
+def test_plain_step_costs_no_more_than_a_bare_euler_step():
+    # per step, sample(kappa = rho = 0) on Linear makes at most the operations of a bare Euler
+    # loop (select the time row, cast in, cast out, multiply, add): it casts in, writes F into
+    # its buffer, multiplies and adds into the next state's row (4); the finite check runs
+    # once after the loop. Before: the Euler loop's 5 and a per-step check (sum, read-out)
     from ucgm_lab.sampler import time_grid
 
     model = _Identity().eval().requires_grad_(False)
@@ -172,9 +173,11 @@ def test_plain_step_costs_a_bare_euler_step_and_the_check():
         return loop
 
     def per_step(make):
-        return (_aten_ops(make(16)) - _aten_ops(make(8))) / 8
+        long, short = make(16), make(8)
+        long(), short()  # the grids are computed once, then cached
+        return (_aten_ops(long) - _aten_ops(short)) / 8
 
     with torch.no_grad():
         bare = per_step(euler)
         ucgm = per_step(lambda n: lambda: sample(model, noise, "linear", n))
-    assert ucgm <= bare + 2, (ucgm, bare)
+    assert ucgm <= bare, (ucgm, bare)

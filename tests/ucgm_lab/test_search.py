@@ -734,3 +734,46 @@ def test_fast_space_and_consistency_ratio_are_checked():
             consistency_ratio=-1, progress=False,
         )  # fmt: skip
     assert SearchSpace.fast(0.5).rhos == (1.0, "auto")
+
+
+def _tried(monkeypatch, space):
+    """(multistep, corrector, rho) of every sampler call a small search makes with ``space``."""
+    import ucgm_lab.search as search_module
+
+    calls, real = [], search_module.sample
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs.get("multistep"), kwargs.get("corrector", False), kwargs["rho"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search_module, "sample", spy)
+    search_sampler(
+        gaussian_model(), "linear", reference(400), nfe=[6], metric=moment_w2, num_samples=200,
+        space=space, validation_streams=1, progress=False,
+    )  # fmt: skip
+    return calls
+
+
+def test_the_search_tries_the_corrector_with_each_multistep_form_at_rho_zero(monkeypatch):
+    space = SearchSpace(orders=(1,), rhos=(0.0, 0.5), explicit_max_points=0, refine=False)
+    calls = _tried(monkeypatch, space)
+    corrected = {(m, r) for m, c, r in calls if c}
+    assert {m for m, _ in corrected} == {"velocity", "noise"} and {r for _, r in corrected} == {0.0}
+    assert any(m is not None and not c for m, c, _ in calls)  # and the forms without it
+    # the fast space too; without rho = 0 among the presets the corrector is never tried
+    assert any(c for _, c, _ in _tried(monkeypatch, SearchSpace.fast(0.0)))
+    no_zero = SearchSpace(orders=(1,), rhos=(0.5,), explicit_max_points=0, refine=False)
+    assert not any(c for _, c, _ in _tried(monkeypatch, no_zero))
+    with pytest.raises(ValueError, match="correctors must be a non-empty tuple of True / False"):
+        SearchSpace(correctors=("yes",))
+    assert SearchSpace(correctors=(False,)).correctors == (False,)
+
+
+def test_settings_carry_the_corrector_and_leave_old_kwargs_unchanged():
+    grid = KumaraswamySchedule()
+    plain = SamplerSettings(nfe=8, steps=8, schedule=grid, multistep="velocity")
+    corrected = SamplerSettings(nfe=8, steps=8, schedule=grid, multistep="velocity", corrector=True)
+    assert "corrector" not in plain.as_kwargs()  # stored settings without it read as before
+    assert corrected.as_kwargs()["corrector"] is True
+    assert corrected.describe().startswith("AB2-velocity+AM3 ")
+    assert plain.describe().startswith("AB2-velocity ")

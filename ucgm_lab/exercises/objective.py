@@ -104,10 +104,10 @@ register(
             "D = alpha * gamma_hat - alpha_hat * gamma; x_hat = (alpha * F - alpha_hat * x_t) / D; z_hat = (gamma_hat * x_t - gamma * F) / D.",
         ),
         shortcuts=(
-            "ucgm_lab.transports:Transport.predict_x",
-            "ucgm_lab.transports:Transport.predict_z",
-            "ucgm_lab.transports:Transport.decompose",
-            "ucgm_lab.symbolic.derivations:derive_prediction_functions",
+            "ucgm_lab.transports.transport:Transport.predict_x",
+            "ucgm_lab.transports.transport:Transport.predict_z",
+            "ucgm_lab.transports.transport:Transport.decompose",
+            "ucgm_lab.symbolic.derivations.training:derive_prediction_functions",
         ),
     )
 )
@@ -153,7 +153,7 @@ register(
             "sp.Eq(lhs, rhs) builds an equation; sp.solve([eq1, eq2], [x, z], dict=True) returns a list of solutions, each a dict {x: ..., z: ...}.",
             "equations = [sp.Eq(x_t, alpha*z + gamma*x), sp.Eq(F, alpha_hat*z + gamma_hat*x)]; s = sp.solve(equations, [x, z], dict=True)[0]; return s[x], s[z].",
         ),
-        shortcuts=("ucgm_lab.symbolic.derivations:derive_prediction_functions",),
+        shortcuts=("ucgm_lab.symbolic.derivations.training:derive_prediction_functions",),
     )
 )
 
@@ -190,8 +190,8 @@ register(
             "target = alpha_hat * z + gamma_hat * x.",
         ),
         shortcuts=(
-            "ucgm_lab.transports:Transport.target",
-            "ucgm_lab.symbolic.derivations:lambda_zero_target",
+            "ucgm_lab.transports.transport:Transport.target",
+            "ucgm_lab.symbolic.derivations.training:lambda_zero_target",
         ),
     )
 )
@@ -230,7 +230,7 @@ register(
         ),
         shortcuts=(
             "ucgm_lab.objective:target_from_difference",
-            "ucgm_lab.symbolic.derivations:target_factor",
+            "ucgm_lab.symbolic.derivations.training:target_factor",
         ),
     )
 )

@@ -145,7 +145,7 @@ register(
         ),
         shortcuts=(
             "ucgm_lab.sampler:auto_stochastic_ratio",
-            "ucgm_lab.symbolic.derivations:stochastic_ratio",
+            "ucgm_lab.symbolic.derivations.sampling:stochastic_ratio",
         ),
     )
 )

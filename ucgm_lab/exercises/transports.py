@@ -134,8 +134,8 @@ register(
             "(a) alpha(0) = 0, alpha(1) = 1, alpha nondecreasing; (b) gamma(0) = 1, gamma(1) = 0, gamma nonincreasing; (c) D has no zero inside (0, 1): look for |D| <= tol or a change of sign on the inner grid points; compare with tol.",
         ),
         shortcuts=(
-            "ucgm_lab.transports:Transport.constraint_report",
-            "ucgm_lab.transports:Transport._validate",
+            "ucgm_lab.transports.transport:Transport.constraint_report",
+            "ucgm_lab.transports.transport:Transport._validate",
             "ucgm_lab.symbolic.special_cases:check_constraints",
         ),
     )
@@ -178,9 +178,9 @@ register(
             "x_hat = (x_t - t * eps) / (1 - t); F = eps - x_hat.",
         ),
         shortcuts=(
-            "ucgm_lab.transports:Transport.predict_x",
-            "ucgm_lab.transports:Transport.predict_z",
-            "ucgm_lab.transports:Transport.target",
+            "ucgm_lab.transports.transport:Transport.predict_x",
+            "ucgm_lab.transports.transport:Transport.predict_z",
+            "ucgm_lab.transports.transport:Transport.target",
         ),
     )
 )

@@ -4,6 +4,7 @@
   built how, over which grid of control values.
 * :mod:`~ucgm_lab.site.build`: the notebooks as pages (nbconvert), the explorers' pages and
   the landing page.
+* :mod:`~ucgm_lab.site.mathjax`: the site's own copy of MathJax (formulas typeset offline).
 """
 
 from .build import BuildReport, build_site

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             explorers=args.explorers,
             repo_url=args.repo_url,
         )
-    except ValueError as exc:
+    except (ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

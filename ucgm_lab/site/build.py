@@ -7,14 +7,15 @@
     site/notebooks/<stem>.html   every notebook with its stored outputs (nbconvert, lab template)
     site/explorers/<name>.html   the kernel-free explorers (ucgm_lab.widgets.twin)
     site/plotly.min.js           plotly.js from the installed plotly package (no CDN)
+    site/mathjax/                MathJax 2.7 from the jupyter-server-mathjax package (no CDN)
 
 The notebook pages show the stored outputs: every plotly figure through its stored PNG, every
 widget explorer through its stored PNG and, right below, its kernel-free twin in a frame. Other
 widget outputs (progress bars) are dropped: a static page cannot draw them.
 
-Math on the notebook pages is typeset by MathJax from its CDN (nbconvert's default): the
-published site needs the network for the formulas only; offline the LaTeX source shows. The
-explorers need nothing from the network.
+Math on the notebook pages is typeset by the site's own copy of MathJax
+(:mod:`~ucgm_lab.site.mathjax`), and the pages leave out nbconvert's require.js, which no stored
+output uses: the site needs nothing from the network (file:// works, offline too).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 from ..widgets.twin import write_twin_page
 from .explorers import TWINS, TwinSpec, build_twin
+from .mathjax import copy_mathjax, mathjax_source, mathjax_url
 
 __all__ = [
     "SITE_MARKER",
@@ -59,6 +61,7 @@ class BuildReport:
         frames: Explorer name -> precomputed frames.
         seconds: Explorer name (and ``"notebooks"``, ``"total"``) -> build seconds.
         bytes: Total size of the site.
+        mathjax_bytes: Size of its copy of MathJax (``site/mathjax/``).
     """
 
     out: Path
@@ -66,11 +69,13 @@ class BuildReport:
     frames: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     bytes: int = 0
+    mathjax_bytes: int = 0
 
     def summary(self) -> str:
         """A few lines: the size, each explorer's frames and seconds, the total time."""
         lines = [
-            f"site: {self.out} ({self.bytes / 2**20:.1f} MiB), {len(self.pages)} notebook pages"
+            f"site: {self.out} ({self.bytes / 2**20:.1f} MiB), {len(self.pages)} notebook pages",
+            f"  mathjax: {self.mathjax_bytes / 2**20:.1f} MiB",
         ]
         for name, frames in self.frames.items():
             lines.append(f"  explorer {name}: {frames} frames in {self.seconds[name]:.0f} s")
@@ -244,11 +249,22 @@ def _twin_output(spec: TwinSpec) -> dict[str, Any]:
     return {"output_type": "display_data", "data": {"text/html": block}, "metadata": {}}
 
 
+# nbconvert's lab template, less its <script> for require.js from a CDN (no stored output uses it)
+_PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+"""
+
+
 def notebook_page(
     path: Path, specs: Sequence[TwinSpec] = TWINS, repo_url: str | None = None
 ) -> str:
-    """One notebook as HTML (nbconvert, lab template) with the widget outputs made static."""
+    """One notebook as HTML (nbconvert, lab template) with the widget outputs made static.
+
+    The page loads MathJax from the site (``../mathjax/``, see :func:`copy_mathjax`) and
+    nothing from the network.
+    """
     import nbformat
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(path, as_version=4)
@@ -257,7 +273,12 @@ def notebook_page(
         if cell.cell_type == "code":
             twin = _twin_for(cell.source, path.stem, specs)
             cell.outputs = [nbformat.from_dict(o) for o in _static_outputs(cell.outputs, twin)]
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[DictLoader({"ucgm_site.html.j2": _PAGE_TEMPLATE})],
+        template_file="ucgm_site.html.j2",
+        mathjax_url=mathjax_url(".."),
+    )
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
     return _fix_links(body, "notebooks", repo_url)
 
@@ -321,12 +342,14 @@ def build_site(
         raise ValueError(f"unknown explorers {unknown}; the explorers are {names}.")
     specs = [s for s in TWINS if s.name in wanted_ex]
     landing = landing_parts(root)  # checked before the long work
+    mathjax = mathjax_source()
 
     out = Path(out)
     _clear(out)
     report = BuildReport(out=out)
     js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     shutil.copyfile(js, out / "plotly.min.js")
+    report.mathjax_bytes = copy_mathjax(out, mathjax)
 
     for spec in specs:
         t0 = time.perf_counter()

@@ -34,6 +34,7 @@ __all__ = [
     "FewStepDiagnostics",
     "FewStepMonitor",
     "difference_term",
+    "keeps_start_model",
     "progress_postfix",
     "wants_few_step_monitor",
 ]
@@ -72,6 +73,15 @@ class FewStepDiagnostics:
 def wants_few_step_monitor(objective: Any) -> bool:
     """Whether the objective is a few-step UCGM objective (lambda > 0)."""
     return getattr(objective, "consistency_ratio", 0) > 0 and hasattr(objective, "transport")
+
+
+def keeps_start_model(objective: Any) -> bool:
+    """Whether :class:`FewStepMonitor` keeps a copy of the starting model for this objective.
+
+    It does unless the objective has a frozen teacher (``uses_frozen_teacher``: the enhanced
+    target at lambda > 0), which is then the reference. The memory planner counts the copy.
+    """
+    return not getattr(objective, "uses_frozen_teacher", False)
 
 
 def progress_postfix(logs: dict[str, float]) -> dict[str, str]:
@@ -139,7 +149,7 @@ class FewStepMonitor:
         self, model: nn.Module, ema_model: nn.Module, seed: int = 0, objective: Any = None
     ) -> None:
         self.start_model: nn.Module | None = None
-        if not getattr(objective, "uses_frozen_teacher", False):
+        if keeps_start_model(objective):
             self.start_model = copy.deepcopy(unwrap_model(model)).requires_grad_(False).eval()
         self.start_ema = [
             p.detach().clone() for p in ema_model.parameters() if p.is_floating_point()

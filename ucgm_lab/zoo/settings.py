@@ -63,6 +63,8 @@ _ALLOWED = (
     "time_points",
     "correction",
     "multistep",
+    "corrector",
+    "lower_order_final",
     "guidance_scale",
     "guidance_interval",
 )
@@ -114,6 +116,25 @@ def _entry_kwargs(entry: Any, where: str, budget: int) -> dict[str, Any]:
         raise bad(f"'correction' must be 'noise' or 'data', got {kwargs['correction']!r}.")
     if kwargs.get("multistep") not in (None, *MULTISTEP_FORMS):
         raise bad(f"'multistep' must be one of {MULTISTEP_FORMS}, got {kwargs['multistep']!r}.")
+    if "corrector" in kwargs:
+        if not isinstance(kwargs["corrector"], bool):
+            raise bad(f"'corrector' must be true or false, got {kwargs['corrector']!r}.")
+        if kwargs["corrector"] and (kwargs.get("multistep") is None or kwargs.get("rho", 0) != 0):
+            raise bad(
+                "'corrector': true needs a 'multistep' form and 'rho' 0, got "
+                f"multistep={kwargs.get('multistep')!r}, rho={kwargs.get('rho', 0)!r}."
+            )
+    if "lower_order_final" in kwargs:
+        if not isinstance(kwargs["lower_order_final"], bool):
+            raise bad(
+                f"'lower_order_final' must be true or false, got {kwargs['lower_order_final']!r}."
+            )
+        if (
+            kwargs["lower_order_final"]
+            and kwargs.get("multistep") is None
+            and not kwargs.get("kappa", 0)
+        ):
+            raise bad("'lower_order_final': true needs a 'multistep' form or 'kappa' > 0.")
     if "guidance_scale" in kwargs and not (
         _number(kwargs["guidance_scale"]) and kwargs["guidance_scale"] >= 0
     ):

@@ -256,3 +256,29 @@ def test_missing_d_and_the_sign_of_d_get_different_messages():
         assert words in str(info.value)
         messages.append(str(info.value).split("Hint:")[0])
     assert len(set(messages)) == 3
+
+
+def test_every_shortcut_target_names_a_function_where_the_guard_looks():
+    """Every ``"module:qualname"`` target is a function defined in that module under that name.
+
+    The guard matches the running frame's module (its globals' ``__name__``) and its code's
+    qualified name, so a function moved to another module (a split module, a package) while its
+    target still names the old one would no longer be refused: that fails here.
+    """
+    import importlib
+    import inspect
+    import sys
+
+    for e in ex.list_exercises():
+        for target in e.shortcuts:
+            module_name, _, qualname = target.partition(":")
+            obj = importlib.import_module(module_name)
+            for part in qualname.split("."):
+                assert hasattr(obj, part), f"{e.name}: {target}: no {part!r} there"
+                obj = getattr(obj, part)
+            fn = inspect.unwrap(getattr(obj, "__func__", obj))
+            where = fn.__globals__["__name__"]
+            assert where == module_name, f"{e.name}: {target} runs in module {where}"
+            code = fn.__code__
+            name = code.co_qualname if sys.version_info >= (3, 11) else code.co_name
+            assert name == (qualname if sys.version_info >= (3, 11) else qualname.split(".")[-1])

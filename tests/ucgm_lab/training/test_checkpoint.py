@@ -11,7 +11,7 @@ from ucgm_lab.ema import ExponentialMovingAverage
 from ucgm_lab.networks import MLP2D
 from ucgm_lab.objective import UCGMObjective
 from ucgm_lab.training import CheckpointError, TensorDataSource, Trainer, TrainerConfig
-from ucgm_lab.training import trainer as trainer_module
+from ucgm_lab.training import trainer_checkpoints as checkpoints_module
 from ucgm_lab.training.checkpoint import file_sha256, load_checkpoint, save_checkpoint
 
 
@@ -98,9 +98,9 @@ def test_resume_memory_maps_the_file_and_continues_exactly(tmp_path, monkeypatch
     first = _trainer(tmp_path / "b")
     first.fit(2)
     calls = []
-    real = trainer_module.load_checkpoint
+    real = checkpoints_module.load_checkpoint
     monkeypatch.setattr(
-        trainer_module, "load_checkpoint", lambda p, **kw: calls.append(kw) or real(p, **kw)
+        checkpoints_module, "load_checkpoint", lambda p, **kw: calls.append(kw) or real(p, **kw)
     )
     resumed = _trainer(tmp_path / "b")
     assert resumed.resume(tmp_path / "b" / "last.pt") == 2

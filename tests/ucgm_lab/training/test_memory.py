@@ -241,3 +241,85 @@ def test_choose_checkpointing_takes_the_least_recomputation_that_fits():
     device = int((plans[2].total + plans[4].total) / 2 / 0.95 + 1.5 * GIB / 0.95)
     ensure_fits(model, 64, precision="bf16", device_bytes=device, log=lambda m: None)
     assert model.gradient_checkpointing == 3
+
+
+@pytest.mark.parametrize(
+    ("lam", "zeta"), [(0.0, 0.0), (0.0, 0.5), (1.0, 0.0), (0.5, 0.0), (1.0, 0.5)]
+)
+def test_the_memory_check_counts_what_the_few_step_monitor_keeps(lam, zeta, monkeypatch):
+    """The Trainer's plan holds the FewStepMonitor's references (made when fit starts at lambda > 0).
+
+    The monitor keeps the EMA's starting parameters and, without a frozen teacher (lambda > 0,
+    no enhanced target), a deep copy of the starting model: its parameters and buffers. The
+    expected bytes are read from a monitor built as ``Trainer.fit`` builds it.
+    """
+    from types import SimpleNamespace
+
+    from ucgm_lab.ema import ExponentialMovingAverage
+    from ucgm_lab.objective import UCGMObjective
+    from ucgm_lab.training import TrainerConfig
+    from ucgm_lab.training import trainer as trainer_module
+    from ucgm_lab.training.diagnostics import FewStepMonitor, wants_few_step_monitor
+
+    def nbytes(tensors):
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    model = _tiny()
+    monkeypatch.setattr(
+        torch.cuda, "get_device_properties", lambda d: SimpleNamespace(total_memory=2**50)
+    )
+    acc = SimpleNamespace(
+        num_processes=1, mixed_precision="no", device=torch.device("cuda"), print=lambda m: None
+    )
+    objective = UCGMObjective("linear", lam, enhancement_ratio=zeta)
+    plan = trainer_module._check_memory(
+        model, objective, SimpleNamespace(batch_size=4), acc, TrainerConfig()
+    )
+    teacher = objective.uses_ema_teacher or objective.uses_frozen_teacher
+    without = plan_memory(
+        model, 4, "no", ema_copies=1 + int(teacher), no_grad_pass=lam > 0 or zeta > 0
+    )
+    kept = 0
+    if wants_few_step_monitor(objective):
+        ema = ExponentialMovingAverage(model, 0.999)
+        monitor = FewStepMonitor(model, ema.model, objective=objective)
+        kept = nbytes(monitor.start_ema)
+        if monitor.start_model is not None:
+            copy = monitor.start_model
+            kept += nbytes(copy.parameters()) + nbytes(copy.buffers())
+    assert (lam > 0 and zeta == 0) == (kept > nbytes(model.parameters()))  # the copy's case
+    assert plan.monitor == plan.state - without.state == kept
+    assert plan.total - without.total == kept
+    assert plan.components()["monitor"] == kept
+
+
+def test_the_starting_model_copy_is_counted_only_without_a_frozen_teacher(monkeypatch):
+    """lambda > 0: the monitor's part of the plan without the enhanced target exceeds the one
+    with it by the model's parameter and buffer bytes (its copy of the starting model); with the
+    enhanced target the frozen teacher is counted instead, as one more EMA copy."""
+    from types import SimpleNamespace
+
+    from ucgm_lab.objective import UCGMObjective
+    from ucgm_lab.training import TrainerConfig
+    from ucgm_lab.training import trainer as trainer_module
+
+    model = _tiny()
+    monkeypatch.setattr(
+        torch.cuda, "get_device_properties", lambda d: SimpleNamespace(total_memory=2**50)
+    )
+    acc = SimpleNamespace(
+        num_processes=1, mixed_precision="no", device=torch.device("cuda"), print=lambda m: None
+    )
+
+    def planned(zeta):
+        objective = UCGMObjective("linear", 1.0, enhancement_ratio=zeta)
+        data = SimpleNamespace(batch_size=4)
+        return trainer_module._check_memory(model, objective, data, acc, TrainerConfig())
+
+    plain, enhanced = planned(0.0), planned(0.5)
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    buffers = sum(b.numel() * b.element_size() for b in model.buffers())
+    assert buffers > 0  # the TiT's RoPE tables and position embedding
+    # the frozen teacher is one more EMA-sized copy of the parameters (counted before the fix)
+    assert enhanced.state - plain.state == params - (params + buffers)
+    assert plain.monitor - enhanced.monitor == params + buffers

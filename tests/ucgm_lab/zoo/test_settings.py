@@ -60,6 +60,8 @@ def test_round_trip_of_searched_settings(tmp_path):
     grid = KumaraswamySchedule(1.2, 0.9, 0.7, gap_data=0.0)
     kinds = [
         SamplerSettings(nfe=8, steps=8, schedule=grid, multistep="velocity"),
+        SamplerSettings(nfe=6, steps=6, schedule=grid, multistep="noise", corrector=True),
+        SamplerSettings(nfe=4, steps=4, schedule=grid, kappa=0.3, lower_order_final=True),
         SamplerSettings(nfe=2, time_points=(0.9, 0.4), kappa=0.5, rho="auto"),
         SamplerSettings(nfe=7, order=2, correction="data", steps=7, schedule=grid, rho=0.2),
     ]
@@ -81,6 +83,14 @@ def test_round_trip_of_searched_settings(tmp_path):
         ({"m": {"8": {"steps": 8, "kappa": 2}}}, "'kappa' must be a number in"),
         ({"m": {"8": {"steps": 8, "rho": "sde"}}}, "'rho' must be"),
         ({"m": {"8": {"steps": 8, "multistep": "rk4"}}}, "'multistep' must be one of"),
+        ({"m": {"8": {"steps": 8, "multistep": "noise", "corrector": 1}}}, "true or false"),
+        ({"m": {"8": {"steps": 8, "corrector": True}}}, "needs a 'multistep' form"),
+        (
+            {"m": {"8": {"steps": 8, "multistep": "noise", "corrector": True, "rho": 0.5}}},
+            "and 'rho' 0",
+        ),
+        ({"m": {"8": {"steps": 8, "lower_order_final": True}}}, "needs a 'multistep' form or"),
+        ({"m": {"8": {"steps": 8, "kappa": 0.2, "lower_order_final": "y"}}}, "true or false"),
         ({"m": {"8": {"kappa": 0.1}}}, "exactly one of 'steps'"),
         ({"m": {"8": {"steps": 8, "schedule": {"a": 1}}}}, "'schedule' must be an object"),
         ({"m": {"8": {"steps": 9}}}, "9 network evaluations, more than the budget 8"),

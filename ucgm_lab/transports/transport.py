@@ -1,53 +1,27 @@
-"""Transports: the coefficients alpha, gamma, alpha_hat, gamma_hat of UCGM (section 3.1, Tab. 1-2).
+"""The :class:`Transport` class: four coefficient functions of t and what follows from them.
 
-A transport defines the noisy input and the network's regression target,
-
-    x_t = alpha(t) z + gamma(t) x              (section 3.1, below eq. 1)
-    F   ~ alpha_hat(t) z + gamma_hat(t) x      (the target z_t of eq. 1)
-
-with z ~ N(0, I) the noise and x the data. From a network output F and the input x_t the
-prediction functions of eq. (2) recover estimates of x and z:
-
-    f^x(F, x_t, t) = (alpha F - alpha_hat x_t) / D,   f^z(F, x_t, t) = (gamma_hat x_t - gamma F) / D,
-    D(t) = alpha gamma_hat - alpha_hat gamma.
-
-Time convention (one for the whole library): data at t = 0, noise at t = 1, as in the paper.
-A transport whose data end is t = 1 (ReLinear, or models trained by libraries that put data
-at t = 1) is handled once, here: :meth:`Transport.from_data_at_one` re-expresses it in the
-library's time and records the mapping ``model_time(t) = 1 - t`` that the objective and
-the sampler apply to every network call. Nothing else in the library knows about it.
-
-All coefficient functions take a tensor ``t`` (any shape) and return a tensor of the same
-shape. Methods that act on data broadcast ``t`` per sample: ``t`` of shape ``(B,)`` (or a
-scalar) against data of shape ``(B, ...)``.
+Their constraints (section 3.1 (a)-(c)), x_t, the target and the prediction functions of
+eq. (2).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
+from .coefficients import CoefficientFn, Coefficients, Decomposition, broadcast_time
+
 __all__ = [
-    "Coefficients",
-    "flow_time",
-    "is_flow_linear",
-    "Decomposition",
+    "CONSTRAINT_CHECKS",
     "Transport",
     "TransportConstraintError",
     "TransportConstraintWarning",
-    "broadcast_time",
-    "REFERENCE_HALF_PI",
-    "get_transport",
-    "list_transports",
-    "reference_transport",
 ]
-
-CoefficientFn = Callable[[Tensor], Tensor]
 
 HALF_PI = math.pi / 2
 
@@ -69,70 +43,6 @@ class TransportConstraintError(ValueError):
 
 class TransportConstraintWarning(UserWarning):
     """A transport breaks constraint (a) or (b) of section 3.1 without declaring it."""
-
-
-@dataclass(frozen=True)
-class Coefficients:
-    """The transport coefficients at some times, already shaped to broadcast against data.
-
-    Attributes:
-        alpha: alpha(t), the weight of the noise in x_t.
-        gamma: gamma(t), the weight of the data in x_t.
-        alpha_hat: alpha_hat(t), the weight of the noise in the target.
-        gamma_hat: gamma_hat(t), the weight of the data in the target.
-    """
-
-    alpha: Tensor
-    gamma: Tensor
-    alpha_hat: Tensor
-    gamma_hat: Tensor
-
-    @property
-    def D(self) -> Tensor:
-        """D(t) = alpha gamma_hat - alpha_hat gamma (constraint (c), denominator of eq. 2)."""
-        return self.alpha * self.gamma_hat - self.alpha_hat * self.gamma
-
-
-@dataclass(frozen=True)
-class Decomposition:
-    """Estimates of the data and the noise in x_t from one network output (eq. 2).
-
-    Attributes:
-        x_hat: f^x(F, x_t, t), shape of x_t.
-        z_hat: f^z(F, x_t, t), shape of x_t.
-    """
-
-    x_hat: Tensor
-    z_hat: Tensor
-
-
-def broadcast_time(t: Tensor | float, like: Tensor) -> Tensor:
-    """Shape per-sample times so that they broadcast against a batch of data.
-
-    Args:
-        t: A Python number, a 0-d tensor, or a tensor of shape (B,) with one time per sample
-            (or already of shape (B, 1, ..., 1)).
-        like: Data of shape (B, ...).
-
-    Returns:
-        A tensor of shape (B, 1, ..., 1) (or a 0-d tensor for a scalar ``t``) on ``like``'s device.
-
-    Raises:
-        ValueError: If ``t`` is not a scalar and not of shape (B,).
-    """
-    if not torch.is_tensor(t):
-        return torch.as_tensor(t, dtype=like.dtype, device=like.device)
-    t = t.to(device=like.device)
-    if t.ndim == 0:
-        return t
-    if like.ndim > 1 and t.ndim == like.ndim and t.shape[0] == like.shape[0] and t[0].numel() == 1:
-        return t
-    if t.ndim != 1 or like.ndim == 0 or t.shape[0] != like.shape[0]:
-        raise ValueError(
-            f"t must be a scalar or have shape (batch,) = ({like.shape[0] if like.ndim else '?'},) "
-            f"to match data of shape {tuple(like.shape)}; got t of shape {tuple(t.shape)}."
-        )
-    return t.reshape(t.shape[0], *([1] * (like.ndim - 1)))
 
 
 def _identity_time(t: Tensor) -> Tensor:
@@ -419,186 +329,3 @@ class Transport:
 
     def __repr__(self) -> str:
         return f"Transport(name={self.name!r})"
-
-
-# ---------------------------------------------------------------------- Tab. 2
-def _edm_sigma(t: Tensor) -> Tensor:
-    """EDM's noise level in the paper's parameterisation: sigma(t) = exp(4 (2.68 t - 1.59))."""
-    return torch.exp(4 * (2.68 * t - 1.59))
-
-
-def _edm_norm(t: Tensor) -> Tensor:
-    s = _edm_sigma(t)
-    return torch.sqrt(s * s + 0.25)
-
-
-def _linear() -> Transport:
-    return Transport(
-        alpha=lambda t: t,
-        gamma=lambda t: 1 - t,
-        alpha_hat=torch.ones_like,
-        gamma_hat=lambda t: -torch.ones_like(t),
-        name="Linear",
-    )
-
-
-def _relinear() -> Transport:
-    # Tab. 2 writes ReLinear with the data at s = 1: alpha = 1 - s, gamma = s, and the network
-    # regresses -z + x (the velocity d x_s / ds). Re-expressed in the library's time t = 1 - s.
-    return Transport.from_data_at_one(
-        alpha=lambda s: 1 - s,
-        gamma=lambda s: s,
-        alpha_hat=lambda s: -torch.ones_like(s),
-        gamma_hat=torch.ones_like,
-        name="ReLinear",
-    )
-
-
-def _trigflow(half_pi: float = HALF_PI) -> Transport:
-    return Transport(
-        alpha=lambda t: torch.sin(half_pi * t),
-        gamma=lambda t: torch.cos(half_pi * t),
-        alpha_hat=lambda t: torch.cos(half_pi * t),
-        gamma_hat=lambda t: -torch.sin(half_pi * t),
-        name="TrigFlow" if half_pi == HALF_PI else f"TrigFlow(half_pi={half_pi:g})",
-    )
-
-
-def _edm() -> Transport:
-    return Transport(
-        alpha=lambda t: _edm_sigma(t) / _edm_norm(t),
-        gamma=lambda t: 1 / _edm_norm(t),
-        alpha_hat=lambda t: -0.5 / _edm_norm(t),
-        gamma_hat=lambda t: 2 * _edm_sigma(t) / _edm_norm(t),
-        name="EDM",
-        # EDM scales the data by c_in = 1/sqrt(sigma^2 + sigma_data^2) with sigma_data = 1/2,
-        # so gamma(0) ~ 2 and alpha(0), gamma(1) are small but not 0 (sigma in [0.0017, 78]).
-        allowed_deviations=frozenset({"alpha(0)=0", "gamma(0)=1", "gamma(1)=0"}),
-    )
-
-
-def _triglinear(half_pi: float = HALF_PI) -> Transport:
-    return Transport(
-        alpha=lambda t: torch.sin(half_pi * t),
-        gamma=lambda t: torch.cos(half_pi * t),
-        alpha_hat=torch.ones_like,
-        gamma_hat=lambda t: -torch.ones_like(t),
-        name="TrigLinear" if half_pi == HALF_PI else f"TrigLinear(half_pi={half_pi:g})",
-    )
-
-
-def _random(half_pi: float = HALF_PI) -> Transport:
-    return Transport(
-        alpha=lambda t: torch.sin(half_pi * t),
-        gamma=lambda t: 1 - t,
-        alpha_hat=torch.ones_like,
-        gamma_hat=lambda t: -1 - torch.exp(-5 * t),
-        name="Random" if half_pi == HALF_PI else f"Random(half_pi={half_pi:g})",
-    )
-
-
-_BUILDERS: dict[str, Callable[[], Transport]] = {
-    "linear": _linear,
-    "relinear": _relinear,
-    "trigflow": _trigflow,
-    "edm": _edm,
-    "triglinear": _triglinear,
-    "random": _random,
-}
-_CACHE: dict[str, Transport] = {}
-
-
-REFERENCE_HALF_PI = 1.57
-"""The reference implementation's value of pi / 2 in the trigonometric transports."""
-
-
-def reference_transport(name: str) -> Transport:
-    """A trigonometric transport with the reference implementation's constant 1.57 for pi / 2.
-
-    ucgm-lab uses the exact pi / 2 (docs/architecture.md). A checkpoint trained by the
-    reference implementation with TrigFlow, TrigLinear or Random was trained on
-    sin(1.57 t), cos(1.57 t); sample it with this transport to reproduce the reference exactly
-    (with the exact constant, samples of the same model differ by up to about 1e-3).
-
-    Args:
-        name: "trigflow", "triglinear" or "random"; the other transports have no such constant
-            and are returned by :func:`get_transport` unchanged.
-    """
-    key = name.strip().lower().replace("-", "").replace("_", "")
-    builders = {"trigflow": _trigflow, "triglinear": _triglinear, "random": _random}
-    if key in builders:
-        return builders[key](REFERENCE_HALF_PI)
-    return get_transport(name)
-
-
-def list_transports() -> list[str]:
-    """Names of the built-in transports of Tab. 2 (lower case)."""
-    return list(_BUILDERS)
-
-
-def get_transport(name: str | Transport) -> Transport:
-    """Return a built-in transport of Tab. 2 by name (case-insensitive).
-
-    Args:
-        name: One of ``list_transports()`` (e.g. ``"linear"``, ``"TrigFlow"``), or a
-            :class:`Transport`, which is returned unchanged.
-
-    Returns:
-        The transport.
-
-    Raises:
-        ValueError: For an unknown name; the message lists the known ones.
-    """
-    if isinstance(name, Transport):
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"transport must be a name or a Transport, got {type(name).__name__}.")
-    key = name.strip().lower().replace("-", "").replace("_", "")
-    if key not in _BUILDERS:
-        raise ValueError(
-            f"Unknown transport {name!r}. Known transports: "
-            f"{', '.join(t.name for t in map(get_transport, _BUILDERS))}; or build your own "
-            "with Transport(alpha=..., gamma=..., alpha_hat=..., gamma_hat=...)."
-        )
-    if key not in _CACHE:
-        _CACHE[key] = _BUILDERS[key]()
-    return _CACHE[key]
-
-
-# ---------------------------------------------------------------------- flow noise levels
-def is_flow_linear(tr: Transport) -> bool:
-    """True if alpha(t) = t and gamma(t) = 1 - t (the flow-matching interpolant), checked at five times."""
-    t = torch.tensor([0.1, 0.37, 0.5, 0.83, 0.999], dtype=torch.float64)
-    return bool(torch.equal(tr.alpha(t), t)) and bool(torch.equal(tr.gamma(t), 1 - t))
-
-
-def flow_time(tr: Transport, sigma: float) -> float:
-    """The time t of ``tr`` whose alpha / (alpha + gamma) equals the flow noise level sigma.
-
-    Exactly sigma for the linear transport; otherwise 80 bisection steps in float64 on
-    [0, 1] (alpha / (alpha + gamma) must increase with t, as for every transport of Tab. 2
-    whose data is at t = 0).
-
-    Raises:
-        ValueError: The transport never reaches sigma (EDM: alpha / (alpha + gamma) < 0.988).
-    """
-    if is_flow_linear(tr):
-        return float(sigma)
-    lo, hi = 0.0, 1.0
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        t = torch.tensor(mid, dtype=torch.float64)
-        a, g = float(tr.alpha(t)), float(tr.gamma(t))
-        if a / (a + g) < sigma:
-            lo = mid
-        else:
-            hi = mid
-    t = torch.tensor(0.5 * (lo + hi), dtype=torch.float64)
-    a, g = float(tr.alpha(t)), float(tr.gamma(t))
-    if not abs(a / (a + g) - sigma) < 1e-9:
-        raise ValueError(
-            f"transport {tr.name!r} never reaches the flow noise level sigma = {sigma:g} "
-            "(alpha / (alpha + gamma) over t in [0, 1] must cover [0, 0.999]); the diffusers "
-            "flow schedulers need such a transport (e.g. 'linear', 'trigflow')."
-        )
-    return float(t)
