@@ -378,7 +378,7 @@ def table(
 def scorer_with_floor(dataset: str, samples: int, num_classes: int | None):
     """(noise shape, labels, metric, the metric's floor at draw d) for one model's scores.
 
-    The floor is real data scored like a sample: 2D, the st.mean over ``FLOOR_SETS`` sets of
+    The floor is real data scored like a sample: 2D, the mean over ``FLOOR_SETS`` sets of
     fresh points (seeds 5000 + FLOOR_SETS d + k; one set's score varies by a factor of two
     between draws); digits, the test split.
     """
@@ -440,7 +440,7 @@ def measure_searched(
                 runs[label] = diffusers_sample(model, noise, transport, n, key, y=labels).sample
             if n >= 2:
                 runs[MIDPOINT] = peer_solve(flow, noise, "midpoint", steps=n // 2).sample
-            if n == max(args.nfes):  # the model's own error: its st.ODE solved almost exactly
+            if n == max(args.nfes):  # the model's own error: its ODE solved almost exactly
                 exact = diffusers_sample(model, noise, transport, ODE_NFE, "unipc", y=labels)
                 ode_scores.append(metric(exact.sample))
             for label, x in runs.items():
@@ -453,7 +453,7 @@ def measure_searched(
 
 
 def searched_table(results: dict[str, st.Rows], nfes: list[int]) -> str:
-    """The markdown table of st.mean scores, then the ratio lines of every UCGM-S sampler."""
+    """The markdown table of mean scores, then the ratio lines of every UCGM-S sampler."""
     head = "| model | set | sampler | " + " | ".join(f"NFE {n}" for n in nfes) + " |"
     lines = [head, "|---|---|---|" + "---|" * len(nfes)]
     where = {name: set_of(name) for name in results}
@@ -475,7 +475,7 @@ def searched_table(results: dict[str, st.Rows], nfes: list[int]) -> str:
             "",
             f"UCGM-S {what} / best of DPM-Solver++ 2M and UniPC (target: at most {target:g}), "
             "per NFE, with the lowest and highest ratio over the noise draws in brackets; "
-            f'"within noise": a st.mean ratio above {target:g} whose draws include one at most '
+            f'"within noise": a mean ratio above {target:g} whose draws include one at most '
             f"{target:g}. {st.summary(results, label)}",
             "",
             *st.ratio_lines(results, where, label, nfes),
@@ -554,7 +554,7 @@ def main_search(args, argv: list[str] | None) -> int:
         argv if argv is not None else sys.argv[1:]
     )
     scores = (
-        f"2D: sliced W2 to {8 * args.samples} data points ({args.samples} samples, st.mean of "
+        f"2D: sliced W2 to {8 * args.samples} data points ({args.samples} samples, mean of "
         f"{args.draws} noise draws); digits: digits Frechet distance on the test split's "
         "labels. derived: the recommendation's rule was chosen on these; seen: looked at "
         "while choosing; held out: never used."
