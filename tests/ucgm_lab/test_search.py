@@ -491,6 +491,25 @@ def test_robust_choice_keeps_the_deterministic_setting_unless_beaten_beyond_the_
         robust_choice({})
 
 
+def test_robust_choice_keeps_the_preferred_finalist_unless_beaten_beyond_the_se():
+    rec, grid, sto = _settings(0.0), _settings(0.0, kappa=0.5), _settings(0.3)
+    # lower mean, but the paired differences (-0.3, +0.1) leave it within one SE
+    close = {rec: [1.0, 1.0], grid: [0.7, 1.1]}
+    assert robust_choice(close).settings == grid
+    kept = robust_choice(close, prefer=rec)
+    assert kept.settings == rec and kept.best_mean == grid and kept.mean == 1.0
+    # better on both streams by more than the SE: it replaces the preferred one
+    clear = {rec: [1.0, 1.0], grid: [0.8, 0.85]}
+    assert robust_choice(clear, prefer=rec).settings == grid
+    # a preferred stochastic finalist is kept against a deterministic one within the SE
+    assert robust_choice({sto: [1.0, 1.0], rec: [0.7, 1.1]}, prefer=sto).settings == sto
+    # a preferred setting that is no finalist, or has a non-finite score, changes nothing
+    assert robust_choice(close, prefer=sto).settings == grid
+    assert robust_choice({rec: [1.0, math.inf], grid: [0.7, 1.1]}, prefer=rec).settings == grid
+    # one stream: no SE, the lowest score wins as before
+    assert robust_choice({rec: [1.0], grid: [0.99]}, prefer=rec).settings == grid
+
+
 def test_explicit_points_are_rounded_only_when_the_grid_survives():
     assert _readable_points([0.99712345678, 0.3514999999]) == [0.997123, 0.3515]
     # a point near t = 0 must not round to 0 (the sampler would make one evaluation fewer)
@@ -654,6 +673,38 @@ def test_fast_space_starts_from_the_recommendation_and_never_validates_worse():
         rec = recommended_settings(b.budget)
         assert b.settings.nfe <= b.budget
         assert b.validation_score <= _validation_of(rec, b.budget, ref) + 1e-12
+
+
+def test_the_search_keeps_the_recommendation_unless_a_finalist_beats_it_beyond_the_se(
+    monkeypatch,
+):
+    """With consistency_ratio the recommendation is the preferred finalist of every budget's
+    choice; without, no finalist is preferred."""
+    import ucgm_lab.search as search_module
+    from ucgm_lab import recommended_settings
+
+    seen = []
+    original = search_module.robust_choice
+
+    def spy(scores, tiebreak=None, prefer=None):
+        seen.append((prefer, set(scores)))
+        return original(scores, tiebreak=tiebreak, prefer=prefer)
+
+    monkeypatch.setattr(search_module, "robust_choice", spy)
+    kwargs = dict(
+        metric=moment_w2, num_samples=300, space=SearchSpace.fast(0.0), validation_streams=2,
+        max_trials=12, progress=False,
+    )  # fmt: skip
+    result = search_sampler(
+        gaussian_model(), "linear", reference(600), nfe=[4, 8], consistency_ratio=0.0, **kwargs
+    )
+    assert [p for p, _ in seen] == [recommended_settings(4), recommended_settings(8)]
+    assert all(p in finalists for p, finalists in seen)
+    pairs = zip(result.budgets, seen, strict=True)
+    assert all(b.settings in finalists for b, (_, finalists) in pairs)
+    seen.clear()
+    search_sampler(gaussian_model(), "linear", reference(600), nfe=[4], **kwargs)
+    assert [p for p, _ in seen] == [None]
 
 
 def _validation_of(settings, budget, ref):
