@@ -2,6 +2,23 @@
 
 import torch
 
+MU = torch.tensor([1.0, -0.5], dtype=torch.float64)
+"""The mean of the Gaussian data the sampler tests use."""
+COV = torch.tensor([[0.5, 0.2], [0.2, 0.3]], dtype=torch.float64)
+"""Its covariance."""
+
+
+class Net(torch.nn.Module):
+    """A small trainable-shaped network (no closed form): for tests of the sampler's mechanics."""
+
+    def __init__(self, dim=2):
+        super().__init__()
+        self.l1 = torch.nn.Linear(dim + 1, 16)
+        self.l2 = torch.nn.Linear(16, dim)
+
+    def forward(self, x, t, y=None):
+        return self.l2(torch.tanh(self.l1(torch.cat([x, t[:, None].to(x.dtype)], 1))))
+
 
 class GaussianOracle(torch.nn.Module):
     """F*(x_t, t) = alpha_hat E[z | x_t] + gamma_hat E[x | x_t] for x ~ N(mu, Sigma).

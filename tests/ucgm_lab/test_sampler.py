@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tests.gaussian_oracle import GaussianOracle, exact_flow_endpoint
+from tests.gaussian_oracle import COV, MU, GaussianOracle, Net, exact_flow_endpoint
 from ucgm_lab.sampler import (
     auto_stochastic_ratio,
     reconstruct,
@@ -13,19 +13,6 @@ from ucgm_lab.sampler import (
 )
 from ucgm_lab.schedules import KumaraswamySchedule
 from ucgm_lab.transports import Decomposition, get_transport
-
-MU = torch.tensor([1.0, -0.5], dtype=torch.float64)
-COV = torch.tensor([[0.5, 0.2], [0.2, 0.3]], dtype=torch.float64)
-
-
-class Net(torch.nn.Module):
-    def __init__(self, dim=2):
-        super().__init__()
-        self.l1 = torch.nn.Linear(dim + 1, 16)
-        self.l2 = torch.nn.Linear(16, dim)
-
-    def forward(self, x, t, y=None):
-        return self.l2(torch.tanh(self.l1(torch.cat([x, t[:, None].to(x.dtype)], 1))))
 
 
 def test_order1_no_noise_no_extrapolation_is_euler_on_linear():

@@ -7,24 +7,11 @@ import pytest
 import sympy as sp
 import torch
 
-from tests.gaussian_oracle import GaussianOracle, exact_flow_endpoint
+from tests.gaussian_oracle import COV, MU, GaussianOracle, Net, exact_flow_endpoint
 from ucgm_lab.sampler import sample
 from ucgm_lab.sampler_corrector import adams_moulton_weights
 from ucgm_lab.schedules import KumaraswamySchedule
 from ucgm_lab.transports import get_transport
-
-MU = torch.tensor([1.0, -0.5], dtype=torch.float64)
-COV = torch.tensor([[0.5, 0.2], [0.2, 0.3]], dtype=torch.float64)
-
-
-class Net(torch.nn.Module):
-    def __init__(self, dim=2):
-        super().__init__()
-        self.l1 = torch.nn.Linear(dim + 1, 16)
-        self.l2 = torch.nn.Linear(16, dim)
-
-    def forward(self, x, t, y=None):
-        return self.l2(torch.tanh(self.l1(torch.cat([x, t[:, None].to(x.dtype)], 1))))
 
 
 def _sympy_weights(s_prev, s_now, s_next):
