@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import statistics
 import sys
 import tempfile
@@ -247,7 +248,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        options = " ".join(a for a in sys.argv[1:] if a != "--write")
+        options = shlex.join(a for a in sys.argv[1:] if a != "--write")
         command = f"python benchmarks/ema_few_step.py --write {options}".strip()
         section = write_section("ema-few-step", text, command=command, machine=machine.finish())
         print("wrote", section)

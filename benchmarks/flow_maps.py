@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import shlex
 import statistics
 import sys
 import time
@@ -157,7 +158,7 @@ def main() -> None:
         from docs_writer import write_section
 
         write_section(
-            "flow-maps", text, command="python benchmarks/flow_maps.py " + " ".join(sys.argv[1:])
+            "flow-maps", text, command=shlex.join(["python", "benchmarks/flow_maps.py", *sys.argv[1:]])
         )
 
 

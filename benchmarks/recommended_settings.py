@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -630,8 +631,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             + "\n\n"
             + text,
-            command="python benchmarks/recommended_settings.py "
-            + " ".join(argv if argv is not None else sys.argv[1:]),
+            command=shlex.join(
+                ["python", "benchmarks/recommended_settings.py",
+                 *(argv if argv is not None else sys.argv[1:])]
+            ),
         )
     return 0
 

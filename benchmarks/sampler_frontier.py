@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -374,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     print(head)
     tables = [report(name, rec, args.nfes) for name, rec in record["models"].items()]
     if not args.no_docs:
-        command = "python benchmarks/sampler_frontier.py " + " ".join(argv or sys.argv[1:])
+        command = shlex.join(["python", "benchmarks/sampler_frontier.py", *(argv or sys.argv[1:])])
         write_section(
             "sampler-frontier",
             "## The NFE-quality frontier: UCGM-S against the solvers users pick\n\n"
