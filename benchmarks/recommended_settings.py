@@ -551,8 +551,12 @@ def main_search(args, argv: list[str] | None) -> int:
         if args.report_only
         else ""
     )
-    command = "python benchmarks/recommended_settings.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]
+    command = shlex.join(
+        [
+            "python",
+            "benchmarks/recommended_settings.py",
+            *(argv if argv is not None else sys.argv[1:]),
+        ]
     )
     scores = (
         f"2D: sliced W2 to {8 * args.samples} data points ({args.samples} samples, mean of "
@@ -632,8 +636,11 @@ def main(argv: list[str] | None = None) -> int:
             + "\n\n"
             + text,
             command=shlex.join(
-                ["python", "benchmarks/recommended_settings.py",
-                 *(argv if argv is not None else sys.argv[1:])]
+                [
+                    "python",
+                    "benchmarks/recommended_settings.py",
+                    *(argv if argv is not None else sys.argv[1:]),
+                ]
             ),
         )
     return 0
