@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -82,7 +83,8 @@ def test_a_launch_whose_port_was_taken_runs_on_a_fresh_one(
     picks = _ports(held_port, monkeypatch, then_free=True)
     done = launch_on_cpu(str(script), [], 2, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
-    ranks = sorted(line for line in done.stdout.splitlines() if line.startswith("rank "))
+    # the two workers share one stdout: their lines can interleave ("rank 0 of 2rank 1 of 2")
+    ranks = sorted(re.findall(r"rank \d+ of \d+", done.stdout))
     assert ranks == ["rank 0 of 2", "rank 1 of 2"], done.stdout
     assert len(picks) == 2 and picks[0] == held_port != picks[1]
     said = capsys.readouterr().err
