@@ -10,7 +10,6 @@ LIMIT = 450
 
 KNOWN_LARGE = {
     "objective.py": "UCGM-T (Alg. 1); not yet split",
-    "search.py": "the sampler-settings search; not yet split",
 }
 
 
