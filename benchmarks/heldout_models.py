@@ -15,6 +15,7 @@ Trained once and cached under ``runs/heldout_models/`` (weights only, loaded wit
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,37 +117,57 @@ def _trained(
     return run.model.eval().requires_grad_(False)
 
 
+def _lam0_and_lam05(
+    data: str,
+    recipe_type: type[ToyRecipe],
+    seed: int,
+    steps: int,
+    wanted: set[str],
+    network: Callable[[], nn.Module] | None = None,
+    torch_seed: int | None = None,
+) -> dict[str, tuple[nn.Module, str, str]]:
+    """The models ``{data}-lam0`` and, if wanted, ``{data}-lam0.5`` started from it.
+
+    Args:
+        data: The data set's name (and the models' prefix).
+        recipe_type: The :class:`ToyRecipe` on that data set.
+        seed: The lambda = 0 run's seed (the lambda = 0.5 run's is ``seed + 1``).
+        steps: Steps of the lambda = 0 run (half as many at lambda = 0.5).
+        wanted: The model names asked for.
+        network: Builds the network when it is not the recipe's own (called once per model).
+        torch_seed: Seed of torch's global generator, set first (the user-style network's
+            initial weights come from it).
+    """
+    out: dict[str, tuple[nn.Module, str, str]] = {}
+    if wanted & {f"{data}-lam0", f"{data}-lam0.5"}:
+        if torch_seed is not None:
+            torch.manual_seed(torch_seed)
+        base = recipe_type(steps=steps, batch_size=512, seed=seed)
+        fresh = None if network is None else network()
+        lam0 = _trained(f"{data}-lam0-{steps}", base, None, fresh=fresh)
+        out[f"{data}-lam0"] = (lam0, "linear", data)
+        if f"{data}-lam0.5" in wanted:
+            lam05 = _trained(
+                f"{data}-lam0.5-{steps}",
+                base.with_(consistency_ratio=0.5, steps=max(1, steps // 2), seed=seed + 1),
+                lam0,
+                fresh=None if network is None else network(),
+            )
+            out[f"{data}-lam0.5"] = (lam05, "linear", data)
+    return out
+
+
 def heldout_models(
     steps: int = 1200, names: tuple[str, ...] | None = None
 ) -> dict[str, tuple[nn.Module, str, str]]:
     """name -> (model, transport, data set name) of the held-out 2D models (``names``: only
     these and the lambda = 0 models they start from, trained or loaded)."""
     wanted = set(HELD_OUT_NAMES if names is None else names)
-    out: dict[str, tuple[nn.Module, str, str]] = {}
-    if wanted & {"pinwheel-lam0", "pinwheel-lam0.5"}:
-        base = PinwheelRecipe(steps=steps, batch_size=512, seed=11)
-        lam0 = _trained(f"pinwheel-lam0-{steps}", base, None)
-        out["pinwheel-lam0"] = (lam0, "linear", "pinwheel")
-        if "pinwheel-lam0.5" in wanted:
-            lam05 = _trained(
-                f"pinwheel-lam0.5-{steps}",
-                base.with_(consistency_ratio=0.5, steps=max(1, steps // 2), seed=12),
-                lam0,
-            )
-            out["pinwheel-lam0.5"] = (lam05, "linear", "pinwheel")
-    if wanted & {"spiral-lam0", "spiral-lam0.5"}:
-        torch.manual_seed(13)
-        spiral_base = SpiralRecipe(steps=steps, batch_size=512, seed=13)
-        sp0 = _trained(f"spiral-lam0-{steps}", spiral_base, None, fresh=TimeScaled(UserMLP(), 0.03))
-        out["spiral-lam0"] = (sp0, "linear", "spiral")
-        if "spiral-lam0.5" in wanted:
-            sp05 = _trained(
-                f"spiral-lam0.5-{steps}",
-                spiral_base.with_(consistency_ratio=0.5, steps=max(1, steps // 2), seed=14),
-                sp0,
-                fresh=TimeScaled(UserMLP(), time_scale=0.03),
-            )
-            out["spiral-lam0.5"] = (sp05, "linear", "spiral")
+    out = _lam0_and_lam05("pinwheel", PinwheelRecipe, 11, steps, wanted)
+    out |= _lam0_and_lam05(
+        "spiral", SpiralRecipe, 13, steps, wanted,
+        network=lambda: TimeScaled(UserMLP(), time_scale=0.03), torch_seed=13,
+    )  # fmt: skip
     return out
 
 

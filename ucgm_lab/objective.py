@@ -17,19 +17,20 @@ where x*, z* are the (optionally enhanced) data and noise (Alg. 1 l. 4-7, sectio
 "Learning enhanced score function") and x*_r = alpha(r) z* + gamma(r) x*.
 
 Departures from the paper and the reference implementation are listed in docs/architecture.md.
+
+This module assembles the loss (:class:`UCGMObjective`: settings, Alg. 1 lines 2-16); the
+pieces live in ``objective_terms`` (equation-level functions), ``objective_targets`` (x*, z*,
+Delta f^x), ``objective_teachers`` (teachers, no-grad forwards) and ``objective_checks``.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import warnings
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as torch_f
 from torch import Tensor, nn
 
 from .ema import ExponentialMovingAverage
@@ -39,17 +40,20 @@ from .model_api import (
     check_batch,
     check_labels,
     check_model_takes_labels,
-    resolve_null_class,
     unwrap_model,
 )
+from .objective_checks import NonFiniteError as NonFiniteError
+from .objective_checks import ObjectiveChecks, _check_number
+from .objective_targets import ObjectiveTargets
+from .objective_terms import HALF_PI as HALF_PI
+from .objective_terms import _target as _target
+from .objective_terms import enhance as enhance
+from .objective_terms import pseudo_huber_distance as pseudo_huber_distance
+from .objective_terms import squared_l2_distance as squared_l2_distance
+from .objective_terms import target_from_difference as target_from_difference
 from .schedules import BetaTimeDistribution
-from .time_sensitivity import (
-    DEFAULT_RECHECK_AFTER,
-    TimeSensitivity,
-    TimeSensitivityMonitor,
-    TimeSensitivityWarning,
-)
-from .transports import Coefficients, Transport, broadcast_time, get_transport
+from .time_sensitivity import DEFAULT_RECHECK_AFTER, TimeSensitivity, TimeSensitivityMonitor
+from .transports import Transport, broadcast_time, get_transport
 
 __all__ = [
     "ENHANCEMENT_RATIO_MAX",
@@ -63,17 +67,11 @@ __all__ = [
     "target_from_difference",
 ]
 
-HALF_PI = math.pi / 2
-
 LAMBDA0_RECHECK_CALL = DEFAULT_RECHECK_AFTER
 """At lambda = 0 the time check runs at the first call and, if that passed, at this call."""
 
 ENHANCEMENT_RATIO_MAX = 4.0
 """Largest enhancement ratio zeta accepted for lambda > 0 (Tab. 6 uses 1.3 to 2.0)."""
-
-
-class NonFiniteError(FloatingPointError):
-    """A NaN or infinite value appeared; the message names where (input, network output, state)."""
 
 
 @dataclass(frozen=True)
@@ -97,94 +95,8 @@ class ObjectiveOutput:
     labels: Tensor | None
 
 
-# ---------------------------------------------------------------------- equation-level pieces
-def squared_l2_distance(F: Tensor, target: Tensor) -> Tensor:
-    """The paper's squared L2 norm, averaged over the non-batch dims: mean((F - T)^2).
-
-    Args:
-        F: Shape (B, ...).
-        target: Shape (B, ...).
-
-    Returns:
-        Shape (B,). Equals ||F - T||^2 / d with d the number of entries per sample.
-    """
-    return (F - target).pow(2).flatten(1).mean(1)
-
-
-def pseudo_huber_distance(F: Tensor, target: Tensor, c: float, cosine_term: bool = False) -> Tensor:
-    """The reference implementation's loss: sqrt(mean((F - T)^2) + c^2) - c (docs/paper-notes.md, R5).
-
-    Optionally adds mean(1 - cosine_similarity(F, T, dim=1)) (cosine over dim 1, the channel
-    or coordinate dimension, averaged over the rest).
-
-    Args:
-        F: Shape (B, ...).
-        target: Shape (B, ...).
-        c: Pseudo-Huber constant (0 for multi-step, 5 to 9 for few-step in the reference).
-        cosine_term: Add the cosine term.
-
-    Returns:
-        Shape (B,).
-    """
-    dist = torch.sqrt((F - target).pow(2).flatten(1).mean(1) + c * c) - c
-    if cosine_term:
-        cos = torch_f.cosine_similarity(F, target, dim=1)
-        dist = dist + (1 - cos).reshape(cos.shape[0], -1).mean(1)
-    return dist
-
-
-def target_from_difference(
-    F_detached: Tensor, delta_f: Tensor, coeff: Coefficients, t_b: Tensor
-) -> Tensor:
-    """F_target = sg(F_t) - 4 alpha / (D sin(pi t / 2)) * Delta f (Alg. 1 line 15, eq. 5).
-
-    Args:
-        F_detached: sg(F_t), shape (B, ...).
-        delta_f: The (clipped) finite difference, shape (B, ...).
-        coeff: Transport coefficients at t, broadcast to (B, 1, ...).
-        t_b: t broadcast to (B, 1, ...).
-
-    Returns:
-        F_target, shape (B, ...). For TrigFlow the factor is exactly -4.
-    """
-    return _target(F_detached, delta_f, coeff.alpha, coeff.D, torch.sin(HALF_PI * t_b))
-
-
-def _target(F_detached: Tensor, delta_f: Tensor, alpha: Tensor, D: Tensor, sin_t: Tensor) -> Tensor:
-    """:func:`target_from_difference` with D(t) and sin(pi t / 2) given (computed once per call)."""
-    return F_detached - 4 * alpha / (D * sin_t) * delta_f
-
-
-def enhance(
-    value: Tensor,
-    estimate: Tensor,
-    reference: Tensor,
-    zeta: float,
-    enhanced: Tensor,
-) -> Tensor:
-    """The enhanced target of section 3.1 / App. B.1.4 for one of x or z (Alg. 1 line 6).
-
-    For samples with ``enhanced`` true: value + zeta * (estimate - reference)
-    (guidance-like enhancement); for the others the halfway rule value + (estimate - value) / 2.
-
-    Args:
-        value: x or z, shape (B, ...).
-        estimate: The conditional estimate (f^x or f^z of sg(F_t), or of a frozen teacher).
-        reference: What the estimate is compared with: the unconditional estimate (lambda = 0)
-            or ``value`` itself (lambda > 0 with a frozen teacher, docs/paper-notes.md R3).
-        zeta: Enhancement ratio.
-        enhanced: Bool mask broadcastable to (B, ...).
-
-    Returns:
-        The enhanced value, shape (B, ...).
-    """
-    guided = value + zeta * (estimate - reference)
-    halfway = 0.5 * (value + estimate)
-    return torch.where(enhanced, guided, halfway)
-
-
 # ---------------------------------------------------------------------- the objective
-class UCGMObjective:
+class UCGMObjective(ObjectiveTargets, ObjectiveChecks):
     """The UCGM-T objective (Alg. 1) as a callable: ``objective(model, x, y=None) -> ObjectiveOutput``.
 
     Args:
@@ -384,17 +296,6 @@ class UCGMObjective:
             "time_distribution": [td.theta1, td.theta2, td.scale, td.t_min, td.t_max],
         }
 
-    @property
-    def uses_ema_teacher(self) -> bool:
-        """Whether the objective keeps a warm-up EMA teacher (enhancement at lambda = 0, or theta^- = EMA)."""
-        lam0_enhanced = self.consistency_ratio == 0 and self.enhancement_ratio > 0
-        return lam0_enhanced or (self.difference_model == "ema" and self.consistency_ratio > 0)
-
-    @property
-    def uses_frozen_teacher(self) -> bool:
-        """Whether the objective uses a frozen multi-step teacher (enhancement at lambda > 0)."""
-        return self.consistency_ratio > 0 and self.enhancement_ratio > 0
-
     def __call__(
         self,
         model: Model,
@@ -517,304 +418,3 @@ class UCGMObjective:
             clipped_fraction=clipped_fraction,
             labels=labels,
         )
-
-    # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        """The objective's teacher state (EMA teacher, frozen teacher), for exact resume."""
-        state: dict[str, Any] = {}
-        if self.ema_teacher is not None:
-            state["ema_teacher"] = self.ema_teacher.state_dict()
-        if self.frozen_teacher is not None:
-            state["frozen_teacher"] = {
-                k: v.detach().to("cpu", copy=True)
-                for k, v in self.frozen_teacher.state_dict().items()
-            }
-        if self._pending_state:
-            for key, value in self._pending_state.items():
-                state.setdefault(key, value)
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the teacher state; teachers not built yet are restored at the next call."""
-        unknown = set(state) - {"ema_teacher", "frozen_teacher"}
-        if unknown:
-            raise KeyError(f"Unknown keys in the objective state: {sorted(unknown)}.")
-        pending: dict[str, Any] = {}
-        state = copy.deepcopy(state)  # never alias the caller's tensors
-        if "ema_teacher" in state:
-            if self.ema_teacher is not None:
-                self.ema_teacher.load_state_dict(state["ema_teacher"])
-            else:
-                pending["ema_teacher"] = state["ema_teacher"]
-        if "frozen_teacher" in state:
-            if self.frozen_teacher is not None:
-                self.frozen_teacher.load_state_dict(state["frozen_teacher"])
-            else:
-                pending["frozen_teacher"] = state["frozen_teacher"]
-        self._pending_state = pending or None
-
-    # ------------------------------------------------------------------ internals
-    def _check_time_sensitivity(self, model: Model, x: Tensor, y: Tensor | None) -> None:
-        """One due measurement of :attr:`time_monitor` (eval mode, no grad, random state kept).
-
-        The monitor counts the call and stops after a warning; the warning is emitted here, with
-        the lambda = 0 preamble when this is a multi-step run.
-        """
-        monitor = self.time_monitor
-        assert monitor is not None
-        net = unwrap_model(model) if isinstance(model, nn.Module) else model
-        modes = [(m, m.training) for m in net.modules()] if isinstance(net, nn.Module) else []
-        if modes:
-            net.eval()  # no dropout draws, no BatchNorm statistics updated by the check
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", TimeSensitivityWarning)
-                result = monitor.step(
-                    net,
-                    x,
-                    self.transport,
-                    y=y,
-                    epsilon=self.epsilon,
-                    time_distribution=self.time_distribution,
-                )
-        finally:
-            for module, training in modes:  # each submodule's own mode back
-                module.training = training
-        if result is None:
-            return
-        self.time_sensitivity = result
-        if result.too_fast:
-            message = result.message
-            if self.consistency_ratio == 0:
-                message = (
-                    "This lambda = 0 (multi-step) run is not affected: multi-step training and "
-                    "sampling work, so go on if that is all you need. But a few-step (lambda > 0) "
-                    "fine-tune from this model would be trained on noise and be poor; restart now "
-                    "with the fix below if you plan one. " + message
-                )
-            warnings.warn(message, TimeSensitivityWarning, stacklevel=3)
-
-    @staticmethod
-    def _raise_non_finite(x: Tensor, z: Tensor, t: Tensor, F_t: Tensor, target: Tensor) -> None:
-        """Name the first non-finite quantity along the computation (called only on failure)."""
-        checks = [
-            ("the data x", x, "check the data batch (e.g. torch.isfinite(x).all())"),
-            ("the noise", z, "check the noise tensor you passed"),
-            ("the times t", t, "check the times you passed"),
-            (
-                "the network output F_t",
-                F_t,
-                "the model returned NaN or inf: check its weights "
-                "(a diverged run) or lower the learning rate",
-            ),
-            (
-                "the target F_target",
-                target,
-                "the teacher or the finite-difference forwards returned NaN or inf",
-            ),
-        ]
-        for name, value, hint in checks:
-            bad = ~torch.isfinite(value.detach())
-            if bool(bad.any()):
-                rows = int(bad.reshape(bad.shape[0], -1).any(1).sum()) if bad.ndim else 1
-                raise NonFiniteError(
-                    f"UCGMObjective: {name} holds NaN or inf values ({rows} of {value.shape[0]} "
-                    f"samples); the loss would be NaN. {hint[0].upper() + hint[1:]}."
-                )
-        raise NonFiniteError(
-            "UCGMObjective: the loss is NaN or inf although the inputs, the network output and "
-            "the target are finite (an overflow in the distance); lower the data scale."
-        )
-
-    def _check_times(
-        self, t: Tensor, batch: int, device: torch.device, dtype: torch.dtype
-    ) -> Tensor:
-        if not torch.is_tensor(t) or t.shape != (batch,):
-            raise ValueError(
-                f"t must be a tensor of shape ({batch},), got "
-                f"{tuple(t.shape) if torch.is_tensor(t) else type(t).__name__}."
-            )
-        t = t.to(device=device, dtype=dtype)
-        lo = self.epsilon if self.consistency_ratio == 1 else 0.0
-        hi = 1 - self.epsilon if self.consistency_ratio == 1 else 1.0
-        if not torch.isfinite(t).all() or (t <= 0).any() or (t < lo).any() or (t > hi).any():
-            raise ValueError(
-                f"t must lie in ({lo:g}, {hi:g}] for lambda = {self.consistency_ratio:g} "
-                "(t = 0 divides by zero in the 1/sin(pi t/2) factor; lambda = 1 needs t +- epsilon "
-                f"in [0, 1]); got min {float(t.min()):.6g}, max {float(t.max()):.6g}."
-            )
-        return t
-
-    def _drop_labels(
-        self,
-        model: Model,
-        y: Tensor | None,
-        batch: int,
-        device: torch.device,
-        generator: torch.Generator | None,
-    ) -> tuple[Tensor | None, Tensor | None]:
-        """Label dropout by a random mask (never by slicing). Returns (labels, kept mask)."""
-        if y is None:
-            return None, None
-        y = y.to(device=device, dtype=torch.long)
-        if self.label_dropout == 0 and self.enhancement_ratio == 0:
-            return y, torch.ones(batch, dtype=torch.bool, device=device)
-        null = resolve_null_class(model, self.null_class)
-        if null is None:
-            raise ValueError(
-                "Label dropout and the enhanced target need the null class id: pass "
-                "null_class=... to UCGMObjective or give the model a `null_class` attribute "
-                "(set label_dropout=0 to train without dropout)."
-            )
-        drop = torch.rand(batch, generator=generator, device=device) < self.label_dropout
-        return torch.where(drop, torch.full_like(y, null), y), ~drop
-
-    def _no_grad_context(self, device: torch.device):
-        if self.fp32_no_grad_forwards and torch.is_autocast_enabled(device.type):
-            return torch.autocast(device_type=device.type, enabled=False)
-        return nullcontext()
-
-    def _forward(
-        self, net: Model, x_in: Tensor, t: Tensor, labels: Tensor | None, dtype: torch.dtype
-    ) -> Tensor:
-        """A no-grad forward at library time t (shape (B,)), result in ``dtype``."""
-        with self._no_grad_context(x_in.device):
-            in_dtype = torch.float32 if self.fp32_no_grad_forwards else self._model_dtype(net, x_in)
-            F = call_model(
-                net, x_in.to(in_dtype), self.transport.model_time(t).to(in_dtype), labels
-            )
-        return F.to(dtype)
-
-    @staticmethod
-    def _model_dtype(net: Model, x_in: Tensor) -> torch.dtype:
-        if isinstance(net, nn.Module):
-            for p in net.parameters():
-                if p.is_floating_point():
-                    return p.dtype
-        return x_in.dtype
-
-    def _ensure_teachers(self, model: Model) -> None:
-        pending = self._pending_state or {}
-        if self.uses_ema_teacher and self.ema_teacher is None:
-            if not isinstance(model, nn.Module):
-                raise TypeError("An EMA teacher needs the model to be a torch.nn.Module.")
-            self.ema_teacher = ExponentialMovingAverage(model, self.teacher_decay, warmup=True)
-            if "ema_teacher" in pending:
-                self.ema_teacher.load_state_dict(pending.pop("ema_teacher"))
-        if self.uses_frozen_teacher and self.frozen_teacher is None:
-            if not isinstance(model, nn.Module):
-                raise TypeError("A frozen teacher needs the model to be a torch.nn.Module.")
-            self.frozen_teacher = copy.deepcopy(unwrap_model(model)).requires_grad_(False).eval()
-            if "frozen_teacher" in pending:
-                self.frozen_teacher.load_state_dict(pending.pop("frozen_teacher"))
-        self._pending_state = pending or None
-
-    def _enhanced_pair(
-        self,
-        model: Model,
-        x: Tensor,
-        z: Tensor,
-        x_t: Tensor,
-        F_sg: Tensor,
-        t: Tensor,
-        t_b: Tensor,
-        c_t: Coefficients,
-        labels: Tensor | None,
-        kept: Tensor | None,
-        update_teachers: bool = True,
-    ) -> tuple[Tensor, Tensor]:
-        """x*, z* of Alg. 1 lines 4-7 (the enhanced target), or (x, z) when zeta = 0."""
-        if self.enhancement_ratio == 0 and not self.uses_ema_teacher:
-            return x, z
-        self._ensure_teachers(model)
-        if self.ema_teacher is not None and (update_teachers or self.ema_teacher.num_updates == 0):
-            self.ema_teacher.update(model)  # reference order: update, then use (paper-notes R6)
-        if self.enhancement_ratio == 0:
-            return x, z
-        assert labels is not None and kept is not None
-        lo, s = self.enhancement_range
-        in_range = (t >= lo) & (t <= s)
-        mask = broadcast_time(kept & in_range, x)
-        dtype = x.dtype
-        if self.consistency_ratio == 0:
-            # Unconditional pass through the warm-up EMA teacher (Alg. 1 line 6).
-            assert self.ema_teacher is not None
-            null = torch.full_like(labels, resolve_null_class(model, self.null_class))
-            F_null = self._forward(self.ema_teacher.model, x_t, t, null, dtype)
-            cond = self.transport.decompose(F_sg, x_t, t_b)
-            uncond = self.transport.decompose(F_null, x_t, t_b)
-            dropped = broadcast_time(~kept, x)
-            # Samples whose label was dropped: halfway towards the unconditional estimate
-            # (reference implementation; the paper does not say).
-            x_star = enhance(x, cond.x_hat, uncond.x_hat, self.enhancement_ratio, mask)
-            z_star = enhance(z, cond.z_hat, uncond.z_hat, self.enhancement_ratio, mask)
-            x_star = torch.where(dropped, 0.5 * (x + uncond.x_hat), x_star)
-            z_star = torch.where(dropped, 0.5 * (z + uncond.z_hat), z_star)
-            return x_star, z_star
-        # lambda > 0: one pass of the frozen multi-step teacher (docs/paper-notes.md, R3).
-        assert self.frozen_teacher is not None
-        F_teacher = self._forward(self.frozen_teacher, x_t, t, labels, dtype)
-        est = self.transport.decompose(F_teacher, x_t, t_b)
-        x_star = enhance(x, est.x_hat, x, self.enhancement_ratio, mask)
-        z_star = enhance(z, est.z_hat, z, self.enhancement_ratio, mask)
-        return x_star, z_star
-
-    def _difference_net(self, model: Model) -> Model:
-        if self.difference_model == "ema":
-            assert self.ema_teacher is not None
-            return self.ema_teacher.model
-        return model
-
-    def _finite_difference(
-        self,
-        model: Model,
-        x: Tensor,
-        z: Tensor,
-        x_star: Tensor,
-        z_star: Tensor,
-        F_sg: Tensor,
-        t: Tensor,
-        t_b: Tensor,
-        c_t: Coefficients,
-        D_t: Tensor,
-        labels: Tensor | None,
-    ) -> Tensor:
-        """Delta f^x_t of eq. (6) / Alg. 1 lines 8-14 (before clipping); ``D_t`` is ``c_t.D``."""
-        lam = self.consistency_ratio
-        tr = self.transport
-        if lam == 0:
-            # (f^x(sg F_t, x*_t, t) - x*) / t, written as alpha (F - alpha_hat z* - gamma_hat x*) / (D t):
-            # the same number without subtracting two nearly equal terms (identity tested).
-            target_star = c_t.alpha_hat * z_star + c_t.gamma_hat * x_star
-            return c_t.alpha * (F_sg - target_star) / (D_t * t_b)
-        net = self._difference_net(model)
-        if lam < 1:
-            r = lam * t
-            r_b = broadcast_time(r, x)
-            c_r = tr.coefficients(r_b)
-            x_r = c_r.alpha * z + c_r.gamma * x
-            F_r = self._forward(net, x_r, r, labels, x.dtype)
-            x_star_t = c_t.alpha * z_star + c_t.gamma * x_star
-            x_star_r = c_r.alpha * z_star + c_r.gamma * x_star
-            inv = 1 / (t_b - r_b)
-            return tr.predict_x(F_sg, x_star_t, t_b) * inv - tr.predict_x(F_r, x_star_r, r_b) * inv
-        eps = self.epsilon
-        t_pm = torch.cat([t + eps, t - eps])
-        x2, z2 = torch.cat([x, x]), torch.cat([z, z])
-        t_pm_b = broadcast_time(t_pm, x2)
-        c_pm = tr.coefficients(t_pm_b)
-        x_pm = c_pm.alpha * z2 + c_pm.gamma * x2
-        labels2 = None if labels is None else torch.cat([labels, labels])
-        F_pm = self._forward(net, x_pm, t_pm, labels2, x.dtype)
-        x_star_pm = c_pm.alpha * torch.cat([z_star, z_star]) + c_pm.gamma * torch.cat(
-            [x_star, x_star]
-        )
-        f_pm = tr.predict_x(F_pm, x_star_pm, t_pm_b) * (1 / (2 * eps))
-        f_plus, f_minus = f_pm.chunk(2)
-        return f_plus - f_minus
-
-
-def _check_number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite number, got {value!r}.")
-    return float(value)

@@ -229,7 +229,7 @@ register(
             "factor = 4 * alpha / (D * torch.sin(math.pi * t / 2)); for TrigFlow it is the constant -4.",
         ),
         shortcuts=(
-            "ucgm_lab.objective:target_from_difference",
+            "ucgm_lab.objective_terms:target_from_difference",
             "ucgm_lab.symbolic.derivations.training:target_factor",
         ),
     )
@@ -300,8 +300,8 @@ register(
         ),
         shortcuts=(
             "ucgm_lab.objective:UCGMObjective.__call__",
-            "ucgm_lab.objective:target_from_difference",
-            "ucgm_lab.objective:UCGMObjective._finite_difference",
+            "ucgm_lab.objective_terms:target_from_difference",
+            "ucgm_lab.objective_targets:ObjectiveTargets._finite_difference",
         ),
     )
 )
