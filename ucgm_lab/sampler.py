@@ -42,6 +42,7 @@ from .sampler_grid import DIVISOR_TOLERANCE as DIVISOR_TOLERANCE
 from .sampler_grid import MAX_STEPS as MAX_STEPS
 from .sampler_grid import _check_divisor as _check_divisor
 from .sampler_grid import _kumaraswamy_grid as _kumaraswamy_grid
+from .sampler_grid import _time_grid
 from .sampler_grid import _unit_number as _unit_number
 from .sampler_grid import divisor_tolerance as divisor_tolerance
 from .sampler_grid import time_grid as time_grid
@@ -60,6 +61,7 @@ from .sampler_steps import multistep_estimates as multistep_estimates
 from .sampler_steps import reconstruct as reconstruct
 from .sampler_steps import second_order_correction as second_order_correction
 from .sampler_steps import transport_rates as transport_rates
+from .sampler_tables import grid_tables
 from .schedules import KumaraswamySchedule
 from .transports import Decomposition, Transport, get_transport
 
@@ -263,8 +265,8 @@ def sample(
             f"guidance_interval must satisfy 0 <= lo <= hi <= 1, got {guidance_interval}."
         )
 
-    times = time_grid(steps, order, schedule, time_points)
-    num_points = times.numel() - 1
+    grid, _ = _time_grid(steps, order, schedule, time_points)  # read only
+    num_points = grid.numel() - 1
     if (kappa > 0 or multistep is not None) and 1 < extrapolation_start >= num_points:
         # steps i = 0 .. num_points - 1; the default 1 stays accepted on a one-step grid
         used = f"kappa={kappa}" if multistep is None else f"multistep={multistep!r}"
@@ -277,35 +279,26 @@ def sample(
         accumulate_float64 = noise.device.type != "mps"
     state_dtype = torch.float64 if accumulate_float64 else noise.dtype
     net_dtype = model_dtype(model, noise.dtype)
-    times = times.to(device=noise.device, dtype=state_dtype)
-    batch_ones = torch.ones(batch, device=noise.device, dtype=net_dtype)
     y_pair = None
     if guidance_scale != 1.0:
         y_pair = torch.cat([y, torch.full_like(y, null_class)])
 
-    # Per-grid tables, made once instead of at every step: the coefficients at every t_i as
-    # Python numbers (alpha, gamma, alpha_hat, gamma_hat, D; exact in the state dtype) and the
-    # network's time input for every step (mapped in the state dtype, then cast).
-    grid = tr.coefficients(times)
-    coef_rows = torch.stack(
-        torch.broadcast_tensors(
-            *(
-                torch.as_tensor(c, dtype=state_dtype, device=times.device)
-                for c in (grid.alpha, grid.gamma, grid.alpha_hat, grid.gamma_hat, grid.D)
-            ),
-            times,
-        )[:5],
-        dim=1,
-    ).tolist()
+    # Per-grid tables, made once per grid (and kept for the built-in transports): the
+    # coefficients at every t_i as Python numbers (alpha, gamma, alpha_hat, gamma_hat, D; exact
+    # in the state dtype), the network's time input (mapped in the state dtype, then cast), ...
+    tables = grid_tables(tr, grid, state_dtype, net_dtype, noise.device)
+    times, time_list, coef_rows = tables.times, tables.time_list, tables.coef_rows
     if order == 2:  # the correction's divisors at t_0 .. t_{N-2}, once, before any step
         column = 1 if correction == "noise" else 0
-        for i, t_i in enumerate(times[:-2].tolist()):
+        for i, t_i in enumerate(time_list[:-2]):
             _check_divisor(coef_rows[i][column], state_dtype, t_i, tr, correction)
-    network_times = tr.model_time(times)  # map in the state dtype, then cast
-    # one (B,) row per step, as views made once (indexing a tuple costs no tensor operation)
-    t_net_rows = (network_times.to(net_dtype)[:, None] * batch_ones).unbind(0)
+    # one (B,) row per step, as views of one fresh (N + 1, B) tensor (indexing a tuple costs
+    # no tensor operation; the model may keep or modify its time input)
+    t_net_rows = tables.network_times[:, None].expand(num_points + 1, batch).clone().unbind(0)
     # the times that guidance_interval is compared with (library or network time)
-    guidance_times = (network_times if guidance_interval_time == "network" else times).tolist()
+    guidance_times = (
+        tables.network_time_list if guidance_interval_time == "network" else time_list
+    )
     # a constant rho: the weights sqrt(1 - rho), sqrt(rho) of Alg. 2 line 8, once
     rho_weights = None if rho_mode is None else (math.sqrt(1 - rho_mode), math.sqrt(rho_mode))
     nfe = 0
@@ -348,30 +341,28 @@ def sample(
 
     last_output: list[Tensor | None] = [None, None]  # (network output, F used), for diagnosis
 
-    state = noise.to(state_dtype)
-    states, x_hats, z_hats = [state], [], []
-    previous: Decomposition | None = None
-    # the corrector's history: the raw estimates at t_{i-2} and the state x~_{i-1}
-    before_previous: Decomposition | None = None
-    state_before: Tensor | None = None
-    time_list = times.tolist()
-    rates = transport_rates(tr, times) if multistep == "velocity" else None
     # no tqdm object at all without a progress bar (building one costs more than a small step)
     bar = tqdm(range(num_points), desc="UCGM-S", leave=False) if progress else None
     steps_iter = bar if bar is not None else range(num_points)
     if order == 1 and multistep is None and kappa == 0.0 and rho_mode == 0.0:
         state, states_all, x_hat_all, z_hat_all = _plain_loop(
-            state,
-            num_points,
+            noise,
+            state_dtype,
             steps_iter,
             network,
             decompose,
-            coef_rows,
-            time_list,
+            tables,
             last_output,
             guided=guidance_scale != 1.0,
         )
     else:
+        state = noise.to(state_dtype)
+        states, x_hats, z_hats = [state], [], []
+        previous: Decomposition | None = None
+        # the corrector's history: the raw estimates at t_{i-2} and the state x~_{i-1}
+        before_previous: Decomposition | None = None
+        state_before: Tensor | None = None
+        rates = tables.rates(tr) if multistep == "velocity" else None
         with torch.no_grad():
             for i in steps_iter:
                 raw = evaluate(state, i)
@@ -445,6 +436,6 @@ def sample(
         x_hat=x_hat_all.to(noise.dtype),
         z_hat=z_hat_all.to(noise.dtype),
         states=states_all.to(noise.dtype),
-        times=times.to(torch.float64).cpu(),
+        times=tables.times_out.clone(),
         nfe=nfe,
     )
