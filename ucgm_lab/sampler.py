@@ -37,7 +37,7 @@ from .model_api import (
     model_dtype,
     resolve_null_class,
 )
-from .sampler_corrector import check_corrector, correct_step
+from .sampler_corrector import check_corrector, correct_step, form_value
 from .sampler_grid import DIVISOR_TOLERANCE as DIVISOR_TOLERANCE
 from .sampler_grid import MAX_STEPS as MAX_STEPS
 from .sampler_grid import _check_divisor as _check_divisor
@@ -363,15 +363,28 @@ def sample(
         before_previous: Decomposition | None = None
         state_before: Tensor | None = None
         rates = tables.rates(tr) if multistep == "velocity" else None
+        # the velocity form's v_k = alpha'(t_k) z^_k + gamma'(t_k) x^_k of each evaluation, made
+        # once: the Adams-Bashforth step and the corrector use it up to five times
+        velocities: dict[int, Tensor] = {}
+
+        def velocity(k: int, est: Decomposition) -> Tensor:
+            if k not in velocities:
+                velocities[k] = form_value("velocity", est, rates[k])  # type: ignore[index]
+            return velocities[k]
+
         with torch.no_grad():
             for i in steps_iter:
                 raw = evaluate(state, i)
                 x_hats.append(raw.x_hat)
                 z_hats.append(raw.z_hat)
+                velocities.pop(i - 3, None)  # the corrector reaches back to t_{i-2}
                 if corrector and previous is not None and i >= extrapolation_start:
+                    known = None
+                    if rates is not None:
+                        known = (velocities.get(i - 2), velocity(i - 1, previous), velocity(i, raw))
                     state = correct_step(
                         multistep, state, state_before, (before_previous, previous, raw),
-                        i, coef_rows, time_list, rates,
+                        i, coef_rows, time_list, rates, known,
                     )  # fmt: skip
                     states[-1] = state
                 est = raw
@@ -389,6 +402,9 @@ def sample(
                         (coef_rows[i - 1], coef_rows[i], coef_rows[i + 1]),
                         (time_list[i - 1], time_list[i], time_list[i + 1]),
                         None if rates is None else (rates[i - 1], rates[i]),
+                        values=None
+                        if rates is None
+                        else (velocity(i - 1, previous), velocity(i, raw)),
                     )
                 elif kappa > 0 and extrapolating:
                     est = Decomposition(
