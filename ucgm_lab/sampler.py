@@ -296,9 +296,7 @@ def sample(
     # no tensor operation; the model may keep or modify its time input)
     t_net_rows = tables.network_times[:, None].expand(num_points + 1, batch).clone().unbind(0)
     # the times that guidance_interval is compared with (library or network time)
-    guidance_times = (
-        tables.network_time_list if guidance_interval_time == "network" else time_list
-    )
+    guidance_times = tables.network_time_list if guidance_interval_time == "network" else time_list
     # a constant rho: the weights sqrt(1 - rho), sqrt(rho) of Alg. 2 line 8, once
     rho_weights = None if rho_mode is None else (math.sqrt(1 - rho_mode), math.sqrt(rho_mode))
     nfe = 0
