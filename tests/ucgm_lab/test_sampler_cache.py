@@ -212,6 +212,11 @@ def test_the_velocity_corrector_computes_each_velocity_once():
     assert per_step(corrector=True) - per_step() <= 8
 
 
+def _trio(table, first, i):
+    """The entries at t_{i-2} (None without e_{i-2}), t_{i-1} and t_i."""
+    return (None if first is None else table[first], table[i - 1], table[i])
+
+
 def multistep_reference(model, noise, transport, form, corrector):
     """The multistep loop from the public pieces, without kept velocities (each use recomputes v).
 
@@ -238,10 +243,10 @@ def multistep_reference(model, noise, transport, form, corrector):
         r = rows[i]
         raw = Decomposition((r[0] * F - r[2] * state) / r[4], (r[3] * state - r[1] * F) / r[4])
         if corrector and previous is not None:
-            k0 = None if before is None else i - 2
-            pick = (lambda table, k0=k0: (None if k0 is None else table[k0], table[i - 1], table[i]))
-            fixed = corrected_state(form, state_before, (before, previous, raw), pick(rows),
-                                    pick(ts), None if rates is None else pick(rates))  # fmt: skip
+            first = None if before is None else i - 2  # None: the trapezoid
+            fixed = corrected_state(form, state_before, (before, previous, raw),
+                                    _trio(rows, first, i), _trio(ts, first, i),
+                                    None if rates is None else _trio(rates, first, i))  # fmt: skip
             state = state if fixed is None else fixed
         est = raw
         if previous is not None:
