@@ -191,7 +191,7 @@ def sample(
     g_lo, g_hi = guidance_interval
     batch = noise.shape[0]
 
-    grid, _ = _time_grid(steps, order, schedule, time_points)  # read only
+    grid, grid_key = _time_grid(steps, order, schedule, time_points)  # read only
     num_points = grid.numel() - 1
     if (kappa > 0 or multistep is not None) and 1 < extrapolation_start >= num_points:
         # steps i = 0 .. num_points - 1; the default 1 stays accepted on a one-step grid
@@ -212,7 +212,7 @@ def sample(
     # Per-grid tables, made once per grid (and kept for the built-in transports): the
     # coefficients at every t_i as Python numbers (alpha, gamma, alpha_hat, gamma_hat, D; exact
     # in the state dtype), the network's time input (mapped in the state dtype, then cast), ...
-    tables = grid_tables(tr, grid, state_dtype, net_dtype, noise.device)
+    tables = grid_tables(tr, grid, grid_key, state_dtype, net_dtype, noise.device)
     times, time_list, coef_rows = tables.times, tables.time_list, tables.coef_rows
     if order == 2:  # the correction's divisors at t_0 .. t_{N-2}, once, before any step
         column = 1 if correction == "noise" else 0

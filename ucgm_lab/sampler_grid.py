@@ -90,8 +90,8 @@ def time_grid(
         ValueError: Neither or disagreeing ``steps`` and ``time_points``, or a bad value.
         TypeError: ``schedule`` of another type.
     """
-    grid, cached = _time_grid(steps, order, schedule, time_points)
-    return grid.clone() if cached else grid
+    grid, key = _time_grid(steps, order, schedule, time_points)
+    return grid if key is None else grid.clone()
 
 
 def _time_grid(
@@ -99,11 +99,13 @@ def _time_grid(
     order: int,
     schedule: KumaraswamySchedule | str,
     time_points: Sequence[float] | Tensor | None,
-) -> tuple[Tensor, bool]:
-    """:func:`time_grid` without the copy: (the grid, whether it is the cached tensor).
+) -> tuple[Tensor, tuple | None]:
+    """:func:`time_grid` without the copy: (the grid, its key), read only.
 
-    :func:`ucgm_lab.sample` only reads its grid, so it skips the copy; a cached grid must
-    never be modified.
+    The key is (schedule, points) for a schedule's grid, which is then the cached tensor of
+    :func:`_kumaraswamy_grid` (never modify it), and None for explicit time points (a new
+    tensor). :func:`ucgm_lab.sample` only reads its grid, so it skips the copy, and keys its
+    tables (:mod:`ucgm_lab.sampler_tables`) by the key: equal keys give equal grids.
     """
     if time_points is not None:
         grid = explicit_time_points(time_points)
@@ -112,7 +114,7 @@ def _time_grid(
                 f"steps={steps} disagrees with time_points ({grid.numel() - 1} points above 0); "
                 "give one or the other."
             )
-        return grid, False
+        return grid, None
     if steps is None:
         raise ValueError("Give steps (number of network evaluations) or explicit time_points.")
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
@@ -129,7 +131,7 @@ def _time_grid(
             f"schedule must be 'uniform', 'even', 'auto' or a KumaraswamySchedule, got {type(schedule).__name__}."
         )
     points = (steps + 1) // 2 if order == 2 else steps
-    return _kumaraswamy_grid(schedule, points), True
+    return _kumaraswamy_grid(schedule, points), (schedule, points)
 
 
 @functools.lru_cache(maxsize=512)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from .sampler_grid import _kumaraswamy_grid
 from .sampler_steps import transport_rates
 from .transports import Transport, get_transport, list_transports
 
@@ -99,6 +100,7 @@ class GridTables:
 def grid_tables(
     transport: Transport,
     grid: Tensor,
+    grid_key: tuple | None,
     state_dtype: torch.dtype,
     net_dtype: torch.dtype,
     device: torch.device,
@@ -109,6 +111,8 @@ def grid_tables(
         transport: The transport.
         grid: The time grid t_0 > ... > t_P = 0, shape (P + 1,), float64 on the CPU
             (:func:`ucgm_lab.sampler_grid.time_grid`); not modified or kept.
+        grid_key: A hashable key that determines the grid (equal keys, equal grids), e.g.
+            (schedule, points), or None: the grid's float64 bytes are its key.
         state_dtype: The dtype of the sampler's state.
         net_dtype: The dtype the network is called in.
         device: The noise's device.
@@ -116,9 +120,11 @@ def grid_tables(
     Returns:
         The tables (shared with other calls when cached: never modify them).
     """
-    if grid.numel() - 1 <= MAX_CACHED_POINTS and _is_builtin(transport):
-        key = grid.detach().cpu().numpy().tobytes()
-        return _cached_tables(transport, key, state_dtype, net_dtype, device)
+    if grid.numel() - 1 <= MAX_CACHED_POINTS:
+        index = _builtin_index(transport)
+        if index is not None:
+            key = grid_key if grid_key is not None else grid.detach().cpu().numpy().tobytes()
+            return _cached_tables(index, key, state_dtype, net_dtype, device)
     return _build_tables(transport, grid, state_dtype, net_dtype, device)
 
 
@@ -128,22 +134,32 @@ def _builtin_transports() -> tuple[Transport, ...]:
     return tuple(get_transport(name) for name in list_transports())
 
 
-def _is_builtin(transport: Transport) -> bool:
-    """Whether ``transport`` is one of the built-in objects (by identity, not equality)."""
-    return any(transport is builtin for builtin in _builtin_transports())
+def _builtin_index(transport: Transport) -> int | None:
+    """The position of ``transport`` among the built-in objects (by identity), or None."""
+    for index, builtin in enumerate(_builtin_transports()):
+        if transport is builtin:
+            return index
+    return None
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def _cached_tables(
-    transport: Transport,
-    grid_bytes: bytes,
+    index: int,
+    grid_key: tuple | bytes,
     state_dtype: torch.dtype,
     net_dtype: torch.dtype,
     device: torch.device,
 ) -> GridTables:
-    """:func:`_build_tables` for a built-in transport and a grid given by its float64 bytes."""
-    grid = torch.frombuffer(bytearray(grid_bytes), dtype=torch.float64)
-    return _build_tables(transport, grid, state_dtype, net_dtype, device)
+    """:func:`_build_tables` for the built-in transport ``index`` and a grid given by its key.
+
+    The key is (schedule, points) (the grid of :func:`_kumaraswamy_grid`) or the grid's
+    float64 bytes; either gives the grid back exactly.
+    """
+    if isinstance(grid_key, bytes):
+        grid = torch.frombuffer(bytearray(grid_key), dtype=torch.float64)
+    else:
+        grid = _kumaraswamy_grid(*grid_key)
+    return _build_tables(_builtin_transports()[index], grid, state_dtype, net_dtype, device)
 
 
 def _build_tables(
