@@ -164,9 +164,12 @@ def transport_rates(transport: Transport, times: Tensor) -> list[tuple[float, fl
 
     Returns:
         One (alpha', gamma') pair per time.
+
+    Works inside ``torch.no_grad()`` and ``torch.inference_mode()`` (and on times made there):
+    the derivative is taken outside both.
     """
-    t = times.detach().to(torch.float64).clone().requires_grad_(True)
-    with torch.enable_grad():
+    with torch.inference_mode(False), torch.enable_grad():
+        t = times.detach().to(torch.float64).clone().requires_grad_(True)
         (d_alpha,) = torch.autograd.grad(transport.alpha(t).sum(), t)
         (d_gamma,) = torch.autograd.grad(transport.gamma(t).sum(), t)
     return list(zip(d_alpha.tolist(), d_gamma.tolist(), strict=True))

@@ -270,3 +270,28 @@ def test_multistep_paths_equal_the_loop_of_public_pieces_bit_for_bit(transport, 
     with torch.no_grad():
         want = multistep_reference(model, noise, transport, form, corrector)
     assert torch.equal(got.sample, want.float())
+
+
+@pytest.mark.parametrize("path", ["plain", "velocity-corrector", "order2-data", "rho-auto"])
+def test_tables_made_in_inference_mode_serve_calls_outside_it_and_back(path):
+    # tensors made under torch.inference_mode() are inference tensors; the cached tables must
+    # serve both modes (and the velocity form's rates, taken by autograd, used to fail there)
+    kwargs = PATHS[path]
+    torch.manual_seed(0)
+    model = MLP2D(hidden=16, depth=1).eval()
+    noise = torch.randn(8, 2)
+
+    def run():
+        return sample(model, noise, "trigflow", 6, generator=torch.Generator().manual_seed(1),
+                      **kwargs)  # fmt: skip
+
+    _cached_tables.cache_clear()
+    with torch.inference_mode():
+        inside = run()
+    outside = run()
+    _cached_tables.cache_clear()
+    fresh = run()
+    with torch.inference_mode():
+        inside_again = run()
+    for got in (inside, outside, inside_again):
+        assert torch.equal(got.sample, fresh.sample)
