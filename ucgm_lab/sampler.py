@@ -31,17 +31,15 @@ from tqdm.auto import tqdm
 from .model_api import (
     Model,
     call_model,
-    check_batch,
-    check_labels,
-    check_model_takes_labels,
     model_dtype,
-    resolve_null_class,
 )
-from .sampler_corrector import check_corrector, correct_step
+from .sampler_checks import check_settings
+from .sampler_corrector import correct_step, form_value
 from .sampler_grid import DIVISOR_TOLERANCE as DIVISOR_TOLERANCE
 from .sampler_grid import MAX_STEPS as MAX_STEPS
 from .sampler_grid import _check_divisor as _check_divisor
 from .sampler_grid import _kumaraswamy_grid as _kumaraswamy_grid
+from .sampler_grid import _time_grid
 from .sampler_grid import _unit_number as _unit_number
 from .sampler_grid import divisor_tolerance as divisor_tolerance
 from .sampler_grid import time_grid as time_grid
@@ -60,8 +58,9 @@ from .sampler_steps import multistep_estimates as multistep_estimates
 from .sampler_steps import reconstruct as reconstruct
 from .sampler_steps import second_order_correction as second_order_correction
 from .sampler_steps import transport_rates as transport_rates
+from .sampler_tables import grid_tables
 from .schedules import KumaraswamySchedule
-from .transports import Decomposition, Transport, get_transport
+from .transports import Decomposition, Transport
 
 __all__ = [
     "MAX_STEPS",
@@ -176,95 +175,24 @@ def sample(
             reduction per step checks it; on the plain path, kappa = rho = 0 at order 1
             without guidance, one reduction after the loop names the same step).
     """
-    check_batch(noise, "noise")
-    batch = noise.shape[0]
-    check_labels(y, batch, "y")
-    check_model_takes_labels(model, y)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator or None, got {type(generator).__name__} "
-            "(e.g. torch.Generator().manual_seed(123), not 123)."
-        )
-    if null_class is not None and (
-        isinstance(null_class, bool) or not isinstance(null_class, int) or null_class < 0
-    ):
-        raise TypeError(
-            f"null_class must be a class id (an integer >= 0) or None, got {null_class!r}."
-        )
-    if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)):
-        raise TypeError(
-            f"guidance_scale must be a finite number (1 = no guidance), got {guidance_scale!r}."
-        )
-    if not math.isfinite(guidance_scale):
-        raise ValueError(
-            f"guidance_scale must be a finite number (1 = no guidance), got {guidance_scale}."
-        )
-    if guidance_interval_time not in ("library", "network"):
-        raise ValueError(
-            f"guidance_interval_time must be 'library' or 'network', got {guidance_interval_time!r}."
-        )
-    tr = get_transport(transport)
-    if order not in (1, 2):
-        raise ValueError(f"order must be 1 or 2, got {order!r}.")
-    if correction not in ("noise", "data"):
-        raise ValueError(f"correction must be 'noise' (the paper's) or 'data', got {correction!r}.")
-    if multistep is not None and multistep not in MULTISTEP_FORMS:
-        raise ValueError(
-            "multistep must be None (Alg. 2), 'velocity', 'noise' or 'data' (two-step "
-            f"Adams-Bashforth), got {multistep!r}."
-        )
-    kappa = _unit_number(kappa, "kappa (extrapolation ratio)")
-    if isinstance(rho, str):
-        if rho.lower() != "auto":
-            raise ValueError(f"rho must be a number in [0, 1] or 'auto', got {rho!r}.")
-        rho_mode: float | None = None
-    else:
-        rho_mode = _unit_number(rho, "rho (stochastic ratio)")
-    if multistep is not None and (order != 1 or kappa != 0.0):
-        raise ValueError(
-            f"multistep={multistep!r} replaces kappa and the order-2 correction: use it with "
-            f"order=1 and kappa=0 (got order={order}, kappa={kappa})."
-        )
-    check_corrector(corrector, multistep, rho_mode)
-    if not isinstance(lower_order_final, bool):
-        raise TypeError(f"lower_order_final must be True or False, got {lower_order_final!r}.")
-    if lower_order_final and multistep is None and kappa == 0.0:
-        raise ValueError(
-            "lower_order_final=True removes the extrapolation of the last step: use it with "
-            "multistep='velocity', 'noise' or 'data', or kappa > 0 (got neither)."
-        )
-    if (
-        isinstance(extrapolation_start, bool)
-        or not isinstance(extrapolation_start, int)
-        or extrapolation_start < 1
-    ):
-        raise ValueError(
-            f"extrapolation_start must be an integer >= 1, got {extrapolation_start!r}."
-        )
-    if guidance_scale != 1.0:
-        if y is None:
-            raise ValueError("guidance_scale != 1 needs class labels y.")
-        null_class = resolve_null_class(model, null_class)
-        if null_class is None:
-            raise ValueError(
-                "Guidance needs the null class id: pass null_class=... or give the model `null_class`."
-            )
-    if (
-        not isinstance(guidance_interval, (tuple, list))
-        or len(guidance_interval) != 2
-        or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in guidance_interval)
-    ):
-        raise TypeError(
-            f"guidance_interval must be a pair of numbers (lo, hi), got {guidance_interval!r}."
-        )
+    checked = check_settings(
+        model, noise, transport, order=order, kappa=kappa, rho=rho, y=y,
+        guidance_scale=guidance_scale, guidance_interval=guidance_interval,
+        guidance_interval_time=guidance_interval_time, null_class=null_class,
+        extrapolation_start=extrapolation_start, correction=correction, multistep=multistep,
+        corrector=corrector, lower_order_final=lower_order_final, generator=generator,
+    )  # fmt: skip
+    tr, kappa, rho_mode, null_class = (
+        checked.transport,
+        checked.kappa,
+        checked.rho_mode,
+        checked.null_class,
+    )
     g_lo, g_hi = guidance_interval
-    if not 0 <= g_lo <= g_hi <= 1:
-        raise ValueError(
-            f"guidance_interval must satisfy 0 <= lo <= hi <= 1, got {guidance_interval}."
-        )
+    batch = noise.shape[0]
 
-    times = time_grid(steps, order, schedule, time_points)
-    num_points = times.numel() - 1
+    grid, grid_key = _time_grid(steps, order, schedule, time_points)  # read only
+    num_points = grid.numel() - 1
     if (kappa > 0 or multistep is not None) and 1 < extrapolation_start >= num_points:
         # steps i = 0 .. num_points - 1; the default 1 stays accepted on a one-step grid
         used = f"kappa={kappa}" if multistep is None else f"multistep={multistep!r}"
@@ -277,35 +205,24 @@ def sample(
         accumulate_float64 = noise.device.type != "mps"
     state_dtype = torch.float64 if accumulate_float64 else noise.dtype
     net_dtype = model_dtype(model, noise.dtype)
-    times = times.to(device=noise.device, dtype=state_dtype)
-    batch_ones = torch.ones(batch, device=noise.device, dtype=net_dtype)
     y_pair = None
     if guidance_scale != 1.0:
         y_pair = torch.cat([y, torch.full_like(y, null_class)])
 
-    # Per-grid tables, made once instead of at every step: the coefficients at every t_i as
-    # Python numbers (alpha, gamma, alpha_hat, gamma_hat, D; exact in the state dtype) and the
-    # network's time input for every step (mapped in the state dtype, then cast).
-    grid = tr.coefficients(times)
-    coef_rows = torch.stack(
-        torch.broadcast_tensors(
-            *(
-                torch.as_tensor(c, dtype=state_dtype, device=times.device)
-                for c in (grid.alpha, grid.gamma, grid.alpha_hat, grid.gamma_hat, grid.D)
-            ),
-            times,
-        )[:5],
-        dim=1,
-    ).tolist()
+    # Per-grid tables, made once per grid (and kept for the built-in transports): the
+    # coefficients at every t_i as Python numbers (alpha, gamma, alpha_hat, gamma_hat, D; exact
+    # in the state dtype), the network's time input (mapped in the state dtype, then cast), ...
+    tables = grid_tables(tr, grid, grid_key, state_dtype, net_dtype, noise.device)
+    times, time_list, coef_rows = tables.times, tables.time_list, tables.coef_rows
     if order == 2:  # the correction's divisors at t_0 .. t_{N-2}, once, before any step
         column = 1 if correction == "noise" else 0
-        for i, t_i in enumerate(times[:-2].tolist()):
+        for i, t_i in enumerate(time_list[:-2]):
             _check_divisor(coef_rows[i][column], state_dtype, t_i, tr, correction)
-    network_times = tr.model_time(times)  # map in the state dtype, then cast
-    # one (B,) row per step, as views made once (indexing a tuple costs no tensor operation)
-    t_net_rows = (network_times.to(net_dtype)[:, None] * batch_ones).unbind(0)
+    # one (B,) row per step, as views of one fresh (N + 1, B) tensor (indexing a tuple costs
+    # no tensor operation; the model may keep or modify its time input)
+    t_net_rows = tables.network_times[:, None].expand(num_points + 1, batch).clone().unbind(0)
     # the times that guidance_interval is compared with (library or network time)
-    guidance_times = (network_times if guidance_interval_time == "network" else times).tolist()
+    guidance_times = tables.network_time_list if guidance_interval_time == "network" else time_list
     # a constant rho: the weights sqrt(1 - rho), sqrt(rho) of Alg. 2 line 8, once
     rho_weights = None if rho_mode is None else (math.sqrt(1 - rho_mode), math.sqrt(rho_mode))
     nfe = 0
@@ -348,39 +265,50 @@ def sample(
 
     last_output: list[Tensor | None] = [None, None]  # (network output, F used), for diagnosis
 
-    state = noise.to(state_dtype)
-    states, x_hats, z_hats = [state], [], []
-    previous: Decomposition | None = None
-    # the corrector's history: the raw estimates at t_{i-2} and the state x~_{i-1}
-    before_previous: Decomposition | None = None
-    state_before: Tensor | None = None
-    time_list = times.tolist()
-    rates = transport_rates(tr, times) if multistep == "velocity" else None
     # no tqdm object at all without a progress bar (building one costs more than a small step)
     bar = tqdm(range(num_points), desc="UCGM-S", leave=False) if progress else None
     steps_iter = bar if bar is not None else range(num_points)
     if order == 1 and multistep is None and kappa == 0.0 and rho_mode == 0.0:
         state, states_all, x_hat_all, z_hat_all = _plain_loop(
-            state,
-            num_points,
+            noise,
+            state_dtype,
             steps_iter,
             network,
             decompose,
-            coef_rows,
-            time_list,
+            tables,
             last_output,
             guided=guidance_scale != 1.0,
         )
     else:
+        state = noise.to(state_dtype)
+        states, x_hats, z_hats = [state], [], []
+        previous: Decomposition | None = None
+        # the corrector's history: the raw estimates at t_{i-2} and the state x~_{i-1}
+        before_previous: Decomposition | None = None
+        state_before: Tensor | None = None
+        rates = tables.rates(tr) if multistep == "velocity" else None
+        # the velocity form's v_k = alpha'(t_k) z^_k + gamma'(t_k) x^_k of each evaluation, made
+        # once: the Adams-Bashforth step and the corrector use it up to five times
+        velocities: dict[int, Tensor] = {}
+
+        def velocity(k: int, est: Decomposition) -> Tensor:
+            if k not in velocities:
+                velocities[k] = form_value("velocity", est, rates[k])  # type: ignore[index]
+            return velocities[k]
+
         with torch.no_grad():
             for i in steps_iter:
                 raw = evaluate(state, i)
                 x_hats.append(raw.x_hat)
                 z_hats.append(raw.z_hat)
+                velocities.pop(i - 3, None)  # the corrector reaches back to t_{i-2}
                 if corrector and previous is not None and i >= extrapolation_start:
+                    known = None
+                    if rates is not None:
+                        known = (velocities.get(i - 2), velocity(i - 1, previous), velocity(i, raw))
                     state = correct_step(
                         multistep, state, state_before, (before_previous, previous, raw),
-                        i, coef_rows, time_list, rates,
+                        i, coef_rows, time_list, rates, known,
                     )  # fmt: skip
                     states[-1] = state
                 est = raw
@@ -398,6 +326,9 @@ def sample(
                         (coef_rows[i - 1], coef_rows[i], coef_rows[i + 1]),
                         (time_list[i - 1], time_list[i], time_list[i + 1]),
                         None if rates is None else (rates[i - 1], rates[i]),
+                        values=None
+                        if rates is None
+                        else (velocity(i - 1, previous), velocity(i, raw)),
                     )
                 elif kappa > 0 and extrapolating:
                     est = Decomposition(
@@ -445,6 +376,6 @@ def sample(
         x_hat=x_hat_all.to(noise.dtype),
         z_hat=z_hat_all.to(noise.dtype),
         states=states_all.to(noise.dtype),
-        times=times.to(torch.float64).cpu(),
+        times=tables.times_out.clone(),
         nfe=nfe,
     )

@@ -31,6 +31,7 @@ from typing import Literal
 
 from torch import Tensor
 
+from .sampler_steps import form_variable
 from .transports import Decomposition
 
 __all__ = [
@@ -74,26 +75,6 @@ def adams_moulton_weights(
     return w_prev, 1.0 - w_prev - w_next, w_next
 
 
-def form_variable(
-    form: Literal["velocity", "noise", "data"], row: Sequence[float], t: float
-) -> tuple[float, float]:
-    """(s, scale) of a multistep form at one time: the state is y = x / scale, integrated in s.
-
-    Args:
-        form: "velocity" (s = t, scale 1), "noise" (s = alpha / gamma, scale gamma) or "data"
-            (s = gamma / alpha, scale alpha).
-        row: (alpha, gamma, ...) at t.
-        t: The time.
-
-    Returns:
-        (s, scale); s is infinite where scale is 0.
-    """
-    if form == "velocity":
-        return t, 1.0
-    num, den = (row[0], row[1]) if form == "noise" else (row[1], row[0])
-    return (math.inf if den == 0.0 else num / den), den
-
-
 def form_value(
     form: Literal["velocity", "noise", "data"],
     est: Decomposition,
@@ -120,6 +101,8 @@ def corrected_state(
     rows: tuple[Sequence[float] | None, Sequence[float], Sequence[float]],
     times: tuple[float | None, float, float],
     rates: tuple[tuple[float, float] | None, ...] | None = None,
+    *,
+    values: Sequence[Tensor | None] | None = None,
 ) -> Tensor | None:
     """The Adams-Moulton corrected state x~_{i+1} (module docstring), or None where undefined.
 
@@ -131,6 +114,9 @@ def corrected_state(
         rows: (alpha, gamma, ...) at t_{i-1} (or None), t_i, t_{i+1}.
         times: (t_{i-1} or None, t_i, t_{i+1}).
         rates: (alpha', gamma') at the same three times (needed by "velocity").
+        values: The form's e at the same three times where already computed (None entries
+            are computed from the estimates by :func:`form_value`, the same expression): a
+            sampler that keeps each evaluation's velocity computes it once.
 
     Returns:
         The corrected state at t_{i+1}, shape (B, ...); None when s_i is infinite (the noise
@@ -146,11 +132,16 @@ def corrected_state(
         s_prev = form_variable(form, rows[0], times[0])[0]
     w_prev, w_now, w_next = adams_moulton_weights(s_prev, s_now, s_next)
     h = s_next - s_now
-    increment = w_now * form_value(form, estimates[1], rates[1]) + w_next * form_value(
-        form, estimates[2], rates[2]
-    )
+    known = values if values is not None else (None, None, None)
+
+    def e(k: int) -> Tensor:
+        if known[k] is not None:
+            return known[k]  # type: ignore[return-value]
+        return form_value(form, estimates[k], rates[k])  # type: ignore[arg-type]
+
+    increment = w_now * e(1) + w_next * e(2)
     if w_prev != 0.0:
-        increment = increment + w_prev * form_value(form, estimates[0], rates[0])
+        increment = increment + w_prev * e(0)
     y_prev = state_prev if scale_now == 1.0 else state_prev / scale_now
     y_next = y_prev + h * increment
     return y_next if scale_next == 1.0 else scale_next * y_next
@@ -178,9 +169,10 @@ def correct_step(
     state_before: Tensor | None,
     estimates: tuple[Decomposition | None, Decomposition | None, Decomposition],
     i: int,
-    coef_rows: list[list[float]],
-    time_list: list[float],
-    rates: list[tuple[float, float]] | None,
+    coef_rows: Sequence[Sequence[float]],
+    time_list: Sequence[float],
+    rates: Sequence[tuple[float, float]] | None,
+    values: Sequence[Tensor | None] | None = None,
 ) -> Tensor:
     """The corrected state x~_i of :func:`ucgm_lab.sample`'s step i (:func:`corrected_state`).
 
@@ -194,6 +186,7 @@ def correct_step(
         coef_rows: (alpha, gamma, alpha_hat, gamma_hat, D) at every grid time.
         time_list: The grid times.
         rates: (alpha', gamma') at every grid time (the velocity form), or None.
+        values: The form's e at t_{i-2}, t_{i-1}, t_i where already computed (or None).
 
     Returns:
         The corrected x~_i, or ``state`` where the correction is undefined.
@@ -202,7 +195,7 @@ def correct_step(
     # t_{i-2}, t_{i-1}, t_i; without e_{i-2} (the first corrected step) the trapezoid
     trio = [None if estimates[0] is None else i - 2, i - 1, i]
 
-    def pick(table: list) -> tuple:
+    def pick(table: Sequence) -> tuple:
         return tuple(None if k is None else table[k] for k in trio)
 
     corrected = corrected_state(
@@ -212,5 +205,6 @@ def correct_step(
         pick(coef_rows),  # type: ignore[arg-type]
         pick(time_list),  # type: ignore[arg-type]
         None if rates is None else pick(rates),
+        values=values,
     )
     return state if corrected is None else corrected

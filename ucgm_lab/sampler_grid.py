@@ -90,6 +90,23 @@ def time_grid(
         ValueError: Neither or disagreeing ``steps`` and ``time_points``, or a bad value.
         TypeError: ``schedule`` of another type.
     """
+    grid, key = _time_grid(steps, order, schedule, time_points)
+    return grid if key is None else grid.clone()
+
+
+def _time_grid(
+    steps: int | None,
+    order: int,
+    schedule: KumaraswamySchedule | str,
+    time_points: Sequence[float] | Tensor | None,
+) -> tuple[Tensor, tuple | None]:
+    """:func:`time_grid` without the copy: (the grid, its key), read only.
+
+    The key is (schedule, points) for a schedule's grid, which is then the cached tensor of
+    :func:`_kumaraswamy_grid` (never modify it), and None for explicit time points (a new
+    tensor). :func:`ucgm_lab.sample` only reads its grid, so it skips the copy, and keys its
+    tables (:mod:`ucgm_lab.sampler_tables`) by the key: equal keys give equal grids.
+    """
     if time_points is not None:
         grid = explicit_time_points(time_points)
         if steps is not None and steps != grid.numel() - 1:
@@ -97,7 +114,7 @@ def time_grid(
                 f"steps={steps} disagrees with time_points ({grid.numel() - 1} points above 0); "
                 "give one or the other."
             )
-        return grid
+        return grid, None
     if steps is None:
         raise ValueError("Give steps (number of network evaluations) or explicit time_points.")
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
@@ -114,7 +131,7 @@ def time_grid(
             f"schedule must be 'uniform', 'even', 'auto' or a KumaraswamySchedule, got {type(schedule).__name__}."
         )
     points = (steps + 1) // 2 if order == 2 else steps
-    return _kumaraswamy_grid(schedule, points).clone()
+    return _kumaraswamy_grid(schedule, points), (schedule, points)
 
 
 @functools.lru_cache(maxsize=512)
@@ -122,7 +139,8 @@ def _kumaraswamy_grid(schedule: KumaraswamySchedule, points: int) -> Tensor:
     """``schedule.time_points(points)``, computed once per (schedule, points).
 
     The schedule is a frozen dataclass of numbers, so equal schedules share one entry; the
-    callers get a copy (:func:`time_grid` clones it), never the cached tensor itself. A
+    users get a copy (:func:`time_grid` clones it), never the cached tensor itself
+    (:func:`ucgm_lab.sample` reads it without a copy). A
     sampler call or a search's grid fit then costs a copy instead of the Kumaraswamy formula.
     """
     return schedule.time_points(points)

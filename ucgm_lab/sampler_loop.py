@@ -16,17 +16,17 @@ import torch
 from torch import Tensor
 
 from .sampler_output import _raise_non_finite
+from .sampler_tables import GridTables, view_column
 from .transports import Decomposition
 
 
 def _plain_loop(
-    state: Tensor,
-    num_points: int,
+    noise: Tensor,
+    dtype: torch.dtype,
     steps_iter: Iterable[int],
     network: Callable[..., Tensor],
     decompose: Callable[[Tensor, Tensor, int], Decomposition],
-    coef_rows: list[list[float]],
-    time_list: list[float],
+    tables: GridTables,
     last_output: list[Tensor | None],
     guided: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -43,7 +43,9 @@ def _plain_loop(
     step are then computed after the loop in one vectorised call over the (N, B, ...) stacks,
     with the same expression and coefficients as the per-step decomposition (bit-identical to
     it for the same F and state); the states agree with the per-step reconstruction up to
-    float64 rounding (tests/ucgm_lab/test_sampler_tables.py).
+    float64 rounding (tests/ucgm_lab/test_sampler_tables.py). The coefficients c_x, c_F and
+    the decomposition's columns come from the grid's tables
+    (:class:`~ucgm_lab.sampler_tables.GridTables`), made once per grid.
 
     Memory: the states (N + 1, B, ...) and the outputs F (N, B, ...) are written into buffers
     allocated once, before the first evaluation, by ``out=`` operations rounded as the
@@ -62,13 +64,12 @@ def _plain_loop(
     every step is then checked right after it, with its raw output.
 
     Args:
-        state: x~_0, shape (B, ...), in the state dtype.
-        num_points: N, the number of steps (evaluations).
+        noise: x~_0, shape (B, ...) (copied into the state dtype).
+        dtype: The state dtype.
         steps_iter: The step indices 0 .. N - 1 (a progress bar or a range).
         network: ``network(state, i, out)``: F at t_i written into ``out``.
         decompose: ``decompose(F, state, i)``: eq. 2 with the tabulated coefficients.
-        coef_rows: (alpha, gamma, alpha_hat, gamma_hat, D) at t_0 .. t_N.
-        time_list: t_0 .. t_N.
+        tables: The grid's tables (N steps, t_0 .. t_N).
         last_output: The network closure's (raw output, F used) of its last evaluation.
         guided: Whether classifier-free guidance may combine two outputs into F.
 
@@ -76,14 +77,17 @@ def _plain_loop(
         (the sample x^_{N-1}, the states x~_0 .. x~_{N-1} and the sample (N + 1, B, ...),
         x^ (N, B, ...), z^ (N, B, ...)), in the state dtype.
     """
-    shape, dtype, device = state.shape, state.dtype, state.device
+    shape, device = noise.shape, noise.device
+    num_points, time_list, plain_steps = tables.num_points, tables.time_list, tables.plain_steps
     check_each_step = guided
     with torch.no_grad():
         states_all = torch.empty((num_points + 1, *shape), dtype=dtype, device=device)
         outputs_all = torch.empty((num_points, *shape), dtype=dtype, device=device)
-        scratch = torch.empty(shape, dtype=dtype, device=device)
+        scratch = None
+        if tables.plain_needs_scratch:
+            scratch = torch.empty(shape, dtype=dtype, device=device)
         state_rows, output_rows = states_all.unbind(0), outputs_all.unbind(0)
-        state = state_rows[0].copy_(state)
+        state = state_rows[0].copy_(noise)  # the cast to the state dtype is exact
         for i in steps_iter:
             F = network(state, i, output_rows[i])
             if i == 0 and not check_each_step:
@@ -92,12 +96,10 @@ def _plain_loop(
                 last_output[0] = None  # not needed for the diagnosis: free it before the next step
             if i == num_points - 1:
                 break
-            a, g, a_hat, g_hat, d = coef_rows[i]
-            a_next, g_next = coef_rows[i + 1][:2]
+            step = plain_steps[i]
             nxt = state_rows[i + 1]
-            if d != 0.0:
-                c_x = (a_next * g_hat - g_next * a_hat) / d
-                c_F = (g_next * a - a_next * g) / d
+            if step is not None:
+                c_x, c_F = step
                 # (x~ or c_x x~) + c_F F, rounded as that expression, written into the buffer
                 if c_x == 1.0:
                     torch.mul(F, c_F, out=nxt).add_(state)
@@ -105,25 +107,22 @@ def _plain_loop(
                     torch.mul(state, c_x, out=nxt).add_(torch.mul(F, c_F, out=scratch))
             else:  # D(t_i) = 0: eq. 2 divides by zero; the check names the cause
                 est = decompose(F, state, i)
+                a_next, g_next = tables.coef_rows[i + 1][:2]
                 nxt.copy_(a_next * est.z_hat + g_next * est.x_hat)
             if check_each_step and not _all_finite(nxt):
                 _raise_non_finite(
                     i, time_list[i], time_list[i + 1], last_output, decompose(F, state, i)
                 )
             state = nxt
-        # (N, 5) coefficient table, one row per step, broadcast over (N, B, ...)
-        # a coefficient equal at every step stays a number, so that _combine skips its +-1
-        # (on Linear alpha_hat = 1, gamma_hat = -1, D = -1: two operations per estimate)
-        table = torch.tensor(coef_rows[:num_points], dtype=dtype, device=device)
-        columns = table.reshape(num_points, 5, *([1] * len(shape))).unbind(1)
-        a, g, a_hat, g_hat, d = (
-            coef_rows[0][k] if all(row[k] == coef_rows[0][k] for row in coef_rows[:num_points])
-            else columns[k]
-            for k in range(5)
-        )  # fmt: skip
+        # eq. 2 over the (N, B, ...) stacks with the tables' (c1, c2, d): a coefficient equal
+        # at every step is a number, so that _combine skips its +-1 (on Linear alpha_hat = 1,
+        # gamma_hat = -1, D = -1: two operations per estimate), the others (N,) columns
+        ndim = len(shape)
+        x_terms = [view_column(c, ndim) for c in tables.x_hat_terms]
+        z_terms = [view_column(c, ndim) for c in tables.z_hat_terms]
         stacked_x = states_all[:num_points]
-        x_hat_all = _combine(a, outputs_all, a_hat, stacked_x, d)
-        z_hat_all = _combine(g_hat, stacked_x, g, outputs_all, d)
+        x_hat_all = _combine(x_terms[0], outputs_all, x_terms[1], stacked_x, x_terms[2])
+        z_hat_all = _combine(z_terms[0], stacked_x, z_terms[1], outputs_all, z_terms[2])
         sample_out = state_rows[num_points].copy_(x_hat_all[-1])
         # x~_0 is the caller's noise (never checked); with per-step checks only the sample is left
         if not _all_finite(sample_out if check_each_step else states_all[1:]):

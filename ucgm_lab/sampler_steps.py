@@ -23,6 +23,7 @@ __all__ = [
     "adams_bashforth_weight",
     "auto_stochastic_ratio",
     "extrapolate",
+    "form_variable",
     "multistep_estimates",
     "reconstruct",
     "second_order_correction",
@@ -51,6 +52,30 @@ MULTISTEP_FORMS = ("velocity", "noise", "data")
 """Forms of :func:`multistep_estimates` (the ``multistep`` argument of :func:`sample`)."""
 
 
+def form_variable(
+    form: Literal["velocity", "noise", "data"], row: Sequence[float], t: float
+) -> tuple[float, float]:
+    """(s, scale) of a multistep form at one time: the state is y = x / scale, integrated in s.
+
+    The one place where a form's time variable is computed, for the Adams-Bashforth weight of
+    :func:`multistep_estimates` and the Adams-Moulton corrector
+    (:mod:`ucgm_lab.sampler_corrector`).
+
+    Args:
+        form: "velocity" (s = t, scale 1), "noise" (s = alpha / gamma, scale gamma) or "data"
+            (s = gamma / alpha, scale alpha).
+        row: (alpha, gamma, ...) at t.
+        t: The time.
+
+    Returns:
+        (s, scale); s is infinite where scale is 0.
+    """
+    if form == "velocity":
+        return t, 1.0
+    num, den = (row[0], row[1]) if form == "noise" else (row[1], row[0])
+    return (math.inf if den == 0.0 else num / den), den
+
+
 def multistep_estimates(
     form: Literal["velocity", "noise", "data"],
     state: Tensor,
@@ -59,6 +84,8 @@ def multistep_estimates(
     rows: tuple[Sequence[float], Sequence[float], Sequence[float]],
     times: tuple[float, float, float],
     rates: tuple[Sequence[float], Sequence[float]] | None = None,
+    *,
+    values: tuple[Tensor, Tensor] | None = None,
 ) -> Decomposition:
     """Estimates whose reconstruction (Alg. 2 line 8) is a two-step Adams-Bashforth step.
 
@@ -91,6 +118,9 @@ def multistep_estimates(
         rows: (alpha, gamma, ...) at t_{i-1}, t_i and t_{i+1} (the first two entries are used).
         times: (t_{i-1}, t_i, t_{i+1}).
         rates: (alpha'(t), gamma'(t)) at t_{i-1} and t_i (needed by "velocity").
+        values: The velocities (v_{i-1}, v_i) if already computed ("velocity" only; the same
+            expression alpha' z^ + gamma' x^, so the result does not change): a sampler that
+            keeps each evaluation's v computes it once instead of at every use.
 
     Returns:
         The estimates (x^', z^') to reconstruct the state at t_{i+1} from; with rho = 0 the
@@ -98,14 +128,19 @@ def multistep_estimates(
     """
     if form == "data" and rows[2][0] == 0.0:
         form = "noise"  # s = gamma / alpha is infinite at the data end
+    if form == "velocity" and values is None and rates is None:
+        raise ValueError("multistep='velocity' needs the rates alpha'(t), gamma'(t).")
     alpha, gamma = rows[1][0], rows[1][1]
+    # the two-step Adams-Bashforth weight in the form's time variable s (s = t for "velocity")
+    kappa = adams_bashforth_weight(*(form_variable(form, rows[k], times[k])[0] for k in range(3)))
     if form == "velocity":
-        if rates is None:
-            raise ValueError("multistep='velocity' needs the rates alpha'(t), gamma'(t).")
-        kappa = adams_bashforth_weight(*times)
-        (ad_prev, gd_prev), (ad_now, gd_now) = rates
-        v_now = ad_now * raw.z_hat + gd_now * raw.x_hat
-        v_prev = ad_prev * previous.z_hat + gd_prev * previous.x_hat
+        if values is not None:
+            v_prev, v_now = values
+        else:
+            assert rates is not None
+            (ad_prev, gd_prev), (ad_now, gd_now) = rates
+            v_now = ad_now * raw.z_hat + gd_now * raw.x_hat
+            v_prev = ad_prev * previous.z_hat + gd_prev * previous.x_hat
         target = state + (times[2] - times[1]) * extrapolate(v_now, v_prev, kappa)
         a_next, g_next = rows[2][0], rows[2][1]
         det = alpha * g_next - gamma * a_next
@@ -113,12 +148,6 @@ def multistep_estimates(
             x_hat=(alpha * target - a_next * state) / det,
             z_hat=(g_next * state - gamma * target) / det,
         )
-
-    def s(row: Sequence[float]) -> float:
-        num, den = (row[0], row[1]) if form == "noise" else (row[1], row[0])
-        return math.inf if den == 0.0 else num / den
-
-    kappa = adams_bashforth_weight(s(rows[0]), s(rows[1]), s(rows[2]))
     if form == "noise":
         z_hat = extrapolate(raw.z_hat, previous.z_hat, kappa)
         return Decomposition(x_hat=(state - alpha * z_hat) / gamma, z_hat=z_hat)
@@ -135,9 +164,12 @@ def transport_rates(transport: Transport, times: Tensor) -> list[tuple[float, fl
 
     Returns:
         One (alpha', gamma') pair per time.
+
+    Works inside ``torch.no_grad()`` and ``torch.inference_mode()`` (and on times made there):
+    the derivative is taken outside both.
     """
-    t = times.detach().to(torch.float64).clone().requires_grad_(True)
-    with torch.enable_grad():
+    with torch.inference_mode(False), torch.enable_grad():
+        t = times.detach().to(torch.float64).clone().requires_grad_(True)
         (d_alpha,) = torch.autograd.grad(transport.alpha(t).sum(), t)
         (d_gamma,) = torch.autograd.grad(transport.gamma(t).sum(), t)
     return list(zip(d_alpha.tolist(), d_gamma.tolist(), strict=True))

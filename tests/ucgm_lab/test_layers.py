@@ -29,6 +29,8 @@ LAYERS: list[tuple[str, ...]] = [
         "ucgm_lab.sampler_steps",
         "ucgm_lab.sampler_loop",
         "ucgm_lab.sampler_corrector",
+        "ucgm_lab.sampler_tables",
+        "ucgm_lab.sampler_checks",
         "ucgm_lab.adapters",
         "ucgm_lab.peers.training",
         "ucgm_lab.loading",
