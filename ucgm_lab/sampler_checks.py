@@ -98,7 +98,7 @@ def check_settings(
             f"guidance_interval_time must be 'library' or 'network', got {guidance_interval_time!r}."
         )
     tr = get_transport(transport)
-    if order not in (1, 2):
+    if isinstance(order, bool) or order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order!r}.")
     if correction not in ("noise", "data"):
         raise ValueError(f"correction must be 'noise' (the paper's) or 'data', got {correction!r}.")

@@ -379,6 +379,8 @@ def test_inputs_unchanged_and_bad_inputs():
         sample(net, noise, "linear", steps=3, kappa=-0.1)
     with pytest.raises(ValueError, match="order"):
         sample(net, noise, "linear", steps=3, order=3)
+    with pytest.raises(ValueError, match="order must be 1 or 2, got True"):
+        sample(net, noise, "linear", steps=3, order=True)  # True == 1, but not an order
     with pytest.raises(ValueError, match="steps"):
         sample(net, noise, "linear", steps=0)
     with pytest.raises(ValueError, match="decreasing"):
