@@ -32,9 +32,13 @@ DEADLINE_S = 60.0
 """How long the server and its kernel may take to go (they take a few seconds)."""
 
 HARNESS = r"""
-import json, os, sys, time, urllib.request
+import json, os, signal, sys, time, urllib.request
 from pathlib import Path
 from tests.browser.lab import LabServer
+
+# A test run in a terminal: SIGHUP has its default action. Under nohup (SIGHUP ignored, which a
+# child inherits) a hang-up is meant to change nothing, and children.py leaves it alone.
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 root, home = Path(sys.argv[1]), Path(sys.argv[2])
 server = LabServer(root, home, env={"OMP_NUM_THREADS": "1"}).start()

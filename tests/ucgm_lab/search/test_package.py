@@ -1,6 +1,6 @@
 """The search package: one job per module, every name still importable from ``ucgm_lab.search``.
 
-``ucgm_lab/search.py`` was one module; these are the names it defined (public and private:
+``ucgm_lab.search`` was one module (1460 lines); these are the names it defined (public and private:
 tests, benchmarks, notebooks and the zoo import some of the private ones), and the module of
 the package that each now lives in.
 """
