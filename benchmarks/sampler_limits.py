@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -163,15 +164,16 @@ def verdict(ratio: dict[str, st.Ratio], target: float) -> str:
 
 
 def table(results: list[tuple[str, str, str, st.Rows]]) -> str:
-    """Markdown table: one line per (model, NFE, points x draws, rows)."""
+    """Markdown table: one line per (model, NFE, points x draws, rows); every column's mean
+    score and its ratio to the best peer (that peer's own ratio is 1)."""
     head = ["model", "NFE", "points x draws", "best peer"]
-    head += [SHORT[c] for c in COLUMNS[2:]] + [f"verdict ({t:g}, {k})" for k, t in TARGETS.items()]
+    head += [SHORT[c] for c in COLUMNS] + [f"verdict ({t:g}, {k})" for k, t in TARGETS.items()]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for model, nfe, points, rows in results:
         ratio = cell_ratios(rows)
         best = min(st.PEERS, key=lambda p: ratio[p].mean)
-        cells = [model, nfe, points, f"{SHORT[best]} {st.mean(rows[best][0]):.4g}"]
-        cells += [f"{st.mean(rows[c][0]):.4g} ({ratio[c].text()})" for c in COLUMNS[2:]]
+        cells = [model, nfe, points, SHORT[best]]
+        cells += [f"{st.mean(rows[c][0]):.4g} ({ratio[c].text()})" for c in COLUMNS]
         cells += [verdict(ratio, t) for t in TARGETS.values()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -181,20 +183,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    results, wall, cpu = [], 0.0, 0.0
+    results, wall, cpu, loads = [], 0.0, 0.0, []
     for model, nfes in args.cells:
         for samples in args.samples[:1] if model.startswith("digits") else args.samples:
             path = args.out / f"{model}-{samples}-{args.draws}.json"
             if not args.report_only:
-                t0, c0 = time.perf_counter(), time.process_time()
+                t0, c0, load0 = time.perf_counter(), time.process_time(), os.getloadavg()[0]
                 rows = measure(model, nfes, samples, args.draws)
                 took = (time.perf_counter() - t0, time.process_time() - c0)
-                path.write_text(json.dumps({"rows": rows, "wall": took[0], "cpu": took[1]}))
+                load = [load0, os.getloadavg()[0]]
+                path.write_text(
+                    json.dumps({"rows": rows, "wall": took[0], "cpu": took[1], "load": load})
+                )
             if not path.exists():
                 print(f"{model} at {samples} points: no saved scores ({path}), skipped")
                 continue
             saved = json.loads(path.read_text())
             wall, cpu = wall + saved["wall"], cpu + saved["cpu"]
+            loads += saved["load"]
             points = "test split" if model.startswith("digits") else str(samples)
             for nfe in map(str, nfes):
                 results.append((model, nfe, f"{points} x {args.draws}", saved["rows"][nfe]))
@@ -202,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {model} {points}: {saved['wall']:.0f} s wall, {saved['cpu']:.0f} s CPU")
     text = table(results)
     print(text)
-    print(f"total: {wall:.0f} s wall, {cpu:.0f} s CPU")
+    span = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "not measured"
+    print(f"total: {wall:.0f} s wall, {cpu:.0f} s CPU, 1-minute load {span}")
     if args.write_docs:
         write_section(
             "sampler-limits",
@@ -216,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             "searched settings; 1: recommendation): the exact ODE (both runs) or fresh data "
             "with a mean ratio above it; else reachable in principle. Above the target, the "
             "exact ODE leaves only discretization error to beat the peer; fresh data leaves "
-            f"nothing. Scoring took {wall:.0f} s wall, {cpu:.0f} s CPU (1 torch thread"
+            f"nothing. Scoring took {wall:.0f} s wall, {cpu:.0f} s CPU (1 torch thread, "
+            f"1-minute load average {span} at the start and end of each model's runs"
             + (", as measured by the saved runs" if args.report_only else "")
             + ").\n\n"
             + text,
