@@ -39,6 +39,7 @@ import os
 import shlex
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -180,6 +181,18 @@ def table(results: list[tuple[str, str, str, st.Rows]]) -> str:
     return "\n".join(lines)
 
 
+def summary(results: list[tuple[str, str, str, st.Rows]]) -> list[str]:
+    """Per target and points x draws: how many cells get each verdict."""
+    lines = []
+    for kind, target in TARGETS.items():
+        for points in dict.fromkeys(r[2] for r in results):
+            counts = Counter(verdict(cell_ratios(r[3]), target) for r in results if r[2] == points)
+            total = sum(counts.values())
+            parts = ", ".join(f"{what}: {k} of {total}" for what, k in sorted(counts.items()))
+            lines.append(f"- target {target:g} ({kind}), {points}: {parts}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
@@ -207,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append((model, nfe, f"{points} x {args.draws}", saved["rows"][nfe]))
                 print(table(results[-1:]).splitlines()[-1], flush=True)
             print(f"  {model} {points}: {saved['wall']:.0f} s wall, {saved['cpu']:.0f} s CPU")
-    text = table(results)
+    text = table(results) + "\n\n" + "\n".join(summary(results))
     print(text)
     span = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "not measured"
     print(f"total: {wall:.0f} s wall, {cpu:.0f} s CPU, 1-minute load {span}")

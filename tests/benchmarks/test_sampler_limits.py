@@ -45,6 +45,14 @@ def test_ratios_divide_by_the_better_peer_of_each_cell():
     assert len(lines) == 4 and lines[0].count("|") == lines[2].count("|") == 13
     assert lines[2].startswith("| m | 8 | 4000 x 2 | UniPC | 4 (2.00 [1.33-4.00]) | 2 (1.00 ")
     assert lines[3].startswith("| m | 16 | 4000 x 2 | 2M | 1 (1.00 [1.00-1.00]) | 3 (3.00 ")
+    cells = [("m", "8", "4000 x 2", a), ("m", "16", "4000 x 2", b), ("m", "8", "100 x 2", c)]
+    assert bench.summary(cells) == [
+        "- target 0.8 (search), 4000 x 2: exact ODE (mean only) above the target: 1 of 2, "
+        "fresh data above the target: 1 of 2",
+        "- target 0.8 (search), 100 x 2: exact ODE and fresh data above the target: 1 of 1",
+        "- target 1 (recommendation), 4000 x 2: reachable in principle: 2 of 2",
+        "- target 1 (recommendation), 100 x 2: exact ODE and fresh data above the target: 1 of 1",
+    ]
 
 
 def test_cells_and_bad_arguments_are_parsed_or_refused(capsys):
