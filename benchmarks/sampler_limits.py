@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 import time
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import settings_table as st  # noqa: E402
 from docs_writer import write_section  # noqa: E402
+from harness import Machine, machine_info  # noqa: E402
 from recommended_settings import QUICK_MODEL, SOLVERS, load_model  # noqa: E402
 from searched_settings import scorer_with_floor  # noqa: E402
 
@@ -193,28 +194,44 @@ def summary(results: list[tuple[str, str, str, st.Rows]]) -> list[str]:
     return lines
 
 
+def spanned(machines: list[dict]) -> Machine | None:
+    """The saved runs' machine: the first run's start and load before, the last's load after
+    (None when no run saved one: the docs writer then describes this machine now)."""
+    if not machines:
+        return None
+    first, last = machines[0], machines[-1]
+    return Machine(
+        **{
+            **first,
+            "load_before": tuple(first["load_before"]),
+            "load_after": tuple(last["load_after"]),
+        }
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    results, wall, cpu, loads = [], 0.0, 0.0, []
+    results, wall, cpu, loads, machines = [], 0.0, 0.0, [], []
     for model, nfes in args.cells:
         for samples in args.samples[:1] if model.startswith("digits") else args.samples:
             path = args.out / f"{model}-{samples}-{args.draws}.json"
             if not args.report_only:
-                t0, c0, load0 = time.perf_counter(), time.process_time(), os.getloadavg()[0]
+                t0, c0, machine = time.perf_counter(), time.process_time(), machine_info()
                 rows = measure(model, nfes, samples, args.draws)
                 took = (time.perf_counter() - t0, time.process_time() - c0)
-                load = [load0, os.getloadavg()[0]]
-                path.write_text(
-                    json.dumps({"rows": rows, "wall": took[0], "cpu": took[1], "load": load})
-                )
+                machine = asdict(machine.finish())
+                load = [machine["load_before"][0], machine["load_after"][0]]
+                saved = {"rows": rows, "wall": took[0], "cpu": took[1], "load": load}
+                path.write_text(json.dumps({**saved, "machine": machine}))
             if not path.exists():
                 print(f"{model} at {samples} points: no saved scores ({path}), skipped")
                 continue
             saved = json.loads(path.read_text())
             wall, cpu = wall + saved["wall"], cpu + saved["cpu"]
             loads += saved["load"]
+            machines += [saved["machine"]] if "machine" in saved else []
             points = "test split" if model.startswith("digits") else str(samples)
             for nfe in map(str, nfes):
                 results.append((model, nfe, f"{points} x {args.draws}", saved["rows"][nfe]))
@@ -238,8 +255,9 @@ def main(argv: list[str] | None = None) -> int:
             "recommendation): the exact ODE (both runs) or fresh data with a mean ratio above "
             "it ('mean only': not on every draw), else reachable in principle. Above the "
             "target, the exact ODE leaves only discretization error to beat the peer; fresh "
-            "data leaves "
-            f"nothing. Scoring took {wall:.0f} s wall, {cpu:.0f} s CPU (1 torch thread, "
+            "2D data leaves nothing (the digits floor is the test split scored against the "
+            "train split's statistics: a model that learned the train split can score below "
+            f"it, so there it bounds nothing). Scoring took {wall:.0f} s wall, {cpu:.0f} s CPU (1 torch thread, "
             f"1-minute load average {span} at the start and end of each model's runs"
             + (", as measured by the saved runs" if args.report_only else "")
             + ").\n\n"
@@ -251,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                     *(argv if argv is not None else sys.argv[1:]),
                 ]
             ),
+            machine=spanned(machines),
         )
     return 0
 

@@ -70,6 +70,8 @@ def test_the_quick_run_scores_every_column_against_the_better_peer(tmp_path, cap
     (path,) = tmp_path.glob("*.json")
     saved = json.loads(path.read_text())
     assert saved["cpu"] > 0 and len(saved["load"]) == 2
+    machine = bench.spanned([saved["machine"]])
+    assert machine.torch_threads == 1 and machine.load_after is not None
     (rows,) = saved["rows"].values()  # NFE 8
     assert set(rows) == set(bench.COLUMNS)
     assert all(len(v) == 1 and len(v[0]) == 1 and v[0][0] > 0 for v in rows.values())
