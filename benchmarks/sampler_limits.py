@@ -257,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
             "target, the exact ODE leaves only discretization error to beat the peer; fresh "
             "2D data leaves nothing (the digits floor is the test split scored against the "
             "train split's statistics: a model that learned the train split can score below "
-            f"it, so there it bounds nothing). Scoring took {wall:.0f} s wall, {cpu:.0f} s CPU (1 torch thread, "
+            "it, so there it bounds nothing). At lambda > 0 (digits-linear-lam0.5) the network "
+            "is trained towards consistency (its estimate at t matched to the one at lambda t), "
+            "so the ODE of its velocity is not the path UCGM-S follows (the recommendation "
+            "extrapolates the estimates, rho > 0): there the exact ODE bounds only the ODE "
+            f"solvers there. Scoring took {wall:.0f} s wall, {cpu:.0f} s CPU (1 torch thread, "
             f"1-minute load average {span} at the start and end of each model's runs"
             + (", as measured by the saved runs" if args.report_only else "")
             + ").\n\n"
