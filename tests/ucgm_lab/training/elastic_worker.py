@@ -63,6 +63,9 @@ def main(out: str, steps: int, resume: str | None) -> None:
         "losses": len(trainer.losses),
     }
     (Path(out) / f"batches_rank{acc.process_index}.json").write_text(json.dumps(record))
+    # Destroy the process group before exit: left to interpreter teardown, gloo's threads can
+    # abort the process ("terminate called without an active exception", exit code -6).
+    acc.end_training()
 
 
 if __name__ == "__main__":

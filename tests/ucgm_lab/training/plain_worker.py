@@ -28,6 +28,7 @@ def main(out: str) -> None:
     )
     trainer.fit()
     (Path(out) / f"done_rank{trainer.accelerator.process_index}").write_text("ok")
+    trainer.accelerator.end_training()  # no gloo teardown at exit (see elastic_worker.py)
 
 
 if __name__ == "__main__":

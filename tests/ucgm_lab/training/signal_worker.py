@@ -45,6 +45,7 @@ def main(out: str) -> None:
     record = {"step": result.step, "stopped_by": result.stopped_by}
     rank = trainer.accelerator.process_index
     (folder / f"result_rank{rank}.json").write_text(json.dumps(record))
+    trainer.accelerator.end_training()  # no gloo teardown at exit (see elastic_worker.py)
 
 
 if __name__ == "__main__":
