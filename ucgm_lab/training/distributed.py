@@ -8,10 +8,16 @@ configurations are refused before anything is built or written.
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Any
 
-__all__ = ["SHARDED_DISTRIBUTED_TYPES", "UnsupportedDistributedError", "check_distributed_type"]
+__all__ = [
+    "SHARDED_DISTRIBUTED_TYPES",
+    "UnsupportedDistributedError",
+    "check_distributed_type",
+    "end_process_group_at_exit",
+]
 
 SHARDED_DISTRIBUTED_TYPES = ("FSDP", "DEEPSPEED", "MEGATRON_LM")
 """accelerate's ``DistributedType`` names that shard the model (refused)."""
@@ -64,3 +70,27 @@ def check_distributed_type(
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+_exit_hook_registered = False
+
+
+def _end_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def end_process_group_at_exit() -> None:
+    """Destroy the default process group when the interpreter exits (registered once).
+
+    For an ``Accelerator`` the Trainer made itself (under ``accelerate launch``): left to the
+    interpreter's teardown, gloo's threads can abort a finished rank ("terminate called without
+    an active exception", exit code -6) and NCCL warns of a leak. A script that made its own
+    accelerator owns its process group and ends it itself (``accelerator.end_training()``).
+    """
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        atexit.register(_end_process_group)
+        _exit_hook_registered = True

@@ -39,7 +39,7 @@ from ..objective import UCGMObjective
 from .checkpoint import check_writable_dir
 from .data import DataSource
 from .diagnostics import FewStepMonitor, progress_postfix, wants_few_step_monitor
-from .distributed import check_distributed_type
+from .distributed import check_distributed_type, end_process_group_at_exit
 from .run_folder import RunFolderError, claim_checkpoint_dir
 from .signals import StopSignals, agree_to_stop, signal_name
 from .trainer_checkpoints import TrainerCheckpoints
@@ -114,6 +114,7 @@ class Trainer(TrainerCheckpoints):
                 project_dir=cfg.project_dir,
                 gradient_accumulation_steps=cfg.gradient_accumulation_steps,
             )
+            end_process_group_at_exit()  # this Trainer made the process group: it ends it
         elif accelerator.gradient_accumulation_steps != cfg.gradient_accumulation_steps:
             raise ValueError(
                 f"The accelerator accumulates over {accelerator.gradient_accumulation_steps} "

@@ -119,3 +119,21 @@ def test_accelerate_launch_use_fsdp_on_two_cpu_processes_is_refused(tmp_path):
     ]
     assert other_errors == [], other_errors
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.timeout(300)
+def test_a_trainer_that_made_its_accelerator_ends_the_process_group_at_exit(tmp_path):
+    """Two CPU ranks that end right after fit(): the group is destroyed before teardown.
+
+    Left to the interpreter's teardown, gloo's threads can abort a finished rank ("terminate
+    called without an active exception", exit code -6), at random; the worker's own exit hook
+    (run after the Trainer's) sees whether the group was still there.
+    """
+    from scale.launch import launch_on_cpu
+    from tests.scale.helpers import REPO
+
+    worker = Path(__file__).with_name("exit_worker.py")
+    done = launch_on_cpu(str(worker), [str(tmp_path)], 2, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = {p.name: p.read_text() for p in sorted(tmp_path.glob("exit_rank*"))}
+    assert seen == {"exit_rank0": "destroyed", "exit_rank1": "destroyed"}, seen
