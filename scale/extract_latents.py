@@ -48,6 +48,7 @@ from scale.config import AutoencoderConfig
 from scale.errors import report_user_errors
 from scale.images import ImageFolderListing, list_image_folder, load_image
 from ucgm_lab.training.checkpoint import atomic_write
+from ucgm_lab.training.collectives import gather_objects
 from ucgm_lab.training.latents import (
     FLIP_KEY,
     LATENT_KEY,
@@ -220,7 +221,6 @@ def _encode_shard(
 def extract(args: argparse.Namespace) -> LatentIndex | None:
     """Run the extraction on this process; returns the index on the main process."""
     from accelerate import PartialState
-    from accelerate.utils import gather_object
 
     from ucgm_lab.training.trainer import enable_tf32
 
@@ -308,7 +308,7 @@ def extract(args: argparse.Namespace) -> LatentIndex | None:
                 "dtype": inspect_shard(path)["dtype"],
             }
         )
-    everything = gather_object(summaries) if state.num_processes > 1 else summaries
+    everything = [row for part in gather_objects(summaries, state.device) for row in part]
     index = None
     if state.is_main_process:
         everything = sorted(everything, key=lambda r: r["shard"])

@@ -156,7 +156,11 @@ class FeatureMoments:
         self.scatter += f.T @ f
 
     def all_reduce(self, reduce: Any) -> None:
-        """Sum the moments over processes with ``reduce(tensor, "sum")`` (accelerate's)."""
+        """Sum the moments over processes with ``reduce(tensor, "sum")``.
+
+        scale/sample.py passes ``ucgm_lab.training.collectives.all_reduce``; accelerate's
+        ``reduce`` has the same signature.
+        """
         packed = torch.cat([self.count.reshape(1), self.total, self.scatter.flatten()])
         packed = reduce(packed, "sum")
         d = self.total.shape[0]

@@ -62,6 +62,7 @@ from scale.fid import (
 )
 from scale.images import make_grid, save_png
 from ucgm_lab.training.checkpoint import atomic_write
+from ucgm_lab.training.collectives import all_reduce
 from ucgm_lab.training.latents import INDEX_FILE, LatentIndex, LatentNormalizer
 
 __all__ = ["evaluate", "initial_noise", "main", "sample_indices"]
@@ -200,7 +201,7 @@ def evaluate(
         "sampling": config_to_dict(cfg)["sampling"],
     }
     if moments is not None:
-        moments.all_reduce(acc.reduce)
+        moments.all_reduce(all_reduce)
         result["feature_count"] = int(moments.count)
         if acc.is_main_process:
             mu, sigma = moments.stats()

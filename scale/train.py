@@ -66,6 +66,7 @@ from scale.errors import report_user_errors
 from scale.images import latent_preview, make_grid, save_png
 from ucgm_lab.training import Trainer, TrainerConfig, TrainResult, save_weights
 from ucgm_lab.training.checkpoint import atomic_write, check_writable_dir
+from ucgm_lab.training.collectives import gather_objects
 from ucgm_lab.training.latents import (
     INDEX_FILE,
     STATS_FILE,
@@ -229,8 +230,6 @@ def log_memory(trainer: Trainer, step: int, logs: dict[str, float]) -> dict[str,
 # ---------------------------------------------------------------------- training
 def _rank_sync_check(trainer: Trainer, run_dir: Path, last: int = 100) -> dict[str, Any]:
     """Write every rank's parameter digests and last losses to sync_check.json; raise if unequal."""
-    from accelerate.utils import gather_object
-
     acc = trainer.accelerator
     mine = {
         "rank": acc.process_index,
@@ -238,7 +237,7 @@ def _rank_sync_check(trainer: Trainer, run_dir: Path, last: int = 100) -> dict[s
         "ema_sha256": parameter_digest(trainer.ema_model),
         "losses": trainer.losses[-last:],
     }
-    ranks = gather_object([mine]) if acc.num_processes > 1 else [mine]
+    ranks = gather_objects(mine, acc.device)
     report = {
         "step": trainer.step,
         "num_processes": acc.num_processes,

@@ -85,10 +85,11 @@ def _end_process_group() -> None:
 def end_process_group_at_exit() -> None:
     """Destroy the default process group when the interpreter exits (registered once).
 
-    For an ``Accelerator`` the Trainer made itself (under ``accelerate launch``): left to the
-    interpreter's teardown, gloo's threads can abort a finished rank ("terminate called without
-    an active exception", exit code -6) and NCCL warns of a leak. A script that made its own
-    accelerator owns its process group and ends it itself (``accelerator.end_training()``).
+    For an ``Accelerator`` the Trainer made itself (under ``accelerate launch``): NCCL warns of a
+    leaked group otherwise. A script that made its own accelerator owns its process group and
+    ends it itself (``accelerator.end_training()``). This alone does not stop gloo's threads
+    while a DDP wrapper still refers to the group; that finished ranks never abort at exit is
+    the job of :mod:`ucgm_lab.training.collectives`.
     """
     global _exit_hook_registered
     if not _exit_hook_registered:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import CheckpointError
+from .collectives import broadcast_object
 
 __all__ = [
     "LOCK_NAME",
@@ -236,11 +237,7 @@ def _agree(error: str | None, accelerator: Any) -> str | None:
     """The main process's error message on every rank (a collective when there are several)."""
     if getattr(accelerator, "num_processes", 1) <= 1:
         return error
-    from accelerate.utils import broadcast_object_list
-
-    box = [error]
-    broadcast_object_list(box, from_process=0)
-    return box[0]
+    return broadcast_object(error, src=0, device=accelerator.device)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from .collectives import all_reduce
+
 __all__ = ["STOP_SIGNALS", "StopSignals", "agree_to_stop", "signal_name"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -63,8 +65,7 @@ def agree_to_stop(received: int, accelerator: Any) -> int:
     if getattr(accelerator, "num_processes", 1) <= 1:
         return received
     flag = torch.tensor([received], dtype=torch.int64, device=accelerator.device)
-    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-    return int(flag.item())
+    return int(all_reduce(flag, "max").item())
 
 
 def signal_name(signum: int) -> str:

@@ -37,6 +37,7 @@ from ..ema import ExponentialMovingAverage
 from ..model_api import unwrap_model
 from ..objective import UCGMObjective
 from .checkpoint import check_writable_dir
+from .collectives import mean_over_processes
 from .data import DataSource
 from .diagnostics import FewStepMonitor, progress_postfix, wants_few_step_monitor
 from .distributed import check_distributed_type, end_process_group_at_exit
@@ -262,7 +263,7 @@ class Trainer(TrainerCheckpoints):
                     acc.backward(out.loss)  # divides by k, scales for fp16
         mean_loss = losses[0] if k == 1 else torch.stack(losses).mean()
         if acc.num_processes > 1:
-            mean_loss = acc.reduce(mean_loss, reduction="mean")
+            mean_loss = mean_over_processes(mean_loss)
         norm = None
         if cfg.grad_clip is not None:
             if self._direct:

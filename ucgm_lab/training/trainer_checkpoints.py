@@ -25,6 +25,7 @@ from .checkpoint import (
     remove_orphan_temporaries,
     save_checkpoint,
 )
+from .collectives import gather_objects
 from .trainer_config import ResumeMismatchError, TrainerConfig
 
 __all__ = ["TrainerCheckpoints"]
@@ -55,15 +56,13 @@ class TrainerCheckpoints:
 
     def _gather_rank_states(self) -> list[dict[str, Any]]:
         """Every process's RNG states and data position (a collective: all processes call it)."""
-        from accelerate.utils import gather_object
-
         rank_state = {
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
             "data": self.data.state_dict(),
         }
-        return gather_object([rank_state]) if self.accelerator.num_processes > 1 else [rank_state]
+        return gather_objects(rank_state, self.accelerator.device)
 
     def state_dict(self, ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Everything needed to resume exactly; the weights, EMA and teachers as host copies.
