@@ -151,11 +151,9 @@ def sample(
             corrected state with the same evaluation, as UniPC's corrector): third order at the
             same NFE. ``x_hat`` / ``z_hat`` stay the raw estimates of each evaluation and
             ``states`` holds the corrected states; the last step (to t_N = 0) is not corrected
-            (no evaluation there). See :mod:`ucgm_lab.sampler_corrector`. Not with
-            ``multistep="noise"`` below about 16 steps: its s = alpha / gamma runs from about
-            1000 (t_0 = 0.999) to a few units over the first step, where the trapezoid is far
-            off: on an exact Gaussian model at 4 and 8 steps the corrected sample was much
-            further from the data than the uncorrected one (the search scores and drops it).
+            (no evaluation there), nor is the first step of ``multistep="noise"`` (its
+            s = alpha / gamma falls from about 1000 at t_0 = 0.999 to a few units, and the
+            trapezoid there is far off). See :mod:`ucgm_lab.sampler_corrector`.
         lower_order_final: With ``multistep`` or kappa > 0 only: the last step (to t_N = 0)
             does not extrapolate, so the sample is the last evaluation's own data estimate
             x^_{N-1} (as diffusers' DPM-Solver++ and UniPC do below 15 steps,

@@ -149,6 +149,34 @@ def test_reported_estimates_stay_raw_and_the_first_step_is_unchanged():
     assert not torch.allclose(evaluated[2], corr.states[2])  # the state was corrected after
 
 
+def test_the_noise_form_keeps_its_first_predicted_state_and_corrects_the_next():
+    """The noise form's first corrected step (a trapezoid from s = alpha / gamma near 1000) is
+    skipped: x~_1 is the Euler step's; x~_2 on is corrected."""
+    net = Net().double()
+    noise = torch.randn(8, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    plain = sample(net, noise, "linear", steps=5, multistep="noise")
+    corr = sample(net, noise, "linear", steps=5, multistep="noise", corrector=True)
+    assert torch.equal(plain.states[:2], corr.states[:2])
+    assert torch.equal(plain.x_hat[:3], corr.x_hat[:3])  # the evaluation at x~_2 is shared too
+    assert not torch.allclose(plain.states[2], corr.states[2])
+
+
+@pytest.mark.parametrize("transport", ["linear", "trigflow"])
+def test_the_noise_corrector_beats_adams_bashforth_at_few_steps(transport):
+    """Exact Gaussian model, the default grid (t_0 = 0.999), 4 / 8 / 16 steps: with the noise
+    form's first correction (a trapezoid over s from about 1000 to a few units) the corrected
+    sample was 90x, 10x, 3x further from the exact PF-ODE endpoint than Adams-Bashforth's on
+    Linear; without it, it is closer at every step count (measured: 0.82x, 0.52x, 0.30x on
+    Linear; 0.43x, 0.28x, 0.21x on TrigFlow)."""
+    tr = get_transport(transport)
+    noise = torch.randn(256, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    sched = KumaraswamySchedule()
+    ab2, _ = _errors(tr, "noise", False, (4, 8, 16), noise, sched)
+    pec, _ = _errors(tr, "noise", True, (4, 8, 16), noise, sched)
+    assert pec[0] < 0.95 * ab2[0], (ab2, pec)
+    assert pec[1] < ab2[1] / 1.5 and pec[2] < ab2[2] / 2, (ab2, pec)
+
+
 @pytest.mark.parametrize("multistep", [None, "velocity", "noise"])
 def test_corrector_false_is_bit_identical_to_the_default(multistep):
     net = Net().double()

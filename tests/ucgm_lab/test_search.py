@@ -394,6 +394,8 @@ def test_bad_reference_and_space_are_refused():
         SearchSpace(kappas=(1.5,))
     with pytest.raises(ValueError, match="orders"):
         SearchSpace(orders=(3,))
+    with pytest.raises(ValueError, match=r"orders .*got \(True,\)"):
+        SearchSpace(orders=(True,))  # True == 1, but it is not an order
     with pytest.raises(ValueError, match="rhos"):
         SearchSpace(rhos=("sde",))
     with pytest.raises(TypeError, match="metric must return a number"):

@@ -97,7 +97,9 @@ class SearchSpace:
                 raise ValueError(f"SearchSpace: {message}")
 
         need(
-            bool(self.orders) and set(self.orders) <= {1, 2},
+            bool(self.orders)
+            and all(type(order) is int for order in self.orders)  # not True, which equals 1
+            and set(self.orders) <= {1, 2},
             f"orders must be a non-empty subset of (1, 2), got {self.orders!r}.",
         )
         need(
