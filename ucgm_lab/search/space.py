@@ -72,8 +72,10 @@ class SearchSpace:
 
         The noise form is there for models trained with the enhanced target (zeta > 0): on the
         zoo's zeta = 0.6 model at 4 NFE the search found an Adams-Bashforth noise-form setting
-        that the velocity form alone did not reach (docs/benchmarks.md, "searched-settings");
-        on the other 2D models it added a few trials and changed nothing or little.
+        that the velocity form alone did not reach (docs/benchmarks.md, "searched-settings").
+        With the corrector it is also chosen on digits-linear-lam0 at 8 and 16 NFE (0.92 and
+        0.97 of the best peer, against 0.96 and 1.01 before the noise form's first correction
+        was dropped); on the other 2D models it changed nothing or little.
         """
         if not _is_unit(consistency_ratio):
             raise ValueError(
