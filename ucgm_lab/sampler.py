@@ -151,9 +151,10 @@ def sample(
             corrected state with the same evaluation, as UniPC's corrector): third order at the
             same NFE. ``x_hat`` / ``z_hat`` stay the raw estimates of each evaluation and
             ``states`` holds the corrected states; the last step (to t_N = 0) is not corrected
-            (no evaluation there), nor is the first step of ``multistep="noise"`` (its
-            s = alpha / gamma falls from about 1000 at t_0 = 0.999 to a few units, and the
-            trapezoid there is far off). See :mod:`ucgm_lab.sampler_corrector`.
+            (no evaluation there), nor is the first corrected step of ``multistep="noise"``
+            (over the first step its s = alpha / gamma falls from about 1000 at t_0 = 0.999 to
+            a few units, and the trapezoid there is far off). See
+            :mod:`ucgm_lab.sampler_corrector`.
         lower_order_final: With ``multistep`` or kappa > 0 only: the last step (to t_N = 0)
             does not extrapolate, so the sample is the last evaluation's own data estimate
             x^_{N-1} (as diffusers' DPM-Solver++ and UniPC do below 15 steps,

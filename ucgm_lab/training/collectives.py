@@ -1,20 +1,21 @@
 """Collectives that keep their tensors until the process group has let go of them.
 
 Why this module exists: after a synchronous ``torch.distributed`` collective returns, the
-backend's worker thread may still hold the operation's tensors for a moment (on gloo, 12-42 % of
-2000 ``all_reduce`` calls on 2 CPU processes returned with the tensor's use count at 4, not 1).
+backend's worker thread may still hold the operation's tensors for a moment (on gloo, 6-42 % of
+the ``all_reduce`` calls on 2 CPU processes returned with the tensor's use count at 4, not 1).
 If the Python tensor dies first, the worker thread drops the last reference later and must take
 the GIL to free the Python object; when that happens while the interpreter is finalizing, the
 thread is torn down inside a destructor and the rank aborts *after* its work is done
 ("terminate called without an active exception", exit code -6). A script that ends right after a
-collective met this in about 1 run in 5 on a 2-core machine, with or without
+collective met this in 6 of 57 launches on a 2-core machine, with or without
 ``destroy_process_group`` (the group's threads live on while anything, such as a DDP wrapper,
 still refers to it).
 
 Every collective here waits, after it returns, until its tensors are held by Python alone (use
 count back to what it was before the call), so no Python object is ever left for a backend
-thread to free. The wait is a few microseconds at most in practice; it is bounded by
-:data:`RELEASE_TIMEOUT_S` and then gives up silently (the collective's result is already final).
+thread to free. The wait cost about 40 us per call on 2 CPU ranks (800 tiny collectives:
+0.26 s against 0.23 s without it); it is bounded by :data:`RELEASE_TIMEOUT_S` and then gives
+up silently (the collective's result is already final).
 
 The object collectives pickle, like ``torch.distributed.all_gather_object`` does: the bytes come
 only from this job's own processes, never from a file or a user.
