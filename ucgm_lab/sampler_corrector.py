@@ -128,16 +128,15 @@ def corrected_state(
         when s_i is infinite (the noise form started at gamma(t_i) = 0), and at the noise form's
         first corrected step (no e_{i-1}; see the module docstring).
     """
-    if form == "noise" and (estimates[0] is None or rows[0] is None or times[0] is None):
+    first = estimates[0] is None or rows[0] is None or times[0] is None  # no e_{i-1}
+    if first and form == "noise":
         return None
     rates = rates if rates is not None else (None, None, None)
     s_now, scale_now = form_variable(form, rows[1], times[1])
     s_next, scale_next = form_variable(form, rows[2], times[2])
     if math.isinf(s_now) or math.isinf(s_next):
         return None
-    s_prev = None
-    if estimates[0] is not None and rows[0] is not None and times[0] is not None:
-        s_prev = form_variable(form, rows[0], times[0])[0]
+    s_prev = None if first else form_variable(form, rows[0], times[0])[0]  # type: ignore[arg-type]
     w_prev, w_now, w_next = adams_moulton_weights(s_prev, s_now, s_next)
     h = s_next - s_now
     known = values if values is not None else (None, None, None)

@@ -74,7 +74,7 @@ def wait_until_released(
     deadline = time.monotonic() + timeout
     pending = [(t, n) for t, n in zip(tensors, before, strict=True) if n is not None]
     while pending:
-        pending = [(t, n) for t, n in pending if (_use_count(t) or 0) > n]
+        pending = [(t, n) for t, n in pending if _use_count(t) > n]  # type: ignore[operator]
         if not pending:
             break
         if time.monotonic() > deadline:
@@ -130,7 +130,7 @@ def gather_objects(obj: Any, device: torch.device | str = "cpu") -> list[Any]:
         return [obj]
     dist = torch.distributed
     world = dist.get_world_size()
-    payload = torch.frombuffer(bytearray(pickle.dumps(obj)), dtype=torch.uint8).to(device)
+    payload = _pickled(obj, device)
     size = torch.tensor([payload.numel()], dtype=torch.int64, device=device)
     sizes = [torch.zeros_like(size) for _ in range(world)]
     _held(dist.all_gather, [size, *sizes], sizes, size)
@@ -154,16 +154,20 @@ def broadcast_object(obj: Any, src: int = 0, device: torch.device | str = "cpu")
         return obj
     dist = torch.distributed
     mine = dist.get_rank() == src
-    data = pickle.dumps(obj) if mine else b""
-    size = torch.tensor([len(data)], dtype=torch.int64, device=device)
+    payload = _pickled(obj, device) if mine else None
+    size = torch.tensor(
+        [0 if payload is None else payload.numel()], dtype=torch.int64, device=device
+    )
     _held(dist.broadcast, [size], size, src=src)
-    n = int(size.item())
-    if mine:
-        payload = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device)
-    else:
-        payload = torch.empty(n, dtype=torch.uint8, device=device)
+    if payload is None:
+        payload = torch.empty(int(size.item()), dtype=torch.uint8, device=device)
     _held(dist.broadcast, [payload], payload, src=src)
     return obj if mine else _unpickle(payload)
+
+
+def _pickled(obj: Any, device: torch.device | str) -> torch.Tensor:
+    """``obj`` pickled, as a uint8 tensor of shape (bytes,) on ``device``."""
+    return torch.frombuffer(bytearray(pickle.dumps(obj)), dtype=torch.uint8).to(device)
 
 
 def _unpickle(data: torch.Tensor) -> Any:
